@@ -1,0 +1,4 @@
+//! The command line: ffmpeg's argv modelled losslessly, and distrffmpeg's own `-df_` options.
+
+pub mod argv;
+pub mod options;

@@ -1,0 +1,273 @@
+//! Planning: a pure function from the packet index and the job's timing options to a `Plan` —
+//! chunks of encoder input frames `[start, end)` in presentation order, cut on keyframes (inside
+//! a GOP only when GOPs exceed the maximum chunk length), each with the exact source packets it
+//! needs and the exact encoder frames (count and pts) it must come back with.
+
+pub mod sync;
+pub mod timeline;
+
+use crate::probe::Packet;
+use crate::rational::Rational;
+use serde::Serialize;
+use sync::{Emitted, SyncMode, SyncParams, SyncState};
+use timeline::{decode_starts, encoder_input, Frame, Trims};
+
+/// Chunk length targets, in encoder input frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Sizing {
+    pub target: usize,
+    pub min: usize,
+    pub max: usize,
+}
+
+impl Sizing {
+    /// The configured sizes, shrunk for short inputs so that every slot gets about two chunks
+    /// (never below 48 frames, never above the configured target).
+    pub fn for_job(target: usize, min: usize, max: usize, frames: usize, slots: usize) -> Sizing {
+        let fair = frames.div_ceil(2 * slots.max(1)).max(48);
+        if fair >= target {
+            return Sizing { target, min, max };
+        }
+        Sizing {
+            target: fair,
+            min: (min * fair / target).max(24).min(fair),
+            max: (max * fair / target).max(fair),
+        }
+    }
+}
+
+/// What the planner needs to know.
+#[derive(Debug, Clone)]
+pub struct PlanInput<'a> {
+    pub packets: &'a [Packet],
+    pub stream_tb: Rational,
+    pub trims: Trims,
+    /// Plain ffmpeg's frame-rate logic for this output.
+    pub sync: SyncParams,
+    pub sizing: Sizing,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Chunk {
+    pub index: usize,
+    /// Encoder input frames `[start, end)`.
+    pub start: usize,
+    pub end: usize,
+    /// Source packets to copy, decode order, inclusive.
+    pub first_packet: usize,
+    pub last_packet: usize,
+    /// Source pts of the first packet (a keyframe).
+    pub key_pts: i64,
+    /// Filter-graph pts of the chunk's first frame and of the frame before it.
+    pub first_pts: i64,
+    pub prev_pts: Option<i64>,
+    /// Frame-rate mode the worker must run in.
+    pub worker_mode: SyncMode,
+    /// Encoder output: pts (encoder time base) of every frame the chunk must produce.
+    pub out_pts: Vec<i64>,
+}
+
+impl Chunk {
+    pub fn frames(&self) -> usize {
+        self.end - self.start
+    }
+    pub fn packets(&self) -> usize {
+        self.last_packet + 1 - self.first_packet
+    }
+    pub fn out_count(&self) -> i64 {
+        self.out_pts.len() as i64
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    pub input_frames: usize,
+    pub output_frames: i64,
+    pub chunks: Vec<Chunk>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("no video frames reach the encoder")]
+    NoFrames,
+    #[error("the first frame cannot be decoded on its own (the stream does not start with a keyframe)")]
+    NoLeadingKeyframe,
+}
+
+fn pts_of(e: &Emitted) -> impl Iterator<Item = i64> {
+    e.first_pts..e.first_pts + e.count
+}
+
+/// The mode a worker encoding chunk `k` runs in so that it behaves like plain ffmpeg.
+pub fn worker_mode(plain: SyncMode, k: usize) -> SyncMode {
+    match (plain, k) {
+        (SyncMode::Cfr, 0) => SyncMode::Cfr,
+        (SyncMode::Cfr, _) => SyncMode::Vscfr,
+        (m, _) => m,
+    }
+}
+
+struct Ctx<'a> {
+    inp: &'a PlanInput<'a>,
+    frames: Vec<Frame>,
+    starts: Vec<Option<usize>>,
+    plain: Vec<Emitted>,
+    flush: Emitted,
+}
+
+impl Ctx<'_> {
+    fn fr(&self, i: usize) -> (i64, i64) {
+        (self.frames[i].pts, self.frames[i].duration)
+    }
+
+    /// Source pts shift applied by ts_offset.
+    fn src_pts(&self, i: usize) -> i64 {
+        self.inp.packets[self.frames[i].packet].pts
+    }
+
+    /// A chunk may start at frame `b`: it is decodable from the last keyframe before it, and a
+    /// fresh worker emits exactly what plain ffmpeg emits for it.
+    fn valid_boundary(&self, b: usize) -> bool {
+        let Some(ks) = self.starts[self.frames[b].packet] else {
+            return false;
+        };
+        if self.inp.packets[ks].pts > self.src_pts(b) {
+            return false; // a leading picture of an open GOP
+        }
+        let plain = self.plain[b];
+        if plain.count == 0 || plain.dups_of_previous != 0 {
+            return false;
+        }
+        let p = SyncParams {
+            mode: worker_mode(self.inp.sync.mode, 1),
+            ..self.inp.sync
+        };
+        p.step(&mut SyncState::default(), Some(self.fr(b))) == plain
+    }
+
+    fn is_key(&self, b: usize) -> bool {
+        self.inp.packets[self.frames[b].packet].key
+    }
+
+    /// Plain ffmpeg's output pts for frames `[a, b)` (plus the flush when `b` is the end).
+    fn plain_pts(&self, a: usize, b: usize) -> Vec<i64> {
+        let mut v: Vec<i64> = self.plain[a..b].iter().flat_map(pts_of).collect();
+        if b == self.frames.len() {
+            v.extend(pts_of(&self.flush));
+        }
+        v
+    }
+
+    /// What a worker produces for frames `[a, b)` as chunk `k`, capped at `cap` frames.
+    fn worker_pts(&self, k: usize, a: usize, b: usize, cap: i64) -> Vec<i64> {
+        let p = SyncParams {
+            mode: worker_mode(self.inp.sync.mode, k),
+            max_frames: Some(cap),
+            ..self.inp.sync
+        };
+        let mut st = SyncState::default();
+        let mut v: Vec<i64> = (a..b).flat_map(|i| pts_of(&p.step(&mut st, Some(self.fr(i))))).collect();
+        if b == self.frames.len() {
+            v.extend(pts_of(&p.step(&mut st, None)));
+        }
+        v
+    }
+
+    fn pick_boundaries(&self) -> Vec<usize> {
+        let n = self.frames.len();
+        let sz = self.inp.sizing;
+        let mut cuts = vec![0];
+        let mut s = 0;
+        while n - s > sz.max {
+            let lo = s + sz.min.max(1);
+            let hi = (s + sz.max).min(n - 1);
+            let want = s + sz.target;
+            let leaves_enough = |b: usize| n - b >= sz.min.min(n - lo);
+            let best = |key_only: bool| {
+                (lo..=hi)
+                    .filter(|&b| leaves_enough(b) && (!key_only || self.is_key(b)))
+                    .filter(|&b| self.valid_boundary(b))
+                    .min_by_key(|&b| b.abs_diff(want))
+            };
+            let next = best(true)
+                .or_else(|| best(false))
+                .or_else(|| ((hi + 1)..n).find(|&b| self.valid_boundary(b)));
+            match next {
+                Some(b) => {
+                    cuts.push(b);
+                    s = b;
+                }
+                None => break,
+            }
+        }
+        cuts
+    }
+}
+
+/// Plans the chunks for one encode.
+pub fn plan(inp: &PlanInput) -> Result<Plan, PlanError> {
+    let frames = encoder_input(inp.packets, inp.stream_tb, &inp.trims);
+    if frames.is_empty() {
+        return Err(PlanError::NoFrames);
+    }
+    let starts = decode_starts(inp.packets);
+    let mut st = SyncState::default();
+    let list: Vec<(i64, i64)> = frames.iter().map(|f| (f.pts, f.duration)).collect();
+    let (plain, flush) = sync::simulate(&inp.sync, &mut st, &list);
+    let ctx = Ctx {
+        inp,
+        frames,
+        starts,
+        plain,
+        flush,
+    };
+    if ctx.starts[ctx.frames[0].packet].is_none() {
+        return Err(PlanError::NoLeadingKeyframe);
+    }
+    let mut cuts = ctx.pick_boundaries();
+    let n = ctx.frames.len();
+    // Verify every chunk against plain ffmpeg; merge a chunk into its predecessor on mismatch.
+    let mut k = 0;
+    let mut chunks = Vec::new();
+    while k < cuts.len() {
+        let a = cuts[k];
+        let b = cuts.get(k + 1).copied().unwrap_or(n);
+        let want = ctx.plain_pts(a, b);
+        if want.is_empty() || ctx.worker_pts(k, a, b, want.len() as i64) != want {
+            if k + 1 < cuts.len() {
+                cuts.remove(k + 1);
+                continue;
+            }
+            if k > 0 {
+                cuts.remove(k);
+                chunks.pop();
+                k -= 1;
+                continue;
+            }
+        }
+        let first_packet = ctx.starts[ctx.frames[a].packet].expect("checked");
+        let last_packet = ctx.frames[a..b].iter().map(|f| f.packet).max().expect("non-empty");
+        chunks.push(Chunk {
+            index: k,
+            start: a,
+            end: b,
+            first_packet,
+            last_packet,
+            key_pts: inp.packets[first_packet].pts,
+            first_pts: ctx.frames[a].pts,
+            prev_pts: a.checked_sub(1).map(|i| ctx.frames[i].pts),
+            worker_mode: worker_mode(inp.sync.mode, k),
+            out_pts: want,
+        });
+        k += 1;
+    }
+    let output_frames = chunks.iter().map(Chunk::out_count).sum();
+    Ok(Plan {
+        input_frames: n,
+        output_frames,
+        chunks,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,226 @@
+//! Snapshot tests of plans for representative packet indexes.
+
+use super::sync::{SyncMode, SyncParams};
+use super::timeline::Trims;
+use super::*;
+use crate::probe::Packet;
+use crate::rational::Rational;
+use std::fmt::Write;
+
+const TB: Rational = Rational::new(1, 15360);
+const TICK: i64 = 512; // one frame at 30 fps
+
+/// Decode-order packets like x264 writes them: GOPs of `gop` frames starting with a keyframe,
+/// `bf` B-frames between references; with `open`, each GOP's leading B-frames reference the
+/// previous GOP and are decoded after its keyframe.
+fn packets(n: usize, gop: usize, bf: usize, open: bool) -> Vec<Packet> {
+    let mut order: Vec<(usize, bool)> = Vec::new();
+    let mut s = 0;
+    while s < n {
+        let e = (s + gop).min(n);
+        order.push((s, true));
+        if open && s > 0 {
+            for lead in s.saturating_sub(bf)..s {
+                order.push((lead, false));
+            }
+        }
+        let region_end = if open && e < n { e - bf.min(e - s - 1) } else { e };
+        let mut i = s + 1;
+        while i < region_end {
+            let p = (i + bf).min(region_end - 1);
+            order.push((p, false));
+            for b in i..p {
+                order.push((b, false));
+            }
+            i = p + 1;
+        }
+        s = e;
+    }
+    order
+        .iter()
+        .enumerate()
+        .map(|(d, &(f, key))| Packet {
+            pts: f as i64 * TICK,
+            dts: Some((d as i64 - bf as i64) * TICK),
+            duration: TICK,
+            key,
+            discard: false,
+        })
+        .collect()
+}
+
+fn sync(mode: SyncMode) -> SyncParams {
+    SyncParams {
+        mode,
+        filter_tb: TB,
+        enc_tb: Rational::new(1, 30),
+        out_start_us: 0,
+        sink_rate: Rational::new(30, 1),
+        ost_rate: Rational::new(30, 1),
+        cap_with_ost_rate: true,
+        duration_from_packets: true,
+        in_tb: TB,
+        recording_us: None,
+        max_frames: None,
+    }
+}
+
+fn sizing(target: usize, min: usize, max: usize) -> Sizing {
+    Sizing { target, min, max }
+}
+
+fn summary(p: &Plan) -> String {
+    let mut s = format!("input {} frames -> output {} frames\n", p.input_frames, p.output_frames);
+    for c in &p.chunks {
+        let first = c.out_pts.first().copied().unwrap_or(-1);
+        let last = c.out_pts.last().copied().unwrap_or(-1);
+        writeln!(
+            s,
+            "#{} frames [{}, {}) packets [{}..={}] key_pts {} first_pts {} {:?} out {} ({}..={})",
+            c.index, c.start, c.end, c.first_packet, c.last_packet, c.key_pts, c.first_pts,
+            c.worker_mode, c.out_count(), first, last
+        )
+        .unwrap();
+    }
+    s
+}
+
+fn run(pk: &[Packet], mode: SyncMode, sz: Sizing, trims: Trims) -> Plan {
+    plan(&PlanInput {
+        packets: pk,
+        stream_tb: TB,
+        trims,
+        sync: sync(mode),
+        sizing: sz,
+    })
+    .unwrap()
+}
+
+/// Every plan must cover each encoder frame exactly once, in order.
+fn check_cover(p: &Plan) {
+    let all: Vec<i64> = p.chunks.iter().flat_map(|c| c.out_pts.clone()).collect();
+    assert_eq!(all.len() as i64, p.output_frames);
+    assert!(all.windows(2).all(|w| w[0] < w[1]), "output pts increase");
+    for w in p.chunks.windows(2) {
+        assert_eq!(w[0].end, w[1].start);
+    }
+}
+
+#[test]
+fn cfr_closed_gops_split_on_keyframes() {
+    let pk = packets(300, 60, 0, false);
+    let p = run(&pk, SyncMode::Vfr, sizing(120, 60, 180), Trims::default());
+    check_cover(&p);
+    insta::assert_snapshot!(summary(&p));
+}
+
+#[test]
+fn b_frames_need_no_extra_packets_with_closed_gops() {
+    let pk = packets(300, 60, 2, false);
+    let p = run(&pk, SyncMode::Cfr, sizing(120, 60, 180), Trims::default());
+    check_cover(&p);
+    insta::assert_snapshot!(summary(&p));
+}
+
+#[test]
+fn open_gop_chunk_takes_the_next_keyframe_and_its_leading_frames() {
+    let pk = packets(300, 60, 2, true);
+    let p = run(&pk, SyncMode::Vfr, sizing(120, 60, 180), Trims::default());
+    check_cover(&p);
+    // A chunk ending at keyframe K also carries K and K's leading pictures.
+    for c in &p.chunks[..p.chunks.len() - 1] {
+        assert!(pk[c.last_packet].pts < pk[c.first_packet].pts + (c.frames() as i64) * TICK);
+        assert!(pk[c.first_packet..=c.last_packet].iter().filter(|x| x.key).count() >= 2);
+    }
+    insta::assert_snapshot!(summary(&p));
+}
+
+#[test]
+fn one_keyframe_splits_inside_the_gop() {
+    let pk = packets(400, 10_000, 2, false);
+    let p = run(&pk, SyncMode::Vfr, sizing(100, 50, 150), Trims::default());
+    check_cover(&p);
+    assert!(p.chunks.len() >= 3);
+    assert!(p.chunks.iter().all(|c| c.first_packet == 0), "all decode from the only keyframe");
+    insta::assert_snapshot!(summary(&p));
+}
+
+#[test]
+fn exact_multiple_of_the_target_has_no_empty_chunk() {
+    let pk = packets(240, 60, 0, false);
+    let p = run(&pk, SyncMode::Vfr, sizing(60, 60, 60), Trims::default());
+    check_cover(&p);
+    assert_eq!(p.chunks.len(), 4);
+    assert!(p.chunks.iter().all(|c| c.frames() == 60));
+}
+
+#[test]
+fn tiny_inputs_make_one_chunk() {
+    for n in [1, 2] {
+        let pk = packets(n, 60, 0, false);
+        let p = run(&pk, SyncMode::Cfr, sizing(600, 300, 900), Trims::default());
+        assert_eq!(p.chunks.len(), 1);
+        assert_eq!(p.output_frames, n as i64);
+    }
+}
+
+#[test]
+fn input_seek_and_duration_trim_frames() {
+    let pk = packets(300, 60, 2, false);
+    // -ss 1.5 -t 5: frames 45..195
+    let trims = Trims {
+        ts_offset_us: -1_500_000,
+        input_start: true,
+        input_duration_us: Some(5_000_000),
+        ..Trims::default()
+    };
+    let p = run(&pk, SyncMode::Cfr, sizing(60, 30, 90), trims);
+    check_cover(&p);
+    assert_eq!(p.input_frames, 150);
+    assert_eq!(p.chunks[0].first_pts, 0);
+    assert_eq!(pk[p.chunks[0].first_packet].pts, 0, "decodes from the keyframe before -ss");
+    insta::assert_snapshot!(summary(&p));
+}
+
+#[test]
+fn vfr_into_cfr_cuts_only_where_a_fresh_worker_agrees() {
+    // Irregular timestamps: some frames 2 ticks apart, some 0.5.
+    let mut pk = packets(200, 20, 0, false);
+    let mut t = 0i64;
+    for (i, p) in pk.iter_mut().enumerate() {
+        p.pts = t;
+        let step = match i % 7 {
+            0 => 2 * TICK,
+            3 => TICK / 2,
+            _ => TICK,
+        };
+        p.duration = step;
+        t += step;
+    }
+    let p = run(&pk, SyncMode::Cfr, sizing(40, 20, 60), Trims::default());
+    check_cover(&p);
+    assert!(p.output_frames > p.input_frames as i64, "gaps are filled");
+    insta::assert_snapshot!(summary(&p));
+}
+
+#[test]
+fn stream_not_starting_with_a_keyframe_is_refused() {
+    let mut pk = packets(10, 60, 0, false);
+    pk[0].key = false;
+    let e = plan(&PlanInput {
+        packets: &pk,
+        stream_tb: TB,
+        trims: Trims::default(),
+        sync: sync(SyncMode::Vfr),
+        sizing: sizing(600, 300, 900),
+    });
+    assert_eq!(e, Err(PlanError::NoLeadingKeyframe));
+}
+
+#[test]
+fn sizing_shrinks_for_short_inputs() {
+    assert_eq!(Sizing::for_job(600, 300, 900, 100_000, 4), sizing(600, 300, 900));
+    let s = Sizing::for_job(600, 300, 900, 1800, 4);
+    assert_eq!(s.target, 225);
+    assert!(s.min <= s.target && s.target <= s.max);
+}

@@ -1,0 +1,162 @@
+//! Which source frames plain ffmpeg hands to its video filter graph and encoder, and at which
+//! filter timestamps: packets in presentation order, shifted by the input's `ts_offset`, cut by
+//! the trims that `-ss`/`-t`/`-to` insert on the input and the output side (fftools 5.1 rules).
+
+use crate::probe::Packet;
+use crate::rational::{rescale_q, Rational, MICROS};
+use serde::Serialize;
+
+/// The timing options that shape the frame list, all in microseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Trims {
+    /// The input's `ts_offset`: `-itsoffset` minus (`-ss` + the file's start time).
+    pub ts_offset_us: i64,
+    /// Input `-ss` with accurate seeking: frames before the new zero are trimmed.
+    pub input_start: bool,
+    /// Input `-t` (or `-to` minus `-ss`).
+    pub input_duration_us: Option<i64>,
+    /// Output `-ss`.
+    pub output_start_us: Option<i64>,
+    /// Output `-t` (or `-to` minus `-ss`).
+    pub output_duration_us: Option<i64>,
+}
+
+/// A frame that reaches the encoder's frame-rate logic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Frame {
+    /// Index of its packet in decode order.
+    pub packet: usize,
+    /// Timestamp in the filter graph (the stream time base, after ts_offset).
+    pub pts: i64,
+    /// The packet's duration (the decoder copies it into the frame).
+    pub duration: i64,
+}
+
+/// The frames in presentation order (discarded packets excluded), before any trim.
+pub fn presentation_order(packets: &[Packet], tb: Rational, ts_offset_us: i64) -> Vec<Frame> {
+    let shift = rescale_q(ts_offset_us, MICROS, tb);
+    let mut frames: Vec<Frame> = packets
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| !p.discard)
+        .map(|(i, p)| Frame {
+            packet: i,
+            pts: p.pts + shift,
+            duration: p.duration,
+        })
+        .collect();
+    frames.sort_by_key(|f| (f.pts, f.packet));
+    frames
+}
+
+/// libavfilter's `trim` with `starti`/`durationi` (microseconds) on a video link of `tb`.
+/// Returns the kept frames; the first frame past the duration ends the stream.
+pub fn trim(frames: &[Frame], tb: Rational, start_us: Option<i64>, duration_us: Option<i64>) -> Vec<Frame> {
+    if start_us.is_none() && duration_us.is_none() {
+        return frames.to_vec();
+    }
+    let start = start_us.map(|s| rescale_q(s, MICROS, tb));
+    let dur = duration_us
+        .filter(|&d| d != 0)
+        .map(|d| rescale_q(d, MICROS, tb));
+    let mut first = None;
+    let mut out = Vec::new();
+    for f in frames {
+        if start.is_some_and(|s| f.pts < s) {
+            continue;
+        }
+        let first = *first.get_or_insert(f.pts);
+        if dur.is_some_and(|d| f.pts - first >= d) {
+            break;
+        }
+        out.push(*f);
+    }
+    out
+}
+
+/// The frames plain ffmpeg's encoder path sees, with their filter timestamps.
+pub fn encoder_input(packets: &[Packet], tb: Rational, t: &Trims) -> Vec<Frame> {
+    let frames = presentation_order(packets, tb, t.ts_offset_us);
+    let frames = trim(
+        &frames,
+        tb,
+        t.input_start.then_some(0),
+        t.input_duration_us,
+    );
+    trim(&frames, tb, t.output_start_us, t.output_duration_us)
+}
+
+/// For every packet, the index of the keyframe decoding must start from to reach it: the last
+/// keyframe at or before it in decode order.
+pub fn decode_starts(packets: &[Packet]) -> Vec<Option<usize>> {
+    let mut last = None;
+    packets
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            if p.key {
+                last = Some(i);
+            }
+            last
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pk(pts: i64, key: bool) -> Packet {
+        Packet {
+            pts,
+            dts: None,
+            duration: 1,
+            key,
+            discard: false,
+        }
+    }
+
+    fn tb() -> Rational {
+        Rational::new(1, 10)
+    }
+
+    #[test]
+    fn presentation_order_sorts_and_shifts() {
+        let p = vec![pk(0, true), pk(3, false), pk(1, false), pk(2, false)];
+        let f = presentation_order(&p, tb(), -100_000);
+        let pts: Vec<_> = f.iter().map(|f| f.pts).collect();
+        assert_eq!(pts, [-1, 0, 1, 2]);
+        assert_eq!(f[1].packet, 2);
+    }
+
+    #[test]
+    fn trim_start_and_duration_follow_libavfilter() {
+        let frames: Vec<Frame> = (0..10)
+            .map(|i| Frame {
+                packet: i,
+                pts: i as i64 * 2 + 1,
+                duration: 2,
+            })
+            .collect();
+        // start at 0.4 s = pts 4: first kept is 5; duration 0.5 s = 5 ticks from 5 -> 5,7,9
+        let kept = trim(&frames, tb(), Some(400_000), Some(500_000));
+        let pts: Vec<_> = kept.iter().map(|f| f.pts).collect();
+        assert_eq!(pts, [5, 7, 9]);
+        assert_eq!(trim(&frames, tb(), None, Some(0)).len(), 10, "-t 0 means no limit");
+    }
+
+    #[test]
+    fn discarded_packets_never_reach_the_encoder() {
+        let mut p = vec![pk(0, true), pk(1, false)];
+        p[0].discard = true;
+        let f = encoder_input(&p, tb(), &Trims::default());
+        assert_eq!(f.len(), 1);
+    }
+
+    #[test]
+    fn decode_start_is_last_keyframe_in_decode_order() {
+        let p = vec![pk(0, true), pk(2, false), pk(1, false), pk(4, true), pk(3, false)];
+        let d = decode_starts(&p);
+        assert_eq!(d, [Some(0), Some(0), Some(0), Some(3), Some(3)]);
+    }
+}
