@@ -2,7 +2,12 @@
 //! See ARCHITECTURE.md for the map of modules and the data flow.
 
 pub mod cli;
+pub mod config;
+pub mod formats;
+pub mod job;
 pub mod plan;
 pub mod probe;
 pub mod process;
 pub mod rational;
+#[cfg(test)]
+mod testutil;

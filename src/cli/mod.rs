@@ -2,3 +2,5 @@
 
 pub mod argv;
 pub mod options;
+pub mod mapping;
+pub mod spec;

@@ -140,6 +140,7 @@ impl Ctx<'_> {
         }
         let p = SyncParams {
             mode: worker_mode(self.inp.sync.mode, 1),
+            recording_us: None,
             ..self.inp.sync
         };
         p.step(&mut SyncState::default(), Some(self.fr(b))) == plain
@@ -163,6 +164,7 @@ impl Ctx<'_> {
         let p = SyncParams {
             mode: worker_mode(self.inp.sync.mode, k),
             max_frames: Some(cap),
+            recording_us: None,
             ..self.inp.sync
         };
         let mut st = SyncState::default();

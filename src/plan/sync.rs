@@ -263,7 +263,7 @@ mod tests {
         assert_eq!(per[2].dups_of_previous, 1);
         p.mode = SyncMode::Vfr;
         let (per, _) = simulate(&p, &mut SyncState::default(), &frames);
-        assert_eq!(pts_list(&per), [0, 1, 4, 5], "vfr drops frames that round onto a taken slot");
+        assert_eq!(pts_list(&per), [0, 1, 4, 5, 6], "vfr drops a frame that lands on a taken slot");
     }
 
     #[test]

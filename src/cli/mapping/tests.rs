@@ -1,0 +1,96 @@
+//! Stream selection tests: default rules and -map forms.
+
+use super::*;
+use crate::testutil::{audio, info, stream as st, video};
+
+fn sample() -> MediaInfo {
+    let mut cover = video(5, 600, 600);
+    cover.disposition.insert("attached_pic".into(), 1);
+    info(vec![
+        video(0, 1280, 720),
+        audio(1, 2, "eng"),
+        audio(2, 6, "fra"),
+        st(3, MediaKind::Subtitle, "subrip"),
+        st(4, MediaKind::Subtitle, "hdmv_pgs_subtitle"),
+        cover,
+    ])
+}
+
+fn pairs(argv: &[&str], infos: &[MediaInfo]) -> Result<Vec<(usize, usize)>, MapError> {
+    let cmd = CmdLine::parse(argv).unwrap();
+    let out = &cmd.outputs[0];
+    let mux = formats::by_filename(&out.url).unwrap();
+    resolve(&cmd, out, infos, mux).map(|v| v.iter().map(|o| (o.file, o.stream)).collect())
+}
+
+#[test]
+fn default_picks_best_video_most_channels_and_a_text_subtitle() {
+    let i = [sample()];
+    assert_eq!(pairs(&["-i", "a", "o.mkv"], &i).unwrap(), [(0, 0), (0, 2), (0, 3)]);
+    // mp4 has no default subtitle encoder in ffmpeg 5.1: no subtitle unless -c:s is given
+    assert_eq!(pairs(&["-i", "a", "o.mp4"], &i).unwrap(), [(0, 0), (0, 2)]);
+    assert_eq!(
+        pairs(&["-i", "a", "-c:s", "mov_text", "o.mp4"], &i).unwrap(),
+        [(0, 0), (0, 2), (0, 3)]
+    );
+    assert_eq!(pairs(&["-i", "a", "-an", "-sn", "o.mkv"], &i).unwrap(), [(0, 0)]);
+}
+
+#[test]
+fn default_video_is_searched_across_inputs() {
+    let small = info(vec![video(0, 320, 240)]);
+    let big = info(vec![audio(0, 2, "eng"), video(1, 1920, 1080)]);
+    let i = [small, big];
+    assert_eq!(pairs(&["-i", "a", "-i", "b", "o.mkv"], &i).unwrap(), [(1, 1), (1, 0)]);
+    // an input-side -vn removes a file's video from the selection
+    assert_eq!(
+        pairs(&["-i", "a", "-vn", "-i", "b", "o.mkv"], &i).unwrap(),
+        [(0, 0), (1, 0)]
+    );
+}
+
+#[test]
+fn explicit_maps_negative_and_optional() {
+    let i = [sample()];
+    assert_eq!(
+        pairs(&["-i", "a", "-map", "0", "o.mkv"], &i).unwrap(),
+        [(0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5)]
+    );
+    assert_eq!(
+        pairs(&["-i", "a", "-map", "0", "-map", "-0:s", "o.mkv"], &i).unwrap(),
+        [(0, 0), (0, 1), (0, 2), (0, 5)]
+    );
+    assert_eq!(
+        pairs(&["-i", "a", "-map", "0:v:0", "-map", "0:a:1", "o.mkv"], &i).unwrap(),
+        [(0, 0), (0, 2)]
+    );
+    assert_eq!(
+        pairs(&["-i", "a", "-map", "0:m:language:eng", "o.mkv"], &i).unwrap(),
+        [(0, 1)]
+    );
+    assert_eq!(pairs(&["-i", "a", "-map", "0:d?", "o.mkv"], &i).unwrap(), []);
+    assert_eq!(
+        pairs(&["-i", "a", "-map", "0:d", "o.mkv"], &i),
+        Err(MapError::NoMatch("0:d".into()))
+    );
+    assert!(matches!(
+        pairs(&["-i", "a", "-map", "[out]", "o.mkv"], &i),
+        Err(MapError::Label(_))
+    ));
+    assert_eq!(pairs(&["-i", "a", "-map", "0", "-vn", "o.mkv"], &i).unwrap().len(), 4);
+}
+
+#[test]
+fn last_matching_option_wins_per_output_stream() {
+    let cmd = CmdLine::parse(&["-i", "a", "-c", "copy", "-c:v", "libx264", "-vcodec", "libx265", "-c:a:1", "aac", "o.mkv"]).unwrap();
+    let outs = out_views(&[
+        OutStream { file: 0, stream: 0, kind: MediaKind::Video, attached_pic: false },
+        OutStream { file: 0, stream: 1, kind: MediaKind::Audio, attached_pic: false },
+        OutStream { file: 0, stream: 2, kind: MediaKind::Audio, attached_pic: false },
+    ]);
+    let opts = &cmd.outputs[0].opts;
+    let codec = |i| last_matching(opts, &["codec"], &outs, i).unwrap().and_then(|o| o.arg.clone());
+    assert_eq!(codec(0).as_deref(), Some("libx265"));
+    assert_eq!(codec(1).as_deref(), Some("copy"));
+    assert_eq!(codec(2).as_deref(), Some("aac"));
+}

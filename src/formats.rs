@@ -1,0 +1,120 @@
+//! What distrffmpeg knows about output muxers: how ffmpeg picks one from a file name, its
+//! default frame-rate mode, its default subtitle codec (for default stream selection), and
+//! whether chunk files in that format can be joined exactly. Also the subtitle codecs' kinds.
+
+use crate::plan::sync::SyncMode;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubKind {
+    Text,
+    Bitmap,
+    /// Neither flag (e.g. teletext): ffmpeg maps it to any subtitle encoder.
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Muxer {
+    pub name: &'static str,
+    pub extensions: &'static [&'static str],
+    /// AVFMT_VARIABLE_FPS: `auto` frame-rate mode is vfr, otherwise cfr.
+    pub variable_fps: bool,
+    /// Default subtitle codec and its kind, if the muxer has one.
+    pub default_subtitle: Option<(&'static str, SubKind)>,
+    /// Chunks in this format concatenate exactly (tested).
+    pub distributable: bool,
+}
+
+const fn mux(
+    name: &'static str,
+    extensions: &'static [&'static str],
+    variable_fps: bool,
+    default_subtitle: Option<(&'static str, SubKind)>,
+    distributable: bool,
+) -> Muxer {
+    Muxer {
+        name,
+        extensions,
+        variable_fps,
+        default_subtitle,
+        distributable,
+    }
+}
+
+static MUXERS: &[Muxer] = &[
+    mux("matroska", &["mkv"], true, Some(("ass", SubKind::Text)), true),
+    mux("webm", &["webm"], true, Some(("webvtt", SubKind::Text)), true),
+    mux("mp4", &["mp4"], false, None, true),
+    mux("mov", &["mov"], false, None, true),
+    mux("ipod", &["m4v", "m4a", "m4b"], false, None, true),
+    mux("mpegts", &["ts", "m2t", "m2ts", "mts"], true, None, true),
+    mux("nut", &["nut"], true, None, true),
+    mux("avi", &["avi"], false, None, false),
+    mux("flv", &["flv"], true, None, false),
+    mux("3gp", &["3gp"], false, None, false),
+    mux("ismv", &["ismv", "isma"], false, None, false),
+];
+
+/// Looks a muxer up by its `-f` name (`mkv` is not a muxer name; `matroska` is).
+pub fn by_name(name: &str) -> Option<&'static Muxer> {
+    MUXERS.iter().find(|m| m.name == name)
+}
+
+/// The muxer ffmpeg picks for a file name from its extension (case-insensitive).
+pub fn by_filename(path: &str) -> Option<&'static Muxer> {
+    let ext = std::path::Path::new(path).extension()?.to_str()?.to_ascii_lowercase();
+    MUXERS.iter().find(|m| m.extensions.contains(&ext.as_str()))
+}
+
+impl Muxer {
+    /// What ffmpeg's `auto` frame-rate mode resolves to for this muxer (avi is special-cased
+    /// to vfr by ffmpeg; VSCFR is decided by the caller).
+    pub fn auto_sync(&self) -> SyncMode {
+        if self.name == "avi" || self.variable_fps {
+            SyncMode::Vfr
+        } else {
+            SyncMode::Cfr
+        }
+    }
+
+    /// The file extension used for chunk files in this format.
+    pub fn chunk_extension(&self) -> &'static str {
+        self.extensions[0]
+    }
+}
+
+/// The kind of a subtitle codec, as libavcodec's descriptor props say; None if unknown.
+pub fn subtitle_kind(codec: &str) -> Option<SubKind> {
+    const TEXT: &[&str] = &[
+        "ass", "ssa", "subrip", "srt", "webvtt", "mov_text", "text", "microdvd", "jacosub",
+        "sami", "realtext", "subviewer", "subviewer1", "vplayer", "pjs", "mpl2", "stl", "ttml",
+        "hdmv_text_subtitle", "arib_caption",
+    ];
+    const BITMAP: &[&str] = &["dvd_subtitle", "dvb_subtitle", "hdmv_pgs_subtitle", "xsub"];
+    const OTHER: &[&str] = &["dvb_teletext", "eia_608"];
+    if TEXT.contains(&codec) {
+        Some(SubKind::Text)
+    } else if BITMAP.contains(&codec) {
+        Some(SubKind::Bitmap)
+    } else if OTHER.contains(&codec) {
+        Some(SubKind::Other)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extensions_pick_muxers() {
+        assert_eq!(by_filename("a/b.MKV").unwrap().name, "matroska");
+        assert_eq!(by_filename("x.m4v").unwrap().name, "ipod");
+        assert_eq!(by_filename("x.ts").unwrap().auto_sync(), SyncMode::Vfr);
+        assert_eq!(by_filename("x.mp4").unwrap().auto_sync(), SyncMode::Cfr);
+        assert!(by_filename("noext").is_none());
+        assert!(by_name("mkv").is_none());
+        assert_eq!(subtitle_kind("subrip"), Some(SubKind::Text));
+        assert_eq!(subtitle_kind("hdmv_pgs_subtitle"), Some(SubKind::Bitmap));
+    }
+}

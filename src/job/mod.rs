@@ -1,0 +1,290 @@
+//! From ffmpeg's argv to a job: decides Distribute or Passthrough (with the reason), and for a
+//! distributed job pins down everything later stages need — the source stream, the options for
+//! the workers' encode, the timing that shapes the frame list, and the final mux's options.
+
+pub mod classify;
+pub mod filters;
+mod timing;
+
+use crate::cli::argv::{CmdLine, Opt};
+use crate::cli::mapping::{self, last_matching, out_views, OutStream};
+use crate::cli::spec::Spec;
+use crate::formats::{self, Muxer};
+use crate::plan::sync::{SyncMode, SyncParams};
+use crate::plan::timeline::Trims;
+use crate::probe::{MediaInfo, MediaKind};
+use crate::rational::Rational;
+use classify::{InRole, OutRole};
+pub use timing::Timing;
+
+/// Why a command runs through plain ffmpeg instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Passthrough(pub String);
+
+fn pass<T>(why: impl Into<String>) -> Result<T, Passthrough> {
+    Err(Passthrough(why.into()))
+}
+
+/// What `-y`/`-n` say about an existing output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overwrite {
+    Yes,
+    No,
+    /// Neither: ffmpeg asks on a terminal and refuses otherwise.
+    Ask,
+}
+
+/// The part of the decision that needs no probing.
+#[derive(Debug, Clone)]
+pub struct Pre {
+    pub output: String,
+    pub muxer: &'static Muxer,
+    pub overwrite: Overwrite,
+}
+
+/// A distributable encode, fully resolved.
+#[derive(Debug, Clone)]
+pub struct JobSpec {
+    pub cmd: CmdLine,
+    pub output: String,
+    pub muxer: &'static Muxer,
+    pub overwrite: Overwrite,
+    /// Input file and stream index of the encoded video.
+    pub src_file: usize,
+    pub src_stream: usize,
+    pub out_streams: Vec<OutStream>,
+    /// Output index of the encoded video stream.
+    pub video_out: usize,
+    /// The video encoder named by the user (None: the muxer's default).
+    pub encoder: Option<String>,
+    /// Demuxer options of the source input (`-f`, probesize…): probe and split use them.
+    pub demux_opts: Vec<Opt>,
+    /// Decoder options of the source input: the workers' input side.
+    pub decode_opts: Vec<Opt>,
+    /// The video encode's output options, specifiers resolved, in the user's order.
+    pub encode_opts: Vec<Opt>,
+    /// The user's `-vf` chain, if any.
+    pub filter: Option<String>,
+    pub timing: Timing,
+    /// The output frame rate the encoder gets (`-r` or the input's rate).
+    pub frame_rate: Rational,
+    pub sync: SyncParams,
+    pub trims: Trims,
+}
+
+/// Static checks: exit options, the number and kind of outputs and inputs, global options.
+pub fn precheck(cmd: &CmdLine) -> Result<Pre, Passthrough> {
+    if let Some(o) = cmd.exit_option() {
+        return pass(format!("-{} prints information", o.name()));
+    }
+    match cmd.outputs.len() {
+        0 => return pass("no output file"),
+        1 => {}
+        n => return pass(format!("{n} output files")),
+    }
+    if !cmd.trailing.is_empty() {
+        return pass("options after the last output file");
+    }
+    if cmd.inputs.is_empty() {
+        return pass("no input file");
+    }
+    for g in &cmd.globals {
+        if !classify::global_is_neutral(g) {
+            return pass(format!("global option -{}", g.name()));
+        }
+    }
+    let out = &cmd.outputs[0];
+    let path = local_path(&out.url).ok_or_else(|| Passthrough("output is a pipe or URL".into()))?;
+    for inp in &cmd.inputs {
+        if local_path(&inp.url).is_none() {
+            return pass(format!("input {} is a pipe or URL", inp.url));
+        }
+        if let Some(f) = inp.last("f") {
+            let f = f.arg.as_deref().unwrap_or("");
+            if matches!(f, "lavfi" | "image2" | "concat" | "v4l2" | "x11grab" | "alsa" | "pulse" | "dshow" | "avfoundation" | "gdigrab" | "image2pipe") {
+                return pass(format!("input format {f}"));
+            }
+        }
+    }
+    let muxer = match out.last("f").and_then(|o| o.arg.as_deref()) {
+        Some(name) => formats::by_name(name),
+        None => formats::by_filename(path),
+    };
+    let muxer = match muxer {
+        Some(m) if m.distributable => m,
+        Some(m) => return pass(format!("output format {} is not distributed", m.name)),
+        None => return pass("output format not recognised"),
+    };
+    for o in &out.opts {
+        if classify::output_role(o) == OutRole::Unsupported {
+            return pass(format!("output option -{}", o.flag));
+        }
+    }
+    let overwrite = if cmd.has_global("y") {
+        Overwrite::Yes
+    } else if cmd.has_global("n") {
+        Overwrite::No
+    } else {
+        Overwrite::Ask
+    };
+    Ok(Pre {
+        output: path.to_string(),
+        muxer,
+        overwrite,
+    })
+}
+
+/// A local file path from an ffmpeg URL (`file:` prefix allowed), None for pipes and URLs.
+pub fn local_path(url: &str) -> Option<&str> {
+    let p = url.strip_prefix("file:").unwrap_or(url);
+    if p == "-" || p.is_empty() || url.starts_with("pipe:") {
+        return None;
+    }
+    if let Some(i) = url.find("://") {
+        if url[..i].chars().all(|c| c.is_ascii_alphanumeric() || c == '+') {
+            return None;
+        }
+    }
+    Some(p)
+}
+
+/// The full decision, given ffprobe results for every input.
+pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec, Passthrough> {
+    let out = &cmd.outputs[0];
+    let outs = mapping::resolve(cmd, out, infos, pre.muxer).map_err(|e| Passthrough(e.to_string()))?;
+    let views = out_views(&outs);
+    let codec = |i: usize| -> Result<Option<String>, Passthrough> {
+        Ok(last_matching(&out.opts, &["codec"], &views, i)
+            .map_err(|e| Passthrough(e.to_string()))?
+            .and_then(|o| o.arg.clone()))
+    };
+    let mut encoded = Vec::new();
+    for (i, o) in outs.iter().enumerate() {
+        if o.kind == MediaKind::Video && codec(i)?.as_deref() != Some("copy") {
+            encoded.push(i);
+        }
+    }
+    let video_out = match encoded[..] {
+        [] => return pass("no video stream is encoded"),
+        [i] => i,
+        _ => return pass("several video streams are encoded"),
+    };
+    let (src_file, src_stream) = (outs[video_out].file, outs[video_out].stream);
+    let info = &infos[src_file];
+    let st = &info.streams[src_stream];
+    if st.is_attached_pic() {
+        return pass("the encoded video is an attached picture");
+    }
+    if st.rotation.is_some_and(|r| r != 0.0) {
+        return pass("the video carries a rotation matrix");
+    }
+    if !st.time_base.is_valid() {
+        return pass("the video stream has no time base");
+    }
+    let input = &cmd.inputs[src_file];
+    let mut demux_opts = Vec::new();
+    let mut decode_opts = Vec::new();
+    for o in &input.opts {
+        match classify::input_role(o) {
+            InRole::Unsupported => return pass(format!("input option -{}", o.flag)),
+            InRole::Demux => demux_opts.push(o.clone()),
+            InRole::Decode => {
+                if let Some(o) = decoder_opt(o, info, src_stream)? {
+                    decode_opts.push(o);
+                }
+            }
+            InRole::Timing | InRole::Final => {}
+        }
+    }
+    let vi = video_out;
+    let filter = last_matching(&out.opts, &["filter"], &views, vi)
+        .map_err(|e| Passthrough(e.to_string()))?
+        .and_then(|o| o.arg.clone());
+    if let Some(f) = &filter {
+        filters::check_chain(f).map_err(|e| Passthrough(e.to_string()))?;
+    }
+    for o in out.opts.iter().filter(|o| classify::output_role(o) == OutRole::Filter) {
+        let spec = Spec::parse(&mapping::alias(o).1).map_err(|e| Passthrough(e.to_string()))?;
+        if (0..views.len()).any(|i| i != vi && spec.matches(&views, i)) && spec.matches(&views, vi) {
+            return pass("a filter option applies to several streams");
+        }
+    }
+    let mut encode_opts = Vec::new();
+    for o in &out.opts {
+        if classify::output_role(o) != OutRole::Encode || matches!(o.name(), "fps_mode") {
+            continue;
+        }
+        let (name, spec) = mapping::alias(o);
+        let spec = Spec::parse(&spec).map_err(|e| Passthrough(e.to_string()))?;
+        if spec.matches(&views, vi) {
+            encode_opts.push(Opt::new(name, o.arg.as_deref()));
+        }
+    }
+    let timing = timing::parse(input, out).map_err(Passthrough)?;
+    let sync_mode = timing::sync_mode(cmd, out, &views, vi, pre.muxer, info, input)?;
+    let user_rate = last_matching(&out.opts, &["r"], &views, vi)
+        .map_err(|e| Passthrough(e.to_string()))?
+        .and_then(|o| o.arg.clone());
+    let sink_rate = st.guessed_frame_rate();
+    let frame_rate = match user_rate {
+        Some(r) => timing::parse_rate(&r).ok_or_else(|| Passthrough(format!("-r {r}")))?,
+        None if sink_rate.is_valid() => sink_rate,
+        None => Rational::new(25, 1),
+    };
+    let encoder = codec(vi)?;
+    if let Some(e) = &encoder {
+        if matches!(e.as_str(), "mpeg1video" | "mpeg2video" | "mpeg4" | "h261" | "h263" | "msmpeg4" | "msmpeg4v2" | "wmv1" | "wmv2") {
+            return pass(format!("encoder {e} adjusts the frame rate itself"));
+        }
+    }
+    let sync = SyncParams {
+        mode: sync_mode,
+        filter_tb: st.time_base,
+        enc_tb: frame_rate.inv(),
+        out_start_us: timing.out_ss_us.unwrap_or(0),
+        sink_rate,
+        ost_rate: frame_rate,
+        cap_with_ost_rate: st.start_pts.is_some(),
+        duration_from_packets: filter.is_none(),
+        in_tb: st.time_base,
+        recording_us: timing.out_duration_us(),
+        max_frames: None,
+    };
+    let trims = timing.trims(info.format.start_time_us.unwrap_or(0));
+    Ok(JobSpec {
+        cmd: cmd.clone(),
+        output: pre.output.clone(),
+        muxer: pre.muxer,
+        overwrite: pre.overwrite,
+        src_file,
+        src_stream,
+        out_streams: outs,
+        video_out,
+        encoder,
+        demux_opts,
+        decode_opts,
+        encode_opts,
+        filter,
+        timing,
+        frame_rate,
+        sync,
+        trims,
+    })
+}
+
+/// A decoder option of the source input, if it concerns the video stream (specifier resolved).
+fn decoder_opt(o: &Opt, info: &MediaInfo, stream: usize) -> Result<Option<Opt>, Passthrough> {
+    let (name, spec) = mapping::alias(o);
+    let spec = Spec::parse(&spec).map_err(|e| Passthrough(e.to_string()))?;
+    let views: Vec<_> = info.streams.iter().map(mapping::view).collect();
+    if !spec.matches(&views, stream) {
+        return Ok(None);
+    }
+    if name == "codec" {
+        return Ok(Some(Opt::new("c:v", o.arg.as_deref())));
+    }
+    Ok(Some(Opt::new(name, o.arg.as_deref())))
+}
+
+#[cfg(test)]
+mod tests;

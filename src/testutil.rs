@@ -1,0 +1,56 @@
+//! Builders for probe results used by unit tests.
+
+use crate::probe::{FormatInfo, MediaInfo, MediaKind, StreamInfo};
+use crate::rational::Rational;
+use std::collections::BTreeMap;
+
+pub fn stream(index: usize, kind: MediaKind, codec: &str) -> StreamInfo {
+    StreamInfo {
+        index,
+        kind,
+        codec_name: codec.into(),
+        width: 0,
+        height: 0,
+        channels: 0,
+        time_base: Rational::new(1, 1000),
+        r_frame_rate: Rational::new(0, 1),
+        avg_frame_rate: Rational::new(0, 1),
+        start_pts: Some(0),
+        disposition: BTreeMap::new(),
+        tags: BTreeMap::new(),
+        id: None,
+        pix_fmt: None,
+        field_order: None,
+        rotation: None,
+    }
+}
+
+pub fn video(i: usize, w: u32, h: u32) -> StreamInfo {
+    let mut s = stream(i, MediaKind::Video, "h264");
+    (s.width, s.height) = (w, h);
+    s.time_base = Rational::new(1, 15360);
+    s.r_frame_rate = Rational::new(30, 1);
+    s.avg_frame_rate = Rational::new(30, 1);
+    s
+}
+
+pub fn audio(i: usize, ch: u32, lang: &str) -> StreamInfo {
+    let mut s = stream(i, MediaKind::Audio, "aac");
+    s.channels = ch;
+    s.tags.insert("language".into(), lang.into());
+    s
+}
+
+pub fn info(streams: Vec<StreamInfo>) -> MediaInfo {
+    MediaInfo {
+        format: FormatInfo {
+            format_name: "matroska,webm".into(),
+            start_time_us: Some(0),
+            duration_us: None,
+            size: None,
+            tags: BTreeMap::new(),
+        },
+        streams,
+        chapters: vec![],
+    }
+}
