@@ -2,6 +2,7 @@
 //! See ARCHITECTURE.md for the map of modules and the data flow.
 
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod formats;
 pub mod job;
