@@ -137,10 +137,28 @@ pub fn encode(job: &JobSpec, c: &Chunk, shift: &Shift, start_trim: Option<i64>, 
     }
     v.push("-frames:v".into());
     v.push(c.out_count().to_string());
+    if let Some(ts) = mov_timescale(job) {
+        // Edit lists are written in the movie timescale: make it the track's so the chunk's
+        // start survives exactly.
+        v.push("-movie_timescale".into());
+        v.push(ts.to_string());
+    }
     v.push("-f".into());
     v.push(job.muxer.name.to_string());
     v.push(output.to_string());
     v
+}
+
+/// The video track timescale the mov muxer picks for the encoder time base (mp4 family only).
+pub fn mov_timescale(job: &JobSpec) -> Option<i64> {
+    if !matches!(job.muxer.name, "mp4" | "mov" | "ipod") {
+        return None;
+    }
+    let mut ts = job.sync.enc_tb.den;
+    while ts < 10_000 {
+        ts *= 2;
+    }
+    Some(ts)
 }
 
 /// The ffconcat list joining the encoded chunks: each entry but the last carries its exact
@@ -193,10 +211,62 @@ pub fn final_mux(job: &JobSpec, list: &str, itsoffset_us: i64, tmp_out: &str) ->
     }
     let vi = job.video_out;
     v.extend([format!("-c:{vi}"), "copy".into(), format!("-r:{vi}"), job.frame_rate.to_string()]);
+    for (i, d) in dispositions(job) {
+        v.extend([format!("-disposition:{i}"), d]);
+    }
     v.push("-f".into());
     v.push(job.muxer.name.to_string());
     v.push(tmp_out.to_string());
     v
+}
+
+/// `-disposition` options that give every output stream the disposition plain ffmpeg gives it.
+/// The joined chunks carry none, so the video's must be set explicitly; setting one disables
+/// ffmpeg's automatic "first of each type is default" rule, which is then applied here.
+pub fn dispositions(job: &JobSpec) -> Vec<(usize, String)> {
+    let out = &job.cmd.outputs[0];
+    let views = crate::cli::mapping::out_views(&job.out_streams);
+    let user_sets = |i: usize| {
+        crate::cli::mapping::last_matching(&out.opts, &["disposition"], &views, i)
+            .ok()
+            .flatten()
+            .is_some()
+    };
+    let flags = |o: &crate::cli::mapping::OutStream| -> String {
+        if o.disposition.is_empty() {
+            "0".into()
+        } else {
+            o.disposition.join("+")
+        }
+    };
+    let manual = (0..views.len()).any(user_sets);
+    if manual {
+        // ffmpeg copies input dispositions, then applies the user's; only the video's copy is lost.
+        let vi = job.video_out;
+        return if user_sets(vi) { vec![] } else { vec![(vi, flags(&job.out_streams[vi]))] };
+    }
+    let mut d: Vec<Vec<String>> = job.out_streams.iter().map(|o| o.disposition.clone()).collect();
+    let kinds: Vec<_> = job.out_streams.iter().map(|o| o.kind).collect();
+    for (i, o) in job.out_streams.iter().enumerate() {
+        let same: Vec<usize> = (0..kinds.len()).filter(|&j| kinds[j] == o.kind).collect();
+        let has_default = same.iter().any(|&j| d[j].iter().any(|f| f == "default"));
+        if same.len() < 2 || has_default || o.attached_pic {
+            continue;
+        }
+        d[i].push("default".into());
+    }
+    job.out_streams
+        .iter()
+        .zip(d)
+        .enumerate()
+        .map(|(i, (o, flagsv))| {
+            let o = crate::cli::mapping::OutStream {
+                disposition: flagsv,
+                ..o.clone()
+            };
+            (i, flags(&o))
+        })
+        .collect()
 }
 
 #[cfg(test)]

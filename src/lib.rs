@@ -1,14 +1,26 @@
 //! distrffmpeg: a drop-in `ffmpeg` that encodes the video in chunks on many machines.
 //! See ARCHITECTURE.md for the map of modules and the data flow.
 
+pub mod app;
+pub mod assemble;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod dryrun;
+pub mod ffbin;
 pub mod formats;
 pub mod job;
+pub mod logging;
 pub mod plan;
 pub mod probe;
 pub mod process;
+pub mod progress;
 pub mod rational;
+pub mod run;
+pub mod schedule;
+pub mod signals;
+pub mod split;
 #[cfg(test)]
 mod testutil;
+pub mod workdir;
+pub mod worker;

@@ -260,14 +260,13 @@ pub fn parse_packets(csv: &[u8]) -> Result<Vec<Packet>> {
 }
 
 /// Runs ffprobe for streams, format and chapters.
-pub async fn probe_info(ffprobe: &str, path: &str) -> Result<MediaInfo> {
-    let args: Vec<String> = [
-        "-v", "error", "-show_format", "-show_streams", "-show_chapters", "-of", "json", "-i",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain([path.to_string()])
-    .collect();
+pub async fn probe_info(ffprobe: &str, path: &str, demux: &[String]) -> Result<MediaInfo> {
+    let args: Vec<String> = ["-v", "error", "-show_format", "-show_streams", "-show_chapters", "-of", "json"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(demux.iter().cloned())
+        .chain(["-i".to_string(), path.to_string()])
+        .collect();
     let out = process::output(ffprobe, &args).await.map_err(|e| {
         let first = e.stderr_tail().lines().rev().find(|l| !l.trim().is_empty());
         match first {
@@ -279,8 +278,8 @@ pub async fn probe_info(ffprobe: &str, path: &str) -> Result<MediaInfo> {
 }
 
 /// Reads the packet index of one stream (by absolute index).
-pub async fn probe_packets(ffprobe: &str, path: &str, stream: usize) -> Result<Vec<Packet>> {
-    let args: Vec<String> = vec![
+pub async fn probe_packets(ffprobe: &str, path: &str, stream: usize, demux: &[String]) -> Result<Vec<Packet>> {
+    let mut args: Vec<String> = vec![
         "-v".into(),
         "error".into(),
         "-select_streams".into(),
@@ -289,9 +288,9 @@ pub async fn probe_packets(ffprobe: &str, path: &str, stream: usize) -> Result<V
         "packet=pts,dts,duration,flags".into(),
         "-of".into(),
         "csv=p=0".into(),
-        "-i".into(),
-        path.to_string(),
     ];
+    args.extend(demux.iter().cloned());
+    args.extend(["-i".to_string(), path.to_string()]);
     let out = process::output(ffprobe, &args)
         .await
         .with_context(|| format!("{path}: cannot read the packet index"))?;

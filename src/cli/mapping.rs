@@ -15,6 +15,8 @@ pub struct OutStream {
     pub stream: usize,
     pub kind: MediaKind,
     pub attached_pic: bool,
+    /// The source stream's disposition flags that are set (`default`, `forced`, …).
+    pub disposition: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -80,6 +82,7 @@ pub fn resolve(
             stream,
             kind: s.kind,
             attached_pic: s.is_attached_pic(),
+            disposition: s.disposition.iter().filter(|(_, &v)| v != 0).map(|(k, _)| k.clone()).collect(),
         }
     };
     if maps.is_empty() {

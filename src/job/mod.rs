@@ -10,7 +10,7 @@ use crate::cli::argv::{CmdLine, Opt};
 use crate::cli::mapping::{self, last_matching, out_views, OutStream};
 use crate::cli::spec::Spec;
 use crate::formats::{self, Muxer};
-use crate::plan::sync::{SyncMode, SyncParams};
+use crate::plan::sync::SyncParams;
 use crate::plan::timeline::Trims;
 use crate::probe::{MediaInfo, MediaKind};
 use crate::rational::Rational;

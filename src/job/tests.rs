@@ -1,6 +1,7 @@
 //! Decision tests: what distributes, what passes through, and how options are routed.
 
 use super::*;
+use crate::plan::sync::SyncMode;
 use crate::testutil::{audio, info, stream, video};
 
 fn decide(argv: &[&str], infos: &[MediaInfo]) -> Result<JobSpec, Passthrough> {

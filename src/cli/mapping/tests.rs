@@ -84,9 +84,9 @@ fn explicit_maps_negative_and_optional() {
 fn last_matching_option_wins_per_output_stream() {
     let cmd = CmdLine::parse(&["-i", "a", "-c", "copy", "-c:v", "libx264", "-vcodec", "libx265", "-c:a:1", "aac", "o.mkv"]).unwrap();
     let outs = out_views(&[
-        OutStream { file: 0, stream: 0, kind: MediaKind::Video, attached_pic: false },
-        OutStream { file: 0, stream: 1, kind: MediaKind::Audio, attached_pic: false },
-        OutStream { file: 0, stream: 2, kind: MediaKind::Audio, attached_pic: false },
+        OutStream { file: 0, stream: 0, kind: MediaKind::Video, attached_pic: false, disposition: vec![] },
+        OutStream { file: 0, stream: 1, kind: MediaKind::Audio, attached_pic: false, disposition: vec![] },
+        OutStream { file: 0, stream: 2, kind: MediaKind::Audio, attached_pic: false, disposition: vec![] },
     ]);
     let opts = &cmd.outputs[0].opts;
     let codec = |i| last_matching(opts, &["codec"], &outs, i).unwrap().and_then(|o| o.arg.clone());

@@ -1,0 +1,266 @@
+//! The top-level flow: argv → config → decision → passthrough (exec the real ffmpeg) or a
+//! distributed run; errors become one `distrffmpeg: …` line and ffmpeg's exit codes.
+
+use crate::cli::argv::{CmdLine, DfOpt};
+use crate::config::{self, Config};
+use crate::ffbin;
+use crate::job::{self, Overwrite, Passthrough, Pre};
+use crate::logging;
+use crate::probe;
+use crate::run::{self, RunEnv};
+use anyhow::{anyhow, bail, Result};
+use clap::Parser;
+use std::ffi::OsString;
+use std::io::{BufRead, IsTerminal};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use tokio_util::sync::CancellationToken;
+
+/// distrffmpeg's own commands, given as `-df_name[=value]`.
+#[derive(Parser, Debug, Default)]
+#[command(no_binary_name = true, disable_help_flag = true, disable_version_flag = true)]
+struct DfFlags {
+    #[arg(long = "help")]
+    help: bool,
+    #[arg(long = "dry_run")]
+    dry_run: bool,
+    #[arg(long = "check", num_args = 0..=1, default_missing_value = "table", value_parser = ["table", "json"])]
+    check: Option<String>,
+}
+
+const OWN: &[&str] = &["help", "dry_run", "check"];
+
+/// Exit code ffmpeg uses after SIGINT/SIGTERM.
+pub const EXIT_INTERRUPTED: u8 = 255;
+
+fn split_df(df: &[DfOpt]) -> Result<(DfFlags, Vec<(&str, Option<&str>)>)> {
+    let mut own = Vec::new();
+    let mut overrides = Vec::new();
+    for d in df {
+        if OWN.contains(&d.key.as_str()) {
+            own.push(match &d.value {
+                Some(v) => format!("--{}={v}", d.key),
+                None => format!("--{}", d.key),
+            });
+        } else {
+            overrides.push((d.key.as_str(), d.value.as_deref()));
+        }
+    }
+    let flags = DfFlags::try_parse_from(&own).map_err(|e| {
+        let first = e.to_string().lines().next().unwrap_or("").replace("--", "-df_");
+        anyhow!("{}", first.trim_start_matches("error: "))
+    })?;
+    Ok((flags, overrides))
+}
+
+pub fn help_text() -> &'static str {
+    include_str!("help.txt")
+}
+
+/// Entry point used by main: returns the process exit code.
+pub fn main(args: Vec<OsString>) -> ExitCode {
+    let Some(strs) = args.iter().map(|a| a.to_str().map(String::from)).collect::<Option<Vec<_>>>() else {
+        return passthrough_raw("ffmpeg", &args, "arguments are not UTF-8");
+    };
+    let cmd = match CmdLine::parse(&strs) {
+        Ok(c) => c,
+        Err(e) => return passthrough_raw("ffmpeg", &args, &e.to_string()),
+    };
+    let setup = (|| -> Result<(Config, DfFlags)> {
+        let (flags, overrides) = split_df(&cmd.df)?;
+        let path = config::default_path();
+        let mut config = Config::load(path.as_deref())?;
+        config.apply_overrides(overrides)?;
+        Ok((config, flags))
+    })();
+    let (config, flags) = match setup {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("distrffmpeg: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
+    let ff_level = cmd
+        .global("loglevel")
+        .or_else(|| cmd.global("v"))
+        .and_then(|o| o.arg.as_deref())
+        .map(logging::ffmpeg_level);
+    let level = match ff_level {
+        Some(None) => None,
+        Some(Some(l)) => Some(l.min(config.level().unwrap_or(l))),
+        None => config.level(),
+    };
+    logging::init(level);
+    if flags.help {
+        print!("{}", help_text());
+        return ExitCode::SUCCESS;
+    }
+    let pre = match job::precheck(&cmd) {
+        Ok(p) => p,
+        Err(Passthrough(why)) => return passthrough(&config, &cmd, &why),
+    };
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("distrffmpeg: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let stats = level.is_some_and(|l| l >= tracing::Level::INFO) && !cmd.global("stats").is_some_and(|o| !o.bool_value());
+    match rt.block_on(distribute(cmd, pre, config, flags, stats)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("distrffmpeg: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn ffmpeg_path(config: &Config) -> Result<PathBuf> {
+    ffbin::resolve(&config.ffmpeg_bin)
+}
+
+fn passthrough(config: &Config, cmd: &CmdLine, why: &str) -> ExitCode {
+    let args: Vec<OsString> = cmd.to_ffmpeg_argv().into_iter().map(OsString::from).collect();
+    passthrough_raw(&config.ffmpeg_bin, &args, why)
+}
+
+/// Replaces this process with the real ffmpeg (Unix) or runs it and returns its exit code.
+fn passthrough_raw(ffmpeg_bin: &str, args: &[OsString], why: &str) -> ExitCode {
+    tracing::info!("passing the command to ffmpeg unchanged: {why}");
+    let ffmpeg = match ffbin::resolve(ffmpeg_bin) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("distrffmpeg: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
+    let args: Vec<&OsString> = args.iter().filter(|a| !a.to_string_lossy().starts_with("-df_")).collect();
+    let mut c = std::process::Command::new(&ffmpeg);
+    c.args(args);
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        let err = c.exec();
+        eprintln!("distrffmpeg: cannot run {}: {err}", ffmpeg.display());
+        ExitCode::from(1)
+    }
+    #[cfg(not(unix))]
+    match c.status() {
+        Ok(s) => ExitCode::from(s.code().unwrap_or(1) as u8),
+        Err(e) => {
+            eprintln!("distrffmpeg: cannot run {}: {e}", ffmpeg.display());
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Checks an input file the way ffmpeg would report it.
+fn check_input(url: &str) -> Result<()> {
+    let path = job::local_path(url).unwrap_or(url);
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => bail!("{url}: Is a directory"),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!("{url}: No such file or directory"),
+        Err(e) => bail!("{url}: {e}"),
+    }
+}
+
+/// ffmpeg's rules for an existing output without -y.
+fn check_output(pre: &Pre, cmd: &CmdLine) -> Result<()> {
+    let out = Path::new(&pre.output);
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            bail!("{}: No such file or directory", pre.output);
+        }
+    }
+    if !out.exists() {
+        return Ok(());
+    }
+    if out.is_dir() {
+        bail!("{}: Is a directory", pre.output);
+    }
+    match pre.overwrite {
+        Overwrite::Yes => Ok(()),
+        Overwrite::No => bail!("File '{}' already exists. Exiting.", pre.output),
+        Overwrite::Ask if cmd.global("stdin").is_some_and(|o| !o.bool_value()) => {
+            bail!("File '{}' already exists. Exiting.", pre.output)
+        }
+        Overwrite::Ask => {
+            eprint!("File '{}' already exists. Overwrite? [y/N] ", pre.output);
+            let mut line = String::new();
+            let _ = std::io::stdin().lock().read_line(&mut line);
+            if line.trim_start().starts_with(['y', 'Y']) {
+                Ok(())
+            } else {
+                bail!("Not overwriting - exiting")
+            }
+        }
+    }
+}
+
+async fn distribute(cmd: CmdLine, pre: Pre, config: Config, flags: DfFlags, stats: bool) -> Result<ExitCode> {
+    for inp in &cmd.inputs {
+        check_input(&inp.url)?;
+    }
+    let ffprobe = ffbin::resolve(&config.ffprobe_bin)?;
+    let ffprobe_s = ffprobe.to_string_lossy().into_owned();
+    let mut infos = Vec::new();
+    for inp in &cmd.inputs {
+        let demux: Vec<String> = inp
+            .opts
+            .iter()
+            .filter(|o| job::classify::input_role(o) == job::classify::InRole::Demux)
+            .flat_map(|o| o.tokens())
+            .collect();
+        let path = job::local_path(&inp.url).unwrap_or(&inp.url);
+        infos.push(probe::probe_info(&ffprobe_s, path, &demux).await?);
+    }
+    let spec = match job::analyze(&cmd, &pre, &infos) {
+        Ok(j) => j,
+        Err(Passthrough(why)) => return Ok(passthrough(&config, &cmd, &why)),
+    };
+    if !flags.dry_run {
+        check_output(&pre, &cmd)?;
+    }
+    let env = RunEnv {
+        ffmpeg: ffmpeg_path(&config)?,
+        ffprobe,
+        config,
+        stats: stats && std::io::stderr().is_terminal() || stats,
+    };
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let slots = env.config.local_slot_count(cores).max(1);
+    let planned = match run::plan_job(&spec, &env, slots).await {
+        Ok(p) => p,
+        Err(e) => return Ok(passthrough(&env.config, &cmd, &format!("{e:#}"))),
+    };
+    tracing::info!(
+        "{} frames in {} chunks on {} slot(s)",
+        planned.plan.output_frames,
+        planned.plan.chunks.len(),
+        slots
+    );
+    if flags.dry_run {
+        print!("{}", crate::dryrun::render(&spec, &planned, &env));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let cancel = CancellationToken::new();
+    let interrupted = CancellationToken::new();
+    let watch = {
+        let (cancel, interrupted) = (cancel.clone(), interrupted.clone());
+        tokio::spawn(async move {
+            if crate::signals::interrupted().await {
+                interrupted.cancel();
+                cancel.cancel();
+            }
+        })
+    };
+    let result = run::execute(spec, planned, &env, cancel).await;
+    watch.abort();
+    if interrupted.is_cancelled() {
+        eprintln!("distrffmpeg: interrupted");
+        return Ok(ExitCode::from(EXIT_INTERRUPTED));
+    }
+    result.map(|_| ExitCode::SUCCESS)
+}

@@ -1,0 +1,91 @@
+//! Assembly: joins the verified chunks with the concat demuxer (exact per-entry durations),
+//! muxes them with the source's other streams under the user's own output options, checks the
+//! result's frame count, and moves it into place atomically.
+
+pub mod verify;
+
+use crate::commands;
+use crate::job::{JobSpec, Overwrite};
+use crate::process;
+use crate::rational::{rescale_q, MICROS};
+use crate::workdir::WorkDir;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use verify::EncodedChunk;
+
+/// A temporary name next to the output, so the final rename is atomic.
+pub fn temp_output(out: &Path) -> PathBuf {
+    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    out.with_file_name(format!(".{name}.distrffmpeg-{}.tmp", std::process::id()))
+}
+
+/// Removes a file when dropped unless disarmed: no half-written output survives an error.
+struct TempGuard(Option<PathBuf>);
+
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Counts the video packets of the written file (demux only).
+async fn count_video(ffprobe: &str, path: &Path, stream: usize) -> Result<i64> {
+    let args: Vec<String> = vec![
+        "-v".into(),
+        "error".into(),
+        "-select_streams".into(),
+        stream.to_string(),
+        "-count_packets".into(),
+        "-show_entries".into(),
+        "stream=nb_read_packets".into(),
+        "-of".into(),
+        "csv=p=0".into(),
+        path.to_string_lossy().into_owned(),
+    ];
+    let out = process::output(ffprobe, &args).await?;
+    // Formats with programs (mpegts) list the stream twice.
+    let s = String::from_utf8_lossy(&out);
+    s.lines()
+        .map(|l| l.trim().trim_end_matches(','))
+        .find(|l| !l.is_empty())
+        .and_then(|l| l.parse().ok())
+        .with_context(|| format!("unexpected packet count {s:?}"))
+}
+
+/// Writes the final output from the encoded chunks.
+pub async fn assemble(
+    job: &JobSpec,
+    chunks: &[EncodedChunk],
+    first_out_pts: i64,
+    expected_frames: i64,
+    workdir: &WorkDir,
+    ffmpeg: &str,
+    ffprobe: &str,
+) -> Result<()> {
+    let files: Vec<(String, i64)> = chunks.iter().map(|c| (c.file.clone(), c.start_us)).collect();
+    let list = workdir.file("chunks.ffconcat");
+    std::fs::write(&list, commands::concat_list(&files)).context("writing the concat list")?;
+    // The joined chunks start at 0; shift them to the first frame's true output time (its
+    // encoder pts as the chunk's container stores it), plus the output -ss that ffmpeg
+    // subtracts again when copying.
+    let first = rescale_q(first_out_pts, job.sync.enc_tb, chunks[0].tb);
+    let itsoffset = rescale_q(first, chunks[0].tb, MICROS) + job.timing.out_ss_us.unwrap_or(0);
+    let out = Path::new(&job.output);
+    let tmp = temp_output(out);
+    let mut guard = TempGuard(Some(tmp.clone()));
+    let args = commands::final_mux(job, &list.to_string_lossy(), itsoffset, &tmp.to_string_lossy());
+    tracing::debug!("FINAL {}", process::display_cmd(ffmpeg, &args));
+    process::output(ffmpeg, &args).await.context("final mux failed")?;
+    let got = count_video(ffprobe, &tmp, job.video_out).await?;
+    if got != expected_frames {
+        bail!("the assembled output has {got} video frames, expected {expected_frames}");
+    }
+    if job.overwrite == Overwrite::No && out.exists() {
+        bail!("File '{}' already exists. Exiting.", job.output);
+    }
+    std::fs::rename(&tmp, out).with_context(|| format!("moving the output into place: {}", job.output))?;
+    guard.0 = None;
+    Ok(())
+}

@@ -1,0 +1,50 @@
+//! `-df_dry_run`: the plan and the commands a run would execute, printed instead of run.
+
+use crate::commands::{self, Shift};
+use crate::job::JobSpec;
+use crate::process::display_cmd;
+use crate::run::{source_path, Planned, RunEnv};
+use crate::workdir::WorkDir;
+use std::fmt::Write;
+
+pub fn render(job: &JobSpec, planned: &Planned, env: &RunEnv) -> String {
+    let plan = &planned.plan;
+    let tb = job.sync.filter_tb;
+    let shift = Shift::new(tb, job.trims.ts_offset_us);
+    let ffmpeg = env.ffmpeg.to_string_lossy();
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "plan: {} input frames -> {} encoded frames in {} chunk(s), fps mode {:?}, encoder time base {}",
+        plan.input_frames,
+        plan.output_frames,
+        plan.chunks.len(),
+        job.sync.mode,
+        job.sync.enc_tb
+    );
+    for c in &plan.chunks {
+        let src = WorkDir::source_name(c.index);
+        let enc = WorkDir::encoded_name(c.index, job.muxer.chunk_extension());
+        let _ = writeln!(
+            s,
+            "chunk {}: frames [{}, {}) -> {} encoded, packets {}..={}",
+            c.index,
+            c.start,
+            c.end,
+            c.out_count(),
+            c.first_packet,
+            c.last_packet
+        );
+        let split = commands::split(job, source_path(job), c, &planned.packets, &shift, tb, &src);
+        let _ = writeln!(s, "  PRE    {}", display_cmd(&ffmpeg, &split));
+        let first_src = c.first_pts - shift.offset_ticks;
+        let trim = commands::pre_roll(c, &planned.packets, first_src)
+            .map(|prev| commands::start_trim_us(prev, first_src, shift.offset_ticks, tb, 0));
+        let note = if trim.is_some() { " (-ss is relative to the split file's start time)" } else { "" };
+        let enc_cmd = commands::encode(job, c, &shift, trim, &src, &enc);
+        let _ = writeln!(s, "  REMOTE {}{note}", display_cmd("ffmpeg", &enc_cmd));
+    }
+    let fin = commands::final_mux(job, "chunks.ffconcat", 0, &job.output);
+    let _ = writeln!(s, "FINAL {}", display_cmd(&ffmpeg, &fin));
+    s
+}

@@ -1,0 +1,67 @@
+//! Progress: the events stages send, parsing of ffmpeg's `-progress` key=value output, and the
+//! one reporter task that turns events into a display (plain lines when not on a terminal).
+
+mod reporter;
+
+pub use reporter::{spawn_reporter, ReporterOptions};
+use tokio::sync::mpsc;
+
+/// A live snapshot parsed from `-progress` output.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct EncodeProgress {
+    pub frame: i64,
+    pub fps: f64,
+    pub size: u64,
+}
+
+/// Accumulates `-progress` lines; returns a snapshot at each `progress=` line.
+#[derive(Debug, Default)]
+pub struct ProgressParser {
+    cur: EncodeProgress,
+}
+
+impl ProgressParser {
+    pub fn line(&mut self, line: &str) -> Option<EncodeProgress> {
+        let (k, v) = line.trim().split_once('=')?;
+        let v = v.trim();
+        match k {
+            "frame" => self.cur.frame = v.parse().unwrap_or(self.cur.frame),
+            "fps" => self.cur.fps = v.parse().unwrap_or(self.cur.fps),
+            "total_size" => self.cur.size = v.parse().unwrap_or(self.cur.size),
+            "progress" => return Some(self.cur),
+            _ => {}
+        }
+        None
+    }
+}
+
+/// What happened, for the reporter (and the `-progress` writer).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Planned { chunks: usize, frames: i64, slots: Vec<String> },
+    Started { slot: usize, chunk: usize, frames: i64 },
+    Progress { slot: usize, chunk: usize, p: EncodeProgress },
+    Done { slot: usize, chunk: usize, frames: i64, size: u64 },
+    Retry { chunk: usize, worker: String, error: String },
+    WorkerLost { worker: String, error: String },
+    Muxing,
+    Finished,
+}
+
+pub type Events = mpsc::UnboundedSender<Event>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_progress_blocks() {
+        let mut p = ProgressParser::default();
+        let text = "frame=12\nfps=3.5\nstream_0_0_q=28.0\ntotal_size=4096\nout_time_us=400000\nprogress=continue\nframe=20\nprogress=end\n";
+        let snaps: Vec<_> = text.lines().filter_map(|l| p.line(l)).collect();
+        assert_eq!(snaps.len(), 2);
+        assert_eq!(snaps[0], EncodeProgress { frame: 12, fps: 3.5, size: 4096 });
+        assert_eq!(snaps[1].frame, 20);
+        assert_eq!(p.line("fps=N/A"), None);
+    }
+}

@@ -1,0 +1,161 @@
+//! Splitting: stream-copies each chunk's source packets into a NUT file in the work dir (local,
+//! no decoding), checks the copy starts on the planned keyframe, and records the file's start
+//! time, which the worker's trim needs. Splits run ahead of dispatch, bounded, in dispatch order.
+
+use crate::commands::{self, Shift};
+use crate::job::JobSpec;
+use crate::plan::Chunk;
+use crate::probe::Packet;
+use crate::process;
+use crate::rational::{parse_seconds_us, rescale_q, Rational};
+use crate::workdir::WorkDir;
+use anyhow::{anyhow, bail, Context, Result};
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::{OnceCell, Semaphore};
+
+/// A chunk's source file, ready to upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitChunk {
+    pub path: PathBuf,
+    pub name: String,
+    /// The file's start time as libavformat reports it (microseconds).
+    pub start_us: i64,
+}
+
+pub struct Splitter {
+    pub job: Arc<JobSpec>,
+    pub chunks: Arc<Vec<Chunk>>,
+    pub packets: Arc<Vec<Packet>>,
+    pub tb: Rational,
+    pub shift: Shift,
+    pub src: String,
+    pub ffmpeg: String,
+    pub ffprobe: String,
+    pub workdir: WorkDir,
+    cells: Vec<OnceCell<SplitChunk>>,
+    /// Bounds how far splitting runs ahead of dispatch.
+    ahead: Semaphore,
+}
+
+#[derive(Deserialize)]
+struct Probe {
+    #[serde(default)]
+    packets: Vec<ProbePacket>,
+    #[serde(default)]
+    streams: Vec<ProbeStream>,
+    format: Option<ProbeFormat>,
+}
+#[derive(Deserialize)]
+struct ProbePacket {
+    pts: Option<i64>,
+}
+#[derive(Deserialize)]
+struct ProbeStream {
+    time_base: String,
+}
+#[derive(Deserialize)]
+struct ProbeFormat {
+    start_time: Option<String>,
+}
+
+impl Splitter {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        job: Arc<JobSpec>,
+        chunks: Arc<Vec<Chunk>>,
+        packets: Arc<Vec<Packet>>,
+        tb: Rational,
+        src: String,
+        ffmpeg: String,
+        ffprobe: String,
+        workdir: WorkDir,
+        ahead: usize,
+    ) -> Splitter {
+        let shift = Shift::new(tb, job.trims.ts_offset_us);
+        let cells = (0..chunks.len()).map(|_| OnceCell::new()).collect();
+        Splitter {
+            job,
+            chunks,
+            packets,
+            tb,
+            shift,
+            src,
+            ffmpeg,
+            ffprobe,
+            workdir,
+            cells,
+            ahead: Semaphore::new(ahead.max(1)),
+        }
+    }
+
+    /// The split file of chunk `k`, splitting it now if nobody has yet.
+    pub async fn get(&self, k: usize) -> Result<SplitChunk> {
+        self.cells[k].get_or_try_init(|| self.split(k)).await.cloned()
+    }
+
+    /// Splits chunks in `order` ahead of their dispatch; `taken` releases a place.
+    pub async fn prefetch(&self, order: &[usize]) {
+        for &k in order {
+            let Ok(permit) = self.ahead.acquire().await else { return };
+            permit.forget();
+            if self.get(k).await.is_err() {
+                return; // the slot that needs it will report the error
+            }
+        }
+    }
+
+    /// A slot took a chunk: splitting may run one further ahead.
+    pub fn taken(&self) {
+        self.ahead.add_permits(1);
+    }
+
+    async fn split(&self, k: usize) -> Result<SplitChunk> {
+        let c = &self.chunks[k];
+        let name = WorkDir::source_name(k);
+        let path = self.workdir.file(&name);
+        let tmp = self.workdir.file(&format!("{name}.part"));
+        let args = commands::split(&self.job, &self.src, c, &self.packets, &self.shift, self.tb, &tmp.to_string_lossy());
+        process::output(&self.ffmpeg, &args)
+            .await
+            .with_context(|| format!("splitting chunk {k}"))?;
+        let start_us = self.check(k, &tmp).await?;
+        tokio::fs::rename(&tmp, &path).await?;
+        Ok(SplitChunk { path, name, start_us })
+    }
+
+    /// Checks the split file starts with the planned keyframe; returns its start time.
+    async fn check(&self, k: usize, file: &std::path::Path) -> Result<i64> {
+        let args: Vec<String> = [
+            "-v", "error", "-read_intervals", "%+#1", "-show_entries",
+            "format=start_time:stream=time_base:packet=pts", "-of", "json",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([file.to_string_lossy().into_owned()])
+        .collect();
+        let out = process::output(&self.ffprobe, &args).await?;
+        let p: Probe = serde_json::from_slice(&out).context("split check")?;
+        let tb = p
+            .streams
+            .first()
+            .and_then(|s| Rational::parse(&s.time_base))
+            .ok_or_else(|| anyhow!("chunk {k}: split file has no video stream"))?;
+        let first = p.packets.first().and_then(|x| x.pts);
+        let c = &self.chunks[k];
+        let want = rescale_q(
+            self.packets[c.first_packet].pts + self.shift.offset_ticks + self.shift.bias_ticks,
+            self.tb,
+            tb,
+        );
+        if first != Some(want) {
+            bail!("chunk {k}: split starts at pts {first:?}, expected keyframe at {want}");
+        }
+        p.format
+            .and_then(|f| f.start_time)
+            .as_deref()
+            .and_then(parse_seconds_us)
+            .ok_or_else(|| anyhow!("chunk {k}: split file has no start time"))
+    }
+}
