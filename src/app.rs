@@ -11,14 +11,18 @@ use crate::run::{self, RunEnv};
 use anyhow::{anyhow, bail, Result};
 use clap::Parser;
 use std::ffi::OsString;
-use std::io::{BufRead, IsTerminal};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
 /// distrffmpeg's own commands, given as `-df_name[=value]`.
 #[derive(Parser, Debug, Default)]
-#[command(no_binary_name = true, disable_help_flag = true, disable_version_flag = true)]
+#[command(
+    no_binary_name = true,
+    disable_help_flag = true,
+    disable_version_flag = true
+)]
 struct DfFlags {
     #[arg(long = "help")]
     help: bool,
@@ -33,7 +37,10 @@ const OWN: &[&str] = &["help", "dry_run", "check"];
 /// Exit code ffmpeg uses after SIGINT/SIGTERM.
 pub const EXIT_INTERRUPTED: u8 = 255;
 
-fn split_df(df: &[DfOpt]) -> Result<(DfFlags, Vec<(&str, Option<&str>)>)> {
+/// A config override: key and optional value.
+type Override<'a> = (&'a str, Option<&'a str>);
+
+fn split_df(df: &[DfOpt]) -> Result<(DfFlags, Vec<Override<'_>>)> {
     let mut own = Vec::new();
     let mut overrides = Vec::new();
     for d in df {
@@ -47,7 +54,12 @@ fn split_df(df: &[DfOpt]) -> Result<(DfFlags, Vec<(&str, Option<&str>)>)> {
         }
     }
     let flags = DfFlags::try_parse_from(&own).map_err(|e| {
-        let first = e.to_string().lines().next().unwrap_or("").replace("--", "-df_");
+        let first = e
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or("")
+            .replace("--", "-df_");
         anyhow!("{}", first.trim_start_matches("error: "))
     })?;
     Ok((flags, overrides))
@@ -59,7 +71,11 @@ pub fn help_text() -> &'static str {
 
 /// Entry point used by main: returns the process exit code.
 pub fn main(args: Vec<OsString>) -> ExitCode {
-    let Some(strs) = args.iter().map(|a| a.to_str().map(String::from)).collect::<Option<Vec<_>>>() else {
+    let Some(strs) = args
+        .iter()
+        .map(|a| a.to_str().map(String::from))
+        .collect::<Option<Vec<_>>>()
+    else {
         return passthrough_raw("ffmpeg", &args, "arguments are not UTF-8");
     };
     let cmd = match CmdLine::parse(&strs) {
@@ -106,7 +122,8 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let stats = level.is_some_and(|l| l >= tracing::Level::INFO) && !cmd.global("stats").is_some_and(|o| !o.bool_value());
+    let stats = level.is_some_and(|l| l >= tracing::Level::INFO)
+        && cmd.global("stats").is_none_or(|o| o.bool_value());
     match rt.block_on(distribute(cmd, pre, config, flags, stats)) {
         Ok(code) => code,
         Err(e) => {
@@ -121,7 +138,11 @@ fn ffmpeg_path(config: &Config) -> Result<PathBuf> {
 }
 
 fn passthrough(config: &Config, cmd: &CmdLine, why: &str) -> ExitCode {
-    let args: Vec<OsString> = cmd.to_ffmpeg_argv().into_iter().map(OsString::from).collect();
+    let args: Vec<OsString> = cmd
+        .to_ffmpeg_argv()
+        .into_iter()
+        .map(OsString::from)
+        .collect();
     passthrough_raw(&config.ffmpeg_bin, &args, why)
 }
 
@@ -135,7 +156,10 @@ fn passthrough_raw(ffmpeg_bin: &str, args: &[OsString], why: &str) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let args: Vec<&OsString> = args.iter().filter(|a| !a.to_string_lossy().starts_with("-df_")).collect();
+    let args: Vec<&OsString> = args
+        .iter()
+        .filter(|a| !a.to_string_lossy().starts_with("-df_"))
+        .collect();
     let mut c = std::process::Command::new(&ffmpeg);
     c.args(args);
     #[cfg(unix)]
@@ -161,7 +185,9 @@ fn check_input(url: &str) -> Result<()> {
     match std::fs::metadata(path) {
         Ok(m) if m.is_dir() => bail!("{url}: Is a directory"),
         Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!("{url}: No such file or directory"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            bail!("{url}: No such file or directory")
+        }
         Err(e) => bail!("{url}: {e}"),
     }
 }
@@ -199,7 +225,13 @@ fn check_output(pre: &Pre, cmd: &CmdLine) -> Result<()> {
     }
 }
 
-async fn distribute(cmd: CmdLine, pre: Pre, config: Config, flags: DfFlags, stats: bool) -> Result<ExitCode> {
+async fn distribute(
+    cmd: CmdLine,
+    pre: Pre,
+    config: Config,
+    flags: DfFlags,
+    stats: bool,
+) -> Result<ExitCode> {
     for inp in &cmd.inputs {
         check_input(&inp.url)?;
     }
@@ -227,9 +259,11 @@ async fn distribute(cmd: CmdLine, pre: Pre, config: Config, flags: DfFlags, stat
         ffmpeg: ffmpeg_path(&config)?,
         ffprobe,
         config,
-        stats: stats && std::io::stderr().is_terminal() || stats,
+        stats,
     };
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let slots = env.config.local_slot_count(cores).max(1);
     let planned = match run::plan_job(&spec, &env, slots).await {
         Ok(p) => p,

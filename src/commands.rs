@@ -62,7 +62,15 @@ fn push_opts(v: &mut Vec<String>, opts: &[Opt]) {
 }
 
 /// SPLIT: copies packets `first..=last` (decode order) of the source video into `out` (NUT).
-pub fn split(job: &JobSpec, src: &str, c: &Chunk, packets: &[Packet], shift: &Shift, tb: Rational, out: &str) -> Vec<String> {
+pub fn split(
+    job: &JobSpec,
+    src: &str,
+    c: &Chunk,
+    packets: &[Packet],
+    shift: &Shift,
+    tb: Rational,
+    out: &str,
+) -> Vec<String> {
     let key_ticks = packets[c.first_packet].pts;
     let shifted = key_ticks + rescale_q(shift.split_us, MICROS, tb);
     // -ss + -itsoffset must land exactly on the keyframe so the copy starts there.
@@ -97,15 +105,37 @@ pub fn pre_roll(c: &Chunk, packets: &[Packet], first_src_pts: i64) -> Option<i64
 /// The worker's input `-ss` for a start trim: a point strictly between the last pre-roll frame
 /// and the first frame (so both time bases agree), in the worker's filter time, minus the chunk
 /// file's start time (ffmpeg adds it back under -copyts).
-pub fn start_trim_us(prev_src: i64, first_src: i64, offset_ticks: i64, tb: Rational, file_start_us: i64) -> i64 {
+pub fn start_trim_us(
+    prev_src: i64,
+    first_src: i64,
+    offset_ticks: i64,
+    tb: Rational,
+    file_start_us: i64,
+) -> i64 {
     let sum = (prev_src + first_src + 2 * offset_ticks) as i128;
     let half_mid_us = (sum * tb.num as i128 * 1_000_000).div_euclid(2 * tb.den as i128);
     half_mid_us as i64 + 1 - file_start_us
 }
 
 /// ENCODE: the worker's command, reading `input` (the chunk's NUT file) and writing `output`.
-pub fn encode(job: &JobSpec, c: &Chunk, shift: &Shift, start_trim: Option<i64>, input: &str, output: &str) -> Vec<String> {
-    let mut v = s(&["-nostdin", "-hide_banner", "-v", "error", "-y", "-nostats", "-progress", "pipe:1"]);
+pub fn encode(
+    job: &JobSpec,
+    c: &Chunk,
+    shift: &Shift,
+    start_trim: Option<i64>,
+    input: &str,
+    output: &str,
+) -> Vec<String> {
+    let mut v = s(&[
+        "-nostdin",
+        "-hide_banner",
+        "-v",
+        "error",
+        "-y",
+        "-nostats",
+        "-progress",
+        "pipe:1",
+    ]);
     push_opts(&mut v, &job.decode_opts);
     v.extend(s(&["-copyts", "-itsoffset"]));
     v.push(format_us(shift.worker_us));
@@ -179,7 +209,17 @@ pub fn final_mux(job: &JobSpec, list: &str, itsoffset_us: i64, tmp_out: &str) ->
     let cmd: &CmdLine = &job.cmd;
     let mut v = s(&["-nostdin", "-hide_banner", "-v", "error", "-y"]);
     for g in &cmd.globals {
-        if !matches!(g.name(), "y" | "n" | "stats" | "stdin" | "hide_banner" | "loglevel" | "v" | "progress" | "report") {
+        if !matches!(
+            g.name(),
+            "y" | "n"
+                | "stats"
+                | "stdin"
+                | "hide_banner"
+                | "loglevel"
+                | "v"
+                | "progress"
+                | "report"
+        ) {
             v.extend(g.tokens());
         }
     }
@@ -210,7 +250,12 @@ pub fn final_mux(job: &JobSpec, list: &str, itsoffset_us: i64, tmp_out: &str) ->
         }
     }
     let vi = job.video_out;
-    v.extend([format!("-c:{vi}"), "copy".into(), format!("-r:{vi}"), job.frame_rate.to_string()]);
+    v.extend([
+        format!("-c:{vi}"),
+        "copy".into(),
+        format!("-r:{vi}"),
+        job.frame_rate.to_string(),
+    ]);
     for (i, d) in dispositions(job) {
         v.extend([format!("-disposition:{i}"), d]);
     }
@@ -243,9 +288,17 @@ pub fn dispositions(job: &JobSpec) -> Vec<(usize, String)> {
     if manual {
         // ffmpeg copies input dispositions, then applies the user's; only the video's copy is lost.
         let vi = job.video_out;
-        return if user_sets(vi) { vec![] } else { vec![(vi, flags(&job.out_streams[vi]))] };
+        return if user_sets(vi) {
+            vec![]
+        } else {
+            vec![(vi, flags(&job.out_streams[vi]))]
+        };
     }
-    let mut d: Vec<Vec<String>> = job.out_streams.iter().map(|o| o.disposition.clone()).collect();
+    let mut d: Vec<Vec<String>> = job
+        .out_streams
+        .iter()
+        .map(|o| o.disposition.clone())
+        .collect();
     let kinds: Vec<_> = job.out_streams.iter().map(|o| o.kind).collect();
     for (i, o) in job.out_streams.iter().enumerate() {
         let same: Vec<usize> = (0..kinds.len()).filter(|&j| kinds[j] == o.kind).collect();

@@ -124,14 +124,15 @@ pub fn default_path() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("DISTRFFMPEG_CONFIG") {
         return Some(PathBuf::from(p));
     }
-    directories::ProjectDirs::from("", "", "distrffmpeg").map(|d| d.config_dir().join("config.json"))
+    directories::ProjectDirs::from("", "", "distrffmpeg")
+        .map(|d| d.config_dir().join("config.json"))
 }
 
 impl Config {
     /// Parses a config file's text; errors name the line and column.
     pub fn from_json(text: &str, origin: &Path) -> Result<Config> {
-        let c: Config = serde_json::from_str(text)
-            .map_err(|e| anyhow!("{}: {e}", origin.display()))?;
+        let c: Config =
+            serde_json::from_str(text).map_err(|e| anyhow!("{}: {e}", origin.display()))?;
         c.validate().with_context(|| origin.display().to_string())?;
         Ok(c)
     }
@@ -182,16 +183,26 @@ impl Config {
 
     pub fn validate(&self) -> Result<()> {
         if self.keyint_min > self.keyint_max {
-            bail!("keyint_min ({}) is larger than keyint_max ({})", self.keyint_min, self.keyint_max);
+            bail!(
+                "keyint_min ({}) is larger than keyint_max ({})",
+                self.keyint_min,
+                self.keyint_max
+            );
         }
         if self.segment_frames == 0 || self.keyint_max == 0 {
             bail!("segment_frames and keyint_max must be positive");
         }
         if !matches!(self.host_key_check.as_str(), "strict" | "accept-new") {
-            bail!("host_key_check must be \"strict\" or \"accept-new\", not {:?}", self.host_key_check);
+            bail!(
+                "host_key_check must be \"strict\" or \"accept-new\", not {:?}",
+                self.host_key_check
+            );
         }
         if self.level().is_none() {
-            bail!("loglevel must be ERROR, WARNING, INFO, DEBUG or TRACE, not {:?}", self.loglevel);
+            bail!(
+                "loglevel must be ERROR, WARNING, INFO, DEBUG or TRACE, not {:?}",
+                self.loglevel
+            );
         }
         if let Slots::Named(s) = &self.local_slots {
             if s != "auto" {
@@ -202,8 +213,15 @@ impl Config {
             if w.host.trim().is_empty() {
                 bail!("a worker has an empty host");
             }
-            if !matches!(w.platform.to_ascii_lowercase().as_str(), "linux" | "windows" | "macos" | "darwin") {
-                bail!("worker {}: platform must be Linux or Windows, not {:?}", w.host, w.platform);
+            if !matches!(
+                w.platform.to_ascii_lowercase().as_str(),
+                "linux" | "windows" | "macos" | "darwin"
+            ) {
+                bail!(
+                    "worker {}: platform must be Linux or Windows, not {:?}",
+                    w.host,
+                    w.platform
+                );
             }
             if w.slots == Some(0) {
                 bail!("worker {}: slots must be at least 1", w.host);
@@ -256,7 +274,11 @@ mod tests {
         assert_eq!(c.workers[1].platform, "Windows");
         assert_eq!(c.workers[2].params.timeout, Some(20));
         assert_eq!(c.level(), Some(tracing::Level::INFO));
-        assert_eq!(c.local_slot_count(2), 0, "auto means no local slots when workers exist");
+        assert_eq!(
+            c.local_slot_count(2),
+            0,
+            "auto means no local slots when workers exist"
+        );
     }
 
     #[test]
@@ -271,16 +293,24 @@ mod tests {
     #[test]
     fn overrides_are_typed() {
         let mut c = Config::default();
-        c.apply_overrides([("keyint_max", Some("1200")), ("local_slots", Some("2")), ("resume", Some("false"))])
-            .unwrap();
+        c.apply_overrides([
+            ("keyint_max", Some("1200")),
+            ("local_slots", Some("2")),
+            ("resume", Some("false")),
+        ])
+        .unwrap();
         assert_eq!(c.keyint_max, 1200);
         assert_eq!(c.local_slots, Slots::Count(2));
         assert!(!c.resume);
-        let e = c.apply_overrides([("keyint_max", Some("lots"))]).unwrap_err();
+        let e = c
+            .apply_overrides([("keyint_max", Some("lots"))])
+            .unwrap_err();
         assert!(e.to_string().contains("-df_keyint_max=lots"), "{e}");
         let e = c.apply_overrides([("bogus", Some("1"))]).unwrap_err();
         assert!(e.to_string().contains("unknown option -df_bogus"), "{e}");
-        let e = c.apply_overrides([("host_key_check", Some("yolo"))]).unwrap_err();
+        let e = c
+            .apply_overrides([("host_key_check", Some("yolo"))])
+            .unwrap_err();
         assert!(e.to_string().contains("host_key_check"), "{e}");
         c.apply_overrides([("fallback_local", None)]).unwrap();
         assert!(c.fallback_local);

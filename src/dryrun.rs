@@ -40,7 +40,11 @@ pub fn render(job: &JobSpec, planned: &Planned, env: &RunEnv) -> String {
         let first_src = c.first_pts - shift.offset_ticks;
         let trim = commands::pre_roll(c, &planned.packets, first_src)
             .map(|prev| commands::start_trim_us(prev, first_src, shift.offset_ticks, tb, 0));
-        let note = if trim.is_some() { " (-ss is relative to the split file's start time)" } else { "" };
+        let note = if trim.is_some() {
+            " (-ss is relative to the split file's start time)"
+        } else {
+            ""
+        };
         let enc_cmd = commands::encode(job, c, &shift, trim, &src, &enc);
         let _ = writeln!(s, "  REMOTE {}{note}", display_cmd("ffmpeg", &enc_cmd));
     }

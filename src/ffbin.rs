@@ -18,7 +18,9 @@ fn is_executable(p: &Path) -> bool {
 
 /// Resolves `name` (a bare name or a path) to a program that is not this executable.
 pub fn resolve(name: &str) -> Result<PathBuf> {
-    let me = std::env::current_exe().ok().and_then(|p| std::fs::canonicalize(p).ok());
+    let me = std::env::current_exe()
+        .ok()
+        .and_then(|p| std::fs::canonicalize(p).ok());
     let is_me = |p: &Path| me.is_some() && std::fs::canonicalize(p).ok() == me;
     if name.contains(std::path::MAIN_SEPARATOR) || name.contains('/') {
         let p = PathBuf::from(name);

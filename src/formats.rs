@@ -41,8 +41,20 @@ const fn mux(
 }
 
 static MUXERS: &[Muxer] = &[
-    mux("matroska", &["mkv"], true, Some(("ass", SubKind::Text)), true),
-    mux("webm", &["webm"], true, Some(("webvtt", SubKind::Text)), true),
+    mux(
+        "matroska",
+        &["mkv"],
+        true,
+        Some(("ass", SubKind::Text)),
+        true,
+    ),
+    mux(
+        "webm",
+        &["webm"],
+        true,
+        Some(("webvtt", SubKind::Text)),
+        true,
+    ),
     mux("mp4", &["mp4"], false, None, true),
     mux("mov", &["mov"], false, None, true),
     mux("ipod", &["m4v", "m4a", "m4b"], false, None, true),
@@ -61,7 +73,10 @@ pub fn by_name(name: &str) -> Option<&'static Muxer> {
 
 /// The muxer ffmpeg picks for a file name from its extension (case-insensitive).
 pub fn by_filename(path: &str) -> Option<&'static Muxer> {
-    let ext = std::path::Path::new(path).extension()?.to_str()?.to_ascii_lowercase();
+    let ext = std::path::Path::new(path)
+        .extension()?
+        .to_str()?
+        .to_ascii_lowercase();
     MUXERS.iter().find(|m| m.extensions.contains(&ext.as_str()))
 }
 
@@ -85,9 +100,26 @@ impl Muxer {
 /// The kind of a subtitle codec, as libavcodec's descriptor props say; None if unknown.
 pub fn subtitle_kind(codec: &str) -> Option<SubKind> {
     const TEXT: &[&str] = &[
-        "ass", "ssa", "subrip", "srt", "webvtt", "mov_text", "text", "microdvd", "jacosub",
-        "sami", "realtext", "subviewer", "subviewer1", "vplayer", "pjs", "mpl2", "stl", "ttml",
-        "hdmv_text_subtitle", "arib_caption",
+        "ass",
+        "ssa",
+        "subrip",
+        "srt",
+        "webvtt",
+        "mov_text",
+        "text",
+        "microdvd",
+        "jacosub",
+        "sami",
+        "realtext",
+        "subviewer",
+        "subviewer1",
+        "vplayer",
+        "pjs",
+        "mpl2",
+        "stl",
+        "ttml",
+        "hdmv_text_subtitle",
+        "arib_caption",
     ];
     const BITMAP: &[&str] = &["dvd_subtitle", "dvb_subtitle", "hdmv_pgs_subtitle", "xsub"];
     const OTHER: &[&str] = &["dvb_teletext", "eia_608"];

@@ -10,7 +10,11 @@ use tracing_subscriber::registry::LookupSpan;
 /// ffmpeg's `-loglevel` value (name or number, optional `flags+` prefixes) as a tracing level;
 /// None for quiet/panic (nothing at all).
 pub fn ffmpeg_level(v: &str) -> Option<Level> {
-    let v = v.rsplit('+').next().unwrap_or(v).trim_start_matches(['+', '-']);
+    let v = v
+        .rsplit('+')
+        .next()
+        .unwrap_or(v)
+        .trim_start_matches(['+', '-']);
     let n: i32 = match v {
         "quiet" => -8,
         "panic" => 0,
@@ -40,7 +44,12 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut w: Writer<'_>, ev: &Event<'_>) -> fmt::Result {
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut w: Writer<'_>,
+        ev: &Event<'_>,
+    ) -> fmt::Result {
         let lvl = *ev.metadata().level();
         let tag = match lvl {
             Level::ERROR => "error: ",

@@ -261,12 +261,20 @@ pub fn parse_packets(csv: &[u8]) -> Result<Vec<Packet>> {
 
 /// Runs ffprobe for streams, format and chapters.
 pub async fn probe_info(ffprobe: &str, path: &str, demux: &[String]) -> Result<MediaInfo> {
-    let args: Vec<String> = ["-v", "error", "-show_format", "-show_streams", "-show_chapters", "-of", "json"]
-        .iter()
-        .map(|s| s.to_string())
-        .chain(demux.iter().cloned())
-        .chain(["-i".to_string(), path.to_string()])
-        .collect();
+    let args: Vec<String> = [
+        "-v",
+        "error",
+        "-show_format",
+        "-show_streams",
+        "-show_chapters",
+        "-of",
+        "json",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain(demux.iter().cloned())
+    .chain(["-i".to_string(), path.to_string()])
+    .collect();
     let out = process::output(ffprobe, &args).await.map_err(|e| {
         let first = e.stderr_tail().lines().rev().find(|l| !l.trim().is_empty());
         match first {
@@ -278,7 +286,12 @@ pub async fn probe_info(ffprobe: &str, path: &str, demux: &[String]) -> Result<M
 }
 
 /// Reads the packet index of one stream (by absolute index).
-pub async fn probe_packets(ffprobe: &str, path: &str, stream: usize, demux: &[String]) -> Result<Vec<Packet>> {
+pub async fn probe_packets(
+    ffprobe: &str,
+    path: &str,
+    stream: usize,
+    demux: &[String],
+) -> Result<Vec<Packet>> {
     let mut args: Vec<String> = vec![
         "-v".into(),
         "error".into(),

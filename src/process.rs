@@ -68,7 +68,10 @@ where
     S: AsRef<str>,
 {
     let mut v = vec![shell_words::quote(program).into_owned()];
-    v.extend(args.into_iter().map(|a| shell_words::quote(a.as_ref()).into_owned()));
+    v.extend(
+        args.into_iter()
+            .map(|a| shell_words::quote(a.as_ref()).into_owned()),
+    );
     v.join(" ")
 }
 
@@ -86,10 +89,12 @@ pub fn command<S: AsRef<OsStr>>(program: S, args: &[String]) -> Command {
 /// Runs a command to completion and returns its stdout; a non-zero exit is an error with the
 /// tail of stderr.
 pub async fn output(program: &str, args: &[String]) -> Result<Vec<u8>, ProcessError> {
-    let mut child = command(program, args).spawn().map_err(|source| ProcessError::Spawn {
-        program: program.to_string(),
-        source,
-    })?;
+    let mut child = command(program, args)
+        .spawn()
+        .map_err(|source| ProcessError::Spawn {
+            program: program.to_string(),
+            source,
+        })?;
     let mut stdout = child.stdout.take().expect("piped");
     let mut stderr = child.stderr.take().expect("piped");
     let (mut out, mut err) = (Vec::new(), Vec::new());
@@ -126,7 +131,9 @@ mod tests {
 
     #[tokio::test]
     async fn success_returns_stdout() {
-        let out = output("sh", &["-c".into(), "printf hi".into()]).await.unwrap();
+        let out = output("sh", &["-c".into(), "printf hi".into()])
+            .await
+            .unwrap();
         assert_eq!(out, b"hi");
     }
 

@@ -12,7 +12,10 @@ pub struct Rational {
 }
 
 /// AV_TIME_BASE_Q: microseconds.
-pub const MICROS: Rational = Rational { num: 1, den: 1_000_000 };
+pub const MICROS: Rational = Rational {
+    num: 1,
+    den: 1_000_000,
+};
 
 impl Rational {
     pub const fn new(num: i64, den: i64) -> Rational {
@@ -22,8 +25,14 @@ impl Rational {
     /// Parses `a/b`, `a:b` or a plain integer, as ffprobe prints them.
     pub fn parse(s: &str) -> Option<Rational> {
         let s = s.trim();
-        let (a, b) = s.split_once('/').or_else(|| s.split_once(':')).unwrap_or((s, "1"));
-        Some(Rational::new(a.trim().parse().ok()?, b.trim().parse().ok()?))
+        let (a, b) = s
+            .split_once('/')
+            .or_else(|| s.split_once(':'))
+            .unwrap_or((s, "1"));
+        Some(Rational::new(
+            a.trim().parse().ok()?,
+            b.trim().parse().ok()?,
+        ))
     }
 
     pub fn is_valid(&self) -> bool {
@@ -71,7 +80,11 @@ pub fn rescale(a: i64, b: i64, c: i64) -> i64 {
     let (a, b, c) = (a as i128, b as i128, c as i128);
     let (b, c) = if c < 0 { (-b, -c) } else { (b, c) };
     let p = a * b;
-    let r = if p >= 0 { (p + c / 2) / c } else { -((-p + c / 2) / c) };
+    let r = if p >= 0 {
+        (p + c / 2) / c
+    } else {
+        -((-p + c / 2) / c)
+    };
     r.clamp(i64::MIN as i128, i64::MAX as i128) as i64
 }
 
@@ -138,7 +151,9 @@ pub fn parse_duration_us(s: &str) -> Option<i64> {
         if i > 0 && v > 59 {
             return None;
         }
-        secs = secs.checked_mul(if i == 0 { 1 } else { 60 })?.checked_add(v)?;
+        secs = secs
+            .checked_mul(if i == 0 { 1 } else { 60 })?
+            .checked_add(v)?;
     }
     let mut frac_us = 0i64;
     if let Some(f) = frac {
@@ -151,7 +166,9 @@ pub fn parse_duration_us(s: &str) -> Option<i64> {
             n /= 10;
         }
     }
-    let us = secs.checked_mul(scale)?.checked_add(frac_us * scale / 1_000_000)?;
+    let us = secs
+        .checked_mul(scale)?
+        .checked_add(frac_us * scale / 1_000_000)?;
     Some(if neg { -us } else { us })
 }
 
@@ -178,7 +195,10 @@ mod tests {
         assert_eq!(rescale(1, 1, 3), 0);
         assert_eq!(rescale_q(512, Rational::new(1, 15360), MICROS), 33333);
         assert_eq!(rescale_q(33333, MICROS, Rational::new(1, 15360)), 512);
-        assert_eq!(rescale_q(1001, Rational::new(1, 30000), Rational::new(1, 1000)), 33);
+        assert_eq!(
+            rescale_q(1001, Rational::new(1, 30000), Rational::new(1, 1000)),
+            33
+        );
     }
 
     #[test]
@@ -218,7 +238,10 @@ mod tests {
 
     #[test]
     fn rational_parsing() {
-        assert_eq!(Rational::parse("30000/1001"), Some(Rational::new(30000, 1001)));
+        assert_eq!(
+            Rational::parse("30000/1001"),
+            Some(Rational::new(30000, 1001))
+        );
         assert_eq!(Rational::parse("25"), Some(Rational::new(25, 1)));
         assert_eq!(Rational::new(60, 2).reduced(), Rational::new(30, 1));
         assert_eq!(compare_ts(1, Rational::new(1, 30), 33334, MICROS), -1);

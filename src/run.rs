@@ -41,7 +41,8 @@ pub fn source_path(job: &JobSpec) -> &str {
 pub async fn plan_job(job: &JobSpec, env: &RunEnv, slots: usize) -> Result<Planned> {
     let src = source_path(job);
     let demux: Vec<String> = job.demux_opts.iter().flat_map(|o| o.tokens()).collect();
-    let packets = probe::probe_packets(&env.ffprobe.to_string_lossy(), src, job.src_stream, &demux).await?;
+    let packets =
+        probe::probe_packets(&env.ffprobe.to_string_lossy(), src, job.src_stream, &demux).await?;
     let tb = job.sync.filter_tb;
     let frames = packets.len();
     let c = &env.config;
@@ -61,7 +62,12 @@ pub async fn plan_job(job: &JobSpec, env: &RunEnv, slots: usize) -> Result<Plann
 }
 
 /// Runs the planned job; on success the output is in place and the work dir is gone.
-pub async fn execute(job: JobSpec, planned: Planned, env: &RunEnv, cancel: CancellationToken) -> Result<()> {
+pub async fn execute(
+    job: JobSpec,
+    planned: Planned,
+    env: &RunEnv,
+    cancel: CancellationToken,
+) -> Result<()> {
     let job = Arc::new(job);
     let src = source_path(&job).to_string();
     let argv = job.cmd.to_ffmpeg_argv();
@@ -70,7 +76,12 @@ pub async fn execute(job: JobSpec, planned: Planned, env: &RunEnv, cancel: Cance
     } else {
         PathBuf::from(&env.config.work_dir)
     };
-    let inputs: Vec<&Path> = job.cmd.inputs.iter().map(|i| Path::new(i.url.as_str())).collect();
+    let inputs: Vec<&Path> = job
+        .cmd
+        .inputs
+        .iter()
+        .map(|i| Path::new(i.url.as_str()))
+        .collect();
     let wd = WorkDir::open(&base, &workdir::job_id(&argv, &inputs))
         .with_context(|| format!("cannot create the work dir under {}", base.display()))?;
     let result = run_in(job, planned, env, &wd, &src, cancel).await;
@@ -80,10 +91,19 @@ pub async fn execute(job: JobSpec, planned: Planned, env: &RunEnv, cancel: Cance
     result
 }
 
-async fn run_in(job: Arc<JobSpec>, planned: Planned, env: &RunEnv, wd: &WorkDir, src: &str, cancel: CancellationToken) -> Result<()> {
+async fn run_in(
+    job: Arc<JobSpec>,
+    planned: Planned,
+    env: &RunEnv,
+    wd: &WorkDir,
+    src: &str,
+    cancel: CancellationToken,
+) -> Result<()> {
     let ffmpeg = env.ffmpeg.to_string_lossy().into_owned();
     let ffprobe = env.ffprobe.to_string_lossy().into_owned();
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let local_slots = env.config.local_slot_count(cores).max(1);
     let local: Arc<dyn Worker> = Arc::new(LocalWorker::new(env.ffmpeg.clone(), wd.file("local")));
     local.prepare().await.map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -136,7 +156,16 @@ async fn run_in(job: Arc<JobSpec>, planned: Planned, env: &RunEnv, wd: &WorkDir,
     let encoded = encoded?;
     let _ = tx.send(Event::Muxing);
     let first_out = plan.chunks[0].out_pts[0];
-    assemble::assemble(&job, &encoded, first_out, plan.output_frames, wd, &ffmpeg, &ffprobe).await?;
+    assemble::assemble(
+        &job,
+        &encoded,
+        first_out,
+        plan.output_frames,
+        wd,
+        &ffmpeg,
+        &ffprobe,
+    )
+    .await?;
     let _ = tx.send(Event::Finished);
     drop(tx);
     let _ = reporter.await;

@@ -75,7 +75,10 @@ impl Scheduler {
         done: Vec<Option<EncodedChunk>>,
     ) -> Scheduler {
         let n = plan.chunks.len();
-        let queue = dispatch_order(&plan).into_iter().filter(|&k| done[k].is_none()).collect();
+        let queue = dispatch_order(&plan)
+            .into_iter()
+            .filter(|&k| done[k].is_none())
+            .collect();
         Scheduler {
             job,
             plan,
@@ -126,7 +129,9 @@ impl Scheduler {
         if self.cancel.is_cancelled() {
             return Err(anyhow!("interrupted"));
         }
-        let missing: Vec<usize> = (0..st.results.len()).filter(|&k| st.results[k].is_none()).collect();
+        let missing: Vec<usize> = (0..st.results.len())
+            .filter(|&k| st.results[k].is_none())
+            .collect();
         if !missing.is_empty() {
             return Err(anyhow!("no worker could encode chunk(s) {missing:?}"));
         }
@@ -200,7 +205,10 @@ impl Scheduler {
         st.attempts[k] += 1;
         st.failed_on[k].insert(label.to_string());
         if st.attempts[k] > self.max_retries {
-            st.error = Some(format!("chunk {k} failed {} times; last error on {label}: {err}", st.attempts[k]));
+            st.error = Some(format!(
+                "chunk {k} failed {} times; last error on {label}: {err}",
+                st.attempts[k]
+            ));
             self.cancel.cancel();
             return;
         }
@@ -236,15 +244,35 @@ impl Scheduler {
             .splitter
             .get(k)
             .await
-            .map_err(|e| WorkerError::Ffmpeg { tail: format!("{e:#}"), fatal: true })?;
+            .map_err(|e| WorkerError::Ffmpeg {
+                tail: format!("{e:#}"),
+                fatal: true,
+            })?;
         w.upload(&src.path, &src.name).await?;
         let out_name = WorkDir::encoded_name(k, self.job.muxer.chunk_extension());
         let first_src = c.first_pts - self.splitter.shift.offset_ticks;
         let trim = commands::pre_roll(c, &self.splitter.packets, first_src).map(|prev| {
-            commands::start_trim_us(prev, first_src, self.splitter.shift.offset_ticks, self.splitter.tb, src.start_us)
+            commands::start_trim_us(
+                prev,
+                first_src,
+                self.splitter.shift.offset_ticks,
+                self.splitter.tb,
+                src.start_us,
+            )
         });
-        let args = commands::encode(&self.job, c, &self.splitter.shift, trim, &w.path(&src.name), &w.path(&out_name));
-        tracing::debug!("ENCODE on {}: {}", w.label(), crate::process::display_cmd("ffmpeg", &args));
+        let args = commands::encode(
+            &self.job,
+            c,
+            &self.splitter.shift,
+            trim,
+            &w.path(&src.name),
+            &w.path(&out_name),
+        );
+        tracing::debug!(
+            "ENCODE on {}: {}",
+            w.label(),
+            crate::process::display_cmd("ffmpeg", &args)
+        );
         let _ = self.events.send(Event::Started {
             slot: slot.id,
             chunk: k,
@@ -253,7 +281,11 @@ impl Scheduler {
         let events = self.events.clone();
         let id = slot.id;
         let progress = move |p| {
-            let _ = events.send(Event::Progress { slot: id, chunk: k, p });
+            let _ = events.send(Event::Progress {
+                slot: id,
+                chunk: k,
+                p,
+            });
         };
         w.encode(&args, &progress, &self.cancel).await?;
         let local = self.workdir.file(&out_name);

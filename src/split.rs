@@ -92,13 +92,18 @@ impl Splitter {
 
     /// The split file of chunk `k`, splitting it now if nobody has yet.
     pub async fn get(&self, k: usize) -> Result<SplitChunk> {
-        self.cells[k].get_or_try_init(|| self.split(k)).await.cloned()
+        self.cells[k]
+            .get_or_try_init(|| self.split(k))
+            .await
+            .cloned()
     }
 
     /// Splits chunks in `order` ahead of their dispatch; `taken` releases a place.
     pub async fn prefetch(&self, order: &[usize]) {
         for &k in order {
-            let Ok(permit) = self.ahead.acquire().await else { return };
+            let Ok(permit) = self.ahead.acquire().await else {
+                return;
+            };
             permit.forget();
             if self.get(k).await.is_err() {
                 return; // the slot that needs it will report the error
@@ -116,20 +121,38 @@ impl Splitter {
         let name = WorkDir::source_name(k);
         let path = self.workdir.file(&name);
         let tmp = self.workdir.file(&format!("{name}.part"));
-        let args = commands::split(&self.job, &self.src, c, &self.packets, &self.shift, self.tb, &tmp.to_string_lossy());
+        let args = commands::split(
+            &self.job,
+            &self.src,
+            c,
+            &self.packets,
+            &self.shift,
+            self.tb,
+            &tmp.to_string_lossy(),
+        );
         process::output(&self.ffmpeg, &args)
             .await
             .with_context(|| format!("splitting chunk {k}"))?;
         let start_us = self.check(k, &tmp).await?;
         tokio::fs::rename(&tmp, &path).await?;
-        Ok(SplitChunk { path, name, start_us })
+        Ok(SplitChunk {
+            path,
+            name,
+            start_us,
+        })
     }
 
     /// Checks the split file starts with the planned keyframe; returns its start time.
     async fn check(&self, k: usize, file: &std::path::Path) -> Result<i64> {
         let args: Vec<String> = [
-            "-v", "error", "-read_intervals", "%+#1", "-show_entries",
-            "format=start_time:stream=time_base:packet=pts", "-of", "json",
+            "-v",
+            "error",
+            "-read_intervals",
+            "%+#1",
+            "-show_entries",
+            "format=start_time:stream=time_base:packet=pts",
+            "-of",
+            "json",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -152,10 +175,12 @@ impl Splitter {
         if first != Some(want) {
             bail!("chunk {k}: split starts at pts {first:?}, expected keyframe at {want}");
         }
-        p.format
+        // A file whose start ffmpeg cannot tell (a single packet) counts as starting at 0,
+        // exactly as ffmpeg's -ss handling treats it.
+        Ok(p.format
             .and_then(|f| f.start_time)
             .as_deref()
             .and_then(parse_seconds_us)
-            .ok_or_else(|| anyhow!("chunk {k}: split file has no start time"))
+            .unwrap_or(0))
     }
 }

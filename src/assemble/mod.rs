@@ -15,7 +15,10 @@ use verify::EncodedChunk;
 
 /// A temporary name next to the output, so the final rename is atomic.
 pub fn temp_output(out: &Path) -> PathBuf {
-    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     out.with_file_name(format!(".{name}.distrffmpeg-{}.tmp", std::process::id()))
 }
 
@@ -64,7 +67,10 @@ pub async fn assemble(
     ffmpeg: &str,
     ffprobe: &str,
 ) -> Result<()> {
-    let files: Vec<(String, i64)> = chunks.iter().map(|c| (c.file.clone(), c.start_us)).collect();
+    let files: Vec<(String, i64)> = chunks
+        .iter()
+        .map(|c| (c.file.clone(), c.start_us))
+        .collect();
     let list = workdir.file("chunks.ffconcat");
     std::fs::write(&list, commands::concat_list(&files)).context("writing the concat list")?;
     // The joined chunks start at 0; shift them to the first frame's true output time (its
@@ -75,9 +81,16 @@ pub async fn assemble(
     let out = Path::new(&job.output);
     let tmp = temp_output(out);
     let mut guard = TempGuard(Some(tmp.clone()));
-    let args = commands::final_mux(job, &list.to_string_lossy(), itsoffset, &tmp.to_string_lossy());
+    let args = commands::final_mux(
+        job,
+        &list.to_string_lossy(),
+        itsoffset,
+        &tmp.to_string_lossy(),
+    );
     tracing::debug!("FINAL {}", process::display_cmd(ffmpeg, &args));
-    process::output(ffmpeg, &args).await.context("final mux failed")?;
+    process::output(ffmpeg, &args)
+        .await
+        .context("final mux failed")?;
     let got = count_video(ffprobe, &tmp, job.video_out).await?;
     if got != expected_frames {
         bail!("the assembled output has {got} video frames, expected {expected_frames}");
@@ -85,7 +98,8 @@ pub async fn assemble(
     if job.overwrite == Overwrite::No && out.exists() {
         bail!("File '{}' already exists. Exiting.", job.output);
     }
-    std::fs::rename(&tmp, out).with_context(|| format!("moving the output into place: {}", job.output))?;
+    std::fs::rename(&tmp, out)
+        .with_context(|| format!("moving the output into place: {}", job.output))?;
     guard.0 = None;
     Ok(())
 }

@@ -90,7 +90,10 @@ pub struct FileArgs {
 impl FileArgs {
     /// The last value of an option (ffmpeg: last one wins), matching its name exactly (no spec).
     pub fn last(&self, name: &str) -> Option<&Opt> {
-        self.opts.iter().rev().find(|o| o.is(name) && o.spec().is_none())
+        self.opts
+            .iter()
+            .rev()
+            .find(|o| o.is(name) && o.spec().is_none())
     }
 
     pub fn has(&self, name: &str) -> bool {
@@ -245,7 +248,9 @@ impl CmdLine {
 
     /// Any option that makes ffmpeg print something and exit (`-version`, `-h`, `-encoders`…).
     pub fn exit_option(&self) -> Option<&Opt> {
-        self.globals.iter().find(|o| o.def.is_some_and(|d| d.has(EXIT)))
+        self.globals
+            .iter()
+            .find(|o| o.def.is_some_and(|d| d.has(EXIT)))
     }
 }
 
@@ -283,7 +288,15 @@ mod tests {
 
     #[test]
     fn values_starting_with_dash_are_values() {
-        let cl = p(&["-i", "-leading.mp4", "-metadata", "title=-x", "-itsoffset", "-1.5", "o.mkv"]);
+        let cl = p(&[
+            "-i",
+            "-leading.mp4",
+            "-metadata",
+            "title=-x",
+            "-itsoffset",
+            "-1.5",
+            "o.mkv",
+        ]);
         assert_eq!(cl.inputs[0].url, "-leading.mp4");
         assert_eq!(cl.outputs[0].opts[0].arg.as_deref(), Some("title=-x"));
         assert_eq!(cl.outputs[0].opts[1].arg.as_deref(), Some("-1.5"));
@@ -304,7 +317,17 @@ mod tests {
 
     #[test]
     fn two_inputs_and_negated_bools() {
-        let cl = p(&["-nostdin", "-i", "a.mp4", "-i", "b.wav", "-nostats", "-noautorotate", "x", "o.mp4"]);
+        let cl = p(&[
+            "-nostdin",
+            "-i",
+            "a.mp4",
+            "-i",
+            "b.wav",
+            "-nostats",
+            "-noautorotate",
+            "x",
+            "o.mp4",
+        ]);
         assert_eq!(cl.inputs.len(), 2);
         assert_eq!(cl.globals[0].name(), "stdin", "-nostdin negates -stdin");
         assert!(cl.globals[0].negated);
@@ -318,24 +341,67 @@ mod tests {
 
     #[test]
     fn df_tokens_are_removed_from_ffmpeg_argv() {
-        let argv = ["-df_slots=2", "-i", "a.mp4", "-df_dry_run", "-c:v", "libx264", "o.mkv"];
+        let argv = [
+            "-df_slots=2",
+            "-i",
+            "a.mp4",
+            "-df_dry_run",
+            "-c:v",
+            "libx264",
+            "o.mkv",
+        ];
         let cl = p(&argv);
         assert_eq!(cl.df.len(), 2);
         assert_eq!(cl.df[0].key, "slots");
         assert_eq!(cl.df[0].value.as_deref(), Some("2"));
         assert_eq!(cl.df[1].value, None);
-        assert_eq!(cl.to_ffmpeg_argv(), ["-i", "a.mp4", "-c:v", "libx264", "o.mkv"]);
+        assert_eq!(
+            cl.to_ffmpeg_argv(),
+            ["-i", "a.mp4", "-c:v", "libx264", "o.mkv"]
+        );
     }
 
     #[test]
     fn round_trip_is_lossless() {
         let odd: &[&[&str]] = &[
-            &["-hide_banner", "-i", "in put.mp4", "-map", "0:a:1", "-b:a:1", "96k", "o.mkv"],
-            &["-i", "a.mp4", "-i", "a.mp4", "-map", "1:v", "-map", "0:a", "-y", "o.mp4"],
+            &[
+                "-hide_banner",
+                "-i",
+                "in put.mp4",
+                "-map",
+                "0:a:1",
+                "-b:a:1",
+                "96k",
+                "o.mkv",
+            ],
+            &[
+                "-i", "a.mp4", "-i", "a.mp4", "-map", "1:v", "-map", "0:a", "-y", "o.mp4",
+            ],
             &["-h", "encoder=libx264"],
             &["-version"],
-            &["-i", "x.mkv", "-vf", "scale=-2:720", "-x264-params", "keyint=-1", "-c:s", "copy", "o.mkv"],
-            &["-i", "a", "-c:v", "libx264", "o1.mkv", "-c:v", "copy", "o2.mkv", "-trailing", "x"],
+            &[
+                "-i",
+                "x.mkv",
+                "-vf",
+                "scale=-2:720",
+                "-x264-params",
+                "keyint=-1",
+                "-c:s",
+                "copy",
+                "o.mkv",
+            ],
+            &[
+                "-i",
+                "a",
+                "-c:v",
+                "libx264",
+                "o1.mkv",
+                "-c:v",
+                "copy",
+                "o2.mkv",
+                "-trailing",
+                "x",
+            ],
         ];
         for argv in odd {
             let cl = p(argv);

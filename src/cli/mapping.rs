@@ -73,7 +73,12 @@ pub fn resolve(
     muxer: &Muxer,
 ) -> Result<Vec<OutStream>, MapError> {
     let disabled = |k: &str| out.last(k).is_some_and(Opt::bool_value);
-    let (vn, an, sn, dn) = (disabled("vn"), disabled("an"), disabled("sn"), disabled("dn"));
+    let (vn, an, sn, dn) = (
+        disabled("vn"),
+        disabled("an"),
+        disabled("sn"),
+        disabled("dn"),
+    );
     let maps: Vec<&Opt> = out.opts.iter().filter(|o| o.is("map")).collect();
     let mk = |file: usize, stream: usize| {
         let s = &infos[file].streams[stream];
@@ -82,7 +87,12 @@ pub fn resolve(
             stream,
             kind: s.kind,
             attached_pic: s.is_attached_pic(),
-            disposition: s.disposition.iter().filter(|(_, &v)| v != 0).map(|(k, _)| k.clone()).collect(),
+            disposition: s
+                .disposition
+                .iter()
+                .filter(|(_, &v)| v != 0)
+                .map(|(k, _)| k.clone())
+                .collect(),
         }
     };
     if maps.is_empty() {
@@ -211,7 +221,12 @@ fn best(cmd: &CmdLine, infos: &[MediaInfo], kind: MediaKind) -> Option<(usize, u
     idx
 }
 
-fn first_subtitle(cmd: &CmdLine, out: &FileArgs, infos: &[MediaInfo], muxer: &Muxer) -> Option<(usize, usize)> {
+fn first_subtitle(
+    cmd: &CmdLine,
+    out: &FileArgs,
+    infos: &[MediaInfo],
+    muxer: &Muxer,
+) -> Option<(usize, usize)> {
     let named = out
         .opts
         .iter()

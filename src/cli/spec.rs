@@ -153,7 +153,13 @@ mod tests {
         a2.tags.insert("language".into(), "fra".into());
         let mut cover = view(MediaKind::Video);
         cover.attached_pic = true;
-        vec![view(MediaKind::Video), a1, a2, view(MediaKind::Subtitle), cover]
+        vec![
+            view(MediaKind::Video),
+            a1,
+            a2,
+            view(MediaKind::Subtitle),
+            cover,
+        ]
     }
 
     fn m(spec: &str) -> Vec<usize> {

@@ -14,7 +14,13 @@ fn job(argv: &[&str], infos: &[MediaInfo]) -> JobSpec {
 
 fn packets(n: i64) -> Vec<Packet> {
     (0..n)
-        .map(|i| Packet { pts: i * 512, dts: Some(i * 512), duration: 512, key: i % 30 == 0, discard: false })
+        .map(|i| Packet {
+            pts: i * 512,
+            dts: Some(i * 512),
+            duration: 512,
+            key: i % 30 == 0,
+            discard: false,
+        })
         .collect()
 }
 
@@ -22,14 +28,47 @@ fn packets(n: i64) -> Vec<Packet> {
 fn split_encode_and_final_commands() {
     let infos = vec![info(vec![video(0, 1280, 720), audio(1, 2, "eng")])];
     let j = job(
-        &["-y", "-ss", "0.5", "-i", "in put.mp4", "-map", "0", "-c:v", "libx264", "-crf", "20", "-vf", "scale=640:-2", "-c:a", "aac", "-movflags", "+faststart", "out.mp4"],
+        &[
+            "-y",
+            "-ss",
+            "0.5",
+            "-i",
+            "in put.mp4",
+            "-map",
+            "0",
+            "-c:v",
+            "libx264",
+            "-crf",
+            "20",
+            "-vf",
+            "scale=640:-2",
+            "-c:a",
+            "aac",
+            "-movflags",
+            "+faststart",
+            "out.mp4",
+        ],
         &infos,
     );
     let pk = packets(120);
     let tb = Rational::new(1, 15360);
-    let p = plan(&PlanInput { packets: &pk, stream_tb: tb, trims: j.trims, sync: j.sync, sizing: Sizing { target: 30, min: 30, max: 60 } }).unwrap();
+    let p = plan(&PlanInput {
+        packets: &pk,
+        stream_tb: tb,
+        trims: j.trims,
+        sync: j.sync,
+        sizing: Sizing {
+            target: 30,
+            min: 30,
+            max: 60,
+        },
+    })
+    .unwrap();
     let shift = Shift::new(tb, j.trims.ts_offset_us);
-    assert_eq!(rescale_q(shift.split_us, MICROS, tb), shift.offset_ticks + shift.bias_ticks);
+    assert_eq!(
+        rescale_q(shift.split_us, MICROS, tb),
+        shift.offset_ticks + shift.bias_ticks
+    );
     let c0 = &p.chunks[0];
     let split0 = split(&j, "in put.mp4", c0, &pk, &shift, tb, "c0.nut");
     let first_src = c0.first_pts - shift.offset_ticks;
@@ -69,7 +108,11 @@ fn us_for_ticks_round_trips() {
 
 #[test]
 fn concat_list_has_exact_durations() {
-    let l = concat_list(&[("a.mkv".into(), 0), ("b'c.mkv".into(), 2_000_000), ("d.mkv".into(), 4_033_367)]);
+    let l = concat_list(&[
+        ("a.mkv".into(), 0),
+        ("b'c.mkv".into(), 2_000_000),
+        ("d.mkv".into(), 4_033_367),
+    ]);
     assert_eq!(
         l,
         "ffconcat version 1.0\nfile 'a.mkv'\nduration 2.000000\nfile 'b'\\''c.mkv'\nduration 2.033367\nfile 'd.mkv'\n"

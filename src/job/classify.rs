@@ -36,46 +36,168 @@ pub enum InRole {
 
 /// Muxer-level AVOptions: never given to workers, whose chunks must stay plain.
 const MUXER_OPTS: &[&str] = &[
-    "movflags", "brand", "write_tmcd", "frag_duration", "frag_size", "min_frag_duration",
-    "use_editlist", "video_track_timescale", "movie_timescale", "cluster_size_limit",
-    "cluster_time_limit", "reserve_index_space", "cues_to_front", "dash", "dash_track_number",
-    "live", "write_crc32", "default_mode", "mpegts_service_id", "mpegts_pmt_start_pid",
-    "mpegts_start_pid", "mpegts_m2ts_mode", "mpegts_flags", "mpegts_copyts",
-    "mpegts_original_network_id", "mpegts_transport_stream_id", "mpegts_service_type", "muxrate",
-    "pes_payload_size", "pat_period", "sdt_period", "metadata_header_padding", "fflags",
-    "avoid_negative_ts", "flush_packets", "max_delay", "max_interleave_delta",
-    "output_ts_offset", "chunk_duration", "chunk_size", "write_id3v2", "id3v2_version",
-    "skip_iods", "iods_audio_profile", "iods_video_profile", "frag_interleave", "write_prft",
-    "empty_hdlr_name", "ism_lookahead", "write_btrt", "encryption_scheme", "encryption_key",
-    "encryption_kid", "syncpoints", "omit_video_pes_length", "tables_version", "flvflags",
-    "packetsize", "fpsprobesize",
+    "movflags",
+    "brand",
+    "write_tmcd",
+    "frag_duration",
+    "frag_size",
+    "min_frag_duration",
+    "use_editlist",
+    "video_track_timescale",
+    "movie_timescale",
+    "cluster_size_limit",
+    "cluster_time_limit",
+    "reserve_index_space",
+    "cues_to_front",
+    "dash",
+    "dash_track_number",
+    "live",
+    "write_crc32",
+    "default_mode",
+    "mpegts_service_id",
+    "mpegts_pmt_start_pid",
+    "mpegts_start_pid",
+    "mpegts_m2ts_mode",
+    "mpegts_flags",
+    "mpegts_copyts",
+    "mpegts_original_network_id",
+    "mpegts_transport_stream_id",
+    "mpegts_service_type",
+    "muxrate",
+    "pes_payload_size",
+    "pat_period",
+    "sdt_period",
+    "metadata_header_padding",
+    "fflags",
+    "avoid_negative_ts",
+    "flush_packets",
+    "max_delay",
+    "max_interleave_delta",
+    "output_ts_offset",
+    "chunk_duration",
+    "chunk_size",
+    "write_id3v2",
+    "id3v2_version",
+    "skip_iods",
+    "iods_audio_profile",
+    "iods_video_profile",
+    "frag_interleave",
+    "write_prft",
+    "empty_hdlr_name",
+    "ism_lookahead",
+    "write_btrt",
+    "encryption_scheme",
+    "encryption_key",
+    "encryption_kid",
+    "syncpoints",
+    "omit_video_pes_length",
+    "tables_version",
+    "flvflags",
+    "packetsize",
+    "fpsprobesize",
 ];
 
 /// Demuxer-level AVOptions on an input.
 const DEMUXER_OPTS: &[&str] = &[
-    "probesize", "analyzeduration", "ignore_editlist", "ignore_chapters", "advanced_editlist",
-    "use_absolute_path", "enable_drefs", "seekable", "skip_initial_bytes", "correct_ts_overflow",
-    "fpsprobesize", "formatprobesize", "max_probe_packets", "export_all", "export_xmp",
-    "ignore_length", "fix_teletext_pts", "scan_all_pmts", "merge_pmt_versions",
-    "skip_unknown_pmt", "resync_size", "compute_pcr", "max_ts_probe", "allowed_extensions",
-    "safe", "auto_convert", "use_mfra_for",
+    "probesize",
+    "analyzeduration",
+    "ignore_editlist",
+    "ignore_chapters",
+    "advanced_editlist",
+    "use_absolute_path",
+    "enable_drefs",
+    "seekable",
+    "skip_initial_bytes",
+    "correct_ts_overflow",
+    "fpsprobesize",
+    "formatprobesize",
+    "max_probe_packets",
+    "export_all",
+    "export_xmp",
+    "ignore_length",
+    "fix_teletext_pts",
+    "scan_all_pmts",
+    "merge_pmt_versions",
+    "skip_unknown_pmt",
+    "resync_size",
+    "compute_pcr",
+    "max_ts_probe",
+    "allowed_extensions",
+    "safe",
+    "auto_convert",
+    "use_mfra_for",
 ];
 
 /// Options on the output that are timestamps-neutral muxing, metadata or other-stream settings.
 const FINAL_OUT: &[&str] = &[
-    "map", "map_metadata", "map_chapters", "metadata", "disposition", "tag", "program",
-    "attach", "an", "sn", "dn", "vn", "f", "bsf", "absf", "vbsf", "max_muxing_queue_size",
-    "muxing_queue_data_threshold", "muxdelay", "muxpreload", "timestamp", "streamid", "aframes",
-    "aq", "ar", "ac", "af", "acodec", "atag", "sample_fmt", "channel_layout", "ch_layout",
-    "apad", "scodec", "stag", "dcodec", "copyinkf", "copypriorss", "canvas_size", "apre",
-    "spre", "bitexact", "map_channel", "vtag", "ab",
+    "map",
+    "map_metadata",
+    "map_chapters",
+    "metadata",
+    "disposition",
+    "tag",
+    "program",
+    "attach",
+    "an",
+    "sn",
+    "dn",
+    "vn",
+    "f",
+    "bsf",
+    "absf",
+    "vbsf",
+    "max_muxing_queue_size",
+    "muxing_queue_data_threshold",
+    "muxdelay",
+    "muxpreload",
+    "timestamp",
+    "streamid",
+    "aframes",
+    "aq",
+    "ar",
+    "ac",
+    "af",
+    "acodec",
+    "atag",
+    "sample_fmt",
+    "channel_layout",
+    "ch_layout",
+    "apad",
+    "scodec",
+    "stag",
+    "dcodec",
+    "copyinkf",
+    "copypriorss",
+    "canvas_size",
+    "apre",
+    "spre",
+    "bitexact",
+    "map_channel",
+    "vtag",
+    "ab",
 ];
 
 /// Options on the output that shape the video encode.
 const ENCODE_OUT: &[&str] = &[
-    "c", "codec", "vcodec", "b", "q", "qscale", "profile", "pix_fmt", "s", "aspect", "r",
-    "fps_mode", "top", "rc_override", "intra_matrix", "inter_matrix", "chroma_intra_matrix",
-    "autoscale", "bits_per_raw_sample",
+    "c",
+    "codec",
+    "vcodec",
+    "b",
+    "q",
+    "qscale",
+    "profile",
+    "pix_fmt",
+    "s",
+    "aspect",
+    "r",
+    "fps_mode",
+    "top",
+    "rc_override",
+    "intra_matrix",
+    "inter_matrix",
+    "chroma_intra_matrix",
+    "autoscale",
+    "bits_per_raw_sample",
 ];
 
 /// The role of an output option.
@@ -87,7 +209,9 @@ pub fn output_role(o: &Opt) -> OutRole {
         "frames" => {
             // -frames:a / -frames:s only limit other streams.
             match o.spec() {
-                Some(s) if s.starts_with('a') || s.starts_with('s') || s.starts_with('d') => OutRole::Final,
+                Some(s) if s.starts_with('a') || s.starts_with('s') || s.starts_with('d') => {
+                    OutRole::Final
+                }
                 _ => OutRole::Unsupported,
             }
         }
@@ -108,9 +232,9 @@ pub fn input_role(o: &Opt) -> InRole {
         "seek_timestamp" if o.arg.as_deref() == Some("0") => InRole::Timing,
         "f" => InRole::Demux,
         "c" | "codec" | "vcodec" => InRole::Decode,
-        "an" | "sn" | "dn" | "acodec" | "scodec" | "ar" | "ac" | "ch_layout"
-        | "channel_layout" | "sample_fmt" | "guess_layout_max" | "fix_sub_duration"
-        | "canvas_size" | "dump_attachment" | "thread_queue_size" | "bitexact" => InRole::Final,
+        "an" | "sn" | "dn" | "acodec" | "scodec" | "ar" | "ac" | "ch_layout" | "channel_layout"
+        | "sample_fmt" | "guess_layout_max" | "fix_sub_duration" | "canvas_size"
+        | "dump_attachment" | "thread_queue_size" | "bitexact" => InRole::Final,
         _ if o.def.is_none() && DEMUXER_OPTS.contains(&name) => InRole::Demux,
         _ if o.def.is_none() => InRole::Decode,
         _ => InRole::Unsupported,
@@ -121,11 +245,32 @@ pub fn input_role(o: &Opt) -> InRole {
 pub fn global_is_neutral(o: &Opt) -> bool {
     matches!(
         o.name(),
-        "y" | "n" | "stats" | "stdin" | "hide_banner" | "loglevel" | "v" | "progress"
-            | "stats_period" | "benchmark" | "benchmark_all" | "xerror" | "abort_on"
-            | "max_error_rate" | "filter_threads" | "debug_ts" | "report" | "cpuflags"
-            | "cpucount" | "max_alloc" | "ignore_unknown" | "copy_unknown" | "vsync" | "async"
-            | "adrift_threshold" | "dts_delta_threshold" | "dts_error_threshold"
+        "y" | "n"
+            | "stats"
+            | "stdin"
+            | "hide_banner"
+            | "loglevel"
+            | "v"
+            | "progress"
+            | "stats_period"
+            | "benchmark"
+            | "benchmark_all"
+            | "xerror"
+            | "abort_on"
+            | "max_error_rate"
+            | "filter_threads"
+            | "debug_ts"
+            | "report"
+            | "cpuflags"
+            | "cpucount"
+            | "max_alloc"
+            | "ignore_unknown"
+            | "copy_unknown"
+            | "vsync"
+            | "async"
+            | "adrift_threshold"
+            | "dts_delta_threshold"
+            | "dts_error_threshold"
             | "auto_conversion_filters"
     )
 }

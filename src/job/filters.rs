@@ -4,14 +4,66 @@
 
 /// Filters that keep every frame and its timestamp and need no local files.
 const FRAME_LOCAL: &[&str] = &[
-    "null", "scale", "crop", "pad", "format", "setsar", "setdar", "hqdn3d", "unsharp",
-    "transpose", "hflip", "vflip", "eq", "colorspace", "zscale", "lut", "lutrgb", "lutyuv",
-    "curves", "gblur", "boxblur", "deband", "colorchannelmixer", "hue", "colorbalance",
-    "colorlevels", "colormatrix", "drawbox", "drawgrid", "nlmeans", "removegrain", "smartblur",
-    "convolution", "edgedetect", "negate", "deblock", "cropdetect", "tonemap", "chromashift",
-    "vibrance", "exposure", "monochrome", "noformat", "yadif", "setparams", "setfield",
-    "fillborders", "histeq", "cas", "bilateral", "median", "dctdnoiz", "owdenoise", "pp7",
-    "spp", "uspp", "fspp", "pp", "gradfun", "kerndeint",
+    "null",
+    "scale",
+    "crop",
+    "pad",
+    "format",
+    "setsar",
+    "setdar",
+    "hqdn3d",
+    "unsharp",
+    "transpose",
+    "hflip",
+    "vflip",
+    "eq",
+    "colorspace",
+    "zscale",
+    "lut",
+    "lutrgb",
+    "lutyuv",
+    "curves",
+    "gblur",
+    "boxblur",
+    "deband",
+    "colorchannelmixer",
+    "hue",
+    "colorbalance",
+    "colorlevels",
+    "colormatrix",
+    "drawbox",
+    "drawgrid",
+    "nlmeans",
+    "removegrain",
+    "smartblur",
+    "convolution",
+    "edgedetect",
+    "negate",
+    "deblock",
+    "cropdetect",
+    "tonemap",
+    "chromashift",
+    "vibrance",
+    "exposure",
+    "monochrome",
+    "noformat",
+    "yadif",
+    "setparams",
+    "setfield",
+    "fillborders",
+    "histeq",
+    "cas",
+    "bilateral",
+    "median",
+    "dctdnoiz",
+    "owdenoise",
+    "pp7",
+    "spp",
+    "uspp",
+    "fspp",
+    "pp",
+    "gradfun",
+    "kerndeint",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -130,7 +182,10 @@ mod tests {
             filter_names("eq=contrast=1.1, drawbox=t='a,b'").unwrap(),
             ["eq", "drawbox"]
         );
-        assert_eq!(filter_names(r"scale=1280\,720,hqdn3d").unwrap(), ["scale", "hqdn3d"]);
+        assert_eq!(
+            filter_names(r"scale=1280\,720,hqdn3d").unwrap(),
+            ["scale", "hqdn3d"]
+        );
         assert_eq!(filter_names("scale@s1=640:360").unwrap(), ["scale"]);
         assert!(filter_names("split[a][b];[a]null[c]").is_err());
     }
@@ -138,7 +193,15 @@ mod tests {
     #[test]
     fn timing_filters_are_refused() {
         assert!(check_chain("scale=640:-2,crop=600:300,pad=640:320,hqdn3d,unsharp").is_ok());
-        for bad in ["fps=24", "select='eq(n,1)'", "setpts=2*PTS", "minterpolate", "trim=0:1", "subtitles=a.srt", "drawtext=text=x"] {
+        for bad in [
+            "fps=24",
+            "select='eq(n,1)'",
+            "setpts=2*PTS",
+            "minterpolate",
+            "trim=0:1",
+            "subtitles=a.srt",
+            "drawtext=text=x",
+        ] {
             assert!(check_chain(bad).is_err(), "{bad}");
         }
         assert!(check_chain("yadif").is_ok());

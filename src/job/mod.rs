@@ -101,7 +101,20 @@ pub fn precheck(cmd: &CmdLine) -> Result<Pre, Passthrough> {
         }
         if let Some(f) = inp.last("f") {
             let f = f.arg.as_deref().unwrap_or("");
-            if matches!(f, "lavfi" | "image2" | "concat" | "v4l2" | "x11grab" | "alsa" | "pulse" | "dshow" | "avfoundation" | "gdigrab" | "image2pipe") {
+            if matches!(
+                f,
+                "lavfi"
+                    | "image2"
+                    | "concat"
+                    | "v4l2"
+                    | "x11grab"
+                    | "alsa"
+                    | "pulse"
+                    | "dshow"
+                    | "avfoundation"
+                    | "gdigrab"
+                    | "image2pipe"
+            ) {
                 return pass(format!("input format {f}"));
             }
         }
@@ -141,7 +154,10 @@ pub fn local_path(url: &str) -> Option<&str> {
         return None;
     }
     if let Some(i) = url.find("://") {
-        if url[..i].chars().all(|c| c.is_ascii_alphanumeric() || c == '+') {
+        if url[..i]
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '+')
+        {
             return None;
         }
     }
@@ -151,7 +167,8 @@ pub fn local_path(url: &str) -> Option<&str> {
 /// The full decision, given ffprobe results for every input.
 pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec, Passthrough> {
     let out = &cmd.outputs[0];
-    let outs = mapping::resolve(cmd, out, infos, pre.muxer).map_err(|e| Passthrough(e.to_string()))?;
+    let outs =
+        mapping::resolve(cmd, out, infos, pre.muxer).map_err(|e| Passthrough(e.to_string()))?;
     let views = out_views(&outs);
     let codec = |i: usize| -> Result<Option<String>, Passthrough> {
         Ok(last_matching(&out.opts, &["codec"], &views, i)
@@ -203,9 +220,14 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
     if let Some(f) = &filter {
         filters::check_chain(f).map_err(|e| Passthrough(e.to_string()))?;
     }
-    for o in out.opts.iter().filter(|o| classify::output_role(o) == OutRole::Filter) {
+    for o in out
+        .opts
+        .iter()
+        .filter(|o| classify::output_role(o) == OutRole::Filter)
+    {
         let spec = Spec::parse(&mapping::alias(o).1).map_err(|e| Passthrough(e.to_string()))?;
-        if (0..views.len()).any(|i| i != vi && spec.matches(&views, i)) && spec.matches(&views, vi) {
+        if (0..views.len()).any(|i| i != vi && spec.matches(&views, i)) && spec.matches(&views, vi)
+        {
             return pass("a filter option applies to several streams");
         }
     }
@@ -233,7 +255,18 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
     };
     let encoder = codec(vi)?;
     if let Some(e) = &encoder {
-        if matches!(e.as_str(), "mpeg1video" | "mpeg2video" | "mpeg4" | "h261" | "h263" | "msmpeg4" | "msmpeg4v2" | "wmv1" | "wmv2") {
+        if matches!(
+            e.as_str(),
+            "mpeg1video"
+                | "mpeg2video"
+                | "mpeg4"
+                | "h261"
+                | "h263"
+                | "msmpeg4"
+                | "msmpeg4v2"
+                | "wmv1"
+                | "wmv2"
+        ) {
             return pass(format!("encoder {e} adjusts the frame rate itself"));
         }
     }

@@ -21,7 +21,10 @@ fn reason(argv: &[&str]) -> String {
 #[test]
 fn a_plain_encode_distributes() {
     let j = decide(
-        &["-i", "in.mp4", "-c:v", "libx264", "-crf", "23", "-preset", "fast", "-c:a", "aac", "-b:a", "96k", "out.mkv"],
+        &[
+            "-i", "in.mp4", "-c:v", "libx264", "-crf", "23", "-preset", "fast", "-c:a", "aac",
+            "-b:a", "96k", "out.mkv",
+        ],
         &one(),
     )
     .unwrap();
@@ -29,7 +32,11 @@ fn a_plain_encode_distributes() {
     assert_eq!(j.encoder.as_deref(), Some("libx264"));
     let enc: Vec<String> = j.encode_opts.iter().flat_map(|o| o.tokens()).collect();
     assert_eq!(enc, ["-codec", "libx264", "-crf", "23", "-preset", "fast"]);
-    assert_eq!(j.sync.mode, SyncMode::Vfr, "matroska is a variable-frame-rate muxer");
+    assert_eq!(
+        j.sync.mode,
+        SyncMode::Vfr,
+        "matroska is a variable-frame-rate muxer"
+    );
     assert_eq!(j.frame_rate, Rational::new(30, 1));
     assert!(j.sync.duration_from_packets);
 }
@@ -41,7 +48,19 @@ fn mp4_is_cfr_and_single_stream_inputs_are_vscfr() {
     let lone = vec![info(vec![video(0, 320, 240)])];
     let j = decide(&["-i", "a.mp4", "-c:v", "libx264", "o.mp4"], &lone).unwrap();
     assert_eq!(j.sync.mode, SyncMode::Vscfr);
-    let j = decide(&["-i", "a.mp4", "-c:v", "libx264", "-fps_mode", "vfr", "o.mp4"], &lone).unwrap();
+    let j = decide(
+        &[
+            "-i",
+            "a.mp4",
+            "-c:v",
+            "libx264",
+            "-fps_mode",
+            "vfr",
+            "o.mp4",
+        ],
+        &lone,
+    )
+    .unwrap();
     assert_eq!(j.sync.mode, SyncMode::Vfr);
 }
 
@@ -49,13 +68,18 @@ fn mp4_is_cfr_and_single_stream_inputs_are_vscfr() {
 fn passthrough_reasons() {
     assert!(reason(&["-version"]).contains("prints information"));
     assert!(reason(&["-i", "a.mp4"]).contains("no output"));
-    assert!(reason(&["-i", "a.mp4", "-c:v", "copy", "o.mkv"]).contains("no video stream is encoded"));
+    assert!(
+        reason(&["-i", "a.mp4", "-c:v", "copy", "o.mkv"]).contains("no video stream is encoded")
+    );
     assert!(reason(&["-i", "a.mp4", "-vn", "o.mkv"]).contains("no video"));
     assert!(reason(&["-i", "a.mp4", "o1.mkv", "o2.mkv"]).contains("2 output files"));
     assert!(reason(&["-i", "a.mp4", "-f", "matroska", "-"]).contains("pipe"));
     assert!(reason(&["-i", "pipe:0", "o.mkv"]).contains("pipe or URL"));
     assert!(reason(&["-i", "http://x/a.mp4", "o.mkv"]).contains("pipe or URL"));
-    assert!(reason(&["-i", "a.mp4", "-filter_complex", "[0:v]null", "o.mkv"]).contains("filter_complex"));
+    assert!(
+        reason(&["-i", "a.mp4", "-filter_complex", "[0:v]null", "o.mkv"])
+            .contains("filter_complex")
+    );
     assert!(reason(&["-i", "a.mp4", "-vf", "fps=24", "o.mkv"]).contains("fps"));
     assert!(reason(&["-i", "a.mp4", "-frames:v", "10", "o.mkv"]).contains("frames"));
     assert!(reason(&["-i", "a.mp4", "o.avi"]).contains("avi"));
@@ -67,7 +91,21 @@ fn passthrough_reasons() {
 #[test]
 fn filters_and_options_route_to_the_video_stream_only() {
     let j = decide(
-        &["-i", "a.mp4", "-vf", "scale=640:-2", "-b:a", "64k", "-b:v", "1M", "-x264-params", "keyint=60", "-movflags", "+faststart", "o.mp4"],
+        &[
+            "-i",
+            "a.mp4",
+            "-vf",
+            "scale=640:-2",
+            "-b:a",
+            "64k",
+            "-b:v",
+            "1M",
+            "-x264-params",
+            "keyint=60",
+            "-movflags",
+            "+faststart",
+            "o.mp4",
+        ],
         &one(),
     )
     .unwrap();
@@ -79,9 +117,15 @@ fn filters_and_options_route_to_the_video_stream_only() {
 
 #[test]
 fn default_video_from_the_second_input_and_decoder_options() {
-    let infos = vec![info(vec![audio(0, 2, "eng")]), info(vec![video(0, 640, 360)])];
+    let infos = vec![
+        info(vec![audio(0, 2, "eng")]),
+        info(vec![video(0, 640, 360)]),
+    ];
     let j = decide(
-        &["-i", "a.wav", "-threads", "2", "-c:v", "h264", "-ss", "1", "-i", "v.mp4", "-c:v", "libx265", "o.mkv"],
+        &[
+            "-i", "a.wav", "-threads", "2", "-c:v", "h264", "-ss", "1", "-i", "v.mp4", "-c:v",
+            "libx265", "o.mkv",
+        ],
         &infos,
     )
     .unwrap();
@@ -96,9 +140,24 @@ fn default_video_from_the_second_input_and_decoder_options() {
 fn two_encoded_video_streams_pass_through() {
     let mut cover = video(2, 600, 600);
     cover.disposition.insert("attached_pic".into(), 1);
-    let infos = vec![info(vec![video(0, 1280, 720), audio(1, 2, "eng"), cover, stream(3, MediaKind::Attachment, "ttf")])];
-    assert!(decide(&["-i", "a.mkv", "-map", "0", "-c:v", "libx264", "o.mkv"], &infos).is_err());
-    let j = decide(&["-i", "a.mkv", "-map", "0", "-c:v", "libx264", "-c:v:1", "copy", "o.mkv"], &infos).unwrap();
+    let infos = vec![info(vec![
+        video(0, 1280, 720),
+        audio(1, 2, "eng"),
+        cover,
+        stream(3, MediaKind::Attachment, "ttf"),
+    ])];
+    assert!(decide(
+        &["-i", "a.mkv", "-map", "0", "-c:v", "libx264", "o.mkv"],
+        &infos
+    )
+    .is_err());
+    let j = decide(
+        &[
+            "-i", "a.mkv", "-map", "0", "-c:v", "libx264", "-c:v:1", "copy", "o.mkv",
+        ],
+        &infos,
+    )
+    .unwrap();
     assert_eq!(j.video_out, 0);
     assert_eq!(j.out_streams.len(), 4);
 }

@@ -73,11 +73,15 @@ pub fn parse(input: &FileArgs, out: &FileArgs) -> Result<Timing, String> {
 
 impl Timing {
     pub fn in_duration_us(&self) -> Option<i64> {
-        recording(self.in_t_us, self.in_to_us, self.in_ss_us).ok().flatten()
+        recording(self.in_t_us, self.in_to_us, self.in_ss_us)
+            .ok()
+            .flatten()
     }
 
     pub fn out_duration_us(&self) -> Option<i64> {
-        recording(self.out_t_us, self.out_to_us, self.out_ss_us).ok().flatten()
+        recording(self.out_t_us, self.out_to_us, self.out_ss_us)
+            .ok()
+            .flatten()
     }
 
     /// The input's `ts_offset` and the trims, given the file's start time.
@@ -131,10 +135,7 @@ pub fn sync_mode(
     info: &MediaInfo,
     input: &FileArgs,
 ) -> Result<SyncMode, Passthrough> {
-    let global = match cmd.global("vsync").and_then(|o| o.arg.as_deref()) {
-        None => None,
-        Some(v) => Some(v.to_string()),
-    };
+    let global = cmd.global("vsync").and_then(|o| o.arg.clone());
     let per = last_matching(&out.opts, &["fps_mode"], views, vi)
         .map_err(|e| Passthrough(e.to_string()))?
         .and_then(|o| o.arg.clone());
@@ -182,7 +183,10 @@ mod tests {
     fn to_before_ss_is_an_error() {
         let cl = CmdLine::parse(&["-ss", "5", "-to", "3", "-i", "a", "o.mkv"]).unwrap();
         assert!(parse(&cl.inputs[0], &cl.outputs[0]).is_err());
-        let cl = CmdLine::parse(&["-ss", "2", "-to", "5", "-i", "a", "-ss", "1", "-t", "2", "o.mkv"]).unwrap();
+        let cl = CmdLine::parse(&[
+            "-ss", "2", "-to", "5", "-i", "a", "-ss", "1", "-t", "2", "o.mkv",
+        ])
+        .unwrap();
         let t = parse(&cl.inputs[0], &cl.outputs[0]).unwrap();
         assert_eq!(t.in_duration_us(), Some(3_000_000));
         assert_eq!(t.out_duration_us(), Some(2_000_000));

@@ -90,7 +90,9 @@ pub struct Plan {
 pub enum PlanError {
     #[error("no video frames reach the encoder")]
     NoFrames,
-    #[error("the first frame cannot be decoded on its own (the stream does not start with a keyframe)")]
+    #[error(
+        "the first frame cannot be decoded on its own (the stream does not start with a keyframe)"
+    )]
     NoLeadingKeyframe,
 }
 
@@ -168,7 +170,9 @@ impl Ctx<'_> {
             ..self.inp.sync
         };
         let mut st = SyncState::default();
-        let mut v: Vec<i64> = (a..b).flat_map(|i| pts_of(&p.step(&mut st, Some(self.fr(i))))).collect();
+        let mut v: Vec<i64> = (a..b)
+            .flat_map(|i| pts_of(&p.step(&mut st, Some(self.fr(i)))))
+            .collect();
         if b == self.frames.len() {
             v.extend(pts_of(&p.step(&mut st, None)));
         }
@@ -248,7 +252,11 @@ pub fn plan(inp: &PlanInput) -> Result<Plan, PlanError> {
             }
         }
         let first_packet = ctx.starts[ctx.frames[a].packet].expect("checked");
-        let last_packet = ctx.frames[a..b].iter().map(|f| f.packet).max().expect("non-empty");
+        let last_packet = ctx.frames[a..b]
+            .iter()
+            .map(|f| f.packet)
+            .max()
+            .expect("non-empty");
         chunks.push(Chunk {
             index: k,
             start: a,

@@ -194,7 +194,11 @@ impl SyncParams {
 }
 
 /// Runs the model over a frame list and the final flush: what each frame emitted, and the flush.
-pub fn simulate(p: &SyncParams, st: &mut SyncState, frames: &[(i64, i64)]) -> (Vec<Emitted>, Emitted) {
+pub fn simulate(
+    p: &SyncParams,
+    st: &mut SyncState,
+    frames: &[(i64, i64)],
+) -> (Vec<Emitted>, Emitted) {
     let per = frames.iter().map(|&f| p.step(st, Some(f))).collect();
     let flush = p.step(st, None);
     (per, flush)
@@ -225,12 +229,19 @@ mod tests {
     }
 
     fn pts_list(per: &[Emitted]) -> Vec<i64> {
-        per.iter().flat_map(|e| e.first_pts..e.first_pts + e.count).collect()
+        per.iter()
+            .flat_map(|e| e.first_pts..e.first_pts + e.count)
+            .collect()
     }
 
     #[test]
     fn cfr_input_maps_one_to_one_in_every_mode() {
-        for mode in [SyncMode::Cfr, SyncMode::Vscfr, SyncMode::Vfr, SyncMode::Passthrough] {
+        for mode in [
+            SyncMode::Cfr,
+            SyncMode::Vscfr,
+            SyncMode::Vfr,
+            SyncMode::Passthrough,
+        ] {
             let (per, flush) = simulate(&params(mode), &mut SyncState::default(), &cfr_frames(10));
             assert_eq!(pts_list(&per), (0..10).collect::<Vec<_>>(), "{mode:?}");
             assert_eq!(flush.count, 0);
@@ -250,7 +261,14 @@ mod tests {
     fn cfr_duplicates_gaps_and_drops_crowded_frames() {
         // frames at 0, 1, 4 (gap), 4.2, 4.4 (crowded), 5 in 1/30 s
         let f = |t: f64, d: i64| ((t * 512.0) as i64, d);
-        let frames = vec![f(0.0, 512), f(1.0, 1536), f(4.0, 102), f(4.2, 102), f(4.4, 308), f(5.0, 512)];
+        let frames = vec![
+            f(0.0, 512),
+            f(1.0, 1536),
+            f(4.0, 102),
+            f(4.2, 102),
+            f(4.4, 308),
+            f(5.0, 512),
+        ];
         let mut p = params(SyncMode::Cfr);
         let (per, _) = simulate(&p, &mut SyncState::default(), &frames);
         // Without filters a frame's packet duration counts: the 3-tick frame fills 1..=3.
@@ -259,11 +277,19 @@ mod tests {
         p.duration_from_packets = false;
         let (per, _) = simulate(&p, &mut SyncState::default(), &frames);
         let counts: Vec<_> = per.iter().map(|e| e.count).collect();
-        assert_eq!(counts, [1, 1, 3, 1, 1, 1], "with -vf the gap is filled by the next frame");
+        assert_eq!(
+            counts,
+            [1, 1, 3, 1, 1, 1],
+            "with -vf the gap is filled by the next frame"
+        );
         assert_eq!(per[2].dups_of_previous, 1);
         p.mode = SyncMode::Vfr;
         let (per, _) = simulate(&p, &mut SyncState::default(), &frames);
-        assert_eq!(pts_list(&per), [0, 1, 4, 5, 6], "vfr drops a frame that lands on a taken slot");
+        assert_eq!(
+            pts_list(&per),
+            [0, 1, 4, 5, 6],
+            "vfr drops a frame that lands on a taken slot"
+        );
     }
 
     #[test]

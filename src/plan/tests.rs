@@ -24,7 +24,11 @@ fn packets(n: usize, gop: usize, bf: usize, open: bool) -> Vec<Packet> {
                 order.push((lead, false));
             }
         }
-        let region_end = if open && e < n { e - bf.min(e - s - 1) } else { e };
+        let region_end = if open && e < n {
+            e - bf.min(e - s - 1)
+        } else {
+            e
+        };
         let mut i = s + 1;
         while i < region_end {
             let p = (i + bf).min(region_end - 1);
@@ -70,15 +74,27 @@ fn sizing(target: usize, min: usize, max: usize) -> Sizing {
 }
 
 fn summary(p: &Plan) -> String {
-    let mut s = format!("input {} frames -> output {} frames\n", p.input_frames, p.output_frames);
+    let mut s = format!(
+        "input {} frames -> output {} frames\n",
+        p.input_frames, p.output_frames
+    );
     for c in &p.chunks {
         let first = c.out_pts.first().copied().unwrap_or(-1);
         let last = c.out_pts.last().copied().unwrap_or(-1);
         writeln!(
             s,
             "#{} frames [{}, {}) packets [{}..={}] key_pts {} first_pts {} {:?} out {} ({}..={})",
-            c.index, c.start, c.end, c.first_packet, c.last_packet, c.key_pts, c.first_pts,
-            c.worker_mode, c.out_count(), first, last
+            c.index,
+            c.start,
+            c.end,
+            c.first_packet,
+            c.last_packet,
+            c.key_pts,
+            c.first_pts,
+            c.worker_mode,
+            c.out_count(),
+            first,
+            last
         )
         .unwrap();
     }
@@ -130,7 +146,13 @@ fn open_gop_chunk_takes_the_next_keyframe_and_its_leading_frames() {
     // A chunk ending at keyframe K also carries K and K's leading pictures.
     for c in &p.chunks[..p.chunks.len() - 1] {
         assert!(pk[c.last_packet].pts < pk[c.first_packet].pts + (c.frames() as i64) * TICK);
-        assert!(pk[c.first_packet..=c.last_packet].iter().filter(|x| x.key).count() >= 2);
+        assert!(
+            pk[c.first_packet..=c.last_packet]
+                .iter()
+                .filter(|x| x.key)
+                .count()
+                >= 2
+        );
     }
     insta::assert_snapshot!(summary(&p));
 }
@@ -141,7 +163,10 @@ fn one_keyframe_splits_inside_the_gop() {
     let p = run(&pk, SyncMode::Vfr, sizing(100, 50, 150), Trims::default());
     check_cover(&p);
     assert!(p.chunks.len() >= 3);
-    assert!(p.chunks.iter().all(|c| c.first_packet == 0), "all decode from the only keyframe");
+    assert!(
+        p.chunks.iter().all(|c| c.first_packet == 0),
+        "all decode from the only keyframe"
+    );
     insta::assert_snapshot!(summary(&p));
 }
 
@@ -178,7 +203,10 @@ fn input_seek_and_duration_trim_frames() {
     check_cover(&p);
     assert_eq!(p.input_frames, 150);
     assert_eq!(p.chunks[0].first_pts, 0);
-    assert_eq!(pk[p.chunks[0].first_packet].pts, 0, "decodes from the keyframe before -ss");
+    assert_eq!(
+        pk[p.chunks[0].first_packet].pts, 0,
+        "decodes from the keyframe before -ss"
+    );
     insta::assert_snapshot!(summary(&p));
 }
 
@@ -219,7 +247,10 @@ fn stream_not_starting_with_a_keyframe_is_refused() {
 
 #[test]
 fn sizing_shrinks_for_short_inputs() {
-    assert_eq!(Sizing::for_job(600, 300, 900, 100_000, 4), sizing(600, 300, 900));
+    assert_eq!(
+        Sizing::for_job(600, 300, 900, 100_000, 4),
+        sizing(600, 300, 900)
+    );
     let s = Sizing::for_job(600, 300, 900, 1800, 4);
     assert_eq!(s.target, 225);
     assert!(s.min <= s.target && s.target <= s.max);

@@ -51,7 +51,12 @@ pub fn presentation_order(packets: &[Packet], tb: Rational, ts_offset_us: i64) -
 
 /// libavfilter's `trim` with `starti`/`durationi` (microseconds) on a video link of `tb`.
 /// Returns the kept frames; the first frame past the duration ends the stream.
-pub fn trim(frames: &[Frame], tb: Rational, start_us: Option<i64>, duration_us: Option<i64>) -> Vec<Frame> {
+pub fn trim(
+    frames: &[Frame],
+    tb: Rational,
+    start_us: Option<i64>,
+    duration_us: Option<i64>,
+) -> Vec<Frame> {
     if start_us.is_none() && duration_us.is_none() {
         return frames.to_vec();
     }
@@ -77,12 +82,7 @@ pub fn trim(frames: &[Frame], tb: Rational, start_us: Option<i64>, duration_us: 
 /// The frames plain ffmpeg's encoder path sees, with their filter timestamps.
 pub fn encoder_input(packets: &[Packet], tb: Rational, t: &Trims) -> Vec<Frame> {
     let frames = presentation_order(packets, tb, t.ts_offset_us);
-    let frames = trim(
-        &frames,
-        tb,
-        t.input_start.then_some(0),
-        t.input_duration_us,
-    );
+    let frames = trim(&frames, tb, t.input_start.then_some(0), t.input_duration_us);
     trim(&frames, tb, t.output_start_us, t.output_duration_us)
 }
 
@@ -142,7 +142,11 @@ mod tests {
         let kept = trim(&frames, tb(), Some(400_000), Some(500_000));
         let pts: Vec<_> = kept.iter().map(|f| f.pts).collect();
         assert_eq!(pts, [5, 7, 9]);
-        assert_eq!(trim(&frames, tb(), None, Some(0)).len(), 10, "-t 0 means no limit");
+        assert_eq!(
+            trim(&frames, tb(), None, Some(0)).len(),
+            10,
+            "-t 0 means no limit"
+        );
     }
 
     #[test]
@@ -155,7 +159,13 @@ mod tests {
 
     #[test]
     fn decode_start_is_last_keyframe_in_decode_order() {
-        let p = vec![pk(0, true), pk(2, false), pk(1, false), pk(4, true), pk(3, false)];
+        let p = vec![
+            pk(0, true),
+            pk(2, false),
+            pk(1, false),
+            pk(4, true),
+            pk(3, false),
+        ];
         let d = decode_starts(&p);
         assert_eq!(d, [Some(0), Some(0), Some(0), Some(3), Some(3)]);
     }

@@ -38,12 +38,36 @@ impl ProgressParser {
 /// What happened, for the reporter (and the `-progress` writer).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    Planned { chunks: usize, frames: i64, slots: Vec<String> },
-    Started { slot: usize, chunk: usize, frames: i64 },
-    Progress { slot: usize, chunk: usize, p: EncodeProgress },
-    Done { slot: usize, chunk: usize, frames: i64, size: u64 },
-    Retry { chunk: usize, worker: String, error: String },
-    WorkerLost { worker: String, error: String },
+    Planned {
+        chunks: usize,
+        frames: i64,
+        slots: Vec<String>,
+    },
+    Started {
+        slot: usize,
+        chunk: usize,
+        frames: i64,
+    },
+    Progress {
+        slot: usize,
+        chunk: usize,
+        p: EncodeProgress,
+    },
+    Done {
+        slot: usize,
+        chunk: usize,
+        frames: i64,
+        size: u64,
+    },
+    Retry {
+        chunk: usize,
+        worker: String,
+        error: String,
+    },
+    WorkerLost {
+        worker: String,
+        error: String,
+    },
     Muxing,
     Finished,
 }
@@ -60,7 +84,14 @@ mod tests {
         let text = "frame=12\nfps=3.5\nstream_0_0_q=28.0\ntotal_size=4096\nout_time_us=400000\nprogress=continue\nframe=20\nprogress=end\n";
         let snaps: Vec<_> = text.lines().filter_map(|l| p.line(l)).collect();
         assert_eq!(snaps.len(), 2);
-        assert_eq!(snaps[0], EncodeProgress { frame: 12, fps: 3.5, size: 4096 });
+        assert_eq!(
+            snaps[0],
+            EncodeProgress {
+                frame: 12,
+                fps: 3.5,
+                size: 4096
+            }
+        );
         assert_eq!(snaps[1].frame, 20);
         assert_eq!(p.line("fps=N/A"), None);
     }

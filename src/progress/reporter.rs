@@ -26,7 +26,13 @@ struct State {
 
 impl State {
     fn frames_now(&self) -> i64 {
-        self.done_frames + self.live.iter().flatten().map(|(_, p)| p.frame).sum::<i64>()
+        self.done_frames
+            + self
+                .live
+                .iter()
+                .flatten()
+                .map(|(_, p)| p.frame)
+                .sum::<i64>()
     }
 
     fn line(&self, started: Instant) -> String {
@@ -49,14 +55,21 @@ impl State {
 }
 
 /// Starts the reporter; it ends when every sender is dropped.
-pub fn spawn_reporter(mut rx: mpsc::UnboundedReceiver<Event>, opts: ReporterOptions) -> JoinHandle<()> {
+pub fn spawn_reporter(
+    mut rx: mpsc::UnboundedReceiver<Event>,
+    opts: ReporterOptions,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let started = Instant::now();
         let mut st = State::default();
         let mut last = Instant::now() - opts.interval;
         while let Some(ev) = rx.recv().await {
             match ev {
-                Event::Planned { chunks, frames, slots } => {
+                Event::Planned {
+                    chunks,
+                    frames,
+                    slots,
+                } => {
                     st.chunks = chunks;
                     st.total_frames = frames;
                     st.live = vec![None; slots.len()];
@@ -71,7 +84,9 @@ pub fn spawn_reporter(mut rx: mpsc::UnboundedReceiver<Event>, opts: ReporterOpti
                         *l = Some((chunk, p));
                     }
                 }
-                Event::Done { slot, frames, size, .. } => {
+                Event::Done {
+                    slot, frames, size, ..
+                } => {
                     st.done_frames += frames;
                     st.done_chunks += 1;
                     st.size += size;
@@ -79,7 +94,11 @@ pub fn spawn_reporter(mut rx: mpsc::UnboundedReceiver<Event>, opts: ReporterOpti
                         *l = None;
                     }
                 }
-                Event::Retry { chunk, worker, error } => {
+                Event::Retry {
+                    chunk,
+                    worker,
+                    error,
+                } => {
                     tracing::warn!("chunk {chunk} failed on {worker}, retrying: {error}");
                 }
                 Event::WorkerLost { worker, error } => {

@@ -36,7 +36,11 @@ pub async fn pump_progress<R: AsyncRead + Unpin>(out: R, progress: ProgressFn<'_
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {
-    a == b || std::fs::canonicalize(a).ok().zip(std::fs::canonicalize(b).ok()).is_some_and(|(x, y)| x == y)
+    a == b
+        || std::fs::canonicalize(a)
+            .ok()
+            .zip(std::fs::canonicalize(b).ok())
+            .is_some_and(|(x, y)| x == y)
 }
 
 fn io_err(e: std::io::Error) -> WorkerError {
@@ -66,7 +70,10 @@ impl Worker for LocalWorker {
             if tokio::fs::hard_link(local, &target).await.is_ok() {
                 return Ok(());
             }
-            tokio::fs::copy(local, &target).await.map(|_| ()).map_err(io_err)
+            tokio::fs::copy(local, &target)
+                .await
+                .map(|_| ())
+                .map_err(io_err)
         })
     }
 
@@ -77,9 +84,9 @@ impl Worker for LocalWorker {
         cancel: &'a CancellationToken,
     ) -> BoxFut<'a, Result<(), WorkerError>> {
         Box::pin(async move {
-            let mut child = process::command(&self.ffmpeg, args)
-                .spawn()
-                .map_err(|e| WorkerError::Transport(format!("cannot run {}: {e}", self.ffmpeg.display())))?;
+            let mut child = process::command(&self.ffmpeg, args).spawn().map_err(|e| {
+                WorkerError::Transport(format!("cannot run {}: {e}", self.ffmpeg.display()))
+            })?;
             let stdout = child.stdout.take().expect("piped");
             let mut stderr = child.stderr.take().expect("piped");
             let mut err_buf = Vec::new();
@@ -106,7 +113,11 @@ impl Worker for LocalWorker {
         })
     }
 
-    fn download<'a>(&'a self, name: &'a str, local: &'a Path) -> BoxFut<'a, Result<(), WorkerError>> {
+    fn download<'a>(
+        &'a self,
+        name: &'a str,
+        local: &'a Path,
+    ) -> BoxFut<'a, Result<(), WorkerError>> {
         Box::pin(async move {
             let src = self.dir.join(name);
             if same_file(&src, local) {

@@ -46,7 +46,11 @@ pub trait Worker: Send + Sync {
         cancel: &'a CancellationToken,
     ) -> BoxFut<'a, Result<(), WorkerError>>;
     /// Brings the worker's file `name` to `local`.
-    fn download<'a>(&'a self, name: &'a str, local: &'a Path) -> BoxFut<'a, Result<(), WorkerError>>;
+    fn download<'a>(
+        &'a self,
+        name: &'a str,
+        local: &'a Path,
+    ) -> BoxFut<'a, Result<(), WorkerError>>;
     /// Deletes files of the job's directory that are no longer needed.
     fn remove<'a>(&'a self, names: &'a [String]) -> BoxFut<'a, Result<(), WorkerError>>;
     /// Removes the job's directory.
@@ -80,7 +84,9 @@ mod tests {
 
     #[test]
     fn option_errors_are_fatal_crashes_are_not() {
-        assert!(is_fatal_ffmpeg_error("[libx264 @ 0x1] Error setting option foo to value bar."));
+        assert!(is_fatal_ffmpeg_error(
+            "[libx264 @ 0x1] Error setting option foo to value bar."
+        ));
         assert!(is_fatal_ffmpeg_error("Unknown encoder 'libx999'"));
         assert!(!is_fatal_ffmpeg_error("Segmentation fault"));
         assert!(!is_fatal_ffmpeg_error("c.nut: No such file or directory"));

@@ -26,14 +26,20 @@ fn pairs(argv: &[&str], infos: &[MediaInfo]) -> Result<Vec<(usize, usize)>, MapE
 #[test]
 fn default_picks_best_video_most_channels_and_a_text_subtitle() {
     let i = [sample()];
-    assert_eq!(pairs(&["-i", "a", "o.mkv"], &i).unwrap(), [(0, 0), (0, 2), (0, 3)]);
+    assert_eq!(
+        pairs(&["-i", "a", "o.mkv"], &i).unwrap(),
+        [(0, 0), (0, 2), (0, 3)]
+    );
     // mp4 has no default subtitle encoder in ffmpeg 5.1: no subtitle unless -c:s is given
     assert_eq!(pairs(&["-i", "a", "o.mp4"], &i).unwrap(), [(0, 0), (0, 2)]);
     assert_eq!(
         pairs(&["-i", "a", "-c:s", "mov_text", "o.mp4"], &i).unwrap(),
         [(0, 0), (0, 2), (0, 3)]
     );
-    assert_eq!(pairs(&["-i", "a", "-an", "-sn", "o.mkv"], &i).unwrap(), [(0, 0)]);
+    assert_eq!(
+        pairs(&["-i", "a", "-an", "-sn", "o.mkv"], &i).unwrap(),
+        [(0, 0)]
+    );
 }
 
 #[test]
@@ -41,7 +47,10 @@ fn default_video_is_searched_across_inputs() {
     let small = info(vec![video(0, 320, 240)]);
     let big = info(vec![audio(0, 2, "eng"), video(1, 1920, 1080)]);
     let i = [small, big];
-    assert_eq!(pairs(&["-i", "a", "-i", "b", "o.mkv"], &i).unwrap(), [(1, 1), (1, 0)]);
+    assert_eq!(
+        pairs(&["-i", "a", "-i", "b", "o.mkv"], &i).unwrap(),
+        [(1, 1), (1, 0)]
+    );
     // an input-side -vn removes a file's video from the selection
     assert_eq!(
         pairs(&["-i", "a", "-vn", "-i", "b", "o.mkv"], &i).unwrap(),
@@ -68,7 +77,10 @@ fn explicit_maps_negative_and_optional() {
         pairs(&["-i", "a", "-map", "0:m:language:eng", "o.mkv"], &i).unwrap(),
         [(0, 1)]
     );
-    assert_eq!(pairs(&["-i", "a", "-map", "0:d?", "o.mkv"], &i).unwrap(), []);
+    assert_eq!(
+        pairs(&["-i", "a", "-map", "0:d?", "o.mkv"], &i).unwrap(),
+        []
+    );
     assert_eq!(
         pairs(&["-i", "a", "-map", "0:d", "o.mkv"], &i),
         Err(MapError::NoMatch("0:d".into()))
@@ -77,19 +89,49 @@ fn explicit_maps_negative_and_optional() {
         pairs(&["-i", "a", "-map", "[out]", "o.mkv"], &i),
         Err(MapError::Label(_))
     ));
-    assert_eq!(pairs(&["-i", "a", "-map", "0", "-vn", "o.mkv"], &i).unwrap().len(), 4);
+    assert_eq!(
+        pairs(&["-i", "a", "-map", "0", "-vn", "o.mkv"], &i)
+            .unwrap()
+            .len(),
+        4
+    );
 }
 
 #[test]
 fn last_matching_option_wins_per_output_stream() {
-    let cmd = CmdLine::parse(&["-i", "a", "-c", "copy", "-c:v", "libx264", "-vcodec", "libx265", "-c:a:1", "aac", "o.mkv"]).unwrap();
+    let cmd = CmdLine::parse(&[
+        "-i", "a", "-c", "copy", "-c:v", "libx264", "-vcodec", "libx265", "-c:a:1", "aac", "o.mkv",
+    ])
+    .unwrap();
     let outs = out_views(&[
-        OutStream { file: 0, stream: 0, kind: MediaKind::Video, attached_pic: false, disposition: vec![] },
-        OutStream { file: 0, stream: 1, kind: MediaKind::Audio, attached_pic: false, disposition: vec![] },
-        OutStream { file: 0, stream: 2, kind: MediaKind::Audio, attached_pic: false, disposition: vec![] },
+        OutStream {
+            file: 0,
+            stream: 0,
+            kind: MediaKind::Video,
+            attached_pic: false,
+            disposition: vec![],
+        },
+        OutStream {
+            file: 0,
+            stream: 1,
+            kind: MediaKind::Audio,
+            attached_pic: false,
+            disposition: vec![],
+        },
+        OutStream {
+            file: 0,
+            stream: 2,
+            kind: MediaKind::Audio,
+            attached_pic: false,
+            disposition: vec![],
+        },
     ]);
     let opts = &cmd.outputs[0].opts;
-    let codec = |i| last_matching(opts, &["codec"], &outs, i).unwrap().and_then(|o| o.arg.clone());
+    let codec = |i| {
+        last_matching(opts, &["codec"], &outs, i)
+            .unwrap()
+            .and_then(|o| o.arg.clone())
+    };
     assert_eq!(codec(0).as_deref(), Some("libx265"));
     assert_eq!(codec(1).as_deref(), Some("copy"));
     assert_eq!(codec(2).as_deref(), Some("aac"));

@@ -1,0 +1,193 @@
+//! Command-line behaviour: passthrough to ffmpeg, exit codes, and one clear line for bad input.
+
+mod common;
+use common::*;
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn version_passes_through() {
+    let e = Env::new();
+    let o = e.distr().arg("-version").output().unwrap();
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("ffmpeg version"));
+}
+
+#[test]
+fn passthrough_keeps_ffmpeg_exit_code_and_output() {
+    let e = Env::new();
+    let src = e.av_clip("in.mp4", 1.0, 30, 0);
+    // -c:v copy is not distributed: ffmpeg itself writes the file
+    let o = e
+        .distr()
+        .args(["-i", &src, "-c", "copy", "copy.mkv"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("passing the command to ffmpeg unchanged"));
+    assert_eq!(video_frames(&e.path("copy.mkv")), 30);
+    // ffmpeg's own failure code comes back unchanged
+    let o = e
+        .distr()
+        .args(["-i", &src, "-c:v", "copy", "-bogus_option", "1", "x.mkv"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn missing_or_bad_inputs_are_one_clear_line() {
+    let e = Env::new();
+    std::fs::write(e.path("notes.txt"), "not a video").unwrap();
+    std::fs::create_dir(e.path("adir")).unwrap();
+    let cases = [
+        ("missing.mp4", "missing.mp4: No such file or directory"),
+        ("adir", "adir: Is a directory"),
+        ("notes.txt", "notes.txt"),
+    ];
+    for (input, msg) in cases {
+        let o = e
+            .distr()
+            .args(["-i", input, "-c:v", "libx264", "out.mkv"])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{input}");
+        let err = stderr(&o);
+        assert!(err.contains(msg), "{input}: {err}");
+        assert_eq!(
+            err.lines()
+                .filter(|l| l.starts_with("distrffmpeg:"))
+                .count(),
+            1,
+            "{err}"
+        );
+        assert!(!e.path("out.mkv").exists());
+    }
+}
+
+#[test]
+fn existing_output_is_never_overwritten_without_y() {
+    let e = Env::new();
+    let src = e.av_clip("in.mp4", 1.0, 30, 0);
+    std::fs::write(e.path("out.mkv"), "keep me").unwrap();
+    let run = |extra: &[&str]| {
+        let mut a: Vec<&str> = extra.to_vec();
+        a.extend([
+            "-i",
+            &src,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "out.mkv",
+        ]);
+        e.distr().args(&a).write_stdin("").output().unwrap()
+    };
+    let o = run(&[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("Not overwriting - exiting"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["-n"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("already exists. Exiting."));
+    let o = run(&["-nostdin"]);
+    assert!(stderr(&o).contains("already exists. Exiting."));
+    assert_eq!(
+        std::fs::read_to_string(e.path("out.mkv")).unwrap(),
+        "keep me"
+    );
+    let o = run(&["-y"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(video_frames(&e.path("out.mkv")), 30);
+    // no temporary files are left next to the output
+    let leftovers: Vec<_> = std::fs::read_dir(e.dir.path())
+        .unwrap()
+        .filter_map(|d| d.ok())
+        .filter(|d| d.file_name().to_string_lossy().contains("distrffmpeg"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn output_in_a_missing_directory() {
+    let e = Env::new();
+    let src = e.av_clip("in.mp4", 1.0, 30, 0);
+    let o = e
+        .distr()
+        .args(["-i", &src, "-c:v", "libx264", "nodir/out.mkv"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("nodir/out.mkv: No such file or directory"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn df_options_are_checked() {
+    let e = Env::new();
+    let o = e
+        .distr()
+        .args(["-df_bogus=1", "-version"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("unknown option -df_bogus"),
+        "{}",
+        stderr(&o)
+    );
+    let o = e
+        .distr()
+        .args(["-df_keyint_max=many", "-version"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("-df_keyint_max=many: invalid value"),
+        "{}",
+        stderr(&o)
+    );
+    let o = e.distr().arg("-df_help").output().unwrap();
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("-df_dry_run"));
+}
+
+#[test]
+fn malformed_config_names_line_and_column() {
+    let e = Env::new();
+    std::fs::write(
+        e.path("no-config.json"),
+        "{\n  \"segment_frames\": 600,\n  oops\n}",
+    )
+    .unwrap();
+    let o = e.distr().arg("-version").output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("line 3 column"), "{err}");
+}
+
+#[test]
+fn unknown_encoder_fails_with_ffmpegs_message() {
+    let e = Env::new();
+    let src = e.av_clip("in.mp4", 1.0, 30, 0);
+    let o = e
+        .distr()
+        .args(["-i", &src, "-c:v", "libnope", "out.mkv"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("Unknown encoder 'libnope'"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!e.path("out.mkv").exists());
+}

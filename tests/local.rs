@@ -1,0 +1,203 @@
+//! Differential tests of the local worker pool: distrffmpeg and plain ffmpeg run the same argv
+//! on lavfi-generated media and must write the same streams, frames and timestamps.
+
+mod common;
+use common::*;
+
+#[test]
+fn h264_with_audio_to_mkv_and_mp4() {
+    let e = Env::new();
+    let src = e.av_clip("in.mp4", 4.0, 30, 0);
+    let args = [
+        "-i",
+        src.as_str(),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-crf",
+        "30",
+        "-c:a",
+        "aac",
+    ];
+    assert!(planned_chunks(&e, &[&args[..], &["x.mkv"]].concat()) >= 3);
+    for ext in ["mkv", "mp4"] {
+        let (p, o) = e.both(&args, ext);
+        assert_same(&p, &o);
+        assert_eq!(video_frames(&o), 120);
+    }
+}
+
+#[test]
+fn video_without_audio() {
+    let e = Env::new();
+    let src = e.make(
+        "in.mkv",
+        3.0,
+        "testsrc2=size=256x144:rate=25",
+        &["-c:v", "libx264", "-preset", "ultrafast", "-g", "25"],
+    );
+    for ext in ["mkv", "mp4"] {
+        let (p, o) = e.both(
+            &["-i", &src, "-c:v", "libx264", "-preset", "ultrafast"],
+            ext,
+        );
+        assert_same(&p, &o);
+    }
+}
+
+#[test]
+fn long_gop_is_split_inside_the_gop() {
+    let e = Env::new();
+    // One keyframe every 300 frames: the 4 s clip has a single GOP.
+    let src = e.av_clip("in.mp4", 4.0, 300, 2);
+    let args = [
+        "-i",
+        src.as_str(),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-c:a",
+        "copy",
+    ];
+    assert!(
+        planned_chunks(&e, &[&args[..], &["x.mkv"]].concat()) >= 3,
+        "must split mid-GOP"
+    );
+    let (p, o) = e.both(&args, "mkv");
+    assert_same(&p, &o);
+}
+
+#[test]
+fn b_frame_source_to_mp4() {
+    let e = Env::new();
+    let src = e.av_clip("in.mp4", 4.0, 24, 3);
+    let (p, o) = e.both(
+        &[
+            "-i",
+            &src,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-bf",
+            "2",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "64k",
+        ],
+        "mp4",
+    );
+    assert_same(&p, &o);
+}
+
+#[test]
+fn lossless_ffv1_is_bit_exact() {
+    let e = Env::new();
+    let src = e.av_clip("in.mp4", 3.0, 30, 2);
+    let (p, o) = e.both(&["-i", &src, "-c:v", "ffv1", "-c:a", "copy"], "mkv");
+    assert_same(&p, &o);
+    let (a, b) = (framemd5(&p), framemd5(&o));
+    assert_eq!(a.len(), 90);
+    assert!(a == b, "decoded frames differ");
+}
+
+#[test]
+fn one_and_two_frame_inputs() {
+    let e = Env::new();
+    for (frames, name) in [(1, "one.mp4"), (2, "two.mp4")] {
+        let n = frames.to_string();
+        let src = e.make(
+            name,
+            1.0,
+            "testsrc2=size=160x120:rate=30",
+            &["-frames:v", &n, "-c:v", "libx264", "-preset", "ultrafast"],
+        );
+        let (p, o) = e.both(
+            &["-i", &src, "-c:v", "libx264", "-preset", "ultrafast"],
+            "mkv",
+        );
+        assert_same(&p, &o);
+        assert_eq!(video_frames(&o), frames);
+    }
+}
+
+#[test]
+fn input_and_output_seek_and_duration() {
+    let e = Env::new();
+    let src = e.av_clip("in.mp4", 5.0, 30, 2);
+    let cases: [&[&str]; 3] = [
+        &[
+            "-ss",
+            "1.3",
+            "-t",
+            "2.5",
+            "-i",
+            &src,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+        ],
+        &[
+            "-i",
+            &src,
+            "-ss",
+            "0.7",
+            "-to",
+            "3.9",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+        ],
+        &[
+            "-ss",
+            "0.5",
+            "-i",
+            &src,
+            "-ss",
+            "1",
+            "-t",
+            "2",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-an",
+        ],
+    ];
+    for args in cases {
+        for ext in ["mkv", "mp4"] {
+            let (p, o) = e.both(args, ext);
+            assert_same(&p, &o);
+        }
+    }
+}
+
+#[test]
+fn variable_frame_rate_source() {
+    let e = Env::new();
+    let src = e.make(
+        "vfr.mkv",
+        5.0,
+        "testsrc2=size=160x120:rate=30",
+        &[
+            "-vf", "select='not(between(mod(n\\,10)\\,3\\,4))',setpts='PTS+if(eq(mod(N\\,7)\\,0)\\,0.4/30/TB\\,0)'",
+            "-fps_mode", "vfr", "-c:v", "libx264", "-preset", "ultrafast", "-g", "40",
+        ],
+    );
+    for ext in ["mkv", "mp4"] {
+        let (p, o) = e.both(
+            &["-i", &src, "-c:v", "libx264", "-preset", "ultrafast"],
+            ext,
+        );
+        assert_same(&p, &o);
+    }
+}
