@@ -3,8 +3,8 @@
 //! the chunk's frames), and FINAL (join the chunks and mux them with the other streams under
 //! the user's own options).
 
-use crate::cli::argv::{CmdLine, Opt};
-use crate::job::{classify, JobSpec};
+use crate::cli::argv::Opt;
+use crate::job::JobSpec;
 use crate::plan::sync::SyncMode;
 use crate::plan::Chunk;
 use crate::probe::Packet;
@@ -85,7 +85,8 @@ pub fn split(
     v.push(src.to_string());
     v.extend(s(&["-map"]));
     v.push(format!("0:{}", job.src_stream));
-    v.extend(s(&["-c", "copy", "-frames:v"]));
+    // -copypriorss 0: drop what precedes the keyframe when the seek lands early.
+    v.extend(s(&["-c", "copy", "-copypriorss", "0", "-frames:v"]));
     v.push(c.packets().to_string());
     v.extend(s(&["-avoid_negative_ts", "disabled", "-f", "nut"]));
     v.push(out.to_string());
@@ -174,14 +175,14 @@ pub fn encode(
         v.push(ts.to_string());
     }
     v.push("-f".into());
-    v.push(job.muxer.name.to_string());
+    v.push(job.chunk_format().0.to_string());
     v.push(output.to_string());
     v
 }
 
-/// The video track timescale the mov muxer picks for the encoder time base (mp4 family only).
+/// The video track timescale the mov muxer picks for the encoder time base (mp4/mov chunks).
 pub fn mov_timescale(job: &JobSpec) -> Option<i64> {
-    if !matches!(job.muxer.name, "mp4" | "mov" | "ipod") {
+    if job.chunk_format().0 == "mpegts" {
         return None;
     }
     let mut ts = job.sync.enc_tb.den;
@@ -204,123 +205,8 @@ pub fn concat_list(files: &[(String, i64)]) -> String {
     t
 }
 
-/// FINAL: the user's command with the encoded video replaced by the joined chunks.
-pub fn final_mux(job: &JobSpec, list: &str, itsoffset_us: i64, tmp_out: &str) -> Vec<String> {
-    let cmd: &CmdLine = &job.cmd;
-    let mut v = s(&["-nostdin", "-hide_banner", "-v", "error", "-y"]);
-    for g in &cmd.globals {
-        if !matches!(
-            g.name(),
-            "y" | "n"
-                | "stats"
-                | "stdin"
-                | "hide_banner"
-                | "loglevel"
-                | "v"
-                | "progress"
-                | "report"
-        ) {
-            v.extend(g.tokens());
-        }
-    }
-    for inp in &cmd.inputs {
-        push_opts(&mut v, &inp.opts);
-        v.push("-i".into());
-        v.push(inp.url.clone());
-    }
-    let concat = cmd.inputs.len();
-    v.extend(s(&["-f", "concat", "-safe", "0", "-itsoffset"]));
-    v.push(format_us(itsoffset_us));
-    v.push("-i".into());
-    v.push(list.to_string());
-    let out = &cmd.outputs[0];
-    for o in &out.opts {
-        let role = classify::output_role(o);
-        if o.is("map") || role == classify::OutRole::Filter || o.is("f") {
-            continue;
-        }
-        v.extend(o.tokens());
-    }
-    for (i, os) in job.out_streams.iter().enumerate() {
-        v.push("-map".into());
-        if i == job.video_out {
-            v.push(format!("{concat}:0"));
-        } else {
-            v.push(format!("{}:{}", os.file, os.stream));
-        }
-    }
-    let vi = job.video_out;
-    v.extend([
-        format!("-c:{vi}"),
-        "copy".into(),
-        format!("-r:{vi}"),
-        job.frame_rate.to_string(),
-    ]);
-    for (i, d) in dispositions(job) {
-        v.extend([format!("-disposition:{i}"), d]);
-    }
-    v.push("-f".into());
-    v.push(job.muxer.name.to_string());
-    v.push(tmp_out.to_string());
-    v
-}
+pub use finalize::{dispositions, final_mux};
 
-/// `-disposition` options that give every output stream the disposition plain ffmpeg gives it.
-/// The joined chunks carry none, so the video's must be set explicitly; setting one disables
-/// ffmpeg's automatic "first of each type is default" rule, which is then applied here.
-pub fn dispositions(job: &JobSpec) -> Vec<(usize, String)> {
-    let out = &job.cmd.outputs[0];
-    let views = crate::cli::mapping::out_views(&job.out_streams);
-    let user_sets = |i: usize| {
-        crate::cli::mapping::last_matching(&out.opts, &["disposition"], &views, i)
-            .ok()
-            .flatten()
-            .is_some()
-    };
-    let flags = |o: &crate::cli::mapping::OutStream| -> String {
-        if o.disposition.is_empty() {
-            "0".into()
-        } else {
-            o.disposition.join("+")
-        }
-    };
-    let manual = (0..views.len()).any(user_sets);
-    if manual {
-        // ffmpeg copies input dispositions, then applies the user's; only the video's copy is lost.
-        let vi = job.video_out;
-        return if user_sets(vi) {
-            vec![]
-        } else {
-            vec![(vi, flags(&job.out_streams[vi]))]
-        };
-    }
-    let mut d: Vec<Vec<String>> = job
-        .out_streams
-        .iter()
-        .map(|o| o.disposition.clone())
-        .collect();
-    let kinds: Vec<_> = job.out_streams.iter().map(|o| o.kind).collect();
-    for (i, o) in job.out_streams.iter().enumerate() {
-        let same: Vec<usize> = (0..kinds.len()).filter(|&j| kinds[j] == o.kind).collect();
-        let has_default = same.iter().any(|&j| d[j].iter().any(|f| f == "default"));
-        if same.len() < 2 || has_default || o.attached_pic {
-            continue;
-        }
-        d[i].push("default".into());
-    }
-    job.out_streams
-        .iter()
-        .zip(d)
-        .enumerate()
-        .map(|(i, (o, flagsv))| {
-            let o = crate::cli::mapping::OutStream {
-                disposition: flagsv,
-                ..o.clone()
-            };
-            (i, flags(&o))
-        })
-        .collect()
-}
-
+mod finalize;
 #[cfg(test)]
 mod tests;

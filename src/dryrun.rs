@@ -24,7 +24,7 @@ pub fn render(job: &JobSpec, planned: &Planned, env: &RunEnv) -> String {
     );
     for c in &plan.chunks {
         let src = WorkDir::source_name(c.index);
-        let enc = WorkDir::encoded_name(c.index, job.muxer.chunk_extension());
+        let enc = WorkDir::encoded_name(c.index, job.chunk_format().1);
         let _ = writeln!(
             s,
             "chunk {}: frames [{}, {}) -> {} encoded, packets {}..={}",
@@ -48,7 +48,7 @@ pub fn render(job: &JobSpec, planned: &Planned, env: &RunEnv) -> String {
         let enc_cmd = commands::encode(job, c, &shift, trim, &src, &enc);
         let _ = writeln!(s, "  REMOTE {}{note}", display_cmd("ffmpeg", &enc_cmd));
     }
-    let fin = commands::final_mux(job, "chunks.ffconcat", 0, &job.output);
+    let fin = commands::final_mux(job, "chunks.ffconcat", 0, &Default::default(), &job.output);
     let _ = writeln!(s, "FINAL {}", display_cmd(&ffmpeg, &fin));
     s
 }

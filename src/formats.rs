@@ -91,9 +91,37 @@ impl Muxer {
         }
     }
 
-    /// The file extension used for chunk files in this format.
-    pub fn chunk_extension(&self) -> &'static str {
-        self.extensions[0]
+    /// The container workers write chunks in, with its file extension. The mp4 family keeps
+    /// the encoder's time base, every packet duration and the global-header layout the final
+    /// muxers use (mp4 for the codecs it holds, mov for intermediate codecs such as ffv1);
+    /// mpegts outputs need in-band headers, so their chunks are mpegts.
+    pub fn chunk_format(&self, encoder: Option<&str>) -> (&'static str, &'static str) {
+        const MOV_ONLY: &[&str] = &[
+            "ffv1",
+            "prores",
+            "prores_ks",
+            "prores_aw",
+            "dnxhd",
+            "utvideo",
+            "huffyuv",
+            "ffvhuff",
+            "magicyuv",
+            "rawvideo",
+            "qtrle",
+            "hap",
+            "cfhd",
+            "v210",
+            "r210",
+            "png",
+            "cinepak",
+        ];
+        if self.name == "mpegts" {
+            ("mpegts", "ts")
+        } else if encoder.is_some_and(|e| MOV_ONLY.contains(&e)) {
+            ("mov", "mov")
+        } else {
+            ("mp4", "mp4")
+        }
     }
 }
 

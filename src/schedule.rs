@@ -249,7 +249,7 @@ impl Scheduler {
                 fatal: true,
             })?;
         w.upload(&src.path, &src.name).await?;
-        let out_name = WorkDir::encoded_name(k, self.job.muxer.chunk_extension());
+        let out_name = WorkDir::encoded_name(k, self.job.chunk_format().1);
         let first_src = c.first_pts - self.splitter.shift.offset_ticks;
         let trim = commands::pre_roll(c, &self.splitter.packets, first_src).map(|prev| {
             commands::start_trim_us(

@@ -85,6 +85,7 @@ pub async fn assemble(
         job,
         &list.to_string_lossy(),
         itsoffset,
+        &chunks[0].tags,
         &tmp.to_string_lossy(),
     );
     tracing::debug!("FINAL {}", process::display_cmd(ffmpeg, &args));

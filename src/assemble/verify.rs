@@ -18,6 +18,8 @@ pub struct EncodedChunk {
     pub size: u64,
     /// The chunk file's video time base.
     pub tb: Rational,
+    /// The video stream's tags as the chunk container returns them.
+    pub tags: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,6 +54,8 @@ struct Pkt {
 #[derive(Deserialize)]
 struct St {
     time_base: String,
+    #[serde(default)]
+    tags: std::collections::BTreeMap<String, String>,
 }
 #[derive(Deserialize)]
 struct Fmt {
@@ -107,7 +111,7 @@ pub async fn verify(
         "-select_streams",
         "v:0",
         "-show_entries",
-        "format=start_time:stream=time_base:packet=pts",
+        "format=start_time:stream=time_base:stream_tags:packet=pts",
         "-of",
         "json",
     ]
@@ -120,11 +124,13 @@ pub async fn verify(
         .map_err(|e| VerifyError::Unreadable(e.to_string()))?;
     let p: Probe =
         serde_json::from_slice(&out).map_err(|e| VerifyError::Unreadable(e.to_string()))?;
-    let tb = p
+    let st = p
         .streams
         .first()
-        .and_then(|s| Rational::parse(&s.time_base))
         .ok_or_else(|| VerifyError::Unreadable("no video stream".into()))?;
+    let tb = Rational::parse(&st.time_base)
+        .ok_or_else(|| VerifyError::Unreadable("no time base".into()))?;
+    let tags = st.tags.clone();
     let got: Vec<i64> = p.packets.iter().filter_map(|x| x.pts).collect();
     check_pts(c, enc_tb, tb, got)?;
     // Unknown start (a one-frame file): the concat demuxer then counts it as 0 as well.
@@ -142,6 +148,7 @@ pub async fn verify(
         frames: c.out_count(),
         size,
         tb,
+        tags,
     })
 }
 

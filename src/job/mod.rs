@@ -15,6 +15,7 @@ use crate::plan::timeline::Trims;
 use crate::probe::{MediaInfo, MediaKind};
 use crate::rational::Rational;
 use classify::{InRole, OutRole};
+use std::collections::BTreeMap;
 pub use timing::Timing;
 
 /// Why a command runs through plain ffmpeg instead.
@@ -32,6 +33,13 @@ pub enum Overwrite {
     No,
     /// Neither: ffmpeg asks on a terminal and refuses otherwise.
     Ask,
+}
+
+impl JobSpec {
+    /// The container (muxer, extension) workers write this job's chunks in.
+    pub fn chunk_format(&self) -> (&'static str, &'static str) {
+        self.muxer.chunk_format(self.encoder.as_deref())
+    }
 }
 
 /// The part of the decision that needs no probing.
@@ -70,6 +78,12 @@ pub struct JobSpec {
     pub frame_rate: Rational,
     pub sync: SyncParams,
     pub trims: Trims,
+    /// The source video stream's tags (the encoded stream inherits them).
+    pub src_tags: BTreeMap<String, String>,
+    /// `-map_metadata -1` (or similar) turned per-stream metadata copying off.
+    pub stream_metadata_off: bool,
+    /// A `-map_metadata` option maps stream metadata explicitly.
+    pub stream_metadata_mapped: bool,
 }
 
 /// Static checks: exit options, the number and kind of outputs and inputs, global options.
@@ -284,6 +298,7 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
         max_frames: None,
     };
     let trims = timing.trims(info.format.start_time_us.unwrap_or(0));
+    let (stream_metadata_off, stream_metadata_mapped) = stream_metadata_mode(out);
     Ok(JobSpec {
         cmd: cmd.clone(),
         output: pre.output.clone(),
@@ -302,7 +317,34 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
         frame_rate,
         sync,
         trims,
+        src_tags: st.tags.clone(),
+        stream_metadata_off,
+        stream_metadata_mapped,
     })
+}
+
+/// How `-map_metadata` options treat per-stream metadata (fftools' copy_metadata): turned off
+/// (`-map_metadata -1`), or mapped explicitly (`-map_metadata:s:0 0:s:1`).
+fn stream_metadata_mode(out: &crate::cli::argv::FileArgs) -> (bool, bool) {
+    let (mut off, mut mapped) = (false, false);
+    for o in out.opts.iter().filter(|o| o.is("map_metadata")) {
+        let arg = o.arg.as_deref().unwrap_or("");
+        let out_type = o.spec().and_then(|s| s.chars().next());
+        let num_end = arg
+            .char_indices()
+            .find(|&(i, c)| !(c.is_ascii_digit() || (i == 0 && c == '-')))
+            .map_or(arg.len(), |(i, _)| i);
+        let index: i64 = arg[..num_end].parse().unwrap_or(0);
+        let in_type = arg[num_end..]
+            .strip_prefix(':')
+            .and_then(|s| s.chars().next());
+        if index < 0 {
+            off |= out_type.is_none() || out_type == Some('s');
+        } else if in_type == Some('s') || out_type == Some('s') {
+            mapped = true;
+        }
+    }
+    (off && !mapped, mapped)
 }
 
 /// A decoder option of the source input, if it concerns the video stream (specifier resolved).

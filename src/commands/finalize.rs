@@ -1,0 +1,171 @@
+//! FINAL: the user's own command with the encoded video replaced by the joined chunks, plus
+//! what makes the copied video stream look exactly like an encoded one (disposition, tags).
+
+use super::{push_opts, s};
+use crate::cli::argv::CmdLine;
+use crate::cli::mapping::{last_matching, out_views, OutStream};
+use crate::job::{classify, JobSpec};
+use crate::rational::format_us;
+use std::collections::BTreeMap;
+
+/// FINAL: the user's command with the encoded video replaced by the joined chunks.
+pub fn final_mux(
+    job: &JobSpec,
+    list: &str,
+    itsoffset_us: i64,
+    chunk_tags: &BTreeMap<String, String>,
+    tmp_out: &str,
+) -> Vec<String> {
+    let cmd: &CmdLine = &job.cmd;
+    let mut v = s(&["-nostdin", "-hide_banner", "-v", "error", "-y"]);
+    for g in &cmd.globals {
+        if !matches!(
+            g.name(),
+            "y" | "n"
+                | "stats"
+                | "stdin"
+                | "hide_banner"
+                | "loglevel"
+                | "v"
+                | "progress"
+                | "report"
+        ) {
+            v.extend(g.tokens());
+        }
+    }
+    for inp in &cmd.inputs {
+        push_opts(&mut v, &inp.opts);
+        v.push("-i".into());
+        v.push(inp.url.clone());
+    }
+    let concat = cmd.inputs.len();
+    v.extend(s(&["-f", "concat", "-safe", "0", "-itsoffset"]));
+    v.push(format_us(itsoffset_us));
+    v.push("-i".into());
+    v.push(list.to_string());
+    let out = &cmd.outputs[0];
+    // Before the user's own -metadata options, which must still win.
+    let vi = job.video_out;
+    for (k, val) in video_tags(job, chunk_tags) {
+        v.extend([format!("-metadata:s:{vi}"), format!("{k}={val}")]);
+    }
+    for o in &out.opts {
+        let role = classify::output_role(o);
+        if o.is("map") || role == classify::OutRole::Filter || o.is("f") {
+            continue;
+        }
+        v.extend(o.tokens());
+    }
+    for (i, os) in job.out_streams.iter().enumerate() {
+        v.push("-map".into());
+        if i == job.video_out {
+            v.push(format!("{concat}:0"));
+        } else {
+            v.push(format!("{}:{}", os.file, os.stream));
+        }
+    }
+    v.extend([
+        format!("-c:{vi}"),
+        "copy".into(),
+        format!("-r:{vi}"),
+        job.frame_rate.to_string(),
+    ]);
+    for (i, d) in dispositions(job) {
+        v.extend([format!("-disposition:{i}"), d]);
+    }
+    v.push("-f".into());
+    v.push(job.muxer.name.to_string());
+    v.push(tmp_out.to_string());
+    v
+}
+
+/// `-disposition` options that give every output stream the disposition plain ffmpeg gives it.
+/// The joined chunks carry none, so the video's must be set explicitly; setting one disables
+/// ffmpeg's automatic "first of each type is default" rule, which is then applied here.
+pub fn dispositions(job: &JobSpec) -> Vec<(usize, String)> {
+    let out = &job.cmd.outputs[0];
+    let views = out_views(&job.out_streams);
+    let user_sets = |i: usize| {
+        last_matching(&out.opts, &["disposition"], &views, i)
+            .ok()
+            .flatten()
+            .is_some()
+    };
+    let flags = |o: &OutStream| -> String {
+        if o.disposition.is_empty() {
+            "0".into()
+        } else {
+            o.disposition.join("+")
+        }
+    };
+    let manual = (0..views.len()).any(user_sets);
+    if manual {
+        // ffmpeg copies input dispositions, then applies the user's; only the video's copy is lost.
+        let vi = job.video_out;
+        return if user_sets(vi) {
+            vec![]
+        } else {
+            vec![(vi, flags(&job.out_streams[vi]))]
+        };
+    }
+    let mut d: Vec<Vec<String>> = job
+        .out_streams
+        .iter()
+        .map(|o| o.disposition.clone())
+        .collect();
+    let kinds: Vec<_> = job.out_streams.iter().map(|o| o.kind).collect();
+    for (i, o) in job.out_streams.iter().enumerate() {
+        let same: Vec<usize> = (0..kinds.len()).filter(|&j| kinds[j] == o.kind).collect();
+        let has_default = same.iter().any(|&j| d[j].iter().any(|f| f == "default"));
+        if same.len() < 2 || has_default || o.attached_pic {
+            continue;
+        }
+        d[i].push("default".into());
+    }
+    job.out_streams
+        .iter()
+        .zip(d)
+        .enumerate()
+        .map(|(i, (o, flagsv))| {
+            let o = OutStream {
+                disposition: flagsv,
+                ..o.clone()
+            };
+            (i, flags(&o))
+        })
+        .collect()
+}
+
+/// The video stream's tags as plain ffmpeg writes them, as `(key, value)` settings applied on
+/// top of the tags the joined chunks carry (an empty value deletes a key): the source stream's
+/// tags with the encoder tag the worker's encoder wrote, minus anything the chunk container
+/// added. When the user turned stream metadata copying off, only the encoder tag.
+pub fn video_tags(job: &JobSpec, chunk_tags: &BTreeMap<String, String>) -> Vec<(String, String)> {
+    let is_enc = |k: &str| k.eq_ignore_ascii_case("encoder");
+    let encoder = chunk_tags
+        .iter()
+        .find(|(k, _)| is_enc(k))
+        .map(|(_, v)| v.clone());
+    if job.stream_metadata_mapped {
+        return vec![];
+    }
+    if job.stream_metadata_off {
+        return encoder
+            .map(|e| vec![("encoder".to_string(), e)])
+            .unwrap_or_default();
+    }
+    let mut want: Vec<(String, String)> = job
+        .src_tags
+        .iter()
+        .filter(|(k, _)| !is_enc(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    want.extend(encoder.map(|e| ("encoder".to_string(), e)));
+    let mut v: Vec<(String, String)> = chunk_tags
+        .keys()
+        .filter(|k| !want.iter().any(|(w, _)| w.eq_ignore_ascii_case(k)))
+        .map(|k| (k.clone(), String::new()))
+        .collect();
+    v.extend(want);
+    v
+}
