@@ -194,8 +194,17 @@ pub fn mov_timescale(job: &JobSpec) -> Option<i64> {
 
 /// The ffconcat list joining the encoded chunks: each entry but the last carries its exact
 /// duration (the next chunk's start minus its own), so no timestamp is guessed.
-pub fn concat_list(files: &[(String, i64)]) -> String {
+///
+/// An optional declaration file comes first: it only lends the joined stream its properties
+/// (frame rate), its one packet is cut by `outpoint` and it takes no time.
+pub fn concat_list(declaration: Option<&str>, files: &[(String, i64)]) -> String {
     let mut t = String::from("ffconcat version 1.0\n");
+    if let Some(d) = declaration {
+        t.push_str(&format!(
+            "file '{}'\noutpoint -100000\nduration 0\n",
+            d.replace('\'', r"'\''")
+        ));
+    }
     for (i, (path, start)) in files.iter().enumerate() {
         t.push_str(&format!("file '{}'\n", path.replace('\'', r"'\''")));
         if let Some((_, next)) = files.get(i + 1) {
@@ -203,6 +212,32 @@ pub fn concat_list(files: &[(String, i64)]) -> String {
         }
     }
     t
+}
+
+/// DECLARE: a one-packet copy of the first chunk whose packet lasts exactly one frame, so the
+/// mp4 demuxer reports the stream's frame rate as plain ffmpeg's encoder declared it (the
+/// joined stream inherits it; matroska writes it as DefaultDuration).
+pub fn declaration(job: &JobSpec, first_chunk: &str, frame_ticks: i64, out: &str) -> Vec<String> {
+    let mut v = s(&["-nostdin", "-hide_banner", "-v", "error", "-y", "-i"]);
+    v.push(first_chunk.to_string());
+    v.extend(s(&[
+        "-map",
+        "0:v:0",
+        "-c",
+        "copy",
+        "-frames:v",
+        "1",
+        "-bsf:v",
+    ]));
+    v.push(format!("setts=duration={frame_ticks}"));
+    if let Some(ts) = mov_timescale(job) {
+        v.push("-movie_timescale".into());
+        v.push(ts.to_string());
+    }
+    v.push("-f".into());
+    v.push(job.chunk_format().0.to_string());
+    v.push(out.to_string());
+    v
 }
 
 pub use finalize::{dispositions, final_mux};

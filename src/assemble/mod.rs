@@ -57,6 +57,26 @@ async fn count_video(ffprobe: &str, path: &Path, stream: usize) -> Result<i64> {
         .with_context(|| format!("unexpected packet count {s:?}"))
 }
 
+/// Writes the declaration file for mp4/mov chunks (see `commands::declaration`).
+async fn declare(
+    job: &JobSpec,
+    first: &EncodedChunk,
+    workdir: &WorkDir,
+    ffmpeg: &str,
+) -> Result<Option<String>> {
+    if job.chunk_format().0 == "mpegts" {
+        return Ok(None);
+    }
+    let path = workdir.file(&format!("declare.{}", job.chunk_format().1));
+    let path = path.to_string_lossy().into_owned();
+    let ticks = rescale_q(1, job.sync.enc_tb, first.tb);
+    let args = commands::declaration(job, &first.file, ticks, &path);
+    process::output(ffmpeg, &args)
+        .await
+        .context("writing the stream declaration")?;
+    Ok(Some(path))
+}
+
 /// Writes the final output from the encoded chunks.
 pub async fn assemble(
     job: &JobSpec,
@@ -71,8 +91,10 @@ pub async fn assemble(
         .iter()
         .map(|c| (c.file.clone(), c.start_us))
         .collect();
+    let decl = declare(job, &chunks[0], workdir, ffmpeg).await?;
     let list = workdir.file("chunks.ffconcat");
-    std::fs::write(&list, commands::concat_list(&files)).context("writing the concat list")?;
+    std::fs::write(&list, commands::concat_list(decl.as_deref(), &files))
+        .context("writing the concat list")?;
     // The joined chunks start at 0; shift them to the first frame's true output time (its
     // encoder pts as the chunk's container stores it), plus the output -ss that ffmpeg
     // subtracts again when copying.

@@ -1,6 +1,7 @@
 //! Snapshots of the generated command lines.
 
 use super::*;
+use crate::cli::argv::CmdLine;
 use crate::job::{analyze, precheck};
 use crate::plan::{plan, PlanInput, Sizing};
 use crate::probe::MediaInfo;
@@ -108,11 +109,14 @@ fn us_for_ticks_round_trips() {
 
 #[test]
 fn concat_list_has_exact_durations() {
-    let l = concat_list(&[
-        ("a.mkv".into(), 0),
-        ("b'c.mkv".into(), 2_000_000),
-        ("d.mkv".into(), 4_033_367),
-    ]);
+    let l = concat_list(
+        None,
+        &[
+            ("a.mkv".into(), 0),
+            ("b'c.mkv".into(), 2_000_000),
+            ("d.mkv".into(), 4_033_367),
+        ],
+    );
     assert_eq!(
         l,
         "ffconcat version 1.0\nfile 'a.mkv'\nduration 2.000000\nfile 'b'\\''c.mkv'\nduration 2.033367\nfile 'd.mkv'\n"
