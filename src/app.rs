@@ -261,10 +261,7 @@ async fn distribute(
         config,
         stats,
     };
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    let slots = env.config.local_slot_count(cores).max(1);
+    let slots = run::configured_slots(&env.config);
     let planned = match run::plan_job(&spec, &env, slots).await {
         Ok(p) => p,
         Err(e) => return Ok(passthrough(&env.config, &cmd, &format!("{e:#}"))),

@@ -10,8 +10,7 @@ use crate::progress::{self, Event, ReporterOptions};
 use crate::schedule::{Scheduler, Slot};
 use crate::split::Splitter;
 use crate::workdir::{self, WorkDir};
-use crate::worker::local::LocalWorker;
-use crate::worker::Worker;
+use crate::worker::pool;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -91,6 +90,31 @@ pub async fn execute(
     result
 }
 
+/// Slots configured for a job (SSH worker slots plus local slots), before any connection.
+pub fn configured_slots(config: &Config) -> usize {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let ssh: usize = config.workers.iter().map(|w| w.slots.unwrap_or(1)).sum();
+    (ssh + config.local_slot_count(cores)).max(1)
+}
+
+/// A per-run directory name on workers: the job id plus this process, so concurrent runs of
+/// the same command never share remote files.
+fn remote_dir_name(job_id: &str) -> String {
+    format!("{job_id}-{}", std::process::id())
+}
+
+/// What one run shares between its steps.
+struct Ctx<'a> {
+    job: Arc<JobSpec>,
+    env: &'a RunEnv,
+    wd: &'a WorkDir,
+    src: &'a str,
+    ffmpeg: String,
+    ffprobe: String,
+}
+
 async fn run_in(
     job: Arc<JobSpec>,
     planned: Planned,
@@ -99,26 +123,56 @@ async fn run_in(
     src: &str,
     cancel: CancellationToken,
 ) -> Result<()> {
-    let ffmpeg = env.ffmpeg.to_string_lossy().into_owned();
-    let ffprobe = env.ffprobe.to_string_lossy().into_owned();
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    let local_slots = env.config.local_slot_count(cores).max(1);
-    let local: Arc<dyn Worker> = Arc::new(LocalWorker::new(env.ffmpeg.clone(), wd.file("local")));
-    local.prepare().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let slots: Vec<Slot> = (0..local_slots)
-        .map(|id| Slot {
-            id,
-            worker: local.clone(),
-        })
-        .collect();
+    let job_id = wd
+        .root
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let members = pool::build(
+        &env.config,
+        &remote_dir_name(&job_id),
+        job.encoder.as_deref(),
+        env.ffmpeg.clone(),
+        wd.file("local"),
+    )
+    .await?;
+    let mut slots = Vec::new();
+    for m in &members {
+        for _ in 0..m.slots {
+            slots.push(Slot {
+                id: slots.len(),
+                worker: m.worker.clone(),
+            });
+        }
+    }
+    let ctx = Ctx {
+        job,
+        env,
+        wd,
+        src,
+        ffmpeg: env.ffmpeg.to_string_lossy().into_owned(),
+        ffprobe: env.ffprobe.to_string_lossy().into_owned(),
+    };
+    let result = run_slots(&ctx, planned, cancel, slots).await;
+    for m in members {
+        let _ = m.worker.cleanup().await;
+    }
+    result
+}
+
+async fn run_slots(
+    ctx: &Ctx<'_>,
+    planned: Planned,
+    cancel: CancellationToken,
+    slots: Vec<Slot>,
+) -> Result<()> {
+    let job = &ctx.job;
     let labels: Vec<String> = slots.iter().map(|s| s.worker.label().to_string()).collect();
     let (tx, rx) = mpsc::unbounded_channel();
     let reporter = progress::spawn_reporter(
         rx,
         ReporterOptions {
-            stats: env.stats,
+            stats: ctx.env.stats,
             interval: Duration::from_secs(2),
         },
     );
@@ -128,42 +182,39 @@ async fn run_in(
         frames: plan.output_frames,
         slots: labels,
     });
-    let chunks = Arc::new(plan.chunks.clone());
     let splitter = Arc::new(Splitter::new(
         job.clone(),
-        chunks,
+        Arc::new(plan.chunks.clone()),
         planned.packets.clone(),
         job.sync.filter_tb,
-        src.to_string(),
-        ffmpeg.clone(),
-        ffprobe.clone(),
-        wd.clone(),
+        ctx.src.to_string(),
+        ctx.ffmpeg.clone(),
+        ctx.ffprobe.clone(),
+        ctx.wd.clone(),
         slots.len() + 2,
     ));
     let sched = Arc::new(Scheduler::new(
         job.clone(),
         plan.clone(),
         splitter,
-        wd.clone(),
-        ffprobe.clone(),
-        env.config.job_max_retries,
+        ctx.wd.clone(),
+        ctx.ffprobe.clone(),
+        ctx.env.config.job_max_retries,
         tx.clone(),
         cancel.clone(),
         vec![None; plan.chunks.len()],
     ));
-    let encoded = sched.run(slots).await;
-    let _ = local.cleanup().await;
-    let encoded = encoded?;
+    let encoded = sched.run(slots).await?;
     let _ = tx.send(Event::Muxing);
     let first_out = plan.chunks[0].out_pts[0];
     assemble::assemble(
-        &job,
+        job,
         &encoded,
         first_out,
         plan.output_frames,
-        wd,
-        &ffmpeg,
-        &ffprobe,
+        ctx.wd,
+        &ctx.ffmpeg,
+        &ctx.ffprobe,
     )
     .await?;
     let _ = tx.send(Event::Finished);

@@ -3,6 +3,8 @@
 //! the trait.
 
 pub mod local;
+pub mod pool;
+pub mod ssh;
 
 use crate::progress::EncodeProgress;
 use std::future::Future;

@@ -2,6 +2,8 @@
 //! plain ffmpeg side by side, and comparing what they wrote.
 #![allow(dead_code)]
 
+pub mod sshd;
+
 use assert_cmd::Command;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -58,7 +60,8 @@ impl Env {
             .env("DISTRFFMPEG_CONFIG", self.path("no-config.json"))
             .env("XDG_CACHE_HOME", self.path("cache"))
             .env("HOME", self.dir.path())
-            .env_remove("DISTRFFMPEG_TRACE");
+            .env_remove("DISTRFFMPEG_TRACE")
+            .env_remove("SSH_AUTH_SOCK");
         c
     }
 

@@ -1,0 +1,441 @@
+//! The SSH worker: one russh connection per machine (shared by its slots), SFTP for chunk
+//! transfers, exec channels for the remote encodes (under the kill-on-close wrapper), and a
+//! private per-job directory `<work_path>/<job-id>/` removed at the end.
+
+pub mod conn;
+pub mod quote;
+pub mod target;
+
+use super::{is_fatal_ffmpeg_error, BoxFut, ProgressFn, Worker, WorkerError};
+use crate::process;
+use crate::progress::ProgressParser;
+use conn::{Conn, ConnectError, Target};
+use quote::Platform;
+use russh::ChannelMsg;
+use russh_sftp::client::SftpSession;
+use std::path::Path;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio_util::sync::CancellationToken;
+
+/// A directory on a worker; names joined to it are plain file names, so nothing escapes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemotePath(String);
+
+impl RemotePath {
+    pub fn new(p: &str) -> RemotePath {
+        RemotePath(p.trim_end_matches('/').to_string())
+    }
+
+    /// A child of this directory; `name` must be a plain file name.
+    pub fn join(&self, name: &str) -> RemotePath {
+        assert!(
+            !name.is_empty() && !name.contains(['/', '\\']) && name != "." && name != "..",
+            "not a plain file name: {name:?}"
+        );
+        RemotePath(format!("{}/{name}", self.0))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What a worker offers, found when it is probed.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Capabilities {
+    pub ffmpeg_version: String,
+    pub has_encoder: bool,
+    pub cores: Option<u32>,
+    pub latency_ms: u64,
+}
+
+pub struct SshWorker {
+    label: String,
+    platform: Platform,
+    ffmpeg: String,
+    dir: RemotePath,
+    conn: Conn,
+    sftp: SftpSession,
+}
+
+fn transport<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> WorkerError + '_ {
+    move |e| WorkerError::Transport(format!("{what}: {e}"))
+}
+
+impl SshWorker {
+    /// Connects, opens SFTP, and checks ffmpeg and the encoder (None: the muxer's default).
+    pub async fn open(
+        t: &Target,
+        platform: Platform,
+        ffmpeg: &str,
+        work_path: &str,
+        job_id: &str,
+        encoder: Option<&str>,
+    ) -> Result<(SshWorker, Capabilities), String> {
+        let conn = conn::connect(t)
+            .await
+            .map_err(|e: ConnectError| e.to_string())?;
+        let started = std::time::Instant::now();
+        let caps = probe(&conn, platform, ffmpeg, encoder).await?;
+        let mut caps = caps;
+        caps.latency_ms = started.elapsed().as_millis() as u64;
+        let ch = conn
+            .handle
+            .channel_open_session()
+            .await
+            .map_err(|e| format!("{}: cannot open a channel: {e}", t.label))?;
+        ch.request_subsystem(true, "sftp")
+            .await
+            .map_err(|e| format!("{}: no SFTP subsystem: {e}", t.label))?;
+        let cfg = russh_sftp::client::Config {
+            max_packet_len: 262_144,
+            max_concurrent_reads: 64,
+            max_concurrent_writes: 64,
+            max_write_packet_len: 261_120,
+            request_timeout_secs: 30,
+        };
+        let sftp = SftpSession::new_with_config(ch.into_stream(), cfg)
+            .await
+            .map_err(|e| format!("{}: SFTP: {e}", t.label))?;
+        let base = RemotePath::new(work_path);
+        let dir = base.join(job_id);
+        let w = SshWorker {
+            label: t.label.clone(),
+            platform,
+            ffmpeg: ffmpeg.to_string(),
+            dir,
+            conn,
+            sftp,
+        };
+        w.make_dir(&base)
+            .await
+            .map_err(|e| format!("{}: {e}", t.label))?;
+        Ok((w, caps))
+    }
+
+    async fn make_dir(&self, base: &RemotePath) -> Result<(), String> {
+        if !self.sftp.try_exists(base.as_str()).await.unwrap_or(false) {
+            self.mkdir_p(base.as_str()).await?;
+        }
+        if !self
+            .sftp
+            .try_exists(self.dir.as_str())
+            .await
+            .unwrap_or(false)
+        {
+            self.sftp
+                .create_dir(self.dir.as_str())
+                .await
+                .map_err(|e| format!("cannot create {}: {e}", self.dir.as_str()))?;
+        }
+        if self.platform == Platform::Posix {
+            let mut m = russh_sftp::protocol::FileAttributes::empty();
+            m.permissions = Some(0o700);
+            self.sftp
+                .set_metadata(self.dir.as_str(), m)
+                .await
+                .map_err(|e| format!("cannot make {} private: {e}", self.dir.as_str()))?;
+        }
+        Ok(())
+    }
+
+    async fn mkdir_p(&self, path: &str) -> Result<(), String> {
+        let mut cur = String::new();
+        for part in path.split('/') {
+            if part.is_empty() {
+                cur.push('/');
+                continue;
+            }
+            if !cur.is_empty() && !cur.ends_with('/') {
+                cur.push('/');
+            }
+            cur.push_str(part);
+            if !self.sftp.try_exists(cur.as_str()).await.unwrap_or(false) {
+                self.sftp
+                    .create_dir(cur.as_str())
+                    .await
+                    .map_err(|e| format!("cannot create {cur}: {e}"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs `ffmpeg -version`, looks for the encoder, counts cores.
+pub async fn probe(
+    conn: &Conn,
+    platform: Platform,
+    ffmpeg: &str,
+    encoder: Option<&str>,
+) -> Result<Capabilities, String> {
+    let label = &conn.target.label;
+    let t = Duration::from_secs(20);
+    let version = conn
+        .run(
+            &quote::command(
+                platform,
+                &[ffmpeg.into(), "-hide_banner".into(), "-version".into()],
+            ),
+            t,
+        )
+        .await
+        .map_err(|e| format!("{label}: {e}"))?;
+    if version.status != Some(0) {
+        return Err(format!(
+            "{label}: {ffmpeg} does not run there ({})",
+            process::tail(&version.stderr).trim()
+        ));
+    }
+    let ffmpeg_version = String::from_utf8_lossy(&version.stdout)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let has_encoder = match encoder {
+        None => true,
+        Some(e) => {
+            let argv = [ffmpeg.into(), "-hide_banner".into(), "-encoders".into()];
+            let out = conn
+                .run(&quote::command(platform, &argv), t)
+                .await
+                .map_err(|e| format!("{label}: {e}"))?;
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .any(|l| l.split_whitespace().nth(1) == Some(e))
+        }
+    };
+    let cores = match platform {
+        Platform::Posix => conn
+            .run("getconf _NPROCESSORS_ONLN 2>/dev/null || nproc", t)
+            .await
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok()),
+        Platform::Windows => None,
+    };
+    Ok(Capabilities {
+        ffmpeg_version,
+        has_encoder,
+        cores,
+        latency_ms: 0,
+    })
+}
+
+/// Feeds `-progress` lines arriving in arbitrary pieces.
+struct LineFeed {
+    buf: Vec<u8>,
+    parser: ProgressParser,
+}
+
+impl LineFeed {
+    fn feed(&mut self, data: &[u8], progress: ProgressFn<'_>) {
+        self.buf.extend_from_slice(data);
+        while let Some(nl) = self.buf.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.buf.drain(..=nl).collect();
+            if let Some(p) = self.parser.line(&String::from_utf8_lossy(&line)) {
+                progress(p);
+            }
+        }
+    }
+}
+
+impl Worker for SshWorker {
+    fn label(&self) -> &str {
+        &self.label
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.join(name).as_str().to_string()
+    }
+
+    fn prepare(&self) -> BoxFut<'_, Result<(), WorkerError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn upload<'a>(&'a self, local: &'a Path, name: &'a str) -> BoxFut<'a, Result<(), WorkerError>> {
+        Box::pin(async move {
+            let remote = self.dir.join(name);
+            let src = tokio::fs::File::open(local)
+                .await
+                .map_err(transport("reading the chunk"))?;
+            let size = src
+                .metadata()
+                .await
+                .map_err(transport("reading the chunk"))?
+                .len();
+            let mut dst = self
+                .sftp
+                .create(remote.as_str())
+                .await
+                .map_err(transport("SFTP create"))?;
+            let mut reader = BufReader::with_capacity(4 << 20, src);
+            tokio::io::copy_buf(&mut reader, &mut dst)
+                .await
+                .map_err(transport("SFTP upload"))?;
+            dst.shutdown().await.map_err(transport("SFTP upload"))?;
+            let got = self
+                .sftp
+                .metadata(remote.as_str())
+                .await
+                .map_err(transport("SFTP stat"))?
+                .size;
+            if got != Some(size) {
+                return Err(WorkerError::Transport(format!(
+                    "upload of {name}: {got:?} bytes arrived, {size} sent"
+                )));
+            }
+            Ok(())
+        })
+    }
+
+    fn encode<'a>(
+        &'a self,
+        args: &'a [String],
+        progress: ProgressFn<'a>,
+        cancel: &'a CancellationToken,
+    ) -> BoxFut<'a, Result<(), WorkerError>> {
+        Box::pin(async move {
+            let mut argv = vec![self.ffmpeg.clone()];
+            argv.extend(args.iter().cloned());
+            let cmd = quote::guarded_command(self.platform, &argv);
+            let mut ch = self
+                .conn
+                .handle
+                .channel_open_session()
+                .await
+                .map_err(transport("cannot open a channel"))?;
+            ch.exec(true, cmd).await.map_err(transport("exec"))?;
+            let mut feed = LineFeed {
+                buf: Vec::new(),
+                parser: ProgressParser::default(),
+            };
+            let mut err = Vec::new();
+            let mut status = None;
+            loop {
+                tokio::select! {
+                    msg = ch.wait() => match msg {
+                        Some(ChannelMsg::Data { data }) => feed.feed(&data, progress),
+                        Some(ChannelMsg::ExtendedData { data, .. }) => {
+                            err.extend_from_slice(&data);
+                            if err.len() > 64 * 1024 {
+                                err.drain(..err.len() - 16 * 1024);
+                            }
+                        }
+                        Some(ChannelMsg::ExitStatus { exit_status }) => status = Some(exit_status),
+                        Some(_) => {}
+                        None => break,
+                    },
+                    _ = cancel.cancelled() => {
+                        // Closing stdin makes the wrapper kill the remote ffmpeg.
+                        let _ = ch.eof().await;
+                        let _ = ch.close().await;
+                        return Err(WorkerError::Cancelled);
+                    }
+                }
+            }
+            match status {
+                Some(0) => Ok(()),
+                Some(code) => {
+                    let tail = process::tail(&err);
+                    Err(WorkerError::Ffmpeg {
+                        fatal: is_fatal_ffmpeg_error(&tail),
+                        tail: format!("{} (exit status {code} on {})", tail.trim(), self.label),
+                    })
+                }
+                None => Err(WorkerError::Transport(format!(
+                    "{}: connection lost during the encode",
+                    self.label
+                ))),
+            }
+        })
+    }
+
+    fn download<'a>(
+        &'a self,
+        name: &'a str,
+        local: &'a Path,
+    ) -> BoxFut<'a, Result<(), WorkerError>> {
+        Box::pin(async move {
+            let remote = self.dir.join(name);
+            let size = self
+                .sftp
+                .metadata(remote.as_str())
+                .await
+                .map_err(transport("SFTP stat"))?
+                .size;
+            let mut src = self
+                .sftp
+                .open(remote.as_str())
+                .await
+                .map_err(transport("SFTP open"))?;
+            let part = local.with_extension("part");
+            let mut dst = tokio::fs::File::create(&part)
+                .await
+                .map_err(transport("writing the chunk"))?;
+            let mut buf = vec![0u8; 4 << 20];
+            let mut total = 0u64;
+            loop {
+                let n = src
+                    .read(&mut buf)
+                    .await
+                    .map_err(transport("SFTP download"))?;
+                if n == 0 {
+                    break;
+                }
+                dst.write_all(&buf[..n])
+                    .await
+                    .map_err(transport("writing the chunk"))?;
+                total += n as u64;
+            }
+            dst.flush().await.map_err(transport("writing the chunk"))?;
+            if size.is_some_and(|s| s != total) {
+                return Err(WorkerError::Transport(format!(
+                    "download of {name}: {total} bytes of {size:?}"
+                )));
+            }
+            tokio::fs::rename(&part, local)
+                .await
+                .map_err(transport("writing the chunk"))
+        })
+    }
+
+    fn remove<'a>(&'a self, names: &'a [String]) -> BoxFut<'a, Result<(), WorkerError>> {
+        Box::pin(async move {
+            for n in names {
+                let _ = self.sftp.remove_file(self.dir.join(n).as_str()).await;
+            }
+            Ok(())
+        })
+    }
+
+    fn cleanup(&self) -> BoxFut<'_, Result<(), WorkerError>> {
+        Box::pin(async move {
+            if let Ok(entries) = self.sftp.read_dir(self.dir.as_str()).await {
+                for e in entries {
+                    let name = e.file_name();
+                    if name != "." && name != ".." {
+                        let _ = self.sftp.remove_file(self.dir.join(&name).as_str()).await;
+                    }
+                }
+            }
+            self.sftp
+                .remove_dir(self.dir.as_str())
+                .await
+                .map_err(transport("removing the job directory"))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_paths_stay_inside_the_job_dir() {
+        let d = RemotePath::new("/tmp/distrffmpeg/");
+        assert_eq!(d.join("abc").as_str(), "/tmp/distrffmpeg/abc");
+        for bad in ["..", "../x", "a/b", "", "c\\d"] {
+            assert!(std::panic::catch_unwind(|| d.join(bad)).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! From config worker entries to connection targets: duplicate entries become slots of one
+//! worker, `~/.ssh/config` Host aliases supply HostName, Port, User and IdentityFile, and the
+//! config's own values win over both.
+
+use super::conn::{default_identities, HostKeyPolicy, Target};
+use super::quote::Platform;
+use crate::config::{Config, WorkerConfig};
+use ssh2_config::{ParseRule, SshConfig};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// One SSH worker machine and how many encodes it runs at once.
+#[derive(Debug, Clone)]
+pub struct WorkerSpec {
+    pub target: Target,
+    pub platform: Platform,
+    pub ffmpeg: String,
+    pub work_path: String,
+    pub slots: usize,
+}
+
+/// Reads `~/.ssh/config` if there is one (unknown directives are ignored).
+pub fn load_ssh_config(home: &Path) -> Option<SshConfig> {
+    let path = home.join(".ssh").join("config");
+    let f = std::fs::File::open(&path).ok()?;
+    let mut r = std::io::BufReader::new(f);
+    match SshConfig::default().home_dir(home).parse(
+        &mut r,
+        ParseRule::ALLOW_UNKNOWN_FIELDS | ParseRule::ALLOW_UNSUPPORTED_FIELDS,
+    ) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!("ignoring {}: {e}", path.display());
+            None
+        }
+    }
+}
+
+fn expand_home(p: &str, home: &Path) -> PathBuf {
+    match p.strip_prefix("~/") {
+        Some(rest) => home.join(rest),
+        None => PathBuf::from(p),
+    }
+}
+
+fn key(w: &WorkerConfig) -> String {
+    serde_json::to_string(&(
+        &w.host,
+        &w.user,
+        w.params.port,
+        &w.work_path,
+        &w.ffmpeg_bin,
+        w.platform.to_ascii_lowercase(),
+        &w.identity_file,
+    ))
+    .unwrap_or_default()
+}
+
+/// The SSH workers of a config, in config order, duplicates merged into slots.
+pub fn worker_specs(config: &Config, home: &Path, ssh: Option<&SshConfig>) -> Vec<WorkerSpec> {
+    let mut out: Vec<(String, WorkerSpec)> = Vec::new();
+    let policy = if config.host_key_check == "accept-new" {
+        HostKeyPolicy::AcceptNew
+    } else {
+        HostKeyPolicy::Strict
+    };
+    for w in &config.workers {
+        let slots = w.slots.unwrap_or(1);
+        let k = key(w);
+        if let Some((_, spec)) = out.iter_mut().find(|(kk, _)| *kk == k) {
+            spec.slots += slots;
+            continue;
+        }
+        let params = ssh.map(|c| c.query(&w.host));
+        let host = params
+            .as_ref()
+            .and_then(|p| p.host_name.clone())
+            .unwrap_or_else(|| w.host.clone());
+        let port = w
+            .params
+            .port
+            .or_else(|| params.as_ref().and_then(|p| p.port))
+            .unwrap_or(22);
+        let user = w
+            .user
+            .clone()
+            .or_else(|| params.as_ref().and_then(|p| p.user.clone()))
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "root".into());
+        let mut identity_files: Vec<PathBuf> = w
+            .identity_file
+            .iter()
+            .map(|p| expand_home(p, home))
+            .collect();
+        if let Some(files) = params.as_ref().and_then(|p| p.identity_file.clone()) {
+            identity_files.extend(
+                files
+                    .into_iter()
+                    .map(|p| expand_home(&p.to_string_lossy(), home)),
+            );
+        }
+        if identity_files.is_empty() {
+            identity_files = default_identities(home);
+        }
+        let timeout = w
+            .params
+            .timeout
+            .or_else(|| {
+                params
+                    .as_ref()
+                    .and_then(|p| p.connect_timeout.map(|d| d.as_secs()))
+            })
+            .unwrap_or(10);
+        let label = if port == 22 {
+            format!("{user}@{}", w.host)
+        } else {
+            format!("{user}@{}:{port}", w.host)
+        };
+        let spec = WorkerSpec {
+            target: Target {
+                label,
+                host,
+                port,
+                user,
+                identity_files,
+                connect_timeout: Duration::from_secs(timeout.max(1)),
+                known_hosts: home.join(".ssh").join("known_hosts"),
+                policy,
+            },
+            platform: Platform::from_config(&w.platform),
+            ffmpeg: w.ffmpeg_bin.clone().unwrap_or_else(|| "ffmpeg".into()),
+            work_path: w
+                .work_path
+                .clone()
+                .unwrap_or_else(|| config.server_work_path.clone()),
+            slots,
+        };
+        out.push((k, spec));
+    }
+    out.into_iter().map(|(_, s)| s).collect()
+}
+
+/// The user's home directory.
+pub fn home_dir() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .or_else(|| directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf()))
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_sample_becomes_three_workers_with_slots() {
+        let text = include_str!("../../../config.sample.json");
+        let c = Config::from_json(text, Path::new("config.sample.json")).unwrap();
+        let specs = worker_specs(&c, Path::new("/home/u"), None);
+        assert_eq!(specs.len(), 3);
+        assert_eq!(specs[0].target.port, 2222);
+        assert_eq!(specs[0].target.label, "linuxnerd@192.168.1.100:2222");
+        assert_eq!(specs[1].platform, Platform::Windows);
+        assert_eq!(
+            specs[1].work_path,
+            "/Users/MyUser/AppData/Local/Temp/distrffmpeg"
+        );
+        assert_eq!(specs[2].slots, 3, "three identical entries are three slots");
+        assert_eq!(specs[2].target.connect_timeout, Duration::from_secs(20));
+        assert_eq!(
+            specs[2].target.identity_files[0],
+            PathBuf::from("/home/u/.ssh/id_ed25519")
+        );
+    }
+
+    #[test]
+    fn ssh_config_aliases_fill_in_the_gaps() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::create_dir(home.path().join(".ssh")).unwrap();
+        std::fs::write(
+            home.path().join(".ssh/config"),
+            "Host enc1\n  HostName 10.1.2.3\n  Port 2200\n  User encoder\n  IdentityFile ~/.ssh/enc_key\n  ForwardX11 no\n",
+        )
+        .unwrap();
+        let ssh = load_ssh_config(home.path());
+        assert!(ssh.is_some());
+        let c = Config {
+            workers: serde_json::from_str(
+                r#"[{"host": "enc1"}, {"host": "enc1", "user": "other", "slots": 2}]"#,
+            )
+            .unwrap(),
+            ..Config::default()
+        };
+        let specs = worker_specs(&c, home.path(), ssh.as_ref());
+        assert_eq!(specs.len(), 2);
+        let t = &specs[0].target;
+        assert_eq!(
+            (t.host.as_str(), t.port, t.user.as_str()),
+            ("10.1.2.3", 2200, "encoder")
+        );
+        assert_eq!(t.identity_files, vec![home.path().join(".ssh/enc_key")]);
+        assert_eq!(specs[1].target.user, "other");
+        assert_eq!(specs[1].slots, 2);
+    }
+}

@@ -1,0 +1,178 @@
+//! Throwaway OpenSSH servers on loopback for tests: a host key and a client key in the test's
+//! temp dir, `UsePAM no`, `StrictModes no`, a known_hosts file in the test's HOME, and a
+//! distrffmpeg config listing them as workers.
+#![allow(dead_code)]
+
+use super::Env;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn sshd_path() -> PathBuf {
+    for p in ["/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd"] {
+        if Path::new(p).exists() {
+            return PathBuf::from(p);
+        }
+    }
+    panic!("sshd is required for the SSH tests: install openssh-server (apt-get install -y openssh-server); .ci/run does this");
+}
+
+fn keygen(path: &Path) {
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(path)
+        .output()
+        .expect("ssh-keygen (install openssh-client)");
+    assert!(
+        out.status.success(),
+        "ssh-keygen: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub struct Sshd {
+    pub port: u16,
+    pub dir: PathBuf,
+    pub work: PathBuf,
+    child: Option<Child>,
+}
+
+impl Sshd {
+    /// Kills the server and every session it spawned (the connection drops at once).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let pid = c.id().to_string();
+            let _ = Command::new("pkill").args(["-KILL", "-P", &pid]).status();
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn host_pub(&self) -> String {
+        std::fs::read_to_string(self.dir.join("hostkey.pub")).unwrap()
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub struct Cluster {
+    pub servers: Vec<Sshd>,
+    pub home: PathBuf,
+}
+
+impl Cluster {
+    /// Starts `n` sshd processes; the test HOME gets `.ssh/id_ed25519` and `.ssh/known_hosts`.
+    pub fn start(env: &Env, n: usize) -> Cluster {
+        let sshd = sshd_path();
+        let _ = std::fs::create_dir_all("/run/sshd");
+        let home = env.dir.path().to_path_buf();
+        let ssh_dir = home.join(".ssh");
+        std::fs::create_dir_all(&ssh_dir).unwrap();
+        let client_key = ssh_dir.join("id_ed25519");
+        if !client_key.exists() {
+            keygen(&client_key);
+        }
+        let mut known = String::new();
+        let mut servers = Vec::new();
+        for i in 0..n {
+            let dir = home.join(format!("sshd{i}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            keygen(&dir.join("hostkey"));
+            std::fs::copy(ssh_dir.join("id_ed25519.pub"), dir.join("authorized_keys")).unwrap();
+            let port = free_port();
+            let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
+            let cfg = format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/hostkey\nPidFile {d}/pid\n\
+                 AuthorizedKeysFile {d}/authorized_keys\nUsePAM no\nStrictModes no\n\
+                 PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+                 PermitRootLogin prohibit-password\nSubsystem sftp internal-sftp\nMaxSessions 64\n\
+                 MaxStartups 64\nAllowUsers {user}\nLogLevel ERROR\n",
+                d = dir.display()
+            );
+            std::fs::write(dir.join("sshd_config"), cfg).unwrap();
+            let child = Command::new(&sshd)
+                .args(["-D", "-e", "-f"])
+                .arg(dir.join("sshd_config"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start sshd");
+            let host_pub = std::fs::read_to_string(dir.join("hostkey.pub")).unwrap();
+            let mut parts = host_pub.split_whitespace();
+            known.push_str(&format!(
+                "[127.0.0.1]:{port} {} {}\n",
+                parts.next().unwrap(),
+                parts.next().unwrap()
+            ));
+            let work = home.join(format!("work{i}"));
+            servers.push(Sshd {
+                port,
+                dir,
+                work,
+                child: Some(child),
+            });
+        }
+        std::fs::write(ssh_dir.join("known_hosts"), known).unwrap();
+        for s in &servers {
+            wait_listening(s.port);
+        }
+        Cluster { servers, home }
+    }
+
+    /// Writes the distrffmpeg config with these servers as workers (and no local slots).
+    pub fn write_config(&self, env: &Env, extra: &str, worker_extra: &[&str]) {
+        let workers: Vec<String> = self
+            .servers
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let more = worker_extra.get(i).copied().unwrap_or("");
+                format!(
+                    r#"{{"host": "127.0.0.1", "work_path": "{}", "platform": "Linux", "params": {{"port": {}, "timeout": 5}}{more}}}"#,
+                    s.work.display(),
+                    s.port
+                )
+            })
+            .collect();
+        let text = format!(
+            r#"{{"loglevel": "INFO", "local_slots": 0, "segment_frames": 24, "keyint_min": 12, "keyint_max": 48{extra}, "workers": [{}]}}"#,
+            workers.join(", ")
+        );
+        std::fs::write(env.path("no-config.json"), text).unwrap();
+    }
+}
+
+fn wait_listening(port: u16) {
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(10) {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("sshd on port {port} did not start");
+}
+
+/// Files left in a worker's work path (job dirs must be gone after a run).
+pub fn leftovers(work: &Path) -> Vec<String> {
+    std::fs::read_dir(work)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}

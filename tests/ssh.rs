@@ -1,0 +1,255 @@
+//! SSH workers: real sshd processes on loopback run full jobs; outputs must match plain ffmpeg.
+
+mod common;
+use common::sshd::{leftovers, Cluster};
+use common::*;
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn two_workers_produce_plain_ffmpegs_output() {
+    let e = Env::new();
+    let c = Cluster::start(&e, 2);
+    c.write_config(&e, "", &[]);
+    let src = e.av_clip("in.mp4", 4.0, 24, 2);
+    let (p, o) = e.both(
+        &[
+            "-i",
+            &src,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+        ],
+        "mkv",
+    );
+    assert_same(&p, &o);
+    for s in &c.servers {
+        assert!(
+            leftovers(&s.work).is_empty(),
+            "remote job dir left: {:?}",
+            leftovers(&s.work)
+        );
+    }
+}
+
+#[test]
+fn wrong_host_key_is_refused_with_its_fingerprint() {
+    let e = Env::new();
+    let c = Cluster::start(&e, 2);
+    // Record server 1's key under server 0's address: server 0 now presents a changed key.
+    let known = std::fs::read_to_string(c.home.join(".ssh/known_hosts")).unwrap();
+    let lines: Vec<&str> = known.lines().collect();
+    let key1 = lines[1].split_once(' ').unwrap().1;
+    let bad = format!("[127.0.0.1]:{} {key1}\n{}\n", c.servers[0].port, lines[1]);
+    std::fs::write(c.home.join(".ssh/known_hosts"), bad).unwrap();
+    c.write_config(&e, "", &[]);
+    let src = e.av_clip("in.mp4", 2.0, 24, 0);
+    let o = e
+        .distr()
+        .args([
+            "-y",
+            "-i",
+            &src,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "out.mkv",
+        ])
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert!(
+        o.status.success(),
+        "the good worker finishes the job: {err}"
+    );
+    let line = err
+        .lines()
+        .find(|l| l.contains("HOST KEY CHANGED"))
+        .expect(&err);
+    assert!(
+        line.contains(&format!("[127.0.0.1]:{}", c.servers[0].port)),
+        "{line}"
+    );
+    assert!(line.contains("SHA256:"), "{line}");
+    // Only the refused worker: a clear error, nothing written.
+    std::fs::write(
+        c.home.join(".ssh/known_hosts"),
+        format!("[127.0.0.1]:{} {key1}\n", c.servers[0].port),
+    )
+    .unwrap();
+    let cfg = std::fs::read_to_string(e.path("no-config.json")).unwrap();
+    let one = cfg.replace(
+        &format!(
+            r#", {{"host": "127.0.0.1", "work_path": "{}""#,
+            c.servers[1].work.display()
+        ),
+        r#", {"host": "127.0.0.1", "work_path": "/nonexistent""#,
+    );
+    std::fs::write(e.path("no-config.json"), one).unwrap();
+    let _ = std::fs::remove_file(e.path("out2.mkv"));
+    let o = e
+        .distr()
+        .args(["-y", "-i", &src, "-c:v", "libx264", "out2.mkv"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no usable worker"), "{}", stderr(&o));
+    assert!(!e.path("out2.mkv").exists());
+}
+
+#[test]
+fn unknown_host_key_needs_accept_new() {
+    let e = Env::new();
+    let c = Cluster::start(&e, 1);
+    std::fs::write(c.home.join(".ssh/known_hosts"), "").unwrap();
+    c.write_config(&e, "", &[]);
+    let src = e.av_clip("in.mp4", 1.0, 24, 0);
+    let args = [
+        "-y",
+        "-i",
+        src.as_str(),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "out.mkv",
+    ];
+    let o = e.distr().args(args).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("is not in"), "{}", stderr(&o));
+    let o = e
+        .distr()
+        .arg("-df_host_key_check=accept-new")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let known = std::fs::read_to_string(c.home.join(".ssh/known_hosts")).unwrap();
+    assert!(
+        known.contains(&format!("[127.0.0.1]:{}", c.servers[0].port)),
+        "learned: {known}"
+    );
+}
+
+#[test]
+fn killed_worker_mid_chunk_is_replaced() {
+    let e = Env::new();
+    let c = Cluster::start(&e, 3);
+    // Worker 0 announces each encode, then is slow, so the test can kill it while it holds one.
+    let marker = e.path("encoding-on-0");
+    let slow = e.path("slow-ffmpeg.sh");
+    std::fs::write(
+        &slow,
+        format!(
+            "#!/bin/sh\ncase \"$*\" in *-progress*) touch '{}'; exec ffmpeg -re \"$@\";; esac\nexec ffmpeg \"$@\"\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&slow)
+        .status()
+        .unwrap();
+    let extra0 = format!(r#", "ffmpeg_bin": "{}""#, slow.display());
+    c.write_config(&e, "", &[&extra0]);
+    let src = e.av_clip("in.mp4", 4.0, 24, 2);
+    let plain = e.p("plain.mkv");
+    e.ffmpeg(&[
+        "-i",
+        &src,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-c:a",
+        "copy",
+        &plain,
+    ]);
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("distrffmpeg"))
+        .current_dir(e.dir.path())
+        .env("DISTRFFMPEG_CONFIG", e.path("no-config.json"))
+        .env("HOME", e.dir.path())
+        .env_remove("SSH_AUTH_SOCK")
+        .args([
+            "-y",
+            "-i",
+            &src,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "copy",
+            "ours.mkv",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    while !marker.exists() {
+        assert!(
+            t.elapsed().as_secs() < 30,
+            "worker 0 never started an encode"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut servers = c.servers;
+    servers[0].kill();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("127.0.0.1:") && (err.contains("retrying") || err.contains("dropped")),
+        "{err}"
+    );
+    assert_same(std::path::Path::new(&plain), &e.path("ours.mkv"));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let stray = std::process::Command::new("pgrep")
+        .args(["-f", "ffmpeg -re"])
+        .output()
+        .unwrap();
+    assert!(
+        stray.stdout.is_empty(),
+        "remote process survived: {}",
+        String::from_utf8_lossy(&stray.stdout)
+    );
+}
+
+#[test]
+fn hostile_file_names_are_quoted() {
+    let e = Env::new();
+    let c = Cluster::start(&e, 2);
+    c.write_config(&e, "", &[]);
+    let pwned = e.path("pwned");
+    let name = "a b'c\"$(touch pwned);d.mp4";
+    let src = e.av_clip("clip.mp4", 2.0, 24, 0);
+    std::fs::rename(&src, e.path(name)).unwrap();
+    let out_name = "-out `touch pwned` $HOME;x.mkv";
+    let o = e
+        .distr()
+        .args([
+            "-y",
+            "-i",
+            name,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-metadata",
+            "title=$(id)",
+            "--",
+            out_name,
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!pwned.exists(), "a file name was executed");
+    assert_eq!(video_frames(&e.path(out_name)), 60);
+}
