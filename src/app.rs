@@ -11,7 +11,9 @@ use crate::run::{self, RunEnv};
 use anyhow::{anyhow, bail, Result};
 use clap::Parser;
 use std::ffi::OsString;
-use std::io::BufRead;
+use crate::logging::Sink;
+use crate::progress::Display;
+use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
@@ -106,7 +108,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         Some(Some(l)) => Some(l.min(config.level().unwrap_or(l))),
         None => config.level(),
     };
-    logging::init(level);
+    let sink = logging::init(level);
     if flags.help {
         print!("{}", help_text());
         return ExitCode::SUCCESS;
@@ -124,7 +126,21 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     };
     let stats = level.is_some_and(|l| l >= tracing::Level::INFO)
         && cmd.global("stats").is_none_or(|o| o.bool_value());
-    match rt.block_on(distribute(cmd, pre, config, flags, stats)) {
+    let display = match (stats, std::io::stderr().is_terminal()) {
+        (false, _) => Display::Off,
+        (true, true) => Display::Tty,
+        (true, false) => Display::Plain,
+    };
+    let session = Session {
+        progress_url: cmd.global("progress").and_then(|o| o.arg.clone()),
+        cmd,
+        pre,
+        config,
+        flags,
+        display,
+        sink,
+    };
+    match rt.block_on(distribute(session)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("distrffmpeg: {e:#}");
@@ -225,13 +241,27 @@ fn check_output(pre: &Pre, cmd: &CmdLine) -> Result<()> {
     }
 }
 
-async fn distribute(
+/// Everything a distributed run starts from.
+struct Session {
     cmd: CmdLine,
     pre: Pre,
     config: Config,
     flags: DfFlags,
-    stats: bool,
-) -> Result<ExitCode> {
+    display: Display,
+    progress_url: Option<String>,
+    sink: Sink,
+}
+
+async fn distribute(session: Session) -> Result<ExitCode> {
+    let Session {
+        cmd,
+        pre,
+        config,
+        flags,
+        display,
+        progress_url,
+        sink,
+    } = session;
     for inp in &cmd.inputs {
         check_input(&inp.url)?;
     }
@@ -259,7 +289,9 @@ async fn distribute(
         ffmpeg: ffmpeg_path(&config)?,
         ffprobe,
         config,
-        stats,
+        display,
+        progress_url,
+        sink,
     };
     let slots = run::configured_slots(&env.config);
     let planned = match run::plan_job(&spec, &env, slots).await {

@@ -2,6 +2,9 @@
 //! `loglevel` and ffmpeg's own `-v`/`-loglevel` agree on (the quieter one wins).
 
 use std::fmt;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use tracing_subscriber::fmt::MakeWriter;
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
 use tracing_subscriber::fmt::FmtContext;
@@ -63,14 +66,72 @@ where
     }
 }
 
-/// Installs the subscriber; `level` None silences everything.
-pub fn init(level: Option<Level>) {
-    let Some(level) = level else { return };
-    let _ = tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(std::io::stderr)
-        .event_format(Plain)
-        .try_init();
+/// Where log lines go: straight to stderr, or through the progress display while it is shown
+/// (so lines never tear the bars). The reporter installs its display here.
+#[derive(Clone, Default)]
+pub struct Sink(Arc<Mutex<Option<indicatif::MultiProgress>>>);
+
+impl Sink {
+    pub fn attach(&self, mp: indicatif::MultiProgress) {
+        *self.0.lock().unwrap() = Some(mp);
+    }
+
+    pub fn detach(&self) {
+        *self.0.lock().unwrap() = None;
+    }
+}
+
+/// One log line, written when the formatter is done with it.
+pub struct SinkWriter {
+    buf: Vec<u8>,
+    sink: Sink,
+}
+
+impl std::io::Write for SinkWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for SinkWriter {
+    fn drop(&mut self) {
+        let line = std::mem::take(&mut self.buf);
+        let out = || {
+            let _ = std::io::stderr().write_all(&line);
+        };
+        match self.sink.0.lock().unwrap().as_ref() {
+            Some(mp) => mp.suspend(out),
+            None => out(),
+        }
+    }
+}
+
+impl<'a> MakeWriter<'a> for Sink {
+    type Writer = SinkWriter;
+    fn make_writer(&'a self) -> SinkWriter {
+        SinkWriter {
+            buf: Vec::new(),
+            sink: self.clone(),
+        }
+    }
+}
+
+/// Installs the subscriber; `level` None silences everything. Returns the sink the progress
+/// display attaches to.
+pub fn init(level: Option<Level>) -> Sink {
+    let sink = Sink::default();
+    if let Some(level) = level {
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(level)
+            .with_writer(sink.clone())
+            .event_format(Plain)
+            .try_init();
+    }
+    sink
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@ use crate::config::Config;
 use crate::job::JobSpec;
 use crate::plan::{self, Plan, PlanInput, Sizing};
 use crate::probe::{self, Packet};
-use crate::progress::{self, Event, ReporterOptions};
+use crate::logging::Sink;
+use crate::progress::{self, Display, Event, ReporterOptions};
 use crate::schedule::{Scheduler, Slot};
 use crate::split::Splitter;
 use crate::workdir::{self, WorkDir};
@@ -23,7 +24,22 @@ pub struct RunEnv {
     pub ffmpeg: PathBuf,
     pub ffprobe: PathBuf,
     pub config: Config,
-    pub stats: bool,
+    pub display: Display,
+    /// The user's `-progress` target (a file path, `pipe:1` or `pipe:2`).
+    pub progress_url: Option<String>,
+    pub sink: Sink,
+}
+
+/// Opens a `-progress` target the way ffmpeg names them.
+pub fn open_progress(url: &str) -> Result<Box<dyn std::io::Write + Send>> {
+    Ok(match url {
+        "pipe:1" | "pipe:" | "-" => Box::new(std::io::stdout()),
+        "pipe:2" => Box::new(std::io::stderr()),
+        other => {
+            let path = other.strip_prefix("file:").unwrap_or(other);
+            Box::new(std::fs::File::create(path).with_context(|| format!("-progress {other}"))?)
+        }
+    })
 }
 
 /// The source's packet index and the plan for a job.
@@ -43,9 +59,13 @@ pub async fn plan_job(job: &JobSpec, env: &RunEnv, slots: usize) -> Result<Plann
     let packets =
         probe::probe_packets(&env.ffprobe.to_string_lossy(), src, job.src_stream, &demux).await?;
     let tb = job.sync.filter_tb;
-    let frames = packets.len();
     let c = &env.config;
-    let sizing = Sizing::for_job(c.segment_frames, c.keyint_min, c.keyint_max, frames, slots);
+    let sizing = Sizing {
+        target: c.segment_frames,
+        min: c.keyint_min,
+        max: c.keyint_max,
+        slots,
+    };
     let plan = plan::plan(&PlanInput {
         packets: &packets,
         stream_tb: tb,
@@ -172,8 +192,14 @@ async fn run_slots(
     let reporter = progress::spawn_reporter(
         rx,
         ReporterOptions {
-            stats: ctx.env.stats,
-            interval: Duration::from_secs(2),
+            display: ctx.env.display,
+            interval: Duration::from_secs(5),
+            progress: match &ctx.env.progress_url {
+                Some(u) => Some(open_progress(u)?),
+                None => None,
+            },
+            rate: job.frame_rate.to_f64(),
+            sink: ctx.env.sink.clone(),
         },
     );
     let plan = planned.plan.clone();

@@ -179,13 +179,13 @@ impl Scheduler {
                 r = self.encode_chunk(&slot, k) => r,
                 _ = self.cancel.cancelled() => Err(WorkerError::Cancelled),
             };
-            self.finish(&label, k, result);
+            self.finish(slot.id, &label, k, result);
             self.wake.notify_waiters();
         }
         self.wake.notify_waiters();
     }
 
-    fn finish(&self, label: &str, k: usize, result: Result<EncodedChunk, WorkerError>) {
+    fn finish(&self, slot: usize, label: &str, k: usize, result: Result<EncodedChunk, WorkerError>) {
         let mut st = self.state.lock().unwrap();
         st.in_flight -= 1;
         let err = match result {
@@ -197,6 +197,7 @@ impl Scheduler {
             Err(WorkerError::Cancelled) => return,
             Err(e) => e,
         };
+        let _ = self.events.send(Event::Failed { slot });
         if let WorkerError::Ffmpeg { fatal: true, tail } = &err {
             st.error = Some(format!("chunk {k} failed on {label}: {tail}"));
             self.cancel.cancel();

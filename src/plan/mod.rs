@@ -18,20 +18,27 @@ pub struct Sizing {
     pub target: usize,
     pub min: usize,
     pub max: usize,
+    /// Slots the job runs on: short inputs get smaller chunks so that each slot gets about two
+    /// (0: use the sizes as given).
+    pub slots: usize,
 }
 
 impl Sizing {
-    /// The configured sizes, shrunk for short inputs so that every slot gets about two chunks
-    /// (never below 48 frames, never above the configured target).
-    pub fn for_job(target: usize, min: usize, max: usize, frames: usize, slots: usize) -> Sizing {
-        let fair = frames.div_ceil(2 * slots.max(1)).max(48);
-        if fair >= target {
-            return Sizing { target, min, max };
+    /// The sizes for `frames` encoder input frames: shrunk for short inputs (never below 48
+    /// frames, never above the configured target).
+    pub fn adapted(self, frames: usize) -> Sizing {
+        if self.slots == 0 {
+            return self;
+        }
+        let fair = frames.div_ceil(2 * self.slots).max(48);
+        if fair >= self.target {
+            return self;
         }
         Sizing {
             target: fair,
-            min: (min * fair / target).max(24).min(fair),
-            max: (max * fair / target).max(fair),
+            min: (self.min * fair / self.target).max(24).min(fair),
+            max: (self.max * fair / self.target).max(fair),
+            slots: self.slots,
         }
     }
 }
@@ -181,7 +188,7 @@ impl Ctx<'_> {
 
     fn pick_boundaries(&self) -> Vec<usize> {
         let n = self.frames.len();
-        let sz = self.inp.sizing;
+        let sz = self.inp.sizing.adapted(self.frames.len());
         let mut cuts = vec![0];
         let mut s = 0;
         while n - s > sz.max {

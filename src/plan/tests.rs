@@ -70,7 +70,12 @@ fn sync(mode: SyncMode) -> SyncParams {
 }
 
 fn sizing(target: usize, min: usize, max: usize) -> Sizing {
-    Sizing { target, min, max }
+    Sizing {
+        target,
+        min,
+        max,
+        slots: 0,
+    }
 }
 
 fn summary(p: &Plan) -> String {
@@ -247,11 +252,12 @@ fn stream_not_starting_with_a_keyframe_is_refused() {
 
 #[test]
 fn sizing_shrinks_for_short_inputs() {
-    assert_eq!(
-        Sizing::for_job(600, 300, 900, 100_000, 4),
-        sizing(600, 300, 900)
-    );
-    let s = Sizing::for_job(600, 300, 900, 1800, 4);
+    let cfg = Sizing {
+        slots: 4,
+        ..sizing(600, 300, 900)
+    };
+    assert_eq!(cfg.adapted(100_000), cfg);
+    let s = cfg.adapted(1800);
     assert_eq!(s.target, 225);
     assert!(s.min <= s.target && s.target <= s.max);
 }

@@ -1,9 +1,11 @@
 //! Progress: the events stages send, parsing of ffmpeg's `-progress` key=value output, and the
-//! one reporter task that turns events into a display (plain lines when not on a terminal).
+//! one reporter task that turns events into a display (indicatif bars on a terminal, plain
+//! lines otherwise) and into the user's `-progress` file.
 
 mod reporter;
+pub mod state;
 
-pub use reporter::{spawn_reporter, ReporterOptions};
+pub use reporter::{spawn_reporter, Display, ReporterOptions};
 use tokio::sync::mpsc;
 
 /// A live snapshot parsed from `-progress` output.
@@ -52,6 +54,10 @@ pub enum Event {
         slot: usize,
         chunk: usize,
         p: EncodeProgress,
+    },
+    /// The slot's chunk failed (it goes back to the queue).
+    Failed {
+        slot: usize,
     },
     Done {
         slot: usize,

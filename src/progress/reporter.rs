@@ -1,115 +1,127 @@
-//! The reporter task: consumes progress events and prints plain status lines at a low rate.
+//! The reporter task: the only place that draws progress. Fed by the event channel; on a
+//! terminal it draws an indicatif bar for the job and a line per worker slot (log lines pass
+//! through it via the logging sink), otherwise it prints plain status lines at a low rate; it
+//! also writes ffmpeg-style `key=value` blocks to the user's `-progress` target.
 
-use super::{EncodeProgress, Event};
+use super::state::State;
+use super::Event;
+use crate::logging::Sink;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::Write;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Display {
+    /// Bars on a terminal.
+    Tty,
+    /// A status line every `interval`, no escape codes.
+    Plain,
+    Off,
+}
+
 pub struct ReporterOptions {
-    /// Print status lines at all (`-nostats` and quiet log levels turn them off).
-    pub stats: bool,
-    /// Minimum time between two status lines.
+    pub display: Display,
     pub interval: Duration,
+    /// Where `-progress` blocks go, already opened.
+    pub progress: Option<Box<dyn Write + Send>>,
+    /// Output frame rate (for out_time in `-progress`).
+    pub rate: f64,
+    pub sink: Sink,
 }
 
-#[derive(Default)]
-struct State {
-    total_frames: i64,
-    chunks: usize,
-    done_frames: i64,
-    done_chunks: usize,
-    size: u64,
-    /// Live progress of each slot: (chunk, snapshot).
-    live: Vec<Option<(usize, EncodeProgress)>>,
+struct Bars {
+    mp: MultiProgress,
+    main: ProgressBar,
+    slots: Vec<ProgressBar>,
 }
 
-impl State {
-    fn frames_now(&self) -> i64 {
-        self.done_frames
-            + self
-                .live
-                .iter()
-                .flatten()
-                .map(|(_, p)| p.frame)
-                .sum::<i64>()
+impl Bars {
+    fn new(st: &State, sink: &Sink) -> Bars {
+        let mp = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(8));
+        let main = mp.add(ProgressBar::new(st.total_frames.max(1) as u64));
+        main.set_style(
+            ProgressStyle::with_template("{elapsed_precise} [{bar:30.cyan/blue}] {pos}/{len} frames · {msg}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        let slots = (0..st.slots.len())
+            .map(|_| {
+                let b = mp.add(ProgressBar::new_spinner());
+                b.set_style(ProgressStyle::with_template("{msg}").expect("valid template"));
+                b
+            })
+            .collect();
+        sink.attach(mp.clone());
+        Bars { mp, main, slots }
     }
 
-    fn line(&self, started: Instant) -> String {
-        let frames = self.frames_now();
-        let secs = started.elapsed().as_secs_f64().max(0.001);
-        let fps = frames as f64 / secs;
-        let eta = if fps > 0.0 && self.total_frames > frames {
-            format!(" eta {:.0}s", (self.total_frames - frames) as f64 / fps)
-        } else {
-            String::new()
-        };
-        format!(
-            "frame {frames}/{} chunks {}/{} fps {fps:.1} size {}kB{eta}",
-            self.total_frames,
-            self.done_chunks,
-            self.chunks,
-            self.size / 1024
-        )
+    fn draw(&self, st: &State) {
+        self.main.set_length(st.total_frames.max(1) as u64);
+        self.main.set_position(st.frames_now().max(0) as u64);
+        self.main.set_message(st.bar_message());
+        for (i, b) in self.slots.iter().enumerate() {
+            b.set_message(st.slot_line(i));
+        }
+    }
+
+    fn finish(&self, sink: &Sink) {
+        for b in &self.slots {
+            b.finish_and_clear();
+        }
+        self.main.finish_and_clear();
+        let _ = self.mp.clear();
+        sink.detach();
     }
 }
 
 /// Starts the reporter; it ends when every sender is dropped.
-pub fn spawn_reporter(
-    mut rx: mpsc::UnboundedReceiver<Event>,
-    opts: ReporterOptions,
-) -> JoinHandle<()> {
+pub fn spawn_reporter(mut rx: mpsc::UnboundedReceiver<Event>, mut opts: ReporterOptions) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let started = Instant::now();
         let mut st = State::default();
-        let mut last = Instant::now() - opts.interval;
-        while let Some(ev) = rx.recv().await {
-            match ev {
-                Event::Planned {
-                    chunks,
-                    frames,
-                    slots,
-                } => {
-                    st.chunks = chunks;
-                    st.total_frames = frames;
-                    st.live = vec![None; slots.len()];
+        let mut bars: Option<Bars> = None;
+        let tick = match opts.display {
+            Display::Tty => Duration::from_millis(125),
+            _ => Duration::from_millis(500),
+        };
+        let mut last_line = Instant::now();
+        let mut last_block = Instant::now();
+        loop {
+            let ev = tokio::time::timeout(tick, rx.recv()).await;
+            let closed = matches!(ev, Ok(None));
+            if let Ok(Some(ev)) = &ev {
+                if let Event::Retry { chunk, worker, error } = ev {
+                    tracing::warn!("chunk {chunk} failed on {worker}, retrying elsewhere: {error}");
                 }
-                Event::Started { slot, chunk, .. } => {
-                    if let Some(l) = st.live.get_mut(slot) {
-                        *l = Some((chunk, EncodeProgress::default()));
-                    }
+                if let Event::WorkerLost { worker, error } = ev {
+                    tracing::warn!("worker {worker} dropped for the rest of the job: {error}");
                 }
-                Event::Progress { slot, chunk, p } => {
-                    if let Some(l) = st.live.get_mut(slot) {
-                        *l = Some((chunk, p));
-                    }
+                st.apply(ev);
+                if matches!(ev, Event::Planned { .. }) && opts.display == Display::Tty {
+                    bars = Some(Bars::new(&st, &opts.sink));
                 }
-                Event::Done {
-                    slot, frames, size, ..
-                } => {
-                    st.done_frames += frames;
-                    st.done_chunks += 1;
-                    st.size += size;
-                    if let Some(l) = st.live.get_mut(slot) {
-                        *l = None;
-                    }
-                }
-                Event::Retry {
-                    chunk,
-                    worker,
-                    error,
-                } => {
-                    tracing::warn!("chunk {chunk} failed on {worker}, retrying: {error}");
-                }
-                Event::WorkerLost { worker, error } => {
-                    tracing::warn!("worker {worker} dropped: {error}");
-                }
-                Event::Muxing | Event::Finished => {}
             }
-            if opts.stats && last.elapsed() >= opts.interval {
-                last = Instant::now();
-                tracing::info!("{}", st.line(started));
+            if let Some(b) = &bars {
+                b.draw(&st);
             }
+            if opts.display == Display::Plain && (last_line.elapsed() >= opts.interval || closed) && st.total_frames > 0 {
+                last_line = Instant::now();
+                tracing::info!("{}", st.line());
+            }
+            if let Some(w) = opts.progress.as_mut() {
+                if last_block.elapsed() >= Duration::from_millis(500) || closed {
+                    last_block = Instant::now();
+                    let _ = w.write_all(st.progress_block(opts.rate, closed && st.finished).as_bytes());
+                    let _ = w.flush();
+                }
+            }
+            if closed {
+                break;
+            }
+        }
+        if let Some(b) = bars {
+            b.finish(&opts.sink);
         }
     })
 }

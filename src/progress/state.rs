@@ -1,0 +1,218 @@
+//! The job's progress as the reporter sees it: totals, per-slot live encodes, and the text
+//! forms it is shown in (status line, ffmpeg-style `-progress` block).
+
+use super::{EncodeProgress, Event};
+use std::fmt::Write;
+use std::time::Instant;
+
+/// One worker slot's live encode.
+#[derive(Debug, Clone, Default)]
+pub struct SlotView {
+    pub label: String,
+    pub chunk: Option<usize>,
+    pub chunk_frames: i64,
+    pub p: EncodeProgress,
+}
+
+#[derive(Debug, Clone)]
+pub struct State {
+    pub started: Instant,
+    pub total_frames: i64,
+    pub chunks: usize,
+    pub done_frames: i64,
+    pub done_chunks: usize,
+    pub size: u64,
+    pub slots: Vec<SlotView>,
+    pub muxing: bool,
+    pub finished: bool,
+}
+
+impl Default for State {
+    fn default() -> State {
+        State {
+            started: Instant::now(),
+            total_frames: 0,
+            chunks: 0,
+            done_frames: 0,
+            done_chunks: 0,
+            size: 0,
+            slots: Vec::new(),
+            muxing: false,
+            finished: false,
+        }
+    }
+}
+
+fn human_size(b: u64) -> String {
+    match b {
+        0..=1023 => format!("{b}B"),
+        1024..=1_048_575 => format!("{:.0}KiB", b as f64 / 1024.0),
+        _ => format!("{:.1}MiB", b as f64 / 1_048_576.0),
+    }
+}
+
+pub fn clock(secs: f64) -> String {
+    let s = secs.max(0.0) as u64;
+    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+impl State {
+    pub fn apply(&mut self, ev: &Event) {
+        match ev {
+            Event::Planned { chunks, frames, slots } => {
+                self.chunks = *chunks;
+                self.total_frames = *frames;
+                self.slots = slots
+                    .iter()
+                    .map(|l| SlotView {
+                        label: l.clone(),
+                        ..Default::default()
+                    })
+                    .collect();
+            }
+            Event::Started { slot, chunk, frames } => {
+                if let Some(s) = self.slots.get_mut(*slot) {
+                    s.chunk = Some(*chunk);
+                    s.chunk_frames = *frames;
+                    s.p = EncodeProgress::default();
+                }
+            }
+            Event::Progress { slot, chunk, p } => {
+                if let Some(s) = self.slots.get_mut(*slot) {
+                    if s.chunk == Some(*chunk) {
+                        s.p = *p;
+                    }
+                }
+            }
+            Event::Done { slot, frames, size, .. } => {
+                self.done_frames += frames;
+                self.done_chunks += 1;
+                self.size += size;
+                if let Some(s) = self.slots.get_mut(*slot) {
+                    s.chunk = None;
+                    s.p = EncodeProgress::default();
+                }
+            }
+            Event::Failed { slot } => {
+                if let Some(s) = self.slots.get_mut(*slot) {
+                    s.chunk = None;
+                    s.p = EncodeProgress::default();
+                }
+            }
+            Event::Muxing => self.muxing = true,
+            Event::Finished => self.finished = true,
+            Event::Retry { .. } | Event::WorkerLost { .. } => {}
+        }
+    }
+
+    /// Frames encoded so far, including the live chunks.
+    pub fn frames_now(&self) -> i64 {
+        let live: i64 = self.slots.iter().filter(|s| s.chunk.is_some()).map(|s| s.p.frame).sum();
+        (self.done_frames + live).min(self.total_frames.max(self.done_frames))
+    }
+
+    pub fn size_now(&self) -> u64 {
+        self.size + self.slots.iter().filter(|s| s.chunk.is_some()).map(|s| s.p.size).sum::<u64>()
+    }
+
+    pub fn elapsed(&self) -> f64 {
+        self.started.elapsed().as_secs_f64().max(1e-3)
+    }
+
+    pub fn fps(&self) -> f64 {
+        self.frames_now() as f64 / self.elapsed()
+    }
+
+    pub fn eta(&self) -> Option<f64> {
+        let (f, fps) = (self.frames_now(), self.fps());
+        (fps > 0.0 && self.total_frames > f).then(|| (self.total_frames - f) as f64 / fps)
+    }
+
+    /// The plain one-line status (no escape codes).
+    pub fn line(&self) -> String {
+        let mut s = format!(
+            "frame={}/{} chunks={}/{} fps={:.1} size={} time={}",
+            self.frames_now(),
+            self.total_frames,
+            self.done_chunks,
+            self.chunks,
+            self.fps(),
+            human_size(self.size_now()),
+            clock(self.elapsed())
+        );
+        if let Some(eta) = self.eta() {
+            let _ = write!(s, " eta={}", clock(eta));
+        }
+        if self.muxing {
+            s.push_str(" muxing");
+        }
+        s
+    }
+
+    /// The status of the bar line on a terminal.
+    pub fn bar_message(&self) -> String {
+        let eta = self.eta().map(|e| format!(" eta {}", clock(e))).unwrap_or_default();
+        let tail = if self.muxing { " · muxing" } else { "" };
+        format!(
+            "{:.1} fps · {} · chunks {}/{}{eta}{tail}",
+            self.fps(),
+            human_size(self.size_now()),
+            self.done_chunks,
+            self.chunks
+        )
+    }
+
+    /// One slot's line on a terminal.
+    pub fn slot_line(&self, i: usize) -> String {
+        let s = &self.slots[i];
+        match s.chunk {
+            Some(c) => format!(
+                "  {:<24} chunk {:>4}  {:>5}/{:<5} frames {:>6.1} fps",
+                s.label, c, s.p.frame, s.chunk_frames, s.p.fps
+            ),
+            None => format!("  {:<24} idle", s.label),
+        }
+    }
+
+    /// An ffmpeg-style `-progress` block.
+    pub fn progress_block(&self, rate: f64, end: bool) -> String {
+        let frames = self.frames_now();
+        let out_us = if rate > 0.0 { (frames as f64 / rate * 1e6) as i64 } else { 0 };
+        let speed = out_us as f64 / 1e6 / self.elapsed();
+        let bitrate = if out_us > 0 {
+            format!("{:.1}kbits/s", self.size_now() as f64 * 8.0 / (out_us as f64 / 1e6) / 1000.0)
+        } else {
+            "N/A".into()
+        };
+        format!(
+            "frame={frames}\nfps={:.2}\nbitrate={bitrate}\ntotal_size={}\nout_time_us={out_us}\nout_time_ms={out_us}\nout_time={}.{:06}\ndup_frames=0\ndrop_frames=0\nspeed={speed:.3}x\nprogress={}\n",
+            self.fps(),
+            self.size_now(),
+            clock(out_us as f64 / 1e6),
+            out_us.rem_euclid(1_000_000),
+            if end { "end" } else { "continue" }
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totals_follow_events() {
+        let mut st = State::default();
+        st.apply(&Event::Planned { chunks: 2, frames: 100, slots: vec!["a".into(), "b".into()] });
+        st.apply(&Event::Started { slot: 0, chunk: 1, frames: 50 });
+        st.apply(&Event::Progress { slot: 0, chunk: 1, p: EncodeProgress { frame: 20, fps: 10.0, size: 1000 } });
+        assert_eq!(st.frames_now(), 20);
+        st.apply(&Event::Done { slot: 0, chunk: 1, frames: 50, size: 5000 });
+        assert_eq!(st.frames_now(), 50);
+        assert_eq!(st.size_now(), 5000);
+        assert!(st.line().starts_with("frame=50/100 chunks=1/2"));
+        assert!(st.slot_line(1).contains("idle"));
+        let block = st.progress_block(25.0, true);
+        assert!(block.contains("frame=50\n") && block.contains("out_time_us=2000000\n"));
+        assert!(block.ends_with("progress=end\n"));
+    }
+}
