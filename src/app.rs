@@ -6,13 +6,13 @@ use crate::config::{self, Config};
 use crate::ffbin;
 use crate::job::{self, Overwrite, Passthrough, Pre};
 use crate::logging;
+use crate::logging::Sink;
 use crate::probe;
+use crate::progress::Display;
 use crate::run::{self, RunEnv};
 use anyhow::{anyhow, bail, Result};
 use clap::Parser;
 use std::ffi::OsString;
-use crate::logging::Sink;
-use crate::progress::Display;
 use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -113,6 +113,12 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         print!("{}", help_text());
         return ExitCode::SUCCESS;
     }
+    if let Some(format) = &flags.check {
+        return run_check(&config, &cmd, format == "json");
+    }
+    if cmd.exit_option().is_some_and(|o| o.is("version")) {
+        return version(&config, &cmd);
+    }
     let pre = match job::precheck(&cmd) {
         Ok(p) => p,
         Err(Passthrough(why)) => return passthrough(&config, &cmd, &why),
@@ -146,6 +152,67 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
             eprintln!("distrffmpeg: {e:#}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// `-version`: ffmpeg's own output, then one line about distrffmpeg.
+fn version(config: &Config, cmd: &CmdLine) -> ExitCode {
+    let ffmpeg = match ffbin::resolve(&config.ffmpeg_bin) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("distrffmpeg: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
+    let status = std::process::Command::new(&ffmpeg)
+        .args(cmd.to_ffmpeg_argv())
+        .status();
+    println!(
+        "distrffmpeg {} (distributed encoding over SSH; real ffmpeg: {})",
+        env!("CARGO_PKG_VERSION"),
+        ffmpeg.display()
+    );
+    match status {
+        Ok(s) => ExitCode::from(s.code().unwrap_or(1).clamp(0, 255) as u8),
+        Err(e) => {
+            eprintln!("distrffmpeg: cannot run {}: {e}", ffmpeg.display());
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The video encoder a command line names (for `-df_check`), if any.
+fn requested_encoder(cmd: &CmdLine) -> Option<String> {
+    cmd.outputs
+        .iter()
+        .flat_map(|o| o.opts.iter())
+        .chain(cmd.trailing.iter())
+        .filter(|o| o.is("vcodec") || (o.is("c") || o.is("codec")) && o.spec() == Some("v"))
+        .filter_map(|o| o.arg.clone())
+        .next_back()
+}
+
+/// `-df_check[=json]`: exit 0 when at least one slot is usable.
+fn run_check(config: &Config, cmd: &CmdLine, json: bool) -> ExitCode {
+    let Ok(rt) = tokio::runtime::Runtime::new() else {
+        return ExitCode::from(1);
+    };
+    let ffmpeg =
+        ffbin::resolve(&config.ffmpeg_bin).unwrap_or_else(|_| PathBuf::from(&config.ffmpeg_bin));
+    let encoder = requested_encoder(cmd);
+    let rows = rt.block_on(crate::check::rows(config, &ffmpeg, encoder.as_deref()));
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        );
+    } else {
+        print!("{}", crate::check::table(&rows));
+    }
+    if rows.iter().any(|r| r.ok) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 

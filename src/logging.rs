@@ -4,10 +4,10 @@
 use std::fmt;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
-use tracing_subscriber::fmt::MakeWriter;
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
 use tracing_subscriber::fmt::FmtContext;
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::registry::LookupSpan;
 
 /// ffmpeg's `-loglevel` value (name or number, optional `flags+` prefixes) as a tracing level;

@@ -4,9 +4,9 @@
 use crate::assemble;
 use crate::config::Config;
 use crate::job::JobSpec;
+use crate::logging::Sink;
 use crate::plan::{self, Plan, PlanInput, Sizing};
 use crate::probe::{self, Packet};
-use crate::logging::Sink;
 use crate::progress::{self, Display, Event, ReporterOptions};
 use crate::schedule::{Scheduler, Slot};
 use crate::split::Splitter;

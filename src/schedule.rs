@@ -185,7 +185,13 @@ impl Scheduler {
         self.wake.notify_waiters();
     }
 
-    fn finish(&self, slot: usize, label: &str, k: usize, result: Result<EncodedChunk, WorkerError>) {
+    fn finish(
+        &self,
+        slot: usize,
+        label: &str,
+        k: usize,
+        result: Result<EncodedChunk, WorkerError>,
+    ) {
         let mut st = self.state.lock().unwrap();
         st.in_flight -= 1;
         let err = match result {

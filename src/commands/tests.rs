@@ -59,11 +59,11 @@ fn split_encode_and_final_commands() {
         trims: j.trims,
         sync: j.sync,
         sizing: Sizing {
-                target: 30,
-                min: 30,
-                max: 60,
-                slots: 0,
-            },
+            target: 30,
+            min: 30,
+            max: 60,
+            slots: 0,
+        },
     })
     .unwrap();
     let shift = Shift::new(tb, j.trims.ts_offset_us);

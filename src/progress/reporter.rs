@@ -42,9 +42,11 @@ impl Bars {
         let mp = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(8));
         let main = mp.add(ProgressBar::new(st.total_frames.max(1) as u64));
         main.set_style(
-            ProgressStyle::with_template("{elapsed_precise} [{bar:30.cyan/blue}] {pos}/{len} frames · {msg}")
-                .expect("valid template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30.cyan/blue}] {pos}/{len} frames · {msg}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
         );
         let slots = (0..st.slots.len())
             .map(|_| {
@@ -77,7 +79,10 @@ impl Bars {
 }
 
 /// Starts the reporter; it ends when every sender is dropped.
-pub fn spawn_reporter(mut rx: mpsc::UnboundedReceiver<Event>, mut opts: ReporterOptions) -> JoinHandle<()> {
+pub fn spawn_reporter(
+    mut rx: mpsc::UnboundedReceiver<Event>,
+    mut opts: ReporterOptions,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut st = State::default();
         let mut bars: Option<Bars> = None;
@@ -91,7 +96,12 @@ pub fn spawn_reporter(mut rx: mpsc::UnboundedReceiver<Event>, mut opts: Reporter
             let ev = tokio::time::timeout(tick, rx.recv()).await;
             let closed = matches!(ev, Ok(None));
             if let Ok(Some(ev)) = &ev {
-                if let Event::Retry { chunk, worker, error } = ev {
+                if let Event::Retry {
+                    chunk,
+                    worker,
+                    error,
+                } = ev
+                {
                     tracing::warn!("chunk {chunk} failed on {worker}, retrying elsewhere: {error}");
                 }
                 if let Event::WorkerLost { worker, error } = ev {
@@ -105,14 +115,20 @@ pub fn spawn_reporter(mut rx: mpsc::UnboundedReceiver<Event>, mut opts: Reporter
             if let Some(b) = &bars {
                 b.draw(&st);
             }
-            if opts.display == Display::Plain && (last_line.elapsed() >= opts.interval || closed) && st.total_frames > 0 {
+            if opts.display == Display::Plain
+                && (last_line.elapsed() >= opts.interval || closed)
+                && st.total_frames > 0
+            {
                 last_line = Instant::now();
                 tracing::info!("{}", st.line());
             }
             if let Some(w) = opts.progress.as_mut() {
                 if last_block.elapsed() >= Duration::from_millis(500) || closed {
                     last_block = Instant::now();
-                    let _ = w.write_all(st.progress_block(opts.rate, closed && st.finished).as_bytes());
+                    let _ = w.write_all(
+                        st.progress_block(opts.rate, closed && st.finished)
+                            .as_bytes(),
+                    );
                     let _ = w.flush();
                 }
             }

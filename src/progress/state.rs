@@ -59,7 +59,11 @@ pub fn clock(secs: f64) -> String {
 impl State {
     pub fn apply(&mut self, ev: &Event) {
         match ev {
-            Event::Planned { chunks, frames, slots } => {
+            Event::Planned {
+                chunks,
+                frames,
+                slots,
+            } => {
                 self.chunks = *chunks;
                 self.total_frames = *frames;
                 self.slots = slots
@@ -70,7 +74,11 @@ impl State {
                     })
                     .collect();
             }
-            Event::Started { slot, chunk, frames } => {
+            Event::Started {
+                slot,
+                chunk,
+                frames,
+            } => {
                 if let Some(s) = self.slots.get_mut(*slot) {
                     s.chunk = Some(*chunk);
                     s.chunk_frames = *frames;
@@ -84,7 +92,9 @@ impl State {
                     }
                 }
             }
-            Event::Done { slot, frames, size, .. } => {
+            Event::Done {
+                slot, frames, size, ..
+            } => {
                 self.done_frames += frames;
                 self.done_chunks += 1;
                 self.size += size;
@@ -107,12 +117,23 @@ impl State {
 
     /// Frames encoded so far, including the live chunks.
     pub fn frames_now(&self) -> i64 {
-        let live: i64 = self.slots.iter().filter(|s| s.chunk.is_some()).map(|s| s.p.frame).sum();
+        let live: i64 = self
+            .slots
+            .iter()
+            .filter(|s| s.chunk.is_some())
+            .map(|s| s.p.frame)
+            .sum();
         (self.done_frames + live).min(self.total_frames.max(self.done_frames))
     }
 
     pub fn size_now(&self) -> u64 {
-        self.size + self.slots.iter().filter(|s| s.chunk.is_some()).map(|s| s.p.size).sum::<u64>()
+        self.size
+            + self
+                .slots
+                .iter()
+                .filter(|s| s.chunk.is_some())
+                .map(|s| s.p.size)
+                .sum::<u64>()
     }
 
     pub fn elapsed(&self) -> f64 {
@@ -151,7 +172,10 @@ impl State {
 
     /// The status of the bar line on a terminal.
     pub fn bar_message(&self) -> String {
-        let eta = self.eta().map(|e| format!(" eta {}", clock(e))).unwrap_or_default();
+        let eta = self
+            .eta()
+            .map(|e| format!(" eta {}", clock(e)))
+            .unwrap_or_default();
         let tail = if self.muxing { " · muxing" } else { "" };
         format!(
             "{:.1} fps · {} · chunks {}/{}{eta}{tail}",
@@ -177,10 +201,17 @@ impl State {
     /// An ffmpeg-style `-progress` block.
     pub fn progress_block(&self, rate: f64, end: bool) -> String {
         let frames = self.frames_now();
-        let out_us = if rate > 0.0 { (frames as f64 / rate * 1e6) as i64 } else { 0 };
+        let out_us = if rate > 0.0 {
+            (frames as f64 / rate * 1e6) as i64
+        } else {
+            0
+        };
         let speed = out_us as f64 / 1e6 / self.elapsed();
         let bitrate = if out_us > 0 {
-            format!("{:.1}kbits/s", self.size_now() as f64 * 8.0 / (out_us as f64 / 1e6) / 1000.0)
+            format!(
+                "{:.1}kbits/s",
+                self.size_now() as f64 * 8.0 / (out_us as f64 / 1e6) / 1000.0
+            )
         } else {
             "N/A".into()
         };
@@ -202,11 +233,32 @@ mod tests {
     #[test]
     fn totals_follow_events() {
         let mut st = State::default();
-        st.apply(&Event::Planned { chunks: 2, frames: 100, slots: vec!["a".into(), "b".into()] });
-        st.apply(&Event::Started { slot: 0, chunk: 1, frames: 50 });
-        st.apply(&Event::Progress { slot: 0, chunk: 1, p: EncodeProgress { frame: 20, fps: 10.0, size: 1000 } });
+        st.apply(&Event::Planned {
+            chunks: 2,
+            frames: 100,
+            slots: vec!["a".into(), "b".into()],
+        });
+        st.apply(&Event::Started {
+            slot: 0,
+            chunk: 1,
+            frames: 50,
+        });
+        st.apply(&Event::Progress {
+            slot: 0,
+            chunk: 1,
+            p: EncodeProgress {
+                frame: 20,
+                fps: 10.0,
+                size: 1000,
+            },
+        });
         assert_eq!(st.frames_now(), 20);
-        st.apply(&Event::Done { slot: 0, chunk: 1, frames: 50, size: 5000 });
+        st.apply(&Event::Done {
+            slot: 0,
+            chunk: 1,
+            frames: 50,
+            size: 5000,
+        });
         assert_eq!(st.frames_now(), 50);
         assert_eq!(st.size_now(), 5000);
         assert!(st.line().starts_with("frame=50/100 chunks=1/2"));

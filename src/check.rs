@@ -1,0 +1,138 @@
+//! `-df_check`: probes every configured worker (and the local slots) the way a job would and
+//! prints a table (or JSON) — reachable, latency, ffmpeg version, encoder present, slots, cores.
+
+use crate::config::Config;
+use crate::process;
+use crate::worker::pool;
+use crate::worker::Worker;
+use serde::Serialize;
+use std::path::Path;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub worker: String,
+    pub ok: bool,
+    pub error: Option<String>,
+    pub latency_ms: Option<u64>,
+    pub slots: usize,
+    pub cores: Option<u32>,
+    /// Whether the requested encoder is there (None: no encoder requested).
+    pub encoder: Option<bool>,
+    pub ffmpeg_version: Option<String>,
+}
+
+/// Probes all workers; `encoder` is the one the command line asks for, if any.
+pub async fn rows(config: &Config, ffmpeg: &Path, encoder: Option<&str>) -> Vec<Row> {
+    let dir = format!("check-{}", std::process::id());
+    let mut rows = Vec::new();
+    for p in pool::probe_all(config, &dir, encoder).await {
+        let label = p.spec.target.label.clone();
+        rows.push(match p.result {
+            Ok((w, caps)) => {
+                let _ = w.cleanup().await;
+                Row {
+                    worker: label,
+                    ok: caps.has_encoder,
+                    error: (!caps.has_encoder)
+                        .then(|| format!("no encoder {}", encoder.unwrap_or(""))),
+                    latency_ms: Some(caps.latency_ms),
+                    slots: p.spec.slots,
+                    cores: caps.cores,
+                    encoder: encoder.map(|_| caps.has_encoder),
+                    ffmpeg_version: Some(caps.ffmpeg_version),
+                }
+            }
+            Err(e) => Row {
+                worker: label,
+                ok: false,
+                error: Some(e),
+                latency_ms: None,
+                slots: p.spec.slots,
+                cores: None,
+                encoder: None,
+                ffmpeg_version: None,
+            },
+        });
+    }
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let local = config.local_slot_count(cores);
+    if local > 0 {
+        rows.push(local_row(ffmpeg, local, cores, encoder).await);
+    }
+    rows
+}
+
+async fn local_row(ffmpeg: &Path, slots: usize, cores: usize, encoder: Option<&str>) -> Row {
+    let bin = ffmpeg.to_string_lossy().into_owned();
+    let version = process::output(&bin, &["-hide_banner".into(), "-version".into()]).await;
+    let has = match encoder {
+        None => None,
+        Some(e) => Some(
+            process::output(&bin, &["-hide_banner".into(), "-encoders".into()])
+                .await
+                .map(|o| {
+                    String::from_utf8_lossy(&o)
+                        .lines()
+                        .any(|l| l.split_whitespace().nth(1) == Some(e))
+                })
+                .unwrap_or(false),
+        ),
+    };
+    match version {
+        Ok(v) => Row {
+            worker: "local".into(),
+            ok: has != Some(false),
+            error: (has == Some(false)).then(|| format!("no encoder {}", encoder.unwrap_or(""))),
+            latency_ms: None,
+            slots,
+            cores: Some(cores as u32),
+            encoder: has,
+            ffmpeg_version: String::from_utf8_lossy(&v).lines().next().map(String::from),
+        },
+        Err(e) => Row {
+            worker: "local".into(),
+            ok: false,
+            error: Some(e.to_string()),
+            latency_ms: None,
+            slots,
+            cores: Some(cores as u32),
+            encoder: None,
+            ffmpeg_version: None,
+        },
+    }
+}
+
+/// The human-readable table.
+pub fn table(rows: &[Row]) -> String {
+    let mut out = format!(
+        "{:<32} {:<6} {:>8} {:>5} {:>5} {:<8} {}\n",
+        "WORKER", "STATUS", "LATENCY", "SLOTS", "CORES", "ENCODER", "FFMPEG / ERROR"
+    );
+    for r in rows {
+        let status = if r.ok { "ok" } else { "FAIL" };
+        let latency = r
+            .latency_ms
+            .map(|l| format!("{l} ms"))
+            .unwrap_or_else(|| "-".into());
+        let cores = r.cores.map(|c| c.to_string()).unwrap_or_else(|| "-".into());
+        let enc = match r.encoder {
+            Some(true) => "yes",
+            Some(false) => "MISSING",
+            None => "-",
+        };
+        let detail = r
+            .error
+            .clone()
+            .or_else(|| r.ffmpeg_version.clone())
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{:<32} {:<6} {:>8} {:>5} {:>5} {:<8} {}\n",
+            r.worker, status, latency, r.slots, cores, enc, detail
+        ));
+    }
+    let usable: usize = rows.iter().filter(|r| r.ok).map(|r| r.slots).sum();
+    out.push_str(&format!("{usable} usable slot(s)\n"));
+    out
+}

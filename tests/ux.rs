@@ -1,0 +1,206 @@
+//! What users see: progress output on and off a terminal, `-progress`, `-df_check`, the
+//! `ffmpeg` symlink mode, and `-version`.
+
+mod common;
+use common::sshd::Cluster;
+use common::*;
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn plain_status_lines_without_a_terminal() {
+    let e = Env::new();
+    let src = e.av_clip("in.mp4", 2.0, 30, 0);
+    let o = e
+        .distr()
+        .args([
+            "-y",
+            "-i",
+            &src,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "out.mkv",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        !err.contains('\u{1b}'),
+        "no escape codes off a terminal: {err:?}"
+    );
+    let last = err
+        .lines()
+        .filter(|l| l.contains("frame="))
+        .last()
+        .expect(&err)
+        .to_string();
+    assert!(last.contains("frame=60/60"), "{last}");
+    // -nostats and quiet log levels silence the status lines
+    for flag in ["-nostats", "-v"] {
+        let mut args = vec!["-y", flag];
+        if flag == "-v" {
+            args.push("error");
+        }
+        args.extend([
+            "-i",
+            &src,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "out.mkv",
+        ]);
+        let o = e.distr().args(&args).output().unwrap();
+        assert!(o.status.success());
+        assert!(!stderr(&o).contains("frame="), "{flag}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn progress_bars_on_a_terminal() {
+    let e = Env::new();
+    let src = e.av_clip("in.mp4", 2.0, 30, 0);
+    let bin = assert_cmd::cargo::cargo_bin("distrffmpeg");
+    let cmd = format!(
+        "{} -y -i {} -c:v libx264 -preset ultrafast out.mkv",
+        bin.display(),
+        src
+    );
+    // util-linux `script` runs the command on a pseudo-terminal and records what it drew.
+    let o = std::process::Command::new("script")
+        .args(["-qefc", &cmd, "/dev/null"])
+        .current_dir(e.dir.path())
+        .env("DISTRFFMPEG_CONFIG", e.path("no-config.json"))
+        .env("XDG_CACHE_HOME", e.path("cache"))
+        .output()
+        .expect("script (util-linux)");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    let screen = String::from_utf8_lossy(&o.stdout);
+    assert!(screen.contains("60/60 frames"), "{screen}");
+    assert!(screen.contains('\u{1b}'), "drawn with escape codes");
+    assert!(screen.contains("chunks"), "{screen}");
+    assert_eq!(video_frames(&e.path("out.mkv")), 60);
+}
+
+#[test]
+fn progress_file_gets_ffmpeg_style_blocks() {
+    let e = Env::new();
+    let src = e.av_clip("in.mp4", 2.0, 30, 0);
+    let o = e
+        .distr()
+        .args([
+            "-y",
+            "-progress",
+            "prog.txt",
+            "-i",
+            &src,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "out.mkv",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(e.path("prog.txt")).unwrap();
+    assert!(text.trim_end().ends_with("progress=end"), "{text}");
+    let last_block = text.trim_end().rsplit("progress=").nth(1).unwrap_or("");
+    assert!(last_block.contains("frame=60\n"), "{text}");
+    assert!(
+        text.contains("out_time_us=") && text.contains("total_size=") && text.contains("speed=")
+    );
+}
+
+#[test]
+fn check_lists_workers_and_fails_when_none_is_usable() {
+    let e = Env::new();
+    let mut c = Cluster::start(&e, 2);
+    c.write_config(&e, "", &[]);
+    c.servers[1].kill();
+    let o = e
+        .distr()
+        .args(["-df_check", "-c:v", "libx264"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "one worker is up: {out}{}", stderr(&o));
+    let up = format!("127.0.0.1:{}", c.servers[0].port);
+    let down = format!("127.0.0.1:{}", c.servers[1].port);
+    let line_up = out.lines().find(|l| l.contains(&up)).expect(&out);
+    assert!(
+        line_up.contains(" ok ") && line_up.contains("yes") && line_up.contains("ffmpeg version"),
+        "{line_up}"
+    );
+    let line_down = out.lines().find(|l| l.contains(&down)).expect(&out);
+    assert!(line_down.contains("FAIL"), "{line_down}");
+    let o = e
+        .distr()
+        .args(["-df_check=json", "-c:v", "libnope"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "no worker has the encoder");
+    let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 2);
+    assert_eq!(rows[0]["encoder"], serde_json::Value::Bool(false));
+    assert_eq!(rows[1]["ok"], serde_json::Value::Bool(false));
+    // no remote directories are left behind by the check
+    assert!(common::sshd::leftovers(&c.servers[0].work).is_empty());
+}
+
+#[test]
+fn works_as_a_symlink_named_ffmpeg() {
+    let e = Env::new();
+    let bin_dir = e.path("bin");
+    std::fs::create_dir(&bin_dir).unwrap();
+    std::os::unix::fs::symlink(
+        assert_cmd::cargo::cargo_bin("distrffmpeg"),
+        bin_dir.join("ffmpeg"),
+    )
+    .unwrap();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
+    let run = |args: &[&str]| {
+        std::process::Command::new("ffmpeg")
+            .args(args)
+            .current_dir(e.dir.path())
+            .env("PATH", &path)
+            .env("DISTRFFMPEG_CONFIG", e.path("no-config.json"))
+            .env("XDG_CACHE_HOME", e.path("cache"))
+            .output()
+            .unwrap()
+    };
+    let o = run(&["-version"]);
+    assert!(o.status.success());
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.starts_with("ffmpeg version"),
+        "the real ffmpeg answers first: {out}"
+    );
+    assert!(
+        out.lines().last().unwrap().starts_with("distrffmpeg "),
+        "{out}"
+    );
+    let src = e.av_clip("in.mp4", 2.0, 30, 0);
+    let o = run(&[
+        "-y",
+        "-i",
+        &src,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "out.mkv",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("frames in"),
+        "distributed through the symlink: {}",
+        stderr(&o)
+    );
+    assert_eq!(video_frames(&e.path("out.mkv")), 60);
+}
