@@ -35,8 +35,7 @@ fn plain_status_lines_without_a_terminal() {
     );
     let last = err
         .lines()
-        .filter(|l| l.contains("frame="))
-        .next_back()
+        .rfind(|l| l.contains("frame="))
         .expect(&err)
         .to_string();
     assert!(last.contains("frame=60/60"), "{last}");
