@@ -383,6 +383,10 @@ async fn distribute(session: Session) -> Result<ExitCode> {
             if crate::signals::interrupted().await {
                 interrupted.cancel();
                 cancel.cancel();
+                // A second signal while cleaning up: leave at once.
+                if crate::signals::interrupted().await {
+                    std::process::exit(i32::from(EXIT_INTERRUPTED));
+                }
             }
         })
     };

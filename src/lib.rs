@@ -17,6 +17,7 @@ pub mod probe;
 pub mod process;
 pub mod progress;
 pub mod rational;
+pub mod resume;
 pub mod run;
 pub mod schedule;
 pub mod signals;

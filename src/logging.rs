@@ -8,7 +8,9 @@ use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
 use tracing_subscriber::fmt::FmtContext;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// ffmpeg's `-loglevel` value (name or number, optional `flags+` prefixes) as a tracing level;
 /// None for quiet/panic (nothing at all).
@@ -125,10 +127,29 @@ impl<'a> MakeWriter<'a> for Sink {
 pub fn init(level: Option<Level>) -> Sink {
     let sink = Sink::default();
     if let Some(level) = level {
+        // Other crates' logs (russh) only when debugging.
+        let others = if level >= Level::DEBUG {
+            level
+        } else {
+            Level::ERROR
+        };
+        let filter = tracing_subscriber::filter::Targets::new()
+            .with_default(others)
+            .with_target("distrffmpeg", level)
+            .with_target(
+                "russh",
+                if level >= Level::DEBUG {
+                    level
+                } else {
+                    Level::ERROR
+                },
+            );
         let _ = tracing_subscriber::fmt()
             .with_max_level(level)
             .with_writer(sink.clone())
             .event_format(Plain)
+            .finish()
+            .with(filter)
             .try_init();
     }
     sink

@@ -8,7 +8,8 @@ use crate::logging::Sink;
 use crate::plan::{self, Plan, PlanInput, Sizing};
 use crate::probe::{self, Packet};
 use crate::progress::{self, Display, Event, ReporterOptions};
-use crate::schedule::{Scheduler, Slot};
+use crate::resume;
+use crate::schedule::{Parts, Scheduler, Slot};
 use crate::split::Splitter;
 use crate::workdir::{self, WorkDir};
 use crate::worker::pool;
@@ -101,7 +102,11 @@ pub async fn execute(
         .iter()
         .map(|i| Path::new(i.url.as_str()))
         .collect();
-    let wd = WorkDir::open(&base, &workdir::job_id(&argv, &inputs))
+    let id = workdir::job_id(&argv, &inputs);
+    if !env.config.resume {
+        let _ = WorkDir::open(&base, &id).map(|w| w.remove());
+    }
+    let wd = WorkDir::open(&base, &id)
         .with_context(|| format!("cannot create the work dir under {}", base.display()))?;
     let result = run_in(job, planned, env, &wd, &src, cancel).await;
     if result.is_ok() {
@@ -162,6 +167,7 @@ async fn run_in(
             slots.push(Slot {
                 id: slots.len(),
                 worker: m.worker.clone(),
+                reserve: m.reserve,
             });
         }
     }
@@ -219,21 +225,31 @@ async fn run_slots(
         ctx.wd.clone(),
         slots.len() + 2,
     ));
-    let sched = Arc::new(Scheduler::new(
-        job.clone(),
-        plan.clone(),
+    let manifest = resume::reusable(ctx.wd, &plan, job, &ctx.ffprobe).await;
+    let reused: Vec<_> = manifest.chunks.iter().flatten().collect();
+    if !reused.is_empty() {
+        let _ = tx.send(Event::Resumed {
+            chunks: reused.len(),
+            frames: reused.iter().map(|c| c.frames).sum(),
+            size: reused.iter().map(|c| c.size).sum(),
+        });
+    }
+    let sched = Arc::new(Scheduler::new(Parts {
+        job: job.clone(),
+        plan: plan.clone(),
         splitter,
-        ctx.wd.clone(),
-        ctx.ffprobe.clone(),
-        ctx.env.config.job_max_retries,
-        tx.clone(),
-        cancel.clone(),
-        vec![None; plan.chunks.len()],
-    ));
+        workdir: ctx.wd.clone(),
+        ffprobe: ctx.ffprobe.clone(),
+        max_retries: ctx.env.config.job_max_retries,
+        stall: Duration::from_secs(ctx.env.config.stall_timeout.max(1)),
+        events: tx.clone(),
+        cancel: cancel.clone(),
+        manifest,
+    }));
     let encoded = sched.run(slots).await?;
     let _ = tx.send(Event::Muxing);
     let first_out = plan.chunks[0].out_pts[0];
-    assemble::assemble(
+    let mux = assemble::assemble(
         job,
         &encoded,
         first_out,
@@ -241,8 +257,11 @@ async fn run_slots(
         ctx.wd,
         &ctx.ffmpeg,
         &ctx.ffprobe,
-    )
-    .await?;
+    );
+    tokio::select! {
+        r = mux => r?,
+        _ = cancel.cancelled() => anyhow::bail!("interrupted"),
+    }
     let _ = tx.send(Event::Finished);
     drop(tx);
     let _ = reporter.await;

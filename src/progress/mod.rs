@@ -55,6 +55,12 @@ pub enum Event {
         chunk: usize,
         p: EncodeProgress,
     },
+    /// Chunks a previous run finished (resume).
+    Resumed {
+        chunks: usize,
+        frames: i64,
+        size: u64,
+    },
     /// The slot's chunk failed (it goes back to the queue).
     Failed {
         slot: usize,

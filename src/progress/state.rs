@@ -109,6 +109,15 @@ impl State {
                     s.p = EncodeProgress::default();
                 }
             }
+            Event::Resumed {
+                chunks,
+                frames,
+                size,
+            } => {
+                self.done_chunks += chunks;
+                self.done_frames += frames;
+                self.size += size;
+            }
             Event::Muxing => self.muxing = true,
             Event::Finished => self.finished = true,
             Event::Retry { .. } | Event::WorkerLost { .. } => {}

@@ -16,6 +16,8 @@ pub struct PoolMember {
     pub worker: Arc<dyn Worker>,
     pub slots: usize,
     pub caps: Option<Capabilities>,
+    /// Local fallback: used only when every SSH worker is gone.
+    pub reserve: bool,
 }
 
 /// The outcome of probing one configured SSH worker.
@@ -73,6 +75,7 @@ pub async fn build(
                 worker: Arc::new(w),
                 slots: p.spec.slots,
                 caps: Some(caps),
+                reserve: false,
             }),
             Ok((w, _)) => {
                 tracing::warn!(
@@ -89,13 +92,18 @@ pub async fn build(
         .map(|n| n.get())
         .unwrap_or(1);
     let local_slots = config.local_slot_count(cores);
-    if local_slots > 0 || (members.is_empty() && config.fallback_local) {
+    if local_slots > 0 || config.fallback_local {
         let local: Arc<dyn Worker> = Arc::new(LocalWorker::new(local_ffmpeg, local_dir));
         local.prepare().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let reserve = local_slots == 0 && !members.is_empty();
+        if reserve || members.is_empty() {
+            tracing::info!("fallback_local: the local machine encodes if every SSH worker is lost");
+        }
         members.push(PoolMember {
             worker: local,
-            slots: local_slots.max(1),
+            slots: local_slots.max((cores / 8).max(1)),
             caps: None,
+            reserve,
         });
     }
     if members.is_empty() {

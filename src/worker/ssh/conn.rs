@@ -148,7 +148,7 @@ pub async fn connect(t: &Target) -> Result<Conn, ConnectError> {
     };
     let config = Arc::new(client::Config {
         window_size: 16 * 1024 * 1024,
-        maximum_packet_size: 256 * 1024,
+        maximum_packet_size: 65535,
         channel_buffer_size: 256,
         keepalive_interval: Some(Duration::from_secs(15)),
         keepalive_max: 4,

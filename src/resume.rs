@@ -1,0 +1,136 @@
+//! Resume: the work dir's `manifest.json` records every verified finished chunk, written
+//! atomically after each one. A rerun of the same command (same argv, same input size and
+//! mtime, hence the same work dir) with the same plan reuses them; anything else starts fresh.
+
+use crate::assemble::verify::{self, EncodedChunk};
+use crate::job::JobSpec;
+use crate::plan::Plan;
+use crate::workdir::{Fnv, WorkDir};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::Path;
+
+const FILE: &str = "manifest.json";
+const VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub version: u32,
+    /// What the chunks were made for: the plan and the workers' encode options.
+    pub fingerprint: String,
+    pub chunks: Vec<Option<EncodedChunk>>,
+}
+
+/// A fingerprint of everything that decides a chunk's content.
+pub fn fingerprint(plan: &Plan, job: &JobSpec) -> String {
+    let mut h = Fnv::default();
+    for c in &plan.chunks {
+        let first = c.out_pts.first().copied().unwrap_or(0);
+        let last = c.out_pts.last().copied().unwrap_or(0);
+        let line = format!(
+            "{} {} {} {} {} {} {} {:?}",
+            c.start,
+            c.end,
+            c.first_packet,
+            c.last_packet,
+            c.out_count(),
+            first,
+            last,
+            c.worker_mode
+        );
+        h.write(line.as_bytes());
+    }
+    for o in job.encode_opts.iter().chain(&job.decode_opts) {
+        h.write(o.tokens().join("\u{1}").as_bytes());
+    }
+    h.write(job.filter.as_deref().unwrap_or("").as_bytes());
+    h.write(job.chunk_format().0.as_bytes());
+    format!("{:016x}", h.finish())
+}
+
+impl Manifest {
+    pub fn new(fingerprint: String, chunks: usize) -> Manifest {
+        Manifest {
+            version: VERSION,
+            fingerprint,
+            chunks: vec![None; chunks],
+        }
+    }
+
+    /// Writes the manifest to a temporary file and renames it into place.
+    pub fn save(&self, wd: &WorkDir) -> std::io::Result<()> {
+        let tmp = wd.file(&format!("{FILE}.tmp"));
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(serde_json::to_string_pretty(self)?.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, wd.file(FILE))
+    }
+
+    pub fn load(wd: &WorkDir) -> Option<Manifest> {
+        let text = std::fs::read_to_string(wd.file(FILE)).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+}
+
+/// The finished chunks a rerun may reuse: the manifest must match the plan, and each chunk
+/// file must still be there and pass the frame check again.
+pub async fn reusable(wd: &WorkDir, plan: &Plan, job: &JobSpec, ffprobe: &str) -> Manifest {
+    let fp = fingerprint(plan, job);
+    let mut fresh = Manifest::new(fp.clone(), plan.chunks.len());
+    let Some(old) = Manifest::load(wd) else {
+        return fresh;
+    };
+    if old.version != VERSION || old.fingerprint != fp || old.chunks.len() != plan.chunks.len() {
+        tracing::info!("the previous run's chunks do not match this plan; starting fresh");
+        return fresh;
+    }
+    let mut kept = 0;
+    for (k, done) in old.chunks.into_iter().enumerate() {
+        let Some(done) = done else { continue };
+        if !Path::new(&done.file).exists() {
+            continue;
+        }
+        if let Ok(v) = verify::verify(
+            ffprobe,
+            Path::new(&done.file),
+            &plan.chunks[k],
+            job.sync.enc_tb,
+        )
+        .await
+        {
+            fresh.chunks[k] = Some(v);
+            kept += 1;
+        }
+    }
+    if kept > 0 {
+        tracing::info!(
+            "resuming: {kept} of {} chunks are already encoded",
+            plan.chunks.len()
+        );
+    }
+    fresh
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saves_and_loads_atomically() {
+        let t = tempfile::tempdir().unwrap();
+        let wd = WorkDir::open(t.path(), "j").unwrap();
+        let mut m = Manifest::new("fp".into(), 2);
+        m.chunks[1] = Some(EncodedChunk {
+            index: 1,
+            file: "x".into(),
+            start_us: 5,
+            frames: 3,
+            size: 9,
+            tb: crate::rational::Rational::new(1, 1000),
+            tags: Default::default(),
+        });
+        m.save(&wd).unwrap();
+        assert_eq!(Manifest::load(&wd), Some(m));
+        assert!(!wd.file("manifest.json.tmp").exists());
+    }
+}

@@ -1,0 +1,317 @@
+//! Faults and recovery with real sshd workers: Ctrl-C and SIGKILL of distrffmpeg then resume,
+//! a worker returning a truncated chunk, a hung worker, losing every worker, bad input.
+
+mod common;
+use common::sshd::{leftovers, Cluster};
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A stand-in `ffmpeg_bin` for workers: logs each encode, runs `body`, then the real ffmpeg.
+fn wrapper(e: &Env, name: &str, body: &str) -> PathBuf {
+    let path = e.path(name);
+    let log = e.path("encodes.log");
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\ncase \"$*\" in *-progress*) echo \"$*\" >> '{}'; {body};; esac\nexec ffmpeg \"$@\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    Command::new("chmod").arg("+x").arg(&path).status().unwrap();
+    path
+}
+
+fn encodes(e: &Env) -> usize {
+    std::fs::read_to_string(e.path("encodes.log"))
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+}
+
+fn spawn(e: &Env, args: &[&str]) -> Child {
+    Command::new(assert_cmd::cargo::cargo_bin("distrffmpeg"))
+        .current_dir(e.dir.path())
+        .env("DISTRFFMPEG_CONFIG", e.path("no-config.json"))
+        .env("XDG_CACHE_HOME", e.path("cache"))
+        .env("HOME", e.dir.path())
+        .env_remove("SSH_AUTH_SOCK")
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(
+            t.elapsed() < Duration::from_secs(secs),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// The job's resume manifest, once one exists.
+fn manifest(e: &Env) -> Option<PathBuf> {
+    let jobs = e.path("cache/distrffmpeg/jobs");
+    std::fs::read_dir(jobs)
+        .ok()?
+        .filter_map(|d| d.ok())
+        .map(|d| d.path().join("manifest.json"))
+        .find(|p| p.exists())
+}
+
+fn done_chunks(path: &Path) -> usize {
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    v["chunks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| !c.is_null())
+        .count()
+}
+
+fn ffmpeg_running(pattern: &str) -> bool {
+    !Command::new("pgrep")
+        .args(["-f", pattern])
+        .output()
+        .unwrap()
+        .stdout
+        .is_empty()
+}
+
+fn planned(e: &Env, args: &[&str]) -> usize {
+    let mut a = vec!["-df_dry_run"];
+    a.extend_from_slice(args);
+    let o = e.distr().args(&a).output().unwrap();
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter(|l| l.starts_with("chunk "))
+        .count()
+}
+
+fn interrupt_then_resume(signal: &str) {
+    let e = Env::new();
+    let c = Cluster::start(&e, 2);
+    let slow = wrapper(&e, "slow.sh", "exec ffmpeg -re \"$@\"");
+    let extra = format!(r#", "ffmpeg_bin": "{}""#, slow.display());
+    c.write_config(&e, "", &[&extra, &extra]);
+    let src = e.av_clip("in.mp4", 6.0, 24, 2);
+    let args = [
+        "-y",
+        "-i",
+        src.as_str(),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-c:a",
+        "copy",
+        "out.mkv",
+    ];
+    let total = planned(&e, &args);
+    assert!(total >= 5, "{total} chunks");
+    let child = spawn(&e, &args);
+    wait_for("a finished chunk", 60, || {
+        manifest(&e).is_some_and(|m| done_chunks(&m) >= 1)
+    });
+    // the remote job directory is private while it exists
+    let job_dir = std::fs::read_dir(&c.servers[0].work)
+        .unwrap()
+        .filter_map(|d| d.ok())
+        .next()
+        .unwrap()
+        .path();
+    assert_eq!(
+        std::fs::metadata(&job_dir)
+            .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777)
+            .ok(),
+        Some(0o700)
+    );
+    Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    let t = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    if signal == "-INT" {
+        assert_eq!(out.status.code(), Some(255), "{err}");
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "took {:?}",
+            t.elapsed()
+        );
+    }
+    wait_for("remote encodes to die", 2, || {
+        !ffmpeg_running("ffmpeg -re") && !ffmpeg_running("slow.sh")
+    });
+    if signal == "-INT" {
+        for s in &c.servers {
+            assert!(
+                leftovers(&s.work).is_empty(),
+                "remote dir left: {:?}",
+                leftovers(&s.work)
+            );
+        }
+    }
+    assert!(
+        !e.path("out.mkv").exists(),
+        "no output after an interrupted run"
+    );
+    let kept = done_chunks(&manifest(&e).expect("manifest kept for resume"));
+    let before = encodes(&e);
+    let o = e.distr().args(args).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let redone = encodes(&e) - before;
+    assert_eq!(
+        redone,
+        total - kept,
+        "only the unfinished chunks are encoded again: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        manifest(&e).is_none(),
+        "the work dir is removed after success"
+    );
+    let plain = e.p("plain.mkv");
+    e.ffmpeg(&[
+        "-i",
+        &src,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-c:a",
+        "copy",
+        &plain,
+    ]);
+    assert_same(Path::new(&plain), &e.path("out.mkv"));
+}
+
+#[test]
+fn ctrl_c_stops_everything_and_the_rerun_resumes() {
+    interrupt_then_resume("-INT");
+}
+
+#[test]
+fn sigkill_then_rerun_resumes() {
+    interrupt_then_resume("-KILL");
+}
+
+#[test]
+fn truncated_chunk_is_caught_and_encoded_again() {
+    let e = Env::new();
+    let c = Cluster::start(&e, 2);
+    // Worker 0's first encode returns a file cut in half.
+    let flag = e.path("truncated-once");
+    let body = format!(
+        "if [ ! -e '{f}' ]; then touch '{f}'; ffmpeg \"$@\"; s=$?; for o; do :; done; truncate -s 50% \"$o\"; exit $s; fi",
+        f = flag.display()
+    );
+    let bad = wrapper(&e, "truncating.sh", &body);
+    let extra = format!(r#", "ffmpeg_bin": "{}""#, bad.display());
+    c.write_config(&e, "", &[&extra]);
+    let src = e.av_clip("in.mp4", 3.0, 24, 2);
+    let (p, o) = e.both(
+        &["-i", &src, "-c:v", "libx264", "-preset", "ultrafast", "-an"],
+        "mkv",
+    );
+    assert!(flag.exists(), "the bad encode happened");
+    assert_same(&p, &o);
+}
+
+#[test]
+fn hung_worker_is_abandoned_after_stall_timeout() {
+    let e = Env::new();
+    let c = Cluster::start(&e, 2);
+    let hang = wrapper(&e, "hang.sh", "exec sleep 600");
+    let extra = format!(r#", "ffmpeg_bin": "{}""#, hang.display());
+    c.write_config(&e, r#", "stall_timeout": 2"#, &[&extra]);
+    let src = e.av_clip("in.mp4", 2.0, 24, 0);
+    let t = Instant::now();
+    let o = e
+        .distr()
+        .args([
+            "-y",
+            "-i",
+            &src,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "out.mkv",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("no progress for 2s"), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(60));
+    wait_for("the hung process to be killed", 3, || {
+        !ffmpeg_running("sleep 600")
+    });
+    assert_eq!(video_frames(&e.path("out.mkv")), 60);
+}
+
+#[test]
+fn losing_every_worker_fails_clearly_or_falls_back_to_local() {
+    let e = Env::new();
+    let mut c = Cluster::start(&e, 2);
+    c.write_config(&e, "", &[]);
+    for s in c.servers.iter_mut() {
+        s.kill();
+    }
+    let src = e.av_clip("in.mp4", 2.0, 24, 0);
+    let args = [
+        "-y",
+        "-i",
+        src.as_str(),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "out.mkv",
+    ];
+    let o = e.distr().args(args).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no usable worker"), "{err}");
+    assert_eq!(
+        err.lines()
+            .filter(|l| l.contains("skipping worker"))
+            .count(),
+        2,
+        "{err}"
+    );
+    assert!(!e.path("out.mkv").exists());
+    let o = e
+        .distr()
+        .arg("-df_fallback_local")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(video_frames(&e.path("out.mkv")), 60);
+}
+
+#[test]
+fn empty_and_truncated_inputs_are_one_clear_line() {
+    let e = Env::new();
+    std::fs::write(e.path("empty.mp4"), "").unwrap();
+    let o = e
+        .distr()
+        .args(["-i", "empty.mp4", "-c:v", "libx264", "out.mkv"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("empty.mp4"), "{err}");
+    assert!(!e.path("out.mkv").exists());
+}
