@@ -32,9 +32,11 @@ struct DfFlags {
     dry_run: bool,
     #[arg(long = "check", num_args = 0..=1, default_missing_value = "table", value_parser = ["table", "json"])]
     check: Option<String>,
+    #[arg(long = "transfer_test")]
+    transfer_test: Option<PathBuf>,
 }
 
-const OWN: &[&str] = &["help", "dry_run", "check"];
+const OWN: &[&str] = &["help", "dry_run", "check", "transfer_test"];
 
 /// Exit code ffmpeg uses after SIGINT/SIGTERM.
 pub const EXIT_INTERRUPTED: u8 = 255;
@@ -73,6 +75,7 @@ pub fn help_text() -> &'static str {
 
 /// Entry point used by main: returns the process exit code.
 pub fn main(args: Vec<OsString>) -> ExitCode {
+    let started = std::time::Instant::now();
     let Some(strs) = args
         .iter()
         .map(|a| a.to_str().map(String::from))
@@ -113,6 +116,23 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         print!("{}", help_text());
         return ExitCode::SUCCESS;
     }
+    if let Some(file) = &flags.transfer_test {
+        let Ok(rt) = tokio::runtime::Runtime::new() else {
+            return ExitCode::from(1);
+        };
+        return match rt.block_on(crate::check::transfer_test(&config, file)) {
+            Ok(lines) => {
+                for l in &lines {
+                    println!("{l}");
+                }
+                ExitCode::from(u8::from(lines.iter().any(|l| l.starts_with("error"))))
+            }
+            Err(e) => {
+                eprintln!("distrffmpeg: {e:#}");
+                ExitCode::from(1)
+            }
+        };
+    }
     if let Some(format) = &flags.check {
         return run_check(&config, &cmd, format == "json");
     }
@@ -138,6 +158,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         (true, false) => Display::Plain,
     };
     let session = Session {
+        started,
         progress_url: cmd.global("progress").and_then(|o| o.arg.clone()),
         cmd,
         pre,
@@ -310,6 +331,7 @@ fn check_output(pre: &Pre, cmd: &CmdLine) -> Result<()> {
 
 /// Everything a distributed run starts from.
 struct Session {
+    started: std::time::Instant,
     cmd: CmdLine,
     pre: Pre,
     config: Config,
@@ -321,6 +343,7 @@ struct Session {
 
 async fn distribute(session: Session) -> Result<ExitCode> {
     let Session {
+        started,
         cmd,
         pre,
         config,
@@ -359,6 +382,7 @@ async fn distribute(session: Session) -> Result<ExitCode> {
         display,
         progress_url,
         sink,
+        started,
     };
     let slots = run::configured_slots(&env.config);
     let planned = match run::plan_job(&spec, &env, slots).await {

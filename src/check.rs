@@ -136,3 +136,47 @@ pub fn table(rows: &[Row]) -> String {
     out.push_str(&format!("{usable} usable slot(s)\n"));
     out
 }
+
+/// `-df_transfer_test=FILE`: uploads FILE to every SSH worker and downloads it back over the
+/// same connections a job uses, printing `upload <worker> <MB/s>` and `download <worker> <MB/s>`.
+pub async fn transfer_test(config: &Config, file: &Path) -> anyhow::Result<Vec<String>> {
+    let size = std::fs::metadata(file)?.len() as f64 / 1e6;
+    let dir = format!("transfer-{}", std::process::id());
+    let mut lines = Vec::new();
+    for p in pool::probe_all(config, &dir, None).await {
+        let label = p.spec.target.label.clone();
+        let (w, _) = match p.result {
+            Ok(x) => x,
+            Err(e) => {
+                lines.push(format!("error {label} {e}"));
+                continue;
+            }
+        };
+        let name = "transfer-test.bin";
+        let t = std::time::Instant::now();
+        let up = w.upload(file, name).await;
+        let up_s = t.elapsed().as_secs_f64();
+        let back =
+            std::env::temp_dir().join(format!("distrffmpeg-transfer-{}.bin", std::process::id()));
+        let t = std::time::Instant::now();
+        let down = match &up {
+            Ok(()) => w.download(name, &back).await,
+            Err(e) => Err(e.clone()),
+        };
+        let down_s = t.elapsed().as_secs_f64();
+        let same = std::fs::metadata(&back)
+            .map(|m| m.len() as f64 / 1e6 == size)
+            .unwrap_or(false);
+        let _ = std::fs::remove_file(&back);
+        let _ = w.cleanup().await;
+        match (up, down) {
+            (Ok(()), Ok(())) if same => {
+                lines.push(format!("upload {label} {:.1}", size / up_s));
+                lines.push(format!("download {label} {:.1}", size / down_s));
+            }
+            (Err(e), _) | (_, Err(e)) => lines.push(format!("error {label} {e}")),
+            _ => lines.push(format!("error {label} size mismatch after the round trip")),
+        }
+    }
+    Ok(lines)
+}

@@ -16,7 +16,7 @@ use crate::worker::pool;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -29,6 +29,8 @@ pub struct RunEnv {
     /// The user's `-progress` target (a file path, `pipe:1` or `pipe:2`).
     pub progress_url: Option<String>,
     pub sink: Sink,
+    /// When distrffmpeg started (for the timing lines at debug level).
+    pub started: Instant,
 }
 
 /// Opens a `-progress` target the way ffmpeg names them.
@@ -57,8 +59,10 @@ pub fn source_path(job: &JobSpec) -> &str {
 pub async fn plan_job(job: &JobSpec, env: &RunEnv, slots: usize) -> Result<Planned> {
     let src = source_path(job);
     let demux: Vec<String> = job.demux_opts.iter().flat_map(|o| o.tokens()).collect();
+    let t0 = Instant::now();
     let packets =
         probe::probe_packets(&env.ffprobe.to_string_lossy(), src, job.src_stream, &demux).await?;
+    let read = t0.elapsed().as_secs_f64();
     let tb = job.sync.filter_tb;
     let c = &env.config;
     let sizing = Sizing {
@@ -75,6 +79,12 @@ pub async fn plan_job(job: &JobSpec, env: &RunEnv, slots: usize) -> Result<Plann
         sizing,
     })
     .with_context(|| format!("{src}: cannot plan the video"))?;
+    tracing::debug!(
+        "timing: packet index of {} packets read in {read:.3}s, planned {} chunks in {:.3}s",
+        packets.len(),
+        plan.chunks.len(),
+        t0.elapsed().as_secs_f64() - read
+    );
     Ok(Planned {
         packets: Arc::new(packets),
         plan: Arc::new(plan),
@@ -245,6 +255,7 @@ async fn run_slots(
         events: tx.clone(),
         cancel: cancel.clone(),
         manifest,
+        started: ctx.env.started,
     }));
     let encoded = sched.run(slots).await?;
     let _ = tx.send(Event::Muxing);

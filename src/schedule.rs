@@ -44,6 +44,8 @@ pub struct Parts {
     pub cancel: CancellationToken,
     /// Chunks already done (resume) and where to record new ones.
     pub manifest: Manifest,
+    /// Process start, for the timing lines.
+    pub started: Instant,
 }
 
 pub struct Scheduler {
@@ -318,6 +320,11 @@ impl Scheduler {
             trim,
             &w.path(&src.name),
             &w.path(&out_name),
+        );
+        tracing::debug!(
+            "timing: chunk {k} dispatched to {} after {:.3}s",
+            w.label(),
+            self.p.started.elapsed().as_secs_f64()
         );
         tracing::debug!(
             "ENCODE chunk {k} on {}: {}",

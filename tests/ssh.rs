@@ -252,4 +252,22 @@ fn hostile_file_names_are_quoted() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!pwned.exists(), "a file name was executed");
     assert_eq!(video_frames(&e.path(out_name)), 60);
+    // a name that looks like an option
+    std::fs::rename(e.path(name), e.path("-leading.mp4")).unwrap();
+    let o = e
+        .distr()
+        .args([
+            "-y",
+            "-i",
+            "-leading.mp4",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "./-out.mkv",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(video_frames(&e.path("-out.mkv")), 60);
 }
