@@ -24,7 +24,7 @@ pub fn render(job: &JobSpec, planned: &Planned, env: &RunEnv) -> String {
     );
     for c in &plan.chunks {
         let src = WorkDir::source_name(c.index);
-        let enc = WorkDir::encoded_name(c.index, job.chunk_format().1);
+        let enc = WorkDir::encoded_name(c.index, 1, job.chunk_format().1);
         let _ = writeln!(
             s,
             "chunk {}: frames [{}, {}) -> {} encoded, packets {}..={}",

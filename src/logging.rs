@@ -127,23 +127,15 @@ impl<'a> MakeWriter<'a> for Sink {
 pub fn init(level: Option<Level>) -> Sink {
     let sink = Sink::default();
     if let Some(level) = level {
-        // Other crates' logs (russh) only when debugging.
-        let others = if level >= Level::DEBUG {
+        // Other crates' logs (russh's protocol chatter) only at TRACE.
+        let others = if level >= Level::TRACE {
             level
         } else {
             Level::ERROR
         };
         let filter = tracing_subscriber::filter::Targets::new()
             .with_default(others)
-            .with_target("distrffmpeg", level)
-            .with_target(
-                "russh",
-                if level >= Level::DEBUG {
-                    level
-                } else {
-                    Level::ERROR
-                },
-            );
+            .with_target("distrffmpeg", level);
         let _ = tracing_subscriber::fmt()
             .with_max_level(level)
             .with_writer(sink.clone())

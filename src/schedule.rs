@@ -1,9 +1,11 @@
 //! The scheduler: one task per worker slot pulls the next chunk (longest first), then uploads,
-//! encodes, downloads and verifies it. Failed chunks go back to the queue for another worker;
-//! a worker that keeps failing is dropped; an error that would fail everywhere stops the job.
-//! Every verified chunk is recorded in the resume manifest at once. An encode that shows no
-//! progress for `stall` is abandoned; reserve slots (local fallback) only work when every
-//! other worker is gone.
+//! encodes, downloads and verifies it, while already uploading its next chunk. Failed chunks go
+//! back to the queue for another worker; a worker that keeps failing is dropped; an error that
+//! would fail everywhere stops the job. When the queue is empty, idle slots run a duplicate of
+//! a chunk still in flight elsewhere: the first verified result wins and the other attempt is
+//! killed. Every verified chunk is recorded in the resume manifest at once. An encode that
+//! shows no progress for `stall` is abandoned; reserve slots (local fallback) only work once
+//! every other worker is gone.
 
 use crate::assemble::verify::{self, EncodedChunk};
 use crate::commands;
@@ -54,20 +56,63 @@ pub struct Scheduler {
     wake: Notify,
 }
 
+/// One run of one chunk on one worker.
+#[derive(Clone)]
+struct Attempt {
+    id: u64,
+    worker: String,
+    cancel: CancellationToken,
+    started: Instant,
+}
+
 struct State {
     queue: VecDeque<usize>,
-    attempts: Vec<u32>,
+    failures: Vec<u32>,
     failed_on: Vec<HashSet<String>>,
     manifest: Manifest,
-    in_flight: usize,
+    running: HashMap<usize, Vec<Attempt>>,
+    /// Chunks a slot took ahead (uploading while it encodes another).
+    reserved: usize,
+    next_id: u64,
     strikes: HashMap<String, u32>,
-    live: HashSet<String>,
+    /// Live workers and their slot counts.
+    live: HashMap<String, usize>,
     reserve: HashSet<String>,
     error: Option<String>,
 }
 
+impl State {
+    fn idle(&self) -> bool {
+        self.queue.is_empty() && self.running.is_empty() && self.reserved == 0
+    }
+
+    fn start(&mut self, k: usize, worker: &str, parent: &CancellationToken) -> Attempt {
+        self.next_id += 1;
+        let a = Attempt {
+            id: self.next_id,
+            worker: worker.to_string(),
+            cancel: parent.child_token(),
+            started: Instant::now(),
+        };
+        self.running.entry(k).or_default().push(a.clone());
+        a
+    }
+
+    fn primary_alive(&self) -> bool {
+        self.live.keys().any(|w| !self.reserve.contains(w))
+    }
+
+    /// Position in the queue of the next chunk this worker may take.
+    fn next_for(&self, label: &str) -> Option<usize> {
+        let others_alive = self.live.len() > 1;
+        self.queue
+            .iter()
+            .position(|&k| !self.failed_on[k].contains(label) || !others_alive)
+    }
+}
+
 enum Pick {
-    Chunk(usize),
+    Chunk(usize, Attempt),
     Wait,
     Stop,
 }
@@ -91,12 +136,14 @@ impl Scheduler {
             p,
             state: Mutex::new(State {
                 queue,
-                attempts: vec![0; n],
+                failures: vec![0; n],
                 failed_on: vec![HashSet::new(); n],
                 manifest,
-                in_flight: 0,
+                running: HashMap::new(),
+                reserved: 0,
+                next_id: 0,
                 strikes: HashMap::new(),
-                live: HashSet::new(),
+                live: HashMap::new(),
                 reserve: HashSet::new(),
                 error: None,
             }),
@@ -109,7 +156,7 @@ impl Scheduler {
         let order: Vec<usize> = {
             let mut st = self.state.lock().unwrap();
             for s in &slots {
-                st.live.insert(s.worker.label().to_string());
+                *st.live.entry(s.worker.label().to_string()).or_insert(0) += 1;
                 if s.reserve {
                     st.reserve.insert(s.worker.label().to_string());
                 }
@@ -147,55 +194,126 @@ impl Scheduler {
 
     fn pick(&self, label: &str) -> Pick {
         let mut st = self.state.lock().unwrap();
-        if st.error.is_some() || self.p.cancel.is_cancelled() || !st.live.contains(label) {
+        if st.error.is_some()
+            || self.p.cancel.is_cancelled()
+            || !st.live.contains_key(label)
+            || st.idle()
+        {
             return Pick::Stop;
         }
-        if st.queue.is_empty() && st.in_flight == 0 {
-            return Pick::Stop;
-        }
-        let primary_alive = st.live.iter().any(|w| !st.reserve.contains(w));
-        if st.reserve.contains(label) && primary_alive {
+        if st.reserve.contains(label) && st.primary_alive() {
             return Pick::Wait;
         }
-        let others_alive = st.live.len() > 1;
-        let pos = st
-            .queue
+        if let Some(i) = st.next_for(label) {
+            let k = st.queue.remove(i).expect("index from position");
+            let a = st.start(k, label, &self.p.cancel);
+            return Pick::Chunk(k, a);
+        }
+        if !st.queue.is_empty() {
+            return Pick::Wait;
+        }
+        // Nothing queued: race the oldest single attempt running on another worker.
+        let dup = st
+            .running
             .iter()
-            .position(|&k| !st.failed_on[k].contains(label) || !others_alive);
-        match pos {
-            Some(i) => {
-                let k = st.queue.remove(i).expect("index from position");
-                st.in_flight += 1;
-                Pick::Chunk(k)
+            .filter(|(&k, v)| {
+                v.len() == 1
+                    && v[0].worker != label
+                    && !v[0].cancel.is_cancelled()
+                    && st.manifest.chunks[k].is_none()
+            })
+            .min_by_key(|(_, v)| v[0].started)
+            .map(|(&k, _)| k);
+        match dup {
+            Some(k) => {
+                let a = st.start(k, label, &self.p.cancel);
+                tracing::debug!("chunk {k}: speculative second attempt on {label}");
+                Pick::Chunk(k, a)
             }
             None => Pick::Wait,
         }
     }
 
+    /// Takes this slot's next chunk ahead of time when there is work for every slot anyway.
+    fn reserve_next(&self, label: &str) -> Option<usize> {
+        let mut st = self.state.lock().unwrap();
+        let slots: usize = st.live.values().sum();
+        if st.error.is_some() || st.reserve.contains(label) || st.queue.len() < slots {
+            return None;
+        }
+        let i = st.next_for(label)?;
+        let k = st.queue.remove(i)?;
+        st.reserved += 1;
+        Some(k)
+    }
+
+    /// Starts a reserved chunk (or gives it back).
+    fn take_reserved(&self, k: usize, label: &str, start: bool) -> Option<Attempt> {
+        let mut st = self.state.lock().unwrap();
+        st.reserved -= 1;
+        if start
+            && st.error.is_none()
+            && st.live.contains_key(label)
+            && !self.p.cancel.is_cancelled()
+        {
+            return Some(st.start(k, label, &self.p.cancel));
+        }
+        st.queue.push_front(k);
+        drop(st);
+        self.wake.notify_waiters();
+        None
+    }
+
     async fn slot_loop(&self, slot: Slot) {
         let label = slot.worker.label().to_string();
+        // (chunk, uploaded) taken ahead during the previous encode
+        let mut ahead: Option<(usize, bool)> = None;
         loop {
             let notified = self.wake.notified();
-            let k = match self.pick(&label) {
-                Pick::Stop => break,
-                Pick::Wait => {
-                    tokio::select! {
-                        _ = notified => {}
-                        _ = self.p.cancel.cancelled() => break,
+            let (k, attempt, uploaded) = match ahead.take() {
+                Some((k, up)) => match self.take_reserved(k, &label, true) {
+                    Some(a) => (k, a, up),
+                    None => continue,
+                },
+                None => match self.pick(&label) {
+                    Pick::Stop => break,
+                    Pick::Wait => {
+                        tokio::select! {
+                            _ = notified => {}
+                            _ = self.p.cancel.cancelled() => break,
+                        }
+                        continue;
                     }
-                    continue;
-                }
-                Pick::Chunk(k) => k,
+                    Pick::Chunk(k, a) => (k, a, false),
+                },
             };
             self.p.splitter.taken();
-            let result = tokio::select! {
-                r = self.encode_chunk(&slot, k) => r,
-                _ = self.p.cancel.cancelled() => Err(WorkerError::Cancelled),
+            let work = async {
+                tokio::select! {
+                    r = self.encode_chunk(&slot, k, &attempt, uploaded) => r,
+                    _ = attempt.cancel.cancelled() => Err(WorkerError::Cancelled),
+                }
             };
-            self.finish(slot.id, &label, k, result);
+            let (result, next) = tokio::join!(work, self.upload_ahead(&slot, &label));
+            ahead = next;
+            self.finish(slot.id, &label, k, &attempt, result);
             self.wake.notify_waiters();
         }
+        if let Some((k, _)) = ahead {
+            self.take_reserved(k, &label, false);
+        }
         self.wake.notify_waiters();
+    }
+
+    /// Reserves the slot's next chunk and uploads it while the current one encodes.
+    async fn upload_ahead(&self, slot: &Slot, label: &str) -> Option<(usize, bool)> {
+        let k = self.reserve_next(label)?;
+        let src = match self.p.splitter.get(k).await {
+            Ok(s) => s,
+            Err(_) => return Some((k, false)),
+        };
+        let ok = slot.worker.upload(&src.path, &src.name).await.is_ok();
+        Some((k, ok))
     }
 
     fn finish(
@@ -203,20 +321,47 @@ impl Scheduler {
         slot: usize,
         label: &str,
         k: usize,
+        attempt: &Attempt,
         result: Result<EncodedChunk, WorkerError>,
     ) {
         let mut st = self.state.lock().unwrap();
-        st.in_flight -= 1;
+        let others: Vec<Attempt> = match st.running.get_mut(&k) {
+            Some(v) => {
+                v.retain(|a| a.id != attempt.id);
+                v.clone()
+            }
+            None => vec![],
+        };
+        if others.is_empty() {
+            st.running.remove(&k);
+        }
         let err = match result {
             Ok(done) => {
                 st.strikes.insert(label.to_string(), 0);
+                if st.manifest.chunks[k].is_some() {
+                    let _ = std::fs::remove_file(&done.file);
+                    return;
+                }
+                for a in &others {
+                    a.cancel.cancel();
+                }
+                let _ = self.p.events.send(Event::Done {
+                    slot,
+                    chunk: k,
+                    frames: done.frames,
+                    size: done.size,
+                });
+                let _ = std::fs::remove_file(self.p.workdir.file(&WorkDir::source_name(k)));
                 st.manifest.chunks[k] = Some(done);
                 if let Err(e) = st.manifest.save(&self.p.workdir) {
                     tracing::warn!("cannot save the resume manifest: {e}");
                 }
                 return;
             }
-            Err(WorkerError::Cancelled) => return,
+            Err(WorkerError::Cancelled) => {
+                let _ = self.p.events.send(Event::Failed { slot });
+                return;
+            }
             Err(e) => e,
         };
         let _ = self.p.events.send(Event::Failed { slot });
@@ -225,12 +370,12 @@ impl Scheduler {
             self.p.cancel.cancel();
             return;
         }
-        st.attempts[k] += 1;
+        st.failures[k] += 1;
         st.failed_on[k].insert(label.to_string());
-        if st.attempts[k] > self.p.max_retries {
+        if st.failures[k] > self.p.max_retries {
             st.error = Some(format!(
                 "chunk {k} failed {} times; last error on {label}: {err}",
-                st.attempts[k]
+                st.failures[k]
             ));
             self.p.cancel.cancel();
             return;
@@ -259,7 +404,9 @@ impl Scheduler {
             worker: label.to_string(),
             error: err.to_string(),
         });
-        st.queue.push_front(k);
+        if others.is_empty() && st.manifest.chunks[k].is_none() {
+            st.queue.push_front(k);
+        }
     }
 
     /// Runs the encode, abandoning it when no progress arrives for `stall`.
@@ -269,6 +416,7 @@ impl Scheduler {
         args: &[String],
         slot: usize,
         k: usize,
+        cancel: &CancellationToken,
     ) -> Result<(), WorkerError> {
         let last = Arc::new(Mutex::new(Instant::now()));
         let events = self.p.events.clone();
@@ -277,7 +425,7 @@ impl Scheduler {
             *seen.lock().unwrap() = Instant::now();
             let _ = events.send(Event::Progress { slot, chunk: k, p });
         };
-        let stop = self.p.cancel.child_token();
+        let stop = cancel.child_token();
         let encode = w.encode(args, &progress, &stop);
         tokio::pin!(encode);
         let mut tick = tokio::time::interval(Duration::from_millis(500));
@@ -298,7 +446,13 @@ impl Scheduler {
         }
     }
 
-    async fn encode_chunk(&self, slot: &Slot, k: usize) -> Result<EncodedChunk, WorkerError> {
+    async fn encode_chunk(
+        &self,
+        slot: &Slot,
+        k: usize,
+        attempt: &Attempt,
+        uploaded: bool,
+    ) -> Result<EncodedChunk, WorkerError> {
         let w = &slot.worker;
         let job = &self.p.job;
         let sp = &self.p.splitter;
@@ -307,8 +461,10 @@ impl Scheduler {
             tail: format!("{e:#}"),
             fatal: true,
         })?;
-        w.upload(&src.path, &src.name).await?;
-        let out_name = WorkDir::encoded_name(k, job.chunk_format().1);
+        if !uploaded {
+            w.upload(&src.path, &src.name).await?;
+        }
+        let out_name = WorkDir::encoded_name(k, attempt.id, job.chunk_format().1);
         let first_src = c.first_pts - sp.shift.offset_ticks;
         let trim = commands::pre_roll(c, &sp.packets, first_src).map(|prev| {
             commands::start_trim_us(prev, first_src, sp.shift.offset_ticks, sp.tb, src.start_us)
@@ -336,7 +492,8 @@ impl Scheduler {
             chunk: k,
             frames: c.out_count(),
         });
-        self.watched_encode(w.as_ref(), &args, slot.id, k).await?;
+        self.watched_encode(w.as_ref(), &args, slot.id, k, &attempt.cancel)
+            .await?;
         let local = self.p.workdir.file(&out_name);
         w.download(&out_name, &local).await?;
         let _ = w.remove(&[src.name.clone(), out_name.clone()]).await;
@@ -346,13 +503,6 @@ impl Scheduler {
                 tail: format!("{e} (chunk from {})", w.label()),
                 fatal: false,
             })?;
-        let _ = std::fs::remove_file(&src.path);
-        let _ = self.p.events.send(Event::Done {
-            slot: slot.id,
-            chunk: k,
-            frames: enc.frames,
-            size: enc.size,
-        });
         Ok(enc)
     }
 }

@@ -78,8 +78,9 @@ impl WorkDir {
         format!("src-{k:05}.nut")
     }
 
-    pub fn encoded_name(k: usize, ext: &str) -> String {
-        format!("enc-{k:05}.{ext}")
+    /// The encoded chunk `k` of attempt `attempt` (duplicate attempts never share a file).
+    pub fn encoded_name(k: usize, attempt: u64, ext: &str) -> String {
+        format!("enc-{k:05}-{attempt}.{ext}")
     }
 
     pub fn file(&self, name: &str) -> PathBuf {

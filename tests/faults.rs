@@ -30,6 +30,19 @@ fn encodes(e: &Env) -> usize {
         .unwrap_or(0)
 }
 
+/// The distinct chunks encoded by the log lines after the first `skip` (speculative second
+/// attempts run the same chunk twice).
+fn chunks_encoded(e: &Env, skip: usize) -> usize {
+    let log = std::fs::read_to_string(e.path("encodes.log")).unwrap_or_default();
+    let names: std::collections::HashSet<String> = log
+        .lines()
+        .skip(skip)
+        .filter_map(|l| l.split_whitespace().find(|w| w.contains("src-")))
+        .map(|w| w.rsplit('/').next().unwrap_or(w).to_string())
+        .collect();
+    names.len()
+}
+
 fn spawn(e: &Env, args: &[&str]) -> Child {
     Command::new(assert_cmd::cargo::cargo_bin("distrffmpeg"))
         .current_dir(e.dir.path())
@@ -168,7 +181,7 @@ fn interrupt_then_resume(signal: &str) {
     let before = encodes(&e);
     let o = e.distr().args(args).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let redone = encodes(&e) - before;
+    let redone = chunks_encoded(&e, before);
     assert_eq!(
         redone,
         total - kept,
@@ -229,9 +242,15 @@ fn truncated_chunk_is_caught_and_encoded_again() {
 #[test]
 fn hung_worker_is_abandoned_after_stall_timeout() {
     let e = Env::new();
-    let c = Cluster::start(&e, 2);
-    let hang = wrapper(&e, "hang.sh", "exec sleep 600");
-    let extra = format!(r#", "ffmpeg_bin": "{}""#, hang.display());
+    // One worker (two slots, so no second worker races the hung chunk): its first encode hangs.
+    let c = Cluster::start(&e, 1);
+    let flag = e.path("hung-once");
+    let body = format!(
+        "if [ ! -e '{f}' ]; then touch '{f}'; exec sleep 600; fi",
+        f = flag.display()
+    );
+    let hang = wrapper(&e, "hang.sh", &body);
+    let extra = format!(r#", "ffmpeg_bin": "{}", "slots": 2"#, hang.display());
     c.write_config(&e, r#", "stall_timeout": 2"#, &[&extra]);
     let src = e.av_clip("in.mp4", 2.0, 24, 0);
     let t = Instant::now();
@@ -257,6 +276,30 @@ fn hung_worker_is_abandoned_after_stall_timeout() {
         !ffmpeg_running("sleep 600")
     });
     assert_eq!(video_frames(&e.path("out.mkv")), 60);
+}
+
+#[test]
+fn idle_workers_race_a_straggler() {
+    let e = Env::new();
+    let c = Cluster::start(&e, 2);
+    // Worker 0 never finishes; worker 1 runs a second attempt of its chunk and wins.
+    let hang = wrapper(&e, "hang.sh", "exec sleep 600");
+    let extra = format!(r#", "ffmpeg_bin": "{}""#, hang.display());
+    c.write_config(&e, "", &[&extra]);
+    let src = e.av_clip("in.mp4", 2.0, 24, 0);
+    let t = Instant::now();
+    let (p, o) = e.both(
+        &["-i", &src, "-c:v", "libx264", "-preset", "ultrafast", "-an"],
+        "mkv",
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(60),
+        "did not wait for the 120 s stall timeout"
+    );
+    assert_same(&p, &o);
+    wait_for("the losing attempt to be killed", 3, || {
+        !ffmpeg_running("sleep 600")
+    });
 }
 
 #[test]
