@@ -12,6 +12,7 @@ pub fn stream(index: usize, kind: MediaKind, codec: &str) -> StreamInfo {
         width: 0,
         height: 0,
         channels: 0,
+        sample_rate: 0,
         time_base: Rational::new(1, 1000),
         r_frame_rate: Rational::new(0, 1),
         avg_frame_rate: Rational::new(0, 1),

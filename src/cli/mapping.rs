@@ -17,6 +17,8 @@ pub struct OutStream {
     pub attached_pic: bool,
     /// The source stream's disposition flags that are set (`default`, `forced`, …).
     pub disposition: Vec<String>,
+    pub time_base: crate::rational::Rational,
+    pub sample_rate: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -93,6 +95,8 @@ pub fn resolve(
                 .filter(|(_, &v)| v != 0)
                 .map(|(k, _)| k.clone())
                 .collect(),
+            time_base: s.time_base,
+            sample_rate: s.sample_rate,
         }
     };
     if maps.is_empty() {

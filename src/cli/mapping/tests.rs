@@ -110,6 +110,8 @@ fn last_matching_option_wins_per_output_stream() {
             kind: MediaKind::Video,
             attached_pic: false,
             disposition: vec![],
+            time_base: crate::rational::Rational::new(1, 1000),
+            sample_rate: 0,
         },
         OutStream {
             file: 0,
@@ -117,6 +119,8 @@ fn last_matching_option_wins_per_output_stream() {
             kind: MediaKind::Audio,
             attached_pic: false,
             disposition: vec![],
+            time_base: crate::rational::Rational::new(1, 1000),
+            sample_rate: 0,
         },
         OutStream {
             file: 0,
@@ -124,6 +128,8 @@ fn last_matching_option_wins_per_output_stream() {
             kind: MediaKind::Audio,
             attached_pic: false,
             disposition: vec![],
+            time_base: crate::rational::Rational::new(1, 1000),
+            sample_rate: 0,
         },
     ]);
     let opts = &cmd.outputs[0].opts;
