@@ -372,7 +372,7 @@ async fn distribute(session: Session) -> Result<ExitCode> {
         Ok(j) => j,
         Err(Passthrough(why)) => return Ok(passthrough(&config, &cmd, &why)),
     };
-    if !flags.dry_run {
+    if !flags.dry_run && !pre.discard_output {
         check_output(&pre, &cmd)?;
     }
     let env = RunEnv {
@@ -385,7 +385,8 @@ async fn distribute(session: Session) -> Result<ExitCode> {
         started,
     };
     let slots = run::configured_slots(&env.config);
-    let planned = match run::plan_job(&spec, &env, slots).await {
+    let cuts = run::pass1_cuts(&spec)?;
+    let planned = match run::plan_job(&spec, &env, slots, cuts.as_deref()).await {
         Ok(p) => p,
         Err(e) => return Ok(passthrough(&env.config, &cmd, &format!("{e:#}"))),
     };

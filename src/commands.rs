@@ -126,6 +126,7 @@ pub fn encode(
     start_trim: Option<i64>,
     input: &str,
     output: &str,
+    passlog: Option<&str>,
 ) -> Vec<String> {
     let mut v = s(&[
         "-nostdin",
@@ -152,6 +153,14 @@ pub fn encode(
         v.push(f.clone());
     }
     push_opts(&mut v, &job.encode_opts);
+    if let (Some(tp), Some(log)) = (&job.two_pass, passlog) {
+        v.extend([
+            "-pass".to_string(),
+            tp.pass.to_string(),
+            "-passlogfile".into(),
+            log.to_string(),
+        ]);
+    }
     if !job.encode_opts.iter().any(|o| o.is("r")) {
         v.push("-r".into());
         v.push(job.frame_rate.to_string());
@@ -182,7 +191,7 @@ pub fn encode(
 
 /// The video track timescale the mov muxer picks for the encoder time base (mp4/mov chunks).
 pub fn mov_timescale(job: &JobSpec) -> Option<i64> {
-    if job.chunk_format().0 == "mpegts" {
+    if !matches!(job.chunk_format().0, "mp4" | "mov") {
         return None;
     }
     let mut ts = job.sync.enc_tb.den;

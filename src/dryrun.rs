@@ -45,7 +45,7 @@ pub fn render(job: &JobSpec, planned: &Planned, env: &RunEnv) -> String {
         } else {
             ""
         };
-        let enc_cmd = commands::encode(job, c, &shift, trim, &src, &enc);
+        let enc_cmd = commands::encode(job, c, &shift, trim, &src, &enc, Some("pass-NNNNN"));
         let _ = writeln!(s, "  REMOTE {}{note}", display_cmd("ffmpeg", &enc_cmd));
     }
     let fin = commands::final_mux(job, "chunks.ffconcat", 0, &Default::default(), &job.output);

@@ -22,6 +22,8 @@ pub struct Muxer {
     pub default_subtitle: Option<(&'static str, SubKind)>,
     /// Chunks in this format concatenate exactly (tested).
     pub distributable: bool,
+    /// AVFMT_NOTIMESTAMPS: `auto` frame-rate mode is passthrough.
+    pub no_timestamps: bool,
 }
 
 const fn mux(
@@ -37,6 +39,7 @@ const fn mux(
         variable_fps,
         default_subtitle,
         distributable,
+        no_timestamps: false,
     }
 }
 
@@ -61,6 +64,11 @@ static MUXERS: &[Muxer] = &[
     mux("mpegts", &["ts", "m2t", "m2ts", "mts"], true, None, true),
     mux("nut", &["nut"], true, None, true),
     mux("avi", &["avi"], false, None, false),
+    // Pass 1 of a two-pass encode only (everything else with -f null passes through).
+    Muxer {
+        no_timestamps: true,
+        ..mux("null", &[], true, None, true)
+    },
     mux("flv", &["flv"], true, None, false),
     mux("3gp", &["3gp"], false, None, false),
     mux("ismv", &["ismv", "isma"], false, None, false),
@@ -84,7 +92,9 @@ impl Muxer {
     /// What ffmpeg's `auto` frame-rate mode resolves to for this muxer (avi is special-cased
     /// to vfr by ffmpeg; VSCFR is decided by the caller).
     pub fn auto_sync(&self) -> SyncMode {
-        if self.name == "avi" || self.variable_fps {
+        if self.no_timestamps {
+            SyncMode::Passthrough
+        } else if self.name == "avi" || self.variable_fps {
             SyncMode::Vfr
         } else {
             SyncMode::Cfr
@@ -115,7 +125,9 @@ impl Muxer {
             "png",
             "cinepak",
         ];
-        if self.name == "mpegts" {
+        if self.name == "null" {
+            ("null", "null")
+        } else if self.name == "mpegts" {
             ("mpegts", "ts")
         } else if encoder.is_some_and(|e| MOV_ONLY.contains(&e)) {
             ("mov", "mov")

@@ -24,5 +24,6 @@ pub mod signals;
 pub mod split;
 #[cfg(test)]
 mod testutil;
+pub mod twopass;
 pub mod workdir;
 pub mod worker;

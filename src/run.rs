@@ -11,6 +11,7 @@ use crate::progress::{self, Display, Event, ReporterOptions};
 use crate::resume;
 use crate::schedule::{Parts, Scheduler, Slot};
 use crate::split::Splitter;
+use crate::twopass;
 use crate::workdir::{self, WorkDir};
 use crate::worker::pool;
 use anyhow::{Context, Result};
@@ -56,7 +57,32 @@ pub fn source_path(job: &JobSpec) -> &str {
 }
 
 /// Reads the packet index and plans the chunks.
-pub async fn plan_job(job: &JobSpec, env: &RunEnv, slots: usize) -> Result<Planned> {
+/// Pass 2 reuses pass 1's chunks: their cuts, checked against this command.
+pub fn pass1_cuts(job: &JobSpec) -> Result<Option<Vec<usize>>> {
+    let Some(tp) = job.two_pass.as_ref().filter(|tp| tp.pass == 2) else {
+        return Ok(None);
+    };
+    let stored = tp.load().with_context(|| {
+        format!(
+            "no pass-1 statistics in {}: run pass 1 through distrffmpeg first",
+            tp.store.display()
+        )
+    })?;
+    if stored.fingerprint != twopass::fingerprint(job, Path::new(source_path(job))) {
+        anyhow::bail!(
+            "the pass-1 statistics in {} were made for another input or other options; run pass 1 again",
+            tp.store.display()
+        );
+    }
+    Ok(Some(stored.cuts))
+}
+
+pub async fn plan_job(
+    job: &JobSpec,
+    env: &RunEnv,
+    slots: usize,
+    cuts: Option<&[usize]>,
+) -> Result<Planned> {
     let src = source_path(job);
     let demux: Vec<String> = job.demux_opts.iter().flat_map(|o| o.tokens()).collect();
     let t0 = Instant::now();
@@ -77,6 +103,7 @@ pub async fn plan_job(job: &JobSpec, env: &RunEnv, slots: usize) -> Result<Plann
         trims: job.trims,
         sync: job.sync,
         sizing,
+        cuts,
     })
     .with_context(|| format!("{src}: cannot plan the video"))?;
     tracing::debug!(
@@ -258,6 +285,20 @@ async fn run_slots(
         started: ctx.env.started,
     }));
     let encoded = sched.run(slots).await?;
+    if let Some(tp) = job.two_pass.as_ref().filter(|tp| tp.pass == 1) {
+        let stored = twopass::Stored {
+            fingerprint: twopass::fingerprint(job, Path::new(ctx.src)),
+            cuts: plan.chunks.iter().map(|c| c.start).collect(),
+        };
+        tp.save(&stored)
+            .with_context(|| format!("saving the pass-1 statistics in {}", tp.store.display()))?;
+    }
+    if job.discard_output {
+        let _ = tx.send(Event::Finished);
+        drop(tx);
+        let _ = reporter.await;
+        return Ok(());
+    }
     let _ = tx.send(Event::Muxing);
     let first_out = plan.chunks[0].out_pts[0];
     let mux = assemble::assemble(

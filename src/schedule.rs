@@ -11,9 +11,10 @@ use crate::assemble::verify::{self, EncodedChunk};
 use crate::commands;
 use crate::job::JobSpec;
 use crate::plan::Plan;
-use crate::progress::{Event, Events};
+use crate::progress::{EncodeProgress, Event, Events};
 use crate::resume::Manifest;
 use crate::split::Splitter;
+use crate::twopass::TwoPass;
 use crate::workdir::WorkDir;
 use crate::worker::{Worker, WorkerError};
 use anyhow::{anyhow, Result};
@@ -409,7 +410,8 @@ impl Scheduler {
         }
     }
 
-    /// Runs the encode, abandoning it when no progress arrives for `stall`.
+    /// Runs the encode, abandoning it when no progress arrives for `stall`. Returns the last
+    /// progress report (its frame count is the encode's).
     async fn watched_encode(
         &self,
         w: &dyn Worker,
@@ -417,12 +419,12 @@ impl Scheduler {
         slot: usize,
         k: usize,
         cancel: &CancellationToken,
-    ) -> Result<(), WorkerError> {
-        let last = Arc::new(Mutex::new(Instant::now()));
+    ) -> Result<EncodeProgress, WorkerError> {
+        let last = Arc::new(Mutex::new((Instant::now(), EncodeProgress::default())));
         let events = self.p.events.clone();
         let seen = last.clone();
         let progress = move |p| {
-            *seen.lock().unwrap() = Instant::now();
+            *seen.lock().unwrap() = (Instant::now(), p);
             let _ = events.send(Event::Progress { slot, chunk: k, p });
         };
         let stop = cancel.child_token();
@@ -431,9 +433,9 @@ impl Scheduler {
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         loop {
             tokio::select! {
-                r = &mut encode => return r,
+                r = &mut encode => return r.map(|_| last.lock().unwrap().1),
                 _ = tick.tick() => {
-                    if last.lock().unwrap().elapsed() > self.p.stall && !stop.is_cancelled() {
+                    if last.lock().unwrap().0.elapsed() > self.p.stall && !stop.is_cancelled() {
                         stop.cancel();
                         let _ = (&mut encode).await;
                         return Err(WorkerError::Transport(format!(
@@ -469,6 +471,11 @@ impl Scheduler {
         let trim = commands::pre_roll(c, &sp.packets, first_src).map(|prev| {
             commands::start_trim_us(prev, first_src, sp.shift.offset_ticks, sp.tb, src.start_us)
         });
+        let two_pass = job.two_pass.as_ref();
+        if let Some(tp) = two_pass.filter(|tp| tp.pass == 2) {
+            tp.upload(w.as_ref(), k).await?;
+        }
+        let passlog = w.path(&TwoPass::prefix(k));
         let args = commands::encode(
             job,
             c,
@@ -476,6 +483,7 @@ impl Scheduler {
             trim,
             &w.path(&src.name),
             &w.path(&out_name),
+            Some(&passlog),
         );
         tracing::debug!(
             "timing: chunk {k} dispatched to {} after {:.3}s",
@@ -492,8 +500,34 @@ impl Scheduler {
             chunk: k,
             frames: c.out_count(),
         });
-        self.watched_encode(w.as_ref(), &args, slot.id, k, &attempt.cancel)
+        let done = self
+            .watched_encode(w.as_ref(), &args, slot.id, k, &attempt.cancel)
             .await?;
+        if let Some(tp) = two_pass.filter(|tp| tp.pass == 1) {
+            tp.fetch(w.as_ref(), k).await?;
+        }
+        if job.discard_output {
+            let _ = w.remove(&[src.name.clone(), out_name.clone()]).await;
+            if done.frame != c.out_count() {
+                return Err(WorkerError::Ffmpeg {
+                    tail: format!(
+                        "frame check failed: expected {} frames, got {}",
+                        c.out_count(),
+                        done.frame
+                    ),
+                    fatal: false,
+                });
+            }
+            return Ok(EncodedChunk {
+                index: k,
+                file: String::new(),
+                start_us: 0,
+                frames: done.frame,
+                size: 0,
+                tb: job.sync.enc_tb,
+                tags: Default::default(),
+            });
+        }
         let local = self.p.workdir.file(&out_name);
         w.download(&out_name, &local).await?;
         let _ = w.remove(&[src.name.clone(), out_name.clone()]).await;

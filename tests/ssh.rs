@@ -271,3 +271,54 @@ fn hostile_file_names_are_quoted() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(video_frames(&e.path("-out.mkv")), 60);
 }
+
+#[test]
+fn two_pass_encode_keeps_each_chunks_statistics() {
+    let e = Env::new();
+    let c = Cluster::start(&e, 2);
+    c.write_config(&e, "", &[]);
+    let src = e.av_clip("in.mp4", 4.0, 24, 2);
+    let pass = |n: &str, out: &[&str]| {
+        let mut a = vec![
+            "-y",
+            "-i",
+            src.as_str(),
+            "-c:v",
+            "libx264",
+            "-b:v",
+            "300k",
+            "-pass",
+            n,
+        ];
+        a.extend_from_slice(out);
+        a.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let p1 = pass("1", &["-an", "-f", "null", "/dev/null"]);
+    let o = e.distr().args(&p1).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let store = e.path("ffmpeg2pass-distrffmpeg");
+    let logs = std::fs::read_dir(&store).unwrap().count();
+    assert!(
+        logs >= 5,
+        "per-chunk statistics and the plan are kept: {logs}"
+    );
+    let p2 = pass("2", &["-c:a", "aac", "ours.mkv"]);
+    let o = e.distr().args(&p2).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    // plain ffmpeg's two passes, same argv
+    std::fs::remove_dir_all(&store).unwrap();
+    let plain1: Vec<&str> = p1.iter().map(String::as_str).collect();
+    e.ffmpeg(&plain1[1..]);
+    let mut plain2: Vec<&str> = p2.iter().map(String::as_str).collect();
+    *plain2.last_mut().unwrap() = "plain.mkv";
+    e.ffmpeg(&plain2[1..]);
+    assert_same(&e.path("plain.mkv"), &e.path("ours.mkv"));
+    // pass 2 without pass 1's statistics is a clear error
+    let o = e.distr().args(&p2).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("run pass 1 through distrffmpeg first"),
+        "{}",
+        stderr(&o)
+    );
+}

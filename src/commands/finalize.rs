@@ -51,7 +51,10 @@ pub fn final_mux(
     }
     for o in &out.opts {
         let role = classify::output_role(o);
-        if o.is("map") || role == classify::OutRole::Filter || o.is("f") {
+        if o.is("map")
+            || matches!(role, classify::OutRole::Filter | classify::OutRole::TwoPass)
+            || o.is("f")
+        {
             continue;
         }
         v.extend(o.tokens());

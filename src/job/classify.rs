@@ -16,6 +16,8 @@ pub enum OutRole {
     Timing,
     /// Only meaningful when muxing (metadata, maps, other streams' codecs, muxer flags).
     Final,
+    /// `-pass`/`-passlogfile`: each chunk runs its own two-pass encode.
+    TwoPass,
     /// Cannot be distributed exactly.
     Unsupported,
 }
@@ -205,6 +207,7 @@ pub fn output_role(o: &Opt) -> OutRole {
     let name = o.name();
     match name {
         "ss" | "t" | "to" => OutRole::Timing,
+        "pass" | "passlogfile" => OutRole::TwoPass,
         "vf" | "filter" => OutRole::Filter,
         "frames" => {
             // -frames:a / -frames:s only limit other streams.

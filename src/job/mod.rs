@@ -14,6 +14,7 @@ use crate::plan::sync::SyncParams;
 use crate::plan::timeline::Trims;
 use crate::probe::{MediaInfo, MediaKind};
 use crate::rational::Rational;
+use crate::twopass::TwoPass;
 use classify::{InRole, OutRole};
 use std::collections::BTreeMap;
 pub use timing::Timing;
@@ -48,6 +49,8 @@ pub struct Pre {
     pub output: String,
     pub muxer: &'static Muxer,
     pub overwrite: Overwrite,
+    /// Pass 1 into `-f null` or /dev/null: nothing to write.
+    pub discard_output: bool,
 }
 
 /// A distributable encode, fully resolved.
@@ -84,6 +87,10 @@ pub struct JobSpec {
     pub stream_metadata_off: bool,
     /// A `-map_metadata` option maps stream metadata explicitly.
     pub stream_metadata_mapped: bool,
+    /// `-pass 1|2` and where the statistics are kept.
+    pub two_pass: Option<TwoPass>,
+    /// The output is thrown away (pass 1 into `-f null` or /dev/null): no final mux.
+    pub discard_output: bool,
 }
 
 /// Static checks: exit options, the number and kind of outputs and inputs, global options.
@@ -137,7 +144,14 @@ pub fn precheck(cmd: &CmdLine) -> Result<Pre, Passthrough> {
         Some(name) => formats::by_name(name),
         None => formats::by_filename(path),
     };
+    let pass1 = out
+        .opts
+        .iter()
+        .any(|o| o.is("pass") && o.arg.as_deref() == Some("1"));
+    let discard_output =
+        pass1 && (muxer.is_some_and(|m| m.name == "null") || matches!(path, "/dev/null" | "NUL"));
     let muxer = match muxer {
+        Some(m) if m.name == "null" && !discard_output => return pass("output format null"),
         Some(m) if m.distributable => m,
         Some(m) => return pass(format!("output format {} is not distributed", m.name)),
         None => return pass("output format not recognised"),
@@ -158,6 +172,7 @@ pub fn precheck(cmd: &CmdLine) -> Result<Pre, Passthrough> {
         output: path.to_string(),
         muxer,
         overwrite,
+        discard_output,
     })
 }
 
@@ -299,6 +314,19 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
     };
     let trims = timing.trims(info.format.start_time_us.unwrap_or(0));
     let (stream_metadata_off, stream_metadata_mapped) = stream_metadata_mode(out);
+    let pass_opt = |name: &str| -> Result<Option<String>, Passthrough> {
+        Ok(last_matching(&out.opts, &[name], &views, vi)
+            .map_err(|e| Passthrough(e.to_string()))?
+            .and_then(|o| o.arg.clone()))
+    };
+    let two_pass = match pass_opt("pass")?.as_deref() {
+        None => None,
+        Some(p @ ("1" | "2")) => Some(TwoPass::new(
+            p.parse().unwrap_or(1),
+            pass_opt("passlogfile")?.as_deref(),
+        )),
+        Some(p) => return pass(format!("-pass {p}")),
+    };
     Ok(JobSpec {
         cmd: cmd.clone(),
         output: pre.output.clone(),
@@ -320,6 +348,8 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
         src_tags: st.tags.clone(),
         stream_metadata_off,
         stream_metadata_mapped,
+        two_pass,
+        discard_output: pre.discard_output,
     })
 }
 

@@ -52,6 +52,8 @@ pub struct PlanInput<'a> {
     /// Plain ffmpeg's frame-rate logic for this output.
     pub sync: SyncParams,
     pub sizing: Sizing,
+    /// Chunk starts to use instead of choosing them (pass 2 reuses pass 1's).
+    pub cuts: Option<&'a [usize]>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -101,6 +103,10 @@ pub enum PlanError {
         "the first frame cannot be decoded on its own (the stream does not start with a keyframe)"
     )]
     NoLeadingKeyframe,
+    #[error(
+        "the chunks of pass 1 do not fit this command (run pass 1 again with the same options)"
+    )]
+    Cuts,
 }
 
 fn pts_of(e: &Emitted) -> impl Iterator<Item = i64> {
@@ -237,7 +243,21 @@ pub fn plan(inp: &PlanInput) -> Result<Plan, PlanError> {
     if ctx.starts[ctx.frames[0].packet].is_none() {
         return Err(PlanError::NoLeadingKeyframe);
     }
-    let mut cuts = ctx.pick_boundaries();
+    let forced = inp.cuts.is_some();
+    let mut cuts = match inp.cuts {
+        Some(c) => {
+            let ok = c.first() == Some(&0)
+                && c.windows(2).all(|w| w[0] < w[1])
+                && c.iter()
+                    .skip(1)
+                    .all(|&b| b < ctx.frames.len() && ctx.valid_boundary(b));
+            if !ok {
+                return Err(PlanError::Cuts);
+            }
+            c.to_vec()
+        }
+        None => ctx.pick_boundaries(),
+    };
     let n = ctx.frames.len();
     // Verify every chunk against plain ffmpeg; merge a chunk into its predecessor on mismatch.
     let mut k = 0;
@@ -247,6 +267,9 @@ pub fn plan(inp: &PlanInput) -> Result<Plan, PlanError> {
         let b = cuts.get(k + 1).copied().unwrap_or(n);
         let want = ctx.plain_pts(a, b);
         if want.is_empty() || ctx.worker_pts(k, a, b, want.len() as i64) != want {
+            if forced {
+                return Err(PlanError::Cuts);
+            }
             if k + 1 < cuts.len() {
                 cuts.remove(k + 1);
                 continue;

@@ -113,6 +113,7 @@ fn run(pk: &[Packet], mode: SyncMode, sz: Sizing, trims: Trims) -> Plan {
         trims,
         sync: sync(mode),
         sizing: sz,
+        cuts: None,
     })
     .unwrap()
 }
@@ -246,6 +247,7 @@ fn stream_not_starting_with_a_keyframe_is_refused() {
         trims: Trims::default(),
         sync: sync(SyncMode::Vfr),
         sizing: sizing(600, 300, 900),
+        cuts: None,
     });
     assert_eq!(e, Err(PlanError::NoLeadingKeyframe));
 }

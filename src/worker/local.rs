@@ -127,6 +127,17 @@ impl Worker for LocalWorker {
         })
     }
 
+    fn list(&self) -> BoxFut<'_, Result<Vec<String>, WorkerError>> {
+        Box::pin(async move {
+            let mut v = Vec::new();
+            let mut rd = tokio::fs::read_dir(&self.dir).await.map_err(io_err)?;
+            while let Some(e) = rd.next_entry().await.map_err(io_err)? {
+                v.push(e.file_name().to_string_lossy().into_owned());
+            }
+            Ok(v)
+        })
+    }
+
     fn remove<'a>(&'a self, names: &'a [String]) -> BoxFut<'a, Result<(), WorkerError>> {
         Box::pin(async move {
             for n in names {

@@ -53,6 +53,8 @@ pub trait Worker: Send + Sync {
         name: &'a str,
         local: &'a Path,
     ) -> BoxFut<'a, Result<(), WorkerError>>;
+    /// The file names in the job's directory.
+    fn list(&self) -> BoxFut<'_, Result<Vec<String>, WorkerError>>;
     /// Deletes files of the job's directory that are no longer needed.
     fn remove<'a>(&'a self, names: &'a [String]) -> BoxFut<'a, Result<(), WorkerError>>;
     /// Removes the job's directory.

@@ -96,7 +96,7 @@ pub async fn build(
         let local: Arc<dyn Worker> = Arc::new(LocalWorker::new(local_ffmpeg, local_dir));
         local.prepare().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         let reserve = local_slots == 0 && !members.is_empty();
-        if reserve || members.is_empty() {
+        if reserve {
             tracing::info!("fallback_local: the local machine encodes if every SSH worker is lost");
         }
         members.push(PoolMember {

@@ -399,6 +399,20 @@ impl Worker for SshWorker {
         })
     }
 
+    fn list(&self) -> BoxFut<'_, Result<Vec<String>, WorkerError>> {
+        Box::pin(async move {
+            let entries = self
+                .sftp
+                .read_dir(self.dir.as_str())
+                .await
+                .map_err(transport("SFTP list"))?;
+            Ok(entries
+                .map(|e| e.file_name())
+                .filter(|n| n != "." && n != "..")
+                .collect())
+        })
+    }
+
     fn remove<'a>(&'a self, names: &'a [String]) -> BoxFut<'a, Result<(), WorkerError>> {
         Box::pin(async move {
             for n in names {
