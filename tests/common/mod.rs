@@ -2,6 +2,7 @@
 //! plain ffmpeg side by side, and comparing what they wrote.
 #![allow(dead_code)]
 
+pub mod media;
 pub mod sshd;
 
 use assert_cmd::Command;
@@ -79,6 +80,12 @@ impl Env {
     /// Writes `out_plain` with ffmpeg and `out_ours` with distrffmpeg from the same argv
     /// (the output name last), asserting distrffmpeg succeeded and really split the work.
     pub fn both(&self, args: &[&str], ext: &str) -> (PathBuf, PathBuf) {
+        let (p, o, _) = self.both_log(args, ext);
+        (p, o)
+    }
+
+    /// `both`, also returning distrffmpeg's stderr.
+    pub fn both_log(&self, args: &[&str], ext: &str) -> (PathBuf, PathBuf, String) {
         let plain = self.p(&format!("plain.{ext}"));
         let ours = self.p(&format!("ours.{ext}"));
         let mut a: Vec<&str> = args.to_vec();
@@ -93,7 +100,11 @@ impl Env {
             "distrffmpeg {b:?} failed:\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        (PathBuf::from(plain), PathBuf::from(ours))
+        (
+            PathBuf::from(plain),
+            PathBuf::from(ours),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 
     /// lavfi test video (+ optional sine audio) encoded with x264 into `name`.

@@ -1,0 +1,323 @@
+//! Fidelity: the command lines users really type, run through 2 loopback SSH workers and
+//! through plain ffmpeg; layouts (streams, codecs, languages, dispositions, tags, chapters,
+//! global title) and every stream's timestamps must be the same, lossless cases bit-exact.
+
+mod common;
+use common::media;
+use common::sshd::Cluster;
+use common::*;
+
+/// Runs each argv (output name appended) both ways and compares.
+fn cases(e: &Env, list: &[(&str, Vec<&str>)]) {
+    for (ext, args) in list {
+        let (p, o, log) = e.both_log(args, ext);
+        assert_same(&p, &o);
+        assert_split(&log, args);
+        eprintln!("case ok: {args:?} -> {ext}");
+    }
+}
+
+/// The run was distributed: several chunks on the SSH workers' slots, none failed or skipped.
+fn assert_split(log: &str, args: &[&str]) {
+    let words: Vec<&str> = log.split_whitespace().collect();
+    let chunks = words
+        .windows(4)
+        .find(|w| w[1] == "chunks" && w[2] == "on")
+        .and_then(|w| Some((w[0].parse::<usize>().ok()?, w[3].parse::<usize>().ok()?)));
+    assert!(
+        chunks.is_some_and(|(n, slots)| n >= 2 && slots >= 2),
+        "{args:?} was not split over the workers:\n{log}"
+    );
+    for bad in ["skipping worker", "failed on", "dropped for the rest"] {
+        assert!(!log.contains(bad), "{args:?}: {bad}:\n{log}");
+    }
+}
+
+fn cluster(e: &Env) -> Cluster {
+    let c = Cluster::start(e, 2);
+    c.write_config(e, "", &[]);
+    c
+}
+
+const X264: [&str; 4] = ["-c:v", "libx264", "-preset", "ultrafast"];
+
+fn with<'a>(head: &[&'a str], tail: &[&'a str]) -> Vec<&'a str> {
+    let mut v = head.to_vec();
+    v.extend_from_slice(tail);
+    v
+}
+
+#[test]
+fn stream_selection_and_metadata() {
+    let e = Env::new();
+    let _c = cluster(&e);
+    let src = media::rich_mkv(&e);
+    let i = ["-i", src.as_str()];
+    let x = &X264;
+    cases(
+        &e,
+        &[
+            // default mapping: best video, the 5.1 track, the text subtitle (ass in mkv)
+            ("mkv", with(&i, x)),
+            // everything, attachment included
+            (
+                "mkv",
+                with(&with(&i, &["-map", "0", "-c:a", "copy", "-c:s", "copy"]), x),
+            ),
+            ("mkv", with(&with(&i, &["-map", "0:v", "-map", "0:a:1"]), x)),
+            (
+                "mkv",
+                with(&with(&i, &["-map", "0", "-map", "-0:s", "-c:a", "aac"]), x),
+            ),
+            ("mkv", with(&with(&i, &["-an"]), x)),
+            ("mkv", with(&with(&i, &["-sn", "-c:a", "libopus"]), x)),
+            // subtitles converted to mov_text in mp4
+            (
+                "mp4",
+                with(
+                    &with(
+                        &i,
+                        &[
+                            "-map", "0:v", "-map", "0:a", "-map", "0:s", "-c:a", "aac", "-c:s",
+                            "mov_text",
+                        ],
+                    ),
+                    x,
+                ),
+            ),
+            (
+                "mkv",
+                with(&with(&i, &["-map_metadata", "-1", "-c:a", "aac"]), x),
+            ),
+            ("mkv", with(&with(&i, &["-c:s", "srt", "-c:a", "aac"]), x)),
+            (
+                "mkv",
+                with(
+                    &with(
+                        &i,
+                        &["-map_chapters", "-1", "-metadata", "title=Other title"],
+                    ),
+                    x,
+                ),
+            ),
+            (
+                "mkv",
+                with(
+                    &with(
+                        &i,
+                        &[
+                            "-map",
+                            "0",
+                            "-c:a",
+                            "copy",
+                            "-c:s",
+                            "copy",
+                            "-metadata:s:a:0",
+                            "language=deu",
+                            "-disposition:a:0",
+                            "default",
+                            "-disposition:a:1",
+                            "0",
+                        ],
+                    ),
+                    x,
+                ),
+            ),
+        ],
+    );
+}
+
+#[test]
+fn timing() {
+    let e = Env::new();
+    let _c = cluster(&e);
+    let vfr = media::vfr_mkv(&e);
+    let av = e.av_clip("av.mp4", 5.0, 24, 2); // B-frames: the mp4 has an edit list
+    let ts = media::ts_source(&e);
+    let x = &X264;
+    cases(
+        &e,
+        &[
+            ("mkv", with(&["-i", &vfr], x)),
+            ("mp4", with(&["-i", &vfr], x)),
+            (
+                "mp4",
+                with(&["-ss", "1.3", "-t", "2", "-i", &av, "-c:a", "aac"], x),
+            ),
+            (
+                "mkv",
+                with(&["-i", &av, "-ss", "0.7", "-to", "3.1", "-c:a", "aac"], x),
+            ),
+            (
+                "mkv",
+                with(&["-itsoffset", "0.5", "-i", &av, "-c:a", "aac"], x),
+            ),
+            ("mkv", with(&["-i", &ts, "-c:a", "copy"], x)),
+            ("mp4", with(&["-i", &av, "-c:a", "aac"], x)),
+        ],
+    );
+}
+
+#[test]
+fn video_features() {
+    let e = Env::new();
+    let _c = cluster(&e);
+    let hevc = media::hevc10_open_gop(&e);
+    let inter = media::interlaced(&e);
+    let av = e.av_clip("av.mp4", 3.0, 24, 2);
+    let x265 = [
+        "-c:v",
+        "libx265",
+        "-preset",
+        "ultrafast",
+        "-x265-params",
+        "log-level=error",
+    ];
+    cases(
+        &e,
+        &[
+            ("mkv", with(&["-i", &hevc, "-c:a", "copy"], &x265)),
+            (
+                "mp4",
+                with(
+                    &[
+                        "-i",
+                        &hevc,
+                        "-tag:v",
+                        "hvc1",
+                        "-movflags",
+                        "+faststart",
+                        "-c:a",
+                        "aac",
+                    ],
+                    &x265,
+                ),
+            ),
+            (
+                "mkv",
+                with(&["-i", &inter, "-flags", "+ildct+ilme", "-top", "1"], &X264),
+            ),
+            (
+                "mkv",
+                with(
+                    &[
+                        "-i",
+                        &av,
+                        "-vf",
+                        "scale=288:-2,crop=280:150,pad=300:160:10:5,format=yuv420p,hqdn3d,unsharp",
+                        "-c:a",
+                        "aac",
+                    ],
+                    &X264,
+                ),
+            ),
+            (
+                "mkv",
+                with(
+                    &[
+                        "-i",
+                        &av,
+                        "-pix_fmt",
+                        "yuv420p10le",
+                        "-color_primaries",
+                        "bt709",
+                        "-color_trc",
+                        "bt709",
+                        "-colorspace",
+                        "bt709",
+                        "-an",
+                    ],
+                    &x265,
+                ),
+            ),
+            (
+                "mp4",
+                with(
+                    &[
+                        "-i",
+                        &av,
+                        "-x264-params",
+                        "keyint=12:bframes=1",
+                        "-c:a",
+                        "aac",
+                    ],
+                    &X264,
+                ),
+            ),
+        ],
+    );
+    // SVT-AV1 on a tiny clip
+    let small = e.make(
+        "small.mp4",
+        3.0,
+        "testsrc2=size=160x120:rate=24",
+        &["-c:v", "libx264", "-preset", "ultrafast", "-g", "24"],
+    );
+    cases(
+        &e,
+        &[(
+            "mkv",
+            vec![
+                "-i",
+                &small,
+                "-c:v",
+                "libsvtav1",
+                "-preset",
+                "12",
+                "-svtav1-params",
+                "tune=0",
+            ],
+        )],
+    );
+    // lossless: decoded frames bit-exact
+    let (p, o) = e.both(&["-i", &av, "-c:v", "ffv1", "-c:a", "copy"], "mkv");
+    assert_same(&p, &o);
+    assert!(framemd5(&p) == framemd5(&o), "ffv1 frames differ");
+}
+
+#[test]
+fn containers_and_passthrough() {
+    let e = Env::new();
+    let _c = cluster(&e);
+    let av = e.av_clip("av.mp4", 2.0, 24, 2);
+    let tc = media::timecode_mov(&e);
+    cases(
+        &e,
+        &[
+            (
+                "webm",
+                vec![
+                    "-i",
+                    &av,
+                    "-c:v",
+                    "libvpx-vp9",
+                    "-deadline",
+                    "realtime",
+                    "-cpu-used",
+                    "8",
+                    "-c:a",
+                    "libopus",
+                ],
+            ),
+            ("ts", with(&["-i", &av, "-c:a", "aac"], &X264)),
+            ("mov", with(&["-i", &av, "-c:a", "aac"], &X264)),
+            ("nut", with(&["-i", &av, "-c:a", "aac"], &X264)),
+            // data streams: a timecode track copied along, or dropped with -dn
+            ("mov", with(&["-i", &tc, "-map", "0", "-c:a", "aac"], &X264)),
+            (
+                "mkv",
+                with(&["-i", &tc, "-map", "0:v", "-map", "0:a", "-dn"], &X264),
+            ),
+        ],
+    );
+    // a timing filter is not distributed, and the output is still plain ffmpeg's
+    let args = with(&["-i", &av, "-vf", "fps=12"], &X264);
+    let (p, o) = e.both(&args, "mkv");
+    assert_same(&p, &o);
+    let mut a = args.clone();
+    a.push("again.mkv");
+    let out = e.run_distr(&with(&["-y"], &a));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("passing the command to ffmpeg unchanged")
+    );
+}
