@@ -2,7 +2,7 @@
 //! a worker returning a truncated chunk, a hung worker, losing every worker, bad input.
 
 mod common;
-use common::sshd::{leftovers, Cluster};
+use common::sshd::{leftovers, Cluster, Sshd};
 use common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -357,4 +357,76 @@ fn empty_and_truncated_inputs_are_one_clear_line() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("empty.mp4"), "{err}");
     assert!(!e.path("out.mkv").exists());
+}
+
+/// A tmpfs mounted for a test, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(path: PathBuf, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(&path).unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&path)
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "the full-disk drill mounts a small tmpfs and needs root (CI runs as root): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tmpfs(path)
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn full_disk_and_crashing_ffmpeg_are_retried_elsewhere() {
+    let e = Env::new();
+    let c = Cluster::start(&e, 3);
+    // Worker 0's work dir is a 32 KiB disk: every upload runs out of space.
+    let _disk = Tmpfs::mount(c.servers[0].work.clone(), "32k");
+    // Worker 1's ffmpeg dies of SIGSEGV on its first encode.
+    let flag = e.path("crashed-once");
+    let body = format!(
+        "if [ ! -e '{f}' ]; then touch '{f}'; kill -SEGV $$; fi",
+        f = flag.display()
+    );
+    let crash = wrapper(&e, "crash.sh", &body);
+    let extra = format!(r#", "ffmpeg_bin": "{}""#, crash.display());
+    c.write_config(&e, "", &["", &extra]);
+    let src = e.av_clip("in.mp4", 4.0, 24, 2);
+    let (p, o, log) = e.both_log(
+        &[
+            "-i",
+            &src,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+        ],
+        "mkv",
+    );
+    assert_same(&p, &o);
+    assert!(flag.exists(), "the crash happened");
+    let failed = |w: &Sshd| {
+        log.lines()
+            .any(|l| l.contains("failed on") && l.contains(&format!(":{}", w.port)))
+    };
+    assert!(
+        failed(&c.servers[0]),
+        "no upload failed on the full disk:\n{log}"
+    );
+    assert!(failed(&c.servers[1]), "the crash was not reported:\n{log}");
+    assert!(
+        log.contains("no space left on device"),
+        "the full disk is not named:\n{log}"
+    );
 }

@@ -140,6 +140,20 @@ impl SshWorker {
         Ok(())
     }
 
+    /// After a failed write: names a full disk when the job dir's file system has less room
+    /// than `needed` bytes (OpenSSH's SFTP server reports ENOSPC as a bare "Failure").
+    async fn space_note(&self, needed: u64) -> String {
+        match self.sftp.fs_info(self.dir.as_str()).await {
+            Ok(Some(fs)) if fs.blocks_avail.saturating_mul(fs.fragment_size) < needed => format!(
+                " (no space left on device: {} KiB free in {}, the chunk needs {} KiB)",
+                fs.blocks_avail.saturating_mul(fs.fragment_size) / 1024,
+                self.dir.as_str(),
+                needed.div_ceil(1024)
+            ),
+            _ => String::new(),
+        }
+    }
+
     async fn mkdir_p(&self, path: &str) -> Result<(), String> {
         let mut cur = String::new();
         for part in path.split('/') {
@@ -269,10 +283,18 @@ impl Worker for SshWorker {
                 .await
                 .map_err(transport("SFTP create"))?;
             let mut reader = BufReader::with_capacity(4 << 20, src);
-            tokio::io::copy_buf(&mut reader, &mut dst)
-                .await
-                .map_err(transport("SFTP upload"))?;
-            dst.shutdown().await.map_err(transport("SFTP upload"))?;
+            let sent = async {
+                tokio::io::copy_buf(&mut reader, &mut dst).await?;
+                dst.shutdown().await
+            }
+            .await;
+            if let Err(e) = sent {
+                let _ = self.sftp.remove_file(remote.as_str()).await;
+                return Err(WorkerError::Transport(format!(
+                    "SFTP upload: {e}{}",
+                    self.space_note(size).await
+                )));
+            }
             let got = self
                 .sftp
                 .metadata(remote.as_str())
