@@ -22,18 +22,22 @@ pub fn render(job: &JobSpec, planned: &Planned, env: &RunEnv) -> String {
         job.sync.mode,
         job.sync.enc_tb
     );
+    let total = plan.chunks.iter().map(|c| c.cost).sum::<u64>().max(1);
+    let order = crate::schedule::dispatch_order(plan);
     for c in &plan.chunks {
         let src = WorkDir::source_name(c.index);
+        let rank = order.iter().position(|&k| k == c.index).unwrap_or(0) + 1;
         let enc = WorkDir::encoded_name(c.index, 1, job.chunk_format().1);
         let _ = writeln!(
             s,
-            "chunk {}: frames [{}, {}) -> {} encoded, packets {}..={}",
+            "chunk {}: frames [{}, {}) -> {} encoded, packets {}..={}, {:.1} % of the work, dispatched {rank}.",
             c.index,
             c.start,
             c.end,
             c.out_count(),
             c.first_packet,
-            c.last_packet
+            c.last_packet,
+            100.0 * c.cost as f64 / total as f64,
         );
         let split = commands::split(job, source_path(job), c, &planned.packets, &shift, tb, &src);
         let _ = writeln!(s, "  PRE    {}", display_cmd(&ffmpeg, &split));

@@ -116,6 +116,8 @@ pub struct Packet {
     pub key: bool,
     /// Marked to be decoded but not shown (edit lists).
     pub discard: bool,
+    /// Bytes: the planner's measure of how hard the frame is to encode.
+    pub size: u32,
 }
 
 // ---- ffprobe JSON shapes ----
@@ -235,7 +237,7 @@ pub fn parse_info(json: &[u8]) -> Result<MediaInfo> {
     })
 }
 
-/// Parses `-show_entries packet=pts,dts,duration,flags -of csv=p=0` output. Packets without a
+/// Parses `-show_entries packet=pts,dts,duration,size,flags -of csv=p=0` output. Packets without a
 /// pts make the index unusable for planning and are reported as an error.
 pub fn parse_packets(csv: &[u8]) -> Result<Vec<Packet>> {
     let text = std::str::from_utf8(csv).context("ffprobe packet list is not UTF-8")?;
@@ -246,7 +248,8 @@ pub fn parse_packets(csv: &[u8]) -> Result<Vec<Packet>> {
             continue;
         }
         let mut it = line.split(',');
-        let (pts, dts, dur, flags) = (it.next(), it.next(), it.next(), it.next().unwrap_or(""));
+        let (pts, dts, dur, size) = (it.next(), it.next(), it.next(), it.next());
+        let flags = it.next().unwrap_or("");
         let num = |s: Option<&str>| s.and_then(|s| s.parse::<i64>().ok());
         let Some(pts) = num(pts) else {
             bail!("packet {n} has no presentation timestamp");
@@ -257,6 +260,7 @@ pub fn parse_packets(csv: &[u8]) -> Result<Vec<Packet>> {
             duration: num(dur).unwrap_or(0),
             key: flags.starts_with('K'),
             discard: flags.as_bytes().get(1) == Some(&b'D'),
+            size: size.and_then(|s| s.parse().ok()).unwrap_or(0),
         });
     }
     Ok(v)
@@ -301,7 +305,7 @@ pub async fn probe_packets(
         "-select_streams".into(),
         stream.to_string(),
         "-show_entries".into(),
-        "packet=pts,dts,duration,flags".into(),
+        "packet=pts,dts,duration,size,flags".into(),
         "-of".into(),
         "csv=p=0".into(),
     ];
@@ -319,13 +323,14 @@ mod tests {
 
     #[test]
     fn packets_parse_flags_and_missing_dts() {
-        let p = parse_packets(b"0,-1024,512,K_\n1536,N/A,512,__\n512,0,512,_D\n").unwrap();
+        let p = parse_packets(b"0,-1024,512,900,K_\n1536,N/A,512,20,__\n512,0,512,7,_D\n").unwrap();
         assert_eq!(p.len(), 3);
         assert!(p[0].key && !p[0].discard);
         assert_eq!(p[0].dts, Some(-1024));
         assert_eq!(p[1].dts, None);
         assert!(p[2].discard);
-        assert!(parse_packets(b"N/A,0,1,K_\n").is_err());
+        assert_eq!((p[0].size, p[1].size), (900, 20));
+        assert!(parse_packets(b"N/A,0,1,5,K_\n").is_err());
     }
 
     #[test]

@@ -91,18 +91,14 @@ pub async fn plan_job(
     let read = t0.elapsed().as_secs_f64();
     let tb = job.sync.filter_tb;
     let c = &env.config;
-    let sizing = Sizing {
-        target: c.segment_frames,
-        min: c.keyint_min,
-        max: c.keyint_max,
-        slots,
-    };
+    let sizing = Sizing::new(c.segment_frames, c.keyint_min, c.keyint_max, slots);
     let plan = plan::plan(&PlanInput {
         packets: &packets,
         stream_tb: tb,
         trims: job.trims,
         sync: job.sync,
         sizing,
+        base_cost: plan::base_cost(job.src_size.0, job.src_size.1),
         cuts,
     })
     .with_context(|| format!("{src}: cannot plan the video"))?;
@@ -127,24 +123,33 @@ pub async fn execute(
 ) -> Result<()> {
     let job = Arc::new(job);
     let src = source_path(&job).to_string();
-    let argv = job.cmd.to_ffmpeg_argv();
+    let argv = job.cmd.identity_argv();
     let base = if env.config.work_dir.is_empty() {
         workdir::default_base()
     } else {
         PathBuf::from(&env.config.work_dir)
     };
-    let inputs: Vec<&Path> = job
+    let inputs: Vec<PathBuf> = job
         .cmd
         .inputs
         .iter()
-        .map(|i| Path::new(i.url.as_str()))
+        .map(|i| {
+            let p = Path::new(crate::job::local_path(&i.url).unwrap_or(&i.url));
+            std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
+        })
         .collect();
     let id = workdir::job_id(&argv, &inputs);
-    if !env.config.resume {
-        let _ = WorkDir::open(&base, &id).map(|w| w.remove());
+    let stale = workdir::remove_stale(&base);
+    if stale > 0 {
+        tracing::debug!("removed {stale} work dir(s) of runs older than a week");
     }
-    let wd = WorkDir::open(&base, &id)
-        .with_context(|| format!("cannot create the work dir under {}", base.display()))?;
+    let mut wd = WorkDir::open(&base, &id)?;
+    if !env.config.resume {
+        wd.remove()
+            .with_context(|| format!("cannot remove {}", wd.root.display()))?;
+        drop(wd);
+        wd = WorkDir::open(&base, &id)?;
+    }
     let result = run_in(job, planned, env, &wd, &src, cancel).await;
     if result.is_ok() {
         let _ = wd.remove();

@@ -21,7 +21,7 @@ use anyhow::{anyhow, Result};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
 /// A worker failing this many times in a row is dropped for the rest of the job.
@@ -118,10 +118,17 @@ enum Pick {
     Stop,
 }
 
-/// Chunk indices, longest first (ties in plan order).
+/// Whether an encode `f` done (fraction of its frames) after `elapsed` ends soon enough to
+/// upload the slot's next chunk: in its last quarter or its last few seconds.
+fn near_end(f: f64, elapsed: Duration) -> bool {
+    const SOON: f64 = 3.0;
+    f >= 0.75 || (f > 0.05 && elapsed.as_secs_f64() * (1.0 - f) / f < SOON)
+}
+
+/// Chunk indices, dearest first by the plan's cost estimate (ties in plan order).
 pub fn dispatch_order(plan: &Plan) -> Vec<usize> {
     let mut v: Vec<usize> = (0..plan.chunks.len()).collect();
-    v.sort_by_key(|&k| std::cmp::Reverse(plan.chunks[k].frames()));
+    v.sort_by_key(|&k| std::cmp::Reverse(plan.chunks[k].cost));
     v
 }
 
@@ -289,13 +296,14 @@ impl Scheduler {
                 },
             };
             self.p.splitter.taken();
+            let (done_tx, done_rx) = watch::channel(0.0);
             let work = async {
                 tokio::select! {
-                    r = self.encode_chunk(&slot, k, &attempt, uploaded) => r,
+                    r = self.encode_chunk(&slot, k, &attempt, uploaded, done_tx) => r,
                     _ = attempt.cancel.cancelled() => Err(WorkerError::Cancelled),
                 }
             };
-            let (result, next) = tokio::join!(work, self.upload_ahead(&slot, &label));
+            let (result, next) = tokio::join!(work, self.upload_ahead(&slot, &label, done_rx));
             ahead = next;
             self.finish(slot.id, &label, k, &attempt, result);
             self.wake.notify_waiters();
@@ -306,14 +314,32 @@ impl Scheduler {
         self.wake.notify_waiters();
     }
 
-    /// Reserves the slot's next chunk and uploads it while the current one encodes.
-    async fn upload_ahead(&self, slot: &Slot, label: &str) -> Option<(usize, bool)> {
+    /// Near the end of the current encode (`done`: its fraction of frames, closed when it is
+    /// over), reserves the slot's next chunk and uploads it while the encode finishes. Taking
+    /// it any earlier would tie the next dearest chunk to this slot instead of the first one
+    /// that frees up.
+    async fn upload_ahead(
+        &self,
+        slot: &Slot,
+        label: &str,
+        mut done: watch::Receiver<f64>,
+    ) -> Option<(usize, bool)> {
+        let started = Instant::now();
+        while !near_end(*done.borrow_and_update(), started.elapsed()) {
+            tokio::select! {
+                r = done.changed() => r.ok()?,
+                _ = self.p.cancel.cancelled() => return None,
+            }
+        }
         let k = self.reserve_next(label)?;
-        let src = match self.p.splitter.get(k).await {
-            Ok(s) => s,
-            Err(_) => return Some((k, false)),
+        let upload = async {
+            let src = self.p.splitter.get(k).await.ok()?;
+            slot.worker.upload(&src.path, &src.name).await.ok()
         };
-        let ok = slot.worker.upload(&src.path, &src.name).await.is_ok();
+        let ok = tokio::select! {
+            r = upload => r.is_some(),
+            _ = self.p.cancel.cancelled() => false,
+        };
         Some((k, ok))
     }
 
@@ -416,15 +442,17 @@ impl Scheduler {
         &self,
         w: &dyn Worker,
         args: &[String],
-        slot: usize,
-        k: usize,
+        (slot, k): (usize, usize),
         cancel: &CancellationToken,
+        done: watch::Sender<f64>,
     ) -> Result<EncodeProgress, WorkerError> {
         let last = Arc::new(Mutex::new((Instant::now(), EncodeProgress::default())));
         let events = self.p.events.clone();
         let seen = last.clone();
-        let progress = move |p| {
+        let frames = self.p.plan.chunks[k].out_count().max(1) as f64;
+        let progress = move |p: EncodeProgress| {
             *seen.lock().unwrap() = (Instant::now(), p);
+            done.send_replace(p.frame as f64 / frames);
             let _ = events.send(Event::Progress { slot, chunk: k, p });
         };
         let stop = cancel.child_token();
@@ -454,6 +482,7 @@ impl Scheduler {
         k: usize,
         attempt: &Attempt,
         uploaded: bool,
+        done: watch::Sender<f64>,
     ) -> Result<EncodedChunk, WorkerError> {
         let w = &slot.worker;
         let job = &self.p.job;
@@ -501,7 +530,7 @@ impl Scheduler {
             frames: c.out_count(),
         });
         let done = self
-            .watched_encode(w.as_ref(), &args, slot.id, k, &attempt.cancel)
+            .watched_encode(w.as_ref(), &args, (slot.id, k), &attempt.cancel, done)
             .await?;
         if let Some(tp) = two_pass.filter(|tp| tp.pass == 1) {
             tp.fetch(w.as_ref(), k).await?;

@@ -169,6 +169,7 @@ mod tests {
             prev_pts: None,
             worker_mode: SyncMode::Vfr,
             out_pts: pts,
+            cost: 0,
         }
     }
 

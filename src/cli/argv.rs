@@ -237,6 +237,35 @@ impl CmdLine {
         v
     }
 
+    /// The argv without the global options that change only how ffmpeg talks to the user
+    /// (`-y`, `-nostats`, `-v`, `-progress`, …): what identifies a job for resuming.
+    pub fn identity_argv(&self) -> Vec<String> {
+        const COSMETIC: &[&str] = &[
+            "y",
+            "n",
+            "stdin",
+            "stats",
+            "stats_period",
+            "hide_banner",
+            "v",
+            "loglevel",
+            "progress",
+            "report",
+            "benchmark",
+            "benchmark_all",
+        ];
+        let kept = CmdLine {
+            items: self
+                .items
+                .iter()
+                .filter(|i| !matches!(i, Item::Global(o) if COSMETIC.contains(&o.name())))
+                .cloned()
+                .collect(),
+            ..CmdLine::default()
+        };
+        kept.to_ffmpeg_argv()
+    }
+
     /// The last global option with this name (no stream specifier).
     pub fn global(&self, name: &str) -> Option<&Opt> {
         self.globals.iter().rev().find(|o| o.is(name))
@@ -430,5 +459,31 @@ mod tests {
             Err(ArgvError::MissingArg("c:v".into()))
         );
         assert!(CmdLine::parse(&["-i"]).is_err());
+    }
+
+    #[test]
+    fn identity_ignores_how_ffmpeg_talks_to_the_user() {
+        let a = p(&["-i", "a.mp4", "-c:v", "libx264", "o.mkv"]);
+        let b = p(&[
+            "-y",
+            "-nostdin",
+            "-hide_banner",
+            "-v",
+            "error",
+            "-nostats",
+            "-progress",
+            "p.txt",
+            "-i",
+            "a.mp4",
+            "-c:v",
+            "libx264",
+            "o.mkv",
+        ]);
+        assert_eq!(a.identity_argv(), b.identity_argv());
+        let c = p(&["-i", "a.mp4", "-c:v", "libx264", "-crf", "20", "o.mkv"]);
+        assert_ne!(a.identity_argv(), c.identity_argv());
+        // an output option that happens to share a name stays
+        let d = p(&["-i", "a.mp4", "-c:v", "libx264", "-n", "o.mkv"]);
+        assert_eq!(d.identity_argv(), a.identity_argv());
     }
 }

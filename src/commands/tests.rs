@@ -21,6 +21,7 @@ fn packets(n: i64) -> Vec<Packet> {
             duration: 512,
             key: i % 30 == 0,
             discard: false,
+            size: 0,
         })
         .collect()
 }
@@ -64,6 +65,7 @@ fn split_encode_and_final_commands() {
             max: 60,
             slots: 0,
         },
+        base_cost: 0,
         cuts: None,
     })
     .unwrap();

@@ -83,6 +83,8 @@ pub struct JobSpec {
     pub trims: Trims,
     /// The source video stream's tags (the encoded stream inherits them).
     pub src_tags: BTreeMap<String, String>,
+    /// The source video's frame size (for the planner's cost model).
+    pub src_size: (u32, u32),
     /// `-map_metadata -1` (or similar) turned per-stream metadata copying off.
     pub stream_metadata_off: bool,
     /// A `-map_metadata` option maps stream metadata explicitly.
@@ -346,6 +348,7 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
         sync,
         trims,
         src_tags: st.tags.clone(),
+        src_size: (st.width, st.height),
         stream_metadata_off,
         stream_metadata_mapped,
         two_pass,

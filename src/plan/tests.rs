@@ -49,6 +49,7 @@ fn packets(n: usize, gop: usize, bf: usize, open: bool) -> Vec<Packet> {
             duration: TICK,
             key,
             discard: false,
+            size: 0,
         })
         .collect()
 }
@@ -113,6 +114,7 @@ fn run(pk: &[Packet], mode: SyncMode, sz: Sizing, trims: Trims) -> Plan {
         trims,
         sync: sync(mode),
         sizing: sz,
+        base_cost: 0,
         cuts: None,
     })
     .unwrap()
@@ -247,6 +249,7 @@ fn stream_not_starting_with_a_keyframe_is_refused() {
         trims: Trims::default(),
         sync: sync(SyncMode::Vfr),
         sizing: sizing(600, 300, 900),
+        base_cost: 0,
         cuts: None,
     });
     assert_eq!(e, Err(PlanError::NoLeadingKeyframe));
@@ -262,4 +265,60 @@ fn sizing_shrinks_for_short_inputs() {
     let s = cfg.adapted(1800);
     assert_eq!(s.target, 225);
     assert!(s.min <= s.target && s.target <= s.max);
+}
+
+#[test]
+fn busy_scenes_get_shorter_chunks_of_about_equal_cost() {
+    // 600 frames, a keyframe every 20; frames 300..420 are ten times as big (a busy scene).
+    let mut pk = packets(600, 20, 0, false);
+    for p in pk.iter_mut() {
+        let f = (p.pts / TICK) as usize;
+        p.size = if (300..420).contains(&f) {
+            10_000
+        } else {
+            1_000
+        };
+    }
+    let p = plan(&PlanInput {
+        packets: &pk,
+        stream_tb: TB,
+        trims: Trims::default(),
+        sync: sync(SyncMode::Vfr),
+        sizing: sizing(100, 20, 200),
+        base_cost: 500,
+        cuts: None,
+    })
+    .unwrap();
+    check_cover(&p);
+    let busy: Vec<&Chunk> = p
+        .chunks
+        .iter()
+        .filter(|c| c.start >= 300 && c.end <= 420)
+        .collect();
+    let calm = p.chunks.iter().filter(|c| c.end <= 300).collect::<Vec<_>>();
+    assert!(!busy.is_empty() && !calm.is_empty(), "{}", summary(&p));
+    assert!(
+        busy.iter().all(|c| c.frames() <= 40) && calm.iter().all(|c| c.frames() >= 100),
+        "{}",
+        summary(&p)
+    );
+    let (lo, hi) = p.chunks[..p.chunks.len() - 1]
+        .iter()
+        .fold((u64::MAX, 0), |(lo, hi), c| {
+            (lo.min(c.cost), hi.max(c.cost))
+        });
+    assert!(hi <= 3 * lo, "costs {lo}..{hi}\n{}", summary(&p));
+    assert!(p
+        .chunks
+        .iter()
+        .all(|c| pk[c.first_packet].key && c.start % 20 == 0));
+}
+
+#[test]
+fn segment_frames_alone_sets_the_chunk_length() {
+    let s = Sizing::new(120, 300, 900, 0);
+    assert_eq!((s.target, s.min, s.max), (120, 120, 900));
+    let pk = packets(600, 60, 0, false);
+    let p = run(&pk, SyncMode::Vfr, s, Trims::default());
+    assert_eq!(p.chunks.len(), 5, "{}", summary(&p));
 }

@@ -113,6 +113,7 @@ mod tests {
             duration: 1,
             key,
             discard: false,
+            size: 0,
         }
     }
 
