@@ -128,11 +128,12 @@ pub fn encode(
     output: &str,
     passlog: Option<&str>,
 ) -> Vec<String> {
+    // info level: the output stream's description (see `worker::encoder_color_range`)
     let mut v = s(&[
         "-nostdin",
         "-hide_banner",
         "-v",
-        "error",
+        "info",
         "-y",
         "-nostats",
         "-progress",
@@ -177,16 +178,20 @@ pub fn encode(
     }
     v.push("-frames:v".into());
     v.push(c.out_count().to_string());
-    if let Some(ts) = mov_timescale(job) {
-        // Edit lists are written in the movie timescale: make it the track's so the chunk's
-        // start survives exactly.
-        v.push("-movie_timescale".into());
-        v.push(ts.to_string());
-    }
+    v.extend(mov_chunk_options(job));
     v.push("-f".into());
     v.push(job.chunk_format().0.to_string());
     v.push(output.to_string());
     v
+}
+
+/// Muxer options for mp4/mov chunk files. Edit lists are written in the movie timescale: make
+/// it the track's so the chunk's start survives exactly.
+fn mov_chunk_options(job: &JobSpec) -> Vec<String> {
+    match mov_timescale(job) {
+        Some(ts) => vec!["-movie_timescale".into(), ts.to_string()],
+        None => vec![],
+    }
 }
 
 /// The video track timescale the mov muxer picks for the encoder time base (mp4/mov chunks).
@@ -239,10 +244,7 @@ pub fn declaration(job: &JobSpec, first_chunk: &str, frame_ticks: i64, out: &str
         "-bsf:v",
     ]));
     v.push(format!("setts=duration={frame_ticks}"));
-    if let Some(ts) = mov_timescale(job) {
-        v.push("-movie_timescale".into());
-        v.push(ts.to_string());
-    }
+    v.extend(mov_chunk_options(job));
     v.push("-f".into());
     v.push(job.chunk_format().0.to_string());
     v.push(out.to_string());

@@ -52,7 +52,14 @@ pub fn render(job: &JobSpec, planned: &Planned, env: &RunEnv) -> String {
         let enc_cmd = commands::encode(job, c, &shift, trim, &src, &enc, Some("pass-NNNNN"));
         let _ = writeln!(s, "  REMOTE {}{note}", display_cmd("ffmpeg", &enc_cmd));
     }
-    let fin = commands::final_mux(job, "chunks.ffconcat", 0, &Default::default(), &job.output);
+    let fin = commands::final_mux(
+        job,
+        "chunks.ffconcat",
+        0,
+        &Default::default(),
+        None,
+        &job.output,
+    );
     let _ = writeln!(s, "FINAL {}", display_cmd(&ffmpeg, &fin));
     s
 }

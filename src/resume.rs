@@ -128,6 +128,7 @@ mod tests {
             size: 9,
             tb: crate::rational::Rational::new(1, 1000),
             tags: Default::default(),
+            color_range: None,
         });
         m.save(&wd).unwrap();
         assert_eq!(Manifest::load(&wd), Some(m));

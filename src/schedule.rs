@@ -445,7 +445,7 @@ impl Scheduler {
         (slot, k): (usize, usize),
         cancel: &CancellationToken,
         done: watch::Sender<f64>,
-    ) -> Result<EncodeProgress, WorkerError> {
+    ) -> Result<(EncodeProgress, String), WorkerError> {
         let last = Arc::new(Mutex::new((Instant::now(), EncodeProgress::default())));
         let events = self.p.events.clone();
         let seen = last.clone();
@@ -461,7 +461,7 @@ impl Scheduler {
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         loop {
             tokio::select! {
-                r = &mut encode => return r.map(|_| last.lock().unwrap().1),
+                r = &mut encode => return r.map(|log| (last.lock().unwrap().1, log)),
                 _ = tick.tick() => {
                     if last.lock().unwrap().0.elapsed() > self.p.stall && !stop.is_cancelled() {
                         stop.cancel();
@@ -529,7 +529,7 @@ impl Scheduler {
             chunk: k,
             frames: c.out_count(),
         });
-        let done = self
+        let (done, log) = self
             .watched_encode(w.as_ref(), &args, (slot.id, k), &attempt.cancel, done)
             .await?;
         if let Some(tp) = two_pass.filter(|tp| tp.pass == 1) {
@@ -555,17 +555,19 @@ impl Scheduler {
                 size: 0,
                 tb: job.sync.enc_tb,
                 tags: Default::default(),
+                color_range: None,
             });
         }
         let local = self.p.workdir.file(&out_name);
         w.download(&out_name, &local).await?;
         let _ = w.remove(&[src.name.clone(), out_name.clone()]).await;
-        let enc = verify::verify(&self.p.ffprobe, &local, c, job.sync.enc_tb)
+        let mut enc = verify::verify(&self.p.ffprobe, &local, c, job.sync.enc_tb)
             .await
             .map_err(|e| WorkerError::Ffmpeg {
                 tail: format!("{e} (chunk from {})", w.label()),
                 fatal: false,
             })?;
+        enc.color_range = crate::worker::encoder_color_range(&log).map(str::to_string);
         Ok(enc)
     }
 }

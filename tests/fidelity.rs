@@ -321,3 +321,75 @@ fn containers_and_passthrough() {
         String::from_utf8_lossy(&out.stderr).contains("passing the command to ffmpeg unchanged")
     );
 }
+
+#[test]
+fn seeks_and_stream_properties() {
+    let e = Env::new();
+    let _c = cluster(&e);
+    let av = e.av_clip("av.mp4", 4.0, 30, 2);
+    let avmkv = e.p("av.mkv");
+    e.ffmpeg(&["-i", &av, "-c", "copy", &avmkv]);
+    let hevc = media::hevc10_open_gop(&e);
+    let x = &X264;
+    cases(
+        &e,
+        &[
+            // matroska seeks skip audio by the video's keyframe: copied audio starts earlier
+            (
+                "mkv",
+                with(&["-ss", "2.5", "-i", &avmkv, "-c:a", "copy"], x),
+            ),
+            // -ss lands on leading pictures of an open-GOP CRA: decode from the GOP before
+            (
+                "mkv",
+                with(
+                    &["-ss", "0.9", "-i", &hevc, "-pix_fmt", "yuv420p", "-an"],
+                    x,
+                ),
+            ),
+            (
+                "mkv",
+                with(&["-i", &hevc, "-t", "2.2", "-pix_fmt", "yuv420p", "-an"], x),
+            ),
+            // swscale sets the color range; a named profile means nothing to the copied video
+            (
+                "mkv",
+                with(
+                    &[
+                        "-i",
+                        &av,
+                        "-vf",
+                        "scale=160:-2",
+                        "-profile:v",
+                        "high",
+                        "-an",
+                    ],
+                    x,
+                ),
+            ),
+            (
+                "mkv",
+                with(
+                    &["-i", &avmkv, "-map_metadata:s:a", "0:s:a", "-c:a", "aac"],
+                    x,
+                ),
+            ),
+            ("mkv", with(&["-i", &av, "-bitexact", "-c:a", "aac"], x)),
+        ],
+    );
+    // cases that depend on the demuxer's seek or a stream copy's side effects pass through,
+    // and still produce plain ffmpeg's output
+    let ts = media::ts_source(&e);
+    for args in [
+        with(&["-ss", "1.2", "-i", &ts, "-an"], x),
+        with(&["-itsoffset", "0.5", "-ss", "1.2", "-i", &av, "-an"], x),
+        with(&["-i", &av, "-metadata:s:v", "rotate=90", "-an"], x),
+    ] {
+        let (p, o, log) = e.both_log(&args, "mkv");
+        assert_same(&p, &o);
+        assert!(
+            log.contains("passing the command to ffmpeg unchanged"),
+            "{args:?}:\n{log}"
+        );
+    }
+}

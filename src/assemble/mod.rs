@@ -108,6 +108,7 @@ pub async fn assemble(
         &list.to_string_lossy(),
         itsoffset,
         &chunks[0].tags,
+        chunks[0].color_range.as_deref(),
         &tmp.to_string_lossy(),
     );
     tracing::debug!("FINAL {}", process::display_cmd(ffmpeg, &args));

@@ -20,6 +20,9 @@ pub struct EncodedChunk {
     pub tb: Rational,
     /// The video stream's tags as the chunk container returns them.
     pub tags: std::collections::BTreeMap<String, String>,
+    /// The color range the worker's encoder was opened with (`tv`, `pc`), when set.
+    #[serde(default)]
+    pub color_range: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -149,6 +152,7 @@ pub async fn verify(
         size,
         tb,
         tags,
+        color_range: None,
     })
 }
 

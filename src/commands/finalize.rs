@@ -3,7 +3,8 @@
 
 use super::{push_opts, s};
 use crate::cli::argv::CmdLine;
-use crate::cli::mapping::{last_matching, out_views, OutStream};
+use crate::cli::mapping::{alias, last_matching, out_views, OutStream};
+use crate::cli::spec::{Spec, StreamView};
 use crate::job::{classify, JobSpec};
 use crate::rational::format_us;
 use std::collections::BTreeMap;
@@ -14,6 +15,7 @@ pub fn final_mux(
     list: &str,
     itsoffset_us: i64,
     chunk_tags: &BTreeMap<String, String>,
+    color_range: Option<&str>,
     tmp_out: &str,
 ) -> Vec<String> {
     let cmd: &CmdLine = &job.cmd;
@@ -49,11 +51,13 @@ pub fn final_mux(
     for (k, val) in video_tags(job, chunk_tags) {
         v.extend([format!("-metadata:s:{vi}"), format!("{k}={val}")]);
     }
+    let views = out_views(&job.out_streams);
     for o in &out.opts {
         let role = classify::output_role(o);
         if o.is("map")
             || matches!(role, classify::OutRole::Filter | classify::OutRole::TwoPass)
             || o.is("f")
+            || (role == classify::OutRole::Encode && only_for_video(o, &views, vi))
         {
             continue;
         }
@@ -73,13 +77,62 @@ pub fn final_mux(
         format!("-r:{vi}"),
         job.frame_rate.to_string(),
     ]);
+    if let Some(range) = color_range {
+        // what the workers' encoder was opened with (mp4 chunks may not carry it)
+        v.extend([format!("-color_range:{vi}"), range.to_string()]);
+    }
     for (i, d) in dispositions(job) {
         v.extend([format!("-disposition:{i}"), d]);
     }
     v.push("-f".into());
     v.push(job.muxer.name.to_string());
     v.push(tmp_out.to_string());
+    if job.timing.in_ss_us.is_some() {
+        // Plain ffmpeg reads the source's video after the seek; some demuxers (matroska)
+        // skip the other streams' packets differently when it is discarded, which would
+        // move where copied audio starts. A second, null output keeps it read.
+        v.extend([
+            "-map".into(),
+            format!("{}:{}", job.src_file, job.src_stream),
+            "-c".into(),
+            "copy".into(),
+            "-f".into(),
+            "null".into(),
+            "-".into(),
+        ]);
+    }
     v
+}
+
+/// The encoder tag as plain ffmpeg writes it: without the library version when the user asked
+/// for bit-exact output (`-bitexact`, `-fflags +bitexact`, `-flags +bitexact`), which the
+/// workers' chunks do not see.
+fn bitexact_encoder(job: &JobSpec, tag: &str) -> String {
+    let bitexact = job.cmd.outputs[0].opts.iter().any(|o| {
+        o.is("bitexact")
+            || (matches!(o.name(), "fflags" | "flags")
+                && o.arg
+                    .as_deref()
+                    .is_some_and(|a| a.contains("+bitexact") || a == "bitexact"))
+    });
+    match tag.split_once(' ') {
+        Some((lib, codec)) if bitexact && lib.starts_with("Lavc") => format!("Lavc {codec}"),
+        _ => tag.to_string(),
+    }
+}
+
+/// An encoder option that applies to the encoded video alone: the workers used it, and the
+/// final mux, which copies the video, must not (`-profile:v high` means nothing to a copy and
+/// ffmpeg refuses it). `-aspect` stays: on a copy it sets the same container aspect ratio.
+fn only_for_video(o: &crate::cli::argv::Opt, views: &[StreamView], vi: usize) -> bool {
+    if o.is("aspect") {
+        return false;
+    }
+    let (_, spec) = alias(o);
+    match Spec::parse(&spec) {
+        Ok(sp) => (0..views.len()).all(|i| sp.matches(views, i) == (i == vi)),
+        Err(_) => false,
+    }
 }
 
 /// `-disposition` options that give every output stream the disposition plain ffmpeg gives it.
@@ -148,11 +201,8 @@ pub fn video_tags(job: &JobSpec, chunk_tags: &BTreeMap<String, String>) -> Vec<(
     let encoder = chunk_tags
         .iter()
         .find(|(k, _)| is_enc(k))
-        .map(|(_, v)| v.clone());
-    if job.stream_metadata_mapped {
-        return vec![];
-    }
-    if job.stream_metadata_off {
+        .map(|(_, v)| bitexact_encoder(job, v));
+    if job.stream_metadata_off || job.stream_metadata_mapped {
         return encoder
             .map(|e| vec![("encoder".to_string(), e)])
             .unwrap_or_default();

@@ -81,7 +81,14 @@ fn split_encode_and_final_commands() {
     let x = start_trim_us(pre, first_src, shift.offset_ticks, tb, 0);
     let enc0 = encode(&j, c0, &shift, Some(x), "c0.nut", "e0.mp4", None);
     let enc1 = encode(&j, &p.chunks[1], &shift, None, "c1.nut", "e1.mp4", None);
-    let fin = final_mux(&j, "list.ffconcat", 0, &Default::default(), ".out.tmp");
+    let fin = final_mux(
+        &j,
+        "list.ffconcat",
+        0,
+        &Default::default(),
+        Some("tv"),
+        ".out.tmp",
+    );
     let show = |v: &[String]| crate::process::display_cmd("ffmpeg", v);
     insta::assert_snapshot!(format!(
         "SPLIT {}\nENCODE0 {}\nENCODE1 {}\nFINAL {}",

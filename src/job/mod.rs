@@ -274,6 +274,20 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
         }
     }
     let timing = timing::parse(input, out).map_err(Passthrough)?;
+    if timing.in_ss_us.is_some() && matches!(info.format.format_name.as_str(), "mpegts" | "mpeg") {
+        // MPEG-TS/PS seek by byte position; which frames plain ffmpeg decodes after it
+        // depends on where the demuxer lands.
+        return pass(format!("-ss on an {} input", info.format.format_name));
+    }
+    for o in out.opts.iter().filter(|o| o.is("metadata")) {
+        let rotates = o.arg.as_deref().is_some_and(|a| a.starts_with("rotate="));
+        let streams = o.spec().and_then(|s| s.strip_prefix('s'));
+        let spec = streams.map(|s| s.trim_start_matches(':'));
+        if rotates && spec.is_some_and(|s| Spec::parse(s).is_ok_and(|s| s.matches(&views, vi))) {
+            // a stream copy turns it into a display matrix, an encode does not
+            return pass("-metadata rotate on the encoded video");
+        }
+    }
     let sync_mode = timing::sync_mode(cmd, out, &views, vi, pre.muxer, info, input)?;
     let user_rate = last_matching(&out.opts, &["r"], &views, vi)
         .map_err(|e| Passthrough(e.to_string()))?

@@ -66,6 +66,11 @@ pub fn parse(input: &FileArgs, out: &FileArgs) -> Result<Timing, String> {
     if t.in_ss_us.is_some() && !t.accurate_seek {
         return Err("-noaccurate_seek".into());
     }
+    if t.in_ss_us.is_some() && t.itsoffset_us > 0 {
+        // The kept frames would start before the seek point, where the demuxer's own choice
+        // of keyframe decides what exists.
+        return Err("a positive -itsoffset with -ss on the video's input".into());
+    }
     recording(t.in_t_us, t.in_to_us, t.in_ss_us)?;
     recording(t.out_t_us, t.out_to_us, t.out_ss_us)?;
     Ok(t)

@@ -150,6 +150,7 @@ struct Ctx<'a> {
     inp: &'a PlanInput<'a>,
     frames: Vec<Frame>,
     starts: Vec<Option<usize>>,
+    leading: Vec<bool>,
     plain: Vec<Emitted>,
     flush: Emitted,
     /// Cumulative cost: `cum[i]` for frames `[0, i)`.
@@ -161,19 +162,13 @@ impl Ctx<'_> {
         (self.frames[i].pts, self.frames[i].duration)
     }
 
-    /// Source pts shift applied by ts_offset.
-    fn src_pts(&self, i: usize) -> i64 {
-        self.inp.packets[self.frames[i].packet].pts
-    }
-
     /// A chunk may start at frame `b`: it is decodable from the last keyframe before it, and a
     /// fresh worker emits exactly what plain ffmpeg emits for it.
     fn valid_boundary(&self, b: usize) -> bool {
-        let Some(ks) = self.starts[self.frames[b].packet] else {
+        let packet = self.frames[b].packet;
+        if self.starts[packet].is_none() || self.leading[packet] {
+            // a leading picture of an open GOP: decodable only from the GOP before
             return false;
-        };
-        if self.inp.packets[ks].pts > self.src_pts(b) {
-            return false; // a leading picture of an open GOP
         }
         let plain = self.plain[b];
         if plain.count == 0 || plain.dups_of_previous != 0 {
@@ -273,6 +268,7 @@ pub fn plan(inp: &PlanInput) -> Result<Plan, PlanError> {
         return Err(PlanError::NoFrames);
     }
     let starts = decode_starts(inp.packets);
+    let leading = timeline::leading_pictures(inp.packets);
     let mut st = SyncState::default();
     let list: Vec<(i64, i64)> = frames.iter().map(|f| (f.pts, f.duration)).collect();
     let (plain, flush) = sync::simulate(&inp.sync, &mut st, &list);
@@ -286,6 +282,7 @@ pub fn plan(inp: &PlanInput) -> Result<Plan, PlanError> {
         inp,
         frames,
         starts,
+        leading,
         plain,
         flush,
         cum,

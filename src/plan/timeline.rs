@@ -87,17 +87,41 @@ pub fn encoder_input(packets: &[Packet], tb: Rational, t: &Trims) -> Vec<Frame> 
 }
 
 /// For every packet, the index of the keyframe decoding must start from to reach it: the last
-/// keyframe at or before it in decode order.
+/// keyframe at or before it in decode order — or, for a leading picture of an open GOP (shown
+/// before its keyframe, referencing the previous GOP), the keyframe before that one. None when
+/// no keyframe precedes it.
 pub fn decode_starts(packets: &[Packet]) -> Vec<Option<usize>> {
+    let leading = leading_pictures(packets);
     let mut last = None;
+    let mut before = None;
     packets
         .iter()
         .enumerate()
         .map(|(i, p)| {
             if p.key {
+                before = last;
                 last = Some(i);
             }
-            last
+            if leading[i] {
+                before
+            } else {
+                last
+            }
+        })
+        .collect()
+}
+
+/// For every packet, whether it is a leading picture: after a keyframe in decode order but
+/// before it in presentation order.
+pub fn leading_pictures(packets: &[Packet]) -> Vec<bool> {
+    let mut key_pts = None;
+    packets
+        .iter()
+        .map(|p| {
+            if p.key {
+                key_pts = Some(p.pts);
+            }
+            key_pts.is_some_and(|k| p.pts < k)
         })
         .collect()
 }
@@ -159,7 +183,7 @@ mod tests {
     }
 
     #[test]
-    fn decode_start_is_last_keyframe_in_decode_order() {
+    fn decode_start_is_last_keyframe_or_the_one_before_for_leading_pictures() {
         let p = vec![
             pk(0, true),
             pk(2, false),
@@ -168,6 +192,9 @@ mod tests {
             pk(3, false),
         ];
         let d = decode_starts(&p);
-        assert_eq!(d, [Some(0), Some(0), Some(0), Some(3), Some(3)]);
+        // pts 3 follows keyframe 4 in decode order but is shown before it: it references
+        // the first GOP, so decoding starts there.
+        assert_eq!(d, [Some(0), Some(0), Some(0), Some(3), Some(0)]);
+        assert_eq!(leading_pictures(&p), [false, false, false, false, true]);
     }
 }

@@ -82,7 +82,7 @@ impl Worker for LocalWorker {
         args: &'a [String],
         progress: ProgressFn<'a>,
         cancel: &'a CancellationToken,
-    ) -> BoxFut<'a, Result<(), WorkerError>> {
+    ) -> BoxFut<'a, Result<String, WorkerError>> {
         Box::pin(async move {
             let mut child = process::command(&self.ffmpeg, args).spawn().map_err(|e| {
                 WorkerError::Transport(format!("cannot run {}: {e}", self.ffmpeg.display()))
@@ -103,7 +103,8 @@ impl Worker for LocalWorker {
                 _ = cancel.cancelled() => return Err(WorkerError::Cancelled),
             };
             if status.success() {
-                return Ok(());
+                let head = &err_buf[..err_buf.len().min(super::STDERR_HEAD)];
+                return Ok(String::from_utf8_lossy(head).into_owned());
             }
             let tail = process::tail(&err_buf);
             Err(WorkerError::Ffmpeg {

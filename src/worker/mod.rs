@@ -41,12 +41,13 @@ pub trait Worker: Send + Sync {
     /// Makes the local file available to the worker's ffmpeg under `name`.
     fn upload<'a>(&'a self, local: &'a Path, name: &'a str) -> BoxFut<'a, Result<(), WorkerError>>;
     /// Runs ffmpeg with `args` (paths from `path`), reporting progress, until done or cancelled.
+    /// Returns the start of ffmpeg's stderr (`STDERR_HEAD` bytes: the stream descriptions).
     fn encode<'a>(
         &'a self,
         args: &'a [String],
         progress: ProgressFn<'a>,
         cancel: &'a CancellationToken,
-    ) -> BoxFut<'a, Result<(), WorkerError>>;
+    ) -> BoxFut<'a, Result<String, WorkerError>>;
     /// Brings the worker's file `name` to `local`.
     fn download<'a>(
         &'a self,
@@ -59,6 +60,50 @@ pub trait Worker: Send + Sync {
     fn remove<'a>(&'a self, names: &'a [String]) -> BoxFut<'a, Result<(), WorkerError>>;
     /// Removes the job's directory.
     fn cleanup(&self) -> BoxFut<'_, Result<(), WorkerError>>;
+}
+
+/// How much of an encode's stderr `Worker::encode` returns.
+pub const STDERR_HEAD: usize = 16 * 1024;
+
+/// Keeps the start of a stream of stderr bytes and a bounded tail.
+#[derive(Default)]
+pub struct StderrLog {
+    pub head: Vec<u8>,
+    pub tail: Vec<u8>,
+}
+
+impl StderrLog {
+    pub fn push(&mut self, data: &[u8]) {
+        let room = STDERR_HEAD.saturating_sub(self.head.len()).min(data.len());
+        self.head.extend_from_slice(&data[..room]);
+        self.tail.extend_from_slice(data);
+        if self.tail.len() > 64 * 1024 {
+            self.tail.drain(..self.tail.len() - 16 * 1024);
+        }
+    }
+
+    pub fn head_text(&self) -> String {
+        String::from_utf8_lossy(&self.head).into_owned()
+    }
+}
+
+/// The color range ffmpeg's encoder was opened with, from the output stream description it
+/// logs at info level (`Stream #0:0: Video: h264 …, yuv420p(tv, progressive), …`): `tv`,
+/// `pc`, or None when unspecified. mp4 chunks cannot always carry it, so the final mux sets it.
+pub fn encoder_color_range(stderr: &str) -> Option<&'static str> {
+    let out = stderr.split("Output #0").nth(1)?;
+    let line = out
+        .lines()
+        .find(|l| l.contains("Stream #0:0") && l.contains("Video:"))?;
+    let inner = line.split('(').skip(1).find_map(|s| {
+        let first = s.split([',', ')']).next()?.trim();
+        match first {
+            "tv" => Some("tv"),
+            "pc" => Some("pc"),
+            _ => None,
+        }
+    });
+    inner
 }
 
 /// Decides from ffmpeg's stderr whether a failure would repeat on any worker.
@@ -85,6 +130,20 @@ pub fn is_fatal_ffmpeg_error(stderr: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn color_range_comes_from_the_output_stream_line() {
+        let log = "Input #0, nut, from 'c.nut':\n  Stream #0:0: Video: h264 (High), yuv420p(pc, progressive), 320x240\n\
+            Output #0, mp4, to 'e.mp4':\n  Stream #0:0: Video: h264 (avc1 / 0x31637661), yuv420p(tv, progressive), 160x120, q=2-31\n";
+        assert_eq!(encoder_color_range(log), Some("tv"));
+        let log = "Output #0, mp4, to 'e.mp4':\n  Stream #0:0: Video: h264 (avc1 / 0x31637661), yuv420p(progressive), 160x120\n";
+        assert_eq!(encoder_color_range(log), None);
+        let log = "Output #0, mov, to 'e.mov':\n  Stream #0:0: Video: ffv1 (FFV1 / 0x31564646), yuv422p10le(pc, bt709, progressive), 64x64\n";
+        assert_eq!(encoder_color_range(log), Some("pc"));
+        let mut s = StderrLog::default();
+        s.push(&vec![b'a'; STDERR_HEAD + 10]);
+        assert_eq!(s.head.len(), STDERR_HEAD);
+    }
 
     #[test]
     fn option_errors_are_fatal_crashes_are_not() {

@@ -6,7 +6,7 @@ pub mod conn;
 pub mod quote;
 pub mod target;
 
-use super::{is_fatal_ffmpeg_error, BoxFut, ProgressFn, Worker, WorkerError};
+use super::{is_fatal_ffmpeg_error, BoxFut, ProgressFn, StderrLog, Worker, WorkerError};
 use crate::process;
 use crate::progress::ProgressParser;
 use conn::{Conn, ConnectError, Target};
@@ -315,7 +315,7 @@ impl Worker for SshWorker {
         args: &'a [String],
         progress: ProgressFn<'a>,
         cancel: &'a CancellationToken,
-    ) -> BoxFut<'a, Result<(), WorkerError>> {
+    ) -> BoxFut<'a, Result<String, WorkerError>> {
         Box::pin(async move {
             let mut argv = vec![self.ffmpeg.clone()];
             argv.extend(args.iter().cloned());
@@ -331,18 +331,13 @@ impl Worker for SshWorker {
                 buf: Vec::new(),
                 parser: ProgressParser::default(),
             };
-            let mut err = Vec::new();
+            let mut err = StderrLog::default();
             let mut status = None;
             loop {
                 tokio::select! {
                     msg = ch.wait() => match msg {
                         Some(ChannelMsg::Data { data }) => feed.feed(&data, progress),
-                        Some(ChannelMsg::ExtendedData { data, .. }) => {
-                            err.extend_from_slice(&data);
-                            if err.len() > 64 * 1024 {
-                                err.drain(..err.len() - 16 * 1024);
-                            }
-                        }
+                        Some(ChannelMsg::ExtendedData { data, .. }) => err.push(&data),
                         Some(ChannelMsg::ExitStatus { exit_status }) => status = Some(exit_status),
                         Some(_) => {}
                         None => break,
@@ -356,9 +351,9 @@ impl Worker for SshWorker {
                 }
             }
             match status {
-                Some(0) => Ok(()),
+                Some(0) => Ok(err.head_text()),
                 Some(code) => {
-                    let tail = process::tail(&err);
+                    let tail = process::tail(&err.tail);
                     Err(WorkerError::Ffmpeg {
                         fatal: is_fatal_ffmpeg_error(&tail),
                         tail: format!("{} (exit status {code} on {})", tail.trim(), self.label),
