@@ -76,6 +76,10 @@ pub fn help_text() -> &'static str {
 /// Entry point used by main: returns the process exit code.
 pub fn main(args: Vec<OsString>) -> ExitCode {
     let started = std::time::Instant::now();
+    if std::env::var_os(ffbin::INNER_ENV).is_some() {
+        eprintln!("distrffmpeg: {}", ffbin::loop_error());
+        return ExitCode::from(1);
+    }
     let Some(strs) = args
         .iter()
         .map(|a| a.to_str().map(String::from))
@@ -101,17 +105,29 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let ff_level = cmd
+    let ff_level_arg = cmd
         .global("loglevel")
         .or_else(|| cmd.global("v"))
-        .and_then(|o| o.arg.as_deref())
-        .map(logging::ffmpeg_level);
+        .and_then(|o| o.arg.as_deref());
+    if let Some(v) = ff_level_arg.filter(|v| !logging::valid_ffmpeg_level(v)) {
+        // ffmpeg refuses it with its own message
+        return passthrough(&config, &cmd, &format!("-loglevel {v}"), flags.dry_run);
+    }
+    let ff_level = ff_level_arg.map(logging::ffmpeg_level);
     let level = match ff_level {
         Some(None) => None,
         Some(Some(l)) => Some(l.min(config.level().unwrap_or(l))),
         None => config.level(),
     };
     let sink = logging::init(level);
+    // -v quiet/panic: like ffmpeg, not even the final error line
+    let quiet = level.is_none();
+    let fail = |e: anyhow::Error| {
+        if !quiet {
+            eprintln!("distrffmpeg: {e:#}");
+        }
+        ExitCode::from(1)
+    };
     if flags.help {
         print!("{}", help_text());
         return ExitCode::SUCCESS;
@@ -141,14 +157,11 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     }
     let pre = match job::precheck(&cmd) {
         Ok(p) => p,
-        Err(Passthrough(why)) => return passthrough(&config, &cmd, &why),
+        Err(Passthrough(why)) => return passthrough(&config, &cmd, &why, flags.dry_run),
     };
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("distrffmpeg: cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
+        Err(e) => return fail(anyhow!("cannot start the runtime: {e}")),
     };
     let stats = level.is_some_and(|l| l >= tracing::Level::INFO)
         && cmd.global("stats").is_none_or(|o| o.bool_value());
@@ -169,10 +182,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     };
     match rt.block_on(distribute(session)) {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("distrffmpeg: {e:#}");
-            ExitCode::from(1)
-        }
+        Err(e) => fail(e),
     }
 }
 
@@ -187,6 +197,7 @@ fn version(config: &Config, cmd: &CmdLine) -> ExitCode {
     };
     let status = std::process::Command::new(&ffmpeg)
         .args(cmd.to_ffmpeg_argv())
+        .env(ffbin::INNER_ENV, "1")
         .status();
     println!(
         "distrffmpeg {} (distributed encoding over SSH; real ffmpeg: {})",
@@ -218,10 +229,13 @@ fn run_check(config: &Config, cmd: &CmdLine, json: bool) -> ExitCode {
     let Ok(rt) = tokio::runtime::Runtime::new() else {
         return ExitCode::from(1);
     };
-    let ffmpeg =
-        ffbin::resolve(&config.ffmpeg_bin).unwrap_or_else(|_| PathBuf::from(&config.ffmpeg_bin));
+    let ffmpeg = ffbin::resolve(&config.ffmpeg_bin).map_err(|e| format!("{e:#}"));
     let encoder = requested_encoder(cmd);
-    let rows = rt.block_on(crate::check::rows(config, &ffmpeg, encoder.as_deref()));
+    let rows = rt.block_on(crate::check::rows(
+        config,
+        ffmpeg.as_deref().map_err(Clone::clone),
+        encoder.as_deref(),
+    ));
     if json {
         println!(
             "{}",
@@ -241,12 +255,18 @@ fn ffmpeg_path(config: &Config) -> Result<PathBuf> {
     ffbin::resolve(&config.ffmpeg_bin)
 }
 
-fn passthrough(config: &Config, cmd: &CmdLine, why: &str) -> ExitCode {
-    let args: Vec<OsString> = cmd
-        .to_ffmpeg_argv()
-        .into_iter()
-        .map(OsString::from)
-        .collect();
+/// Runs the command through the real ffmpeg, or with `-df_dry_run` only says so.
+fn passthrough(config: &Config, cmd: &CmdLine, why: &str, dry_run: bool) -> ExitCode {
+    let argv = cmd.to_ffmpeg_argv();
+    if dry_run {
+        let ffmpeg = ffbin::resolve(&config.ffmpeg_bin)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| config.ffmpeg_bin.clone());
+        println!("passthrough: {why}");
+        println!("FFMPEG {}", crate::process::display_cmd(&ffmpeg, &argv));
+        return ExitCode::SUCCESS;
+    }
+    let args: Vec<OsString> = argv.into_iter().map(OsString::from).collect();
     passthrough_raw(&config.ffmpeg_bin, &args, why)
 }
 
@@ -265,7 +285,7 @@ fn passthrough_raw(ffmpeg_bin: &str, args: &[OsString], why: &str) -> ExitCode {
         .filter(|a| !a.to_string_lossy().starts_with("-df_"))
         .collect();
     let mut c = std::process::Command::new(&ffmpeg);
-    c.args(args);
+    c.args(args).env(ffbin::INNER_ENV, "1");
     #[cfg(unix)]
     {
         use std::os::unix::process::CommandExt;
@@ -296,9 +316,22 @@ fn check_input(url: &str) -> Result<()> {
     }
 }
 
-/// ffmpeg's rules for an existing output without -y.
+/// ffmpeg's rules for an existing output without -y, and for an output that is an input.
 fn check_output(pre: &Pre, cmd: &CmdLine) -> Result<()> {
+    if cmd.has_global("y") && cmd.has_global("n") {
+        bail!("Error, both -y and -n supplied. Exiting.");
+    }
     let out = Path::new(&pre.output);
+    let canon = |p: &Path| std::fs::canonicalize(p).ok();
+    for (i, inp) in cmd.inputs.iter().enumerate() {
+        let path = Path::new(job::local_path(&inp.url).unwrap_or(&inp.url));
+        if inp.url == pre.output || (out.exists() && canon(out) == canon(path)) {
+            bail!(
+                "Output {} same as Input #{i} - exiting (ffmpeg cannot edit existing files in-place)",
+                pre.output
+            );
+        }
+    }
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !dir.is_dir() {
             bail!("{}: No such file or directory", pre.output);
@@ -341,7 +374,58 @@ struct Session {
     sink: Sink,
 }
 
+/// What planning produced: a job ready to run, or an exit code already decided.
+enum Prepared {
+    Run(Box<(job::JobSpec, run::Planned, RunEnv)>),
+    Done(ExitCode),
+}
+
 async fn distribute(session: Session) -> Result<ExitCode> {
+    // Signals are watched from the start: an interrupt while probing or planning (reading
+    // the packet index of a long file takes seconds) exits like ffmpeg too.
+    let cancel = CancellationToken::new();
+    let interrupted = CancellationToken::new();
+    let watch = {
+        let (cancel, interrupted) = (cancel.clone(), interrupted.clone());
+        tokio::spawn(async move {
+            if crate::signals::interrupted().await {
+                interrupted.cancel();
+                cancel.cancel();
+                // A second signal while cleaning up: leave at once.
+                if crate::signals::interrupted().await {
+                    std::process::exit(i32::from(EXIT_INTERRUPTED));
+                }
+            }
+        })
+    };
+    let dry_run = session.flags.dry_run;
+    // Dropping the preparation kills its ffprobe (kill_on_drop).
+    let prepared = tokio::select! {
+        p = prepare(session) => p?,
+        _ = interrupted.cancelled() => {
+            eprintln!("distrffmpeg: interrupted");
+            return Ok(ExitCode::from(EXIT_INTERRUPTED));
+        }
+    };
+    let (spec, planned, env) = match prepared {
+        Prepared::Done(code) => return Ok(code),
+        Prepared::Run(b) => *b,
+    };
+    if dry_run {
+        print!("{}", crate::dryrun::render(&spec, &planned, &env));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let result = run::execute(spec, planned, &env, cancel).await;
+    watch.abort();
+    if interrupted.is_cancelled() {
+        eprintln!("distrffmpeg: interrupted");
+        return Ok(ExitCode::from(EXIT_INTERRUPTED));
+    }
+    result.map(|_| ExitCode::SUCCESS)
+}
+
+/// Probes the inputs, decides, checks the output and plans the chunks.
+async fn prepare(session: Session) -> Result<Prepared> {
     let Session {
         started,
         cmd,
@@ -370,7 +454,14 @@ async fn distribute(session: Session) -> Result<ExitCode> {
     }
     let spec = match job::analyze(&cmd, &pre, &infos) {
         Ok(j) => j,
-        Err(Passthrough(why)) => return Ok(passthrough(&config, &cmd, &why)),
+        Err(Passthrough(why)) => {
+            return Ok(Prepared::Done(passthrough(
+                &config,
+                &cmd,
+                &why,
+                flags.dry_run,
+            )))
+        }
     };
     if !flags.dry_run && !pre.discard_output {
         check_output(&pre, &cmd)?;
@@ -388,7 +479,15 @@ async fn distribute(session: Session) -> Result<ExitCode> {
     let cuts = run::pass1_cuts(&spec)?;
     let planned = match run::plan_job(&spec, &env, slots, cuts.as_deref()).await {
         Ok(p) => p,
-        Err(e) => return Ok(passthrough(&env.config, &cmd, &format!("{e:#}"))),
+        Err(e) => {
+            let why = format!("{e:#}");
+            return Ok(Prepared::Done(passthrough(
+                &env.config,
+                &cmd,
+                &why,
+                flags.dry_run,
+            )));
+        }
     };
     tracing::info!(
         "{} frames in {} chunks on {} slot(s)",
@@ -396,30 +495,5 @@ async fn distribute(session: Session) -> Result<ExitCode> {
         planned.plan.chunks.len(),
         slots
     );
-    if flags.dry_run {
-        print!("{}", crate::dryrun::render(&spec, &planned, &env));
-        return Ok(ExitCode::SUCCESS);
-    }
-    let cancel = CancellationToken::new();
-    let interrupted = CancellationToken::new();
-    let watch = {
-        let (cancel, interrupted) = (cancel.clone(), interrupted.clone());
-        tokio::spawn(async move {
-            if crate::signals::interrupted().await {
-                interrupted.cancel();
-                cancel.cancel();
-                // A second signal while cleaning up: leave at once.
-                if crate::signals::interrupted().await {
-                    std::process::exit(i32::from(EXIT_INTERRUPTED));
-                }
-            }
-        })
-    };
-    let result = run::execute(spec, planned, &env, cancel).await;
-    watch.abort();
-    if interrupted.is_cancelled() {
-        eprintln!("distrffmpeg: interrupted");
-        return Ok(ExitCode::from(EXIT_INTERRUPTED));
-    }
-    result.map(|_| ExitCode::SUCCESS)
+    Ok(Prepared::Run(Box::new((spec, planned, env))))
 }

@@ -22,7 +22,11 @@ pub struct Row {
 }
 
 /// Probes all workers; `encoder` is the one the command line asks for, if any.
-pub async fn rows(config: &Config, ffmpeg: &Path, encoder: Option<&str>) -> Vec<Row> {
+pub async fn rows(
+    config: &Config,
+    ffmpeg: Result<&Path, String>,
+    encoder: Option<&str>,
+) -> Vec<Row> {
     let dir = format!("check-{}", std::process::id());
     let mut rows = Vec::new();
     for p in pool::probe_all(config, &dir, encoder).await {
@@ -64,7 +68,27 @@ pub async fn rows(config: &Config, ffmpeg: &Path, encoder: Option<&str>) -> Vec<
     rows
 }
 
-async fn local_row(ffmpeg: &Path, slots: usize, cores: usize, encoder: Option<&str>) -> Row {
+async fn local_row(
+    ffmpeg: Result<&Path, String>,
+    slots: usize,
+    cores: usize,
+    encoder: Option<&str>,
+) -> Row {
+    let ffmpeg = match ffmpeg {
+        Ok(p) => p,
+        Err(e) => {
+            return Row {
+                worker: "local".into(),
+                ok: false,
+                error: Some(e),
+                latency_ms: None,
+                slots,
+                cores: Some(cores as u32),
+                encoder: None,
+                ffmpeg_version: None,
+            }
+        }
+    };
     let bin = ffmpeg.to_string_lossy().into_owned();
     let version = process::output(&bin, &["-hide_banner".into(), "-version".into()]).await;
     let has = match encoder {
@@ -122,11 +146,17 @@ pub fn table(rows: &[Row]) -> String {
             Some(false) => "MISSING",
             None => "-",
         };
+        // one row per worker: a multi-line error is folded
         let detail = r
             .error
             .clone()
             .or_else(|| r.ffmpeg_version.clone())
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .split('\n')
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" / ");
         out.push_str(&format!(
             "{:<32} {:<6} {:>8} {:>5} {:>5} {:<8} {}\n",
             r.worker, status, latency, r.slots, cores, enc, detail

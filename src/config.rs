@@ -254,11 +254,15 @@ impl Config {
 
 fn type_hint(e: &serde_json::Error) -> String {
     let s = e.to_string();
-    if let Some(i) = s.find("expected") {
-        s[i..].split(" at line").next().unwrap_or(&s).to_string()
-    } else {
-        s
-    }
+    let hint = match s.find("expected") {
+        Some(i) => s[i..].split(" at line").next().unwrap_or(&s).to_string(),
+        None => s.clone(),
+    };
+    // serde names Rust types; say what to type instead
+    hint.replace("usize", "a whole number")
+        .replace("u64", "a whole number")
+        .replace("u32", "a whole number")
+        .replace("f64", "a number")
 }
 
 #[cfg(test)]
@@ -306,6 +310,7 @@ mod tests {
             .apply_overrides([("keyint_max", Some("lots"))])
             .unwrap_err();
         assert!(e.to_string().contains("-df_keyint_max=lots"), "{e}");
+        assert!(e.to_string().contains("a whole number"), "{e}");
         let e = c.apply_overrides([("bogus", Some("1"))]).unwrap_err();
         assert!(e.to_string().contains("unknown option -df_bogus"), "{e}");
         let e = c

@@ -2,6 +2,21 @@
 //! skipping distrffmpeg itself (so a symlink named `ffmpeg` never execs itself in a loop).
 
 use anyhow::{bail, Result};
+
+/// Set in the environment of every ffmpeg/ffprobe distrffmpeg starts. Seeing it at startup
+/// means the "real ffmpeg" that was found is distrffmpeg again (a copy, or a wrapper that
+/// calls it), which would otherwise run itself in a loop.
+pub const INNER_ENV: &str = "DISTRFFMPEG_INNER";
+
+/// The error for a distrffmpeg started by distrffmpeg as its ffmpeg.
+pub fn loop_error() -> String {
+    let me = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "distrffmpeg".into());
+    format!(
+        "{me} was started by distrffmpeg as its real ffmpeg: the ffmpeg found on PATH (or in ffmpeg_bin) is distrffmpeg again; set ffmpeg_bin to the real ffmpeg"
+    )
+}
 use std::path::{Path, PathBuf};
 
 fn is_executable(p: &Path) -> bool {

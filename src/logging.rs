@@ -12,6 +12,16 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
+/// Whether ffmpeg accepts this `-loglevel` value (else it refuses the command line itself).
+pub fn valid_ffmpeg_level(v: &str) -> bool {
+    const NAMES: &[&str] = &[
+        "quiet", "panic", "fatal", "error", "warning", "info", "verbose", "debug", "trace",
+        "repeat", "level",
+    ];
+    let last = v.rsplit('+').next().unwrap_or(v).trim_start_matches('-');
+    NAMES.contains(&last) || last.parse::<i32>().is_ok()
+}
+
 /// ffmpeg's `-loglevel` value (name or number, optional `flags+` prefixes) as a tracing level;
 /// None for quiet/panic (nothing at all).
 pub fn ffmpeg_level(v: &str) -> Option<Level> {
@@ -158,5 +168,7 @@ mod tests {
         assert_eq!(ffmpeg_level("repeat+level+warning"), Some(Level::WARN));
         assert_eq!(ffmpeg_level("40"), Some(Level::DEBUG));
         assert_eq!(ffmpeg_level("info"), Some(Level::INFO));
+        assert!(valid_ffmpeg_level("repeat+level+warning") && valid_ffmpeg_level("-8"));
+        assert!(valid_ffmpeg_level("+repeat") && !valid_ffmpeg_level("bogus"));
     }
 }

@@ -79,6 +79,7 @@ where
 pub fn command<S: AsRef<OsStr>>(program: S, args: &[String]) -> Command {
     let mut c = Command::new(program);
     c.args(args)
+        .env(crate::ffbin::INNER_ENV, "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -7,7 +7,7 @@ use crate::job::JobSpec;
 use crate::logging::Sink;
 use crate::plan::{self, Plan, PlanInput, Sizing};
 use crate::probe::{self, Packet};
-use crate::progress::{self, Display, Event, ReporterOptions};
+use crate::progress::{self, Display, Event, Events, ReporterOptions};
 use crate::resume;
 use crate::schedule::{Parts, Scheduler, Slot};
 use crate::split::Splitter;
@@ -222,9 +222,14 @@ async fn run_in(
         ffprobe: env.ffprobe.to_string_lossy().into_owned(),
     };
     let result = run_slots(&ctx, planned, cancel, slots).await;
+    // All workers at once, each bounded: a hung connection must not hold up the exit.
+    let mut cleanups = tokio::task::JoinSet::new();
     for m in members {
-        let _ = m.worker.cleanup().await;
+        cleanups.spawn(async move {
+            let _ = tokio::time::timeout(Duration::from_secs(5), m.worker.cleanup()).await;
+        });
     }
+    while cleanups.join_next().await.is_some() {}
     result
 }
 
@@ -250,6 +255,26 @@ async fn run_slots(
             sink: ctx.env.sink.clone(),
         },
     );
+    let result = encode_and_mux(ctx, planned, cancel, slots, labels, &tx).await;
+    if result.is_ok() {
+        let _ = tx.send(Event::Finished);
+    }
+    // The reporter clears its bars (and prints the last line) whatever happened.
+    drop(tx);
+    let _ = reporter.await;
+    result
+}
+
+/// The job's body between the reporter's start and end: split, schedule, verify, mux.
+async fn encode_and_mux(
+    ctx: &Ctx<'_>,
+    planned: Planned,
+    cancel: CancellationToken,
+    slots: Vec<Slot>,
+    labels: Vec<String>,
+    tx: &Events,
+) -> Result<()> {
+    let job = &ctx.job;
     let plan = planned.plan.clone();
     let _ = tx.send(Event::Planned {
         chunks: plan.chunks.len(),
@@ -270,6 +295,11 @@ async fn run_slots(
     let manifest = resume::reusable(ctx.wd, &plan, job, &ctx.ffprobe).await;
     let reused: Vec<_> = manifest.chunks.iter().flatten().collect();
     if !reused.is_empty() {
+        tracing::info!(
+            "resuming: {} of {} chunks were encoded by an earlier run of this command",
+            reused.len(),
+            plan.chunks.len()
+        );
         let _ = tx.send(Event::Resumed {
             chunks: reused.len(),
             frames: reused.iter().map(|c| c.frames).sum(),
@@ -299,9 +329,6 @@ async fn run_slots(
             .with_context(|| format!("saving the pass-1 statistics in {}", tp.store.display()))?;
     }
     if job.discard_output {
-        let _ = tx.send(Event::Finished);
-        drop(tx);
-        let _ = reporter.await;
         return Ok(());
     }
     let _ = tx.send(Event::Muxing);
@@ -319,8 +346,5 @@ async fn run_slots(
         r = mux => r?,
         _ = cancel.cancelled() => anyhow::bail!("interrupted"),
     }
-    let _ = tx.send(Event::Finished);
-    drop(tx);
-    let _ = reporter.await;
     Ok(())
 }

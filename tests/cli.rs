@@ -191,3 +191,74 @@ fn unknown_encoder_fails_with_ffmpegs_message() {
     );
     assert!(!e.path("out.mkv").exists());
 }
+
+#[test]
+fn ffmpeg_refusals_are_kept() {
+    let e = Env::new();
+    let src = e.av_clip("in.mp4", 1.0, 30, 0);
+    let before = std::fs::read(&src).unwrap();
+    // the output is the input
+    let o = e
+        .distr()
+        .args(["-y", "-i", "in.mp4", "-c:v", "libx264", "in.mp4"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("same as Input #0"), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(&src).unwrap(),
+        before,
+        "the input is untouched"
+    );
+    // -y and -n together
+    std::fs::write(e.path("out.mkv"), "keep me").unwrap();
+    let o = e
+        .distr()
+        .args(["-y", "-n", "-i", &src, "-c:v", "libx264", "out.mkv"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("both -y and -n"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(e.path("out.mkv")).unwrap(), b"keep me");
+    // a log level ffmpeg does not know: ffmpeg's own refusal
+    let o = e
+        .distr()
+        .args(["-loglevel", "bogus", "-i", &src, "-c:v", "libx264", "x.mkv"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("Invalid loglevel"), "{}", stderr(&o));
+    // -v quiet: an error is only the exit code, as with ffmpeg
+    let o = e
+        .distr()
+        .args([
+            "-v",
+            "quiet",
+            "-i",
+            "missing.mp4",
+            "-c:v",
+            "libx264",
+            "x.mkv",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stderr(&o), "");
+    assert!(!e.path("x.mkv").exists());
+}
+
+#[test]
+fn dry_run_never_runs_a_passed_through_command() {
+    let e = Env::new();
+    let src = e.av_clip("in.mp4", 1.0, 30, 0);
+    let o = e
+        .distr()
+        .args(["-df_dry_run", "-i", &src, "-c:v", "copy", "copy.mkv"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.starts_with("passthrough: "), "{out}");
+    assert!(out.contains("FFMPEG ") && out.contains("copy.mkv"), "{out}");
+    assert!(!e.path("copy.mkv").exists());
+}

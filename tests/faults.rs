@@ -153,7 +153,7 @@ fn interrupt_then_resume(signal: &str) {
     let t = Instant::now();
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr).to_string();
-    if signal == "-INT" {
+    if signal != "-KILL" {
         assert_eq!(out.status.code(), Some(255), "{err}");
         assert!(
             t.elapsed() < Duration::from_secs(5),
@@ -164,7 +164,7 @@ fn interrupt_then_resume(signal: &str) {
     wait_for("remote encodes to die", 2, || {
         !ffmpeg_running("ffmpeg -re") && !ffmpeg_running("slow.sh")
     });
-    if signal == "-INT" {
+    if signal != "-KILL" {
         for s in &c.servers {
             assert!(
                 leftovers(&s.work).is_empty(),
@@ -179,8 +179,16 @@ fn interrupt_then_resume(signal: &str) {
     );
     let kept = done_chunks(&manifest(&e).expect("manifest kept for resume"));
     let before = encodes(&e);
-    let o = e.distr().args(args).output().unwrap();
+    // options that only change how ffmpeg talks to the user keep the job the same
+    let mut again = vec!["-nostats", "-hide_banner", "-v", "info"];
+    again.extend_from_slice(&args);
+    let o = e.distr().args(&again).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(&format!("resuming: {kept} of {total}")),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let redone = chunks_encoded(&e, before);
     assert_eq!(
         redone,
@@ -215,6 +223,94 @@ fn ctrl_c_stops_everything_and_the_rerun_resumes() {
 #[test]
 fn sigkill_then_rerun_resumes() {
     interrupt_then_resume("-KILL");
+}
+
+#[test]
+fn sigterm_stops_everything_and_the_rerun_resumes() {
+    interrupt_then_resume("-TERM");
+}
+
+/// Local slots with a slow ffmpeg: interrupt after the first finished chunk (from a clean
+/// cache, so only this job's work dir exists).
+fn interrupted_local_run(e: &Env, args: &[&str]) {
+    let _ = std::fs::remove_dir_all(e.path("cache"));
+    let child = spawn(e, args);
+    wait_for("a finished chunk", 60, || {
+        manifest(e).is_some_and(|m| done_chunks(&m) >= 1)
+    });
+    let busy = e.distr().args(args).output().unwrap();
+    assert_eq!(busy.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&busy.stderr)
+            .contains("another distrffmpeg is running this same job"),
+        "a second run of the same command must not share the work dir: {}",
+        String::from_utf8_lossy(&busy.stderr)
+    );
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(255));
+}
+
+#[test]
+fn resume_is_keyed_on_the_input_and_the_command() {
+    let e = Env::new();
+    let slow = wrapper(&e, "slow.sh", "sleep 1");
+    std::fs::write(
+        e.path("no-config.json"),
+        format!(
+            r#"{{"ffmpeg_bin": "{}", "local_slots": 1, "segment_frames": 24, "keyint_min": 12, "keyint_max": 48}}"#,
+            slow.display()
+        ),
+    )
+    .unwrap();
+    let src = e.av_clip("in.mp4", 4.0, 24, 0);
+    let args = [
+        "-y",
+        "-i",
+        &src,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "out.mkv",
+    ];
+    let resumed = |o: &std::process::Output| {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stderr).contains("resuming:")
+    };
+    // another command (here -crf) is another job
+    interrupted_local_run(&e, &args);
+    let mut other = args.to_vec();
+    other.splice(3..3, ["-crf", "30"]);
+    assert!(!resumed(&e.distr().args(&other).output().unwrap()));
+    // a changed input is another job
+    interrupted_local_run(&e, &args);
+    std::thread::sleep(Duration::from_millis(20));
+    e.ffmpeg(&[
+        "-i",
+        &src,
+        "-c",
+        "copy",
+        "-metadata",
+        "title=new",
+        &e.p("in2.mp4"),
+    ]);
+    std::fs::rename(e.path("in2.mp4"), &src).unwrap();
+    assert!(!resumed(&e.distr().args(args).output().unwrap()));
+    // -df_resume=false starts fresh; the same command resumes
+    interrupted_local_run(&e, &args);
+    let mut fresh = vec!["-df_resume=false"];
+    fresh.extend_from_slice(&args);
+    assert!(!resumed(&e.distr().args(&fresh).output().unwrap()));
+    interrupted_local_run(&e, &args);
+    assert!(resumed(&e.distr().args(args).output().unwrap()));
+    assert!(
+        manifest(&e).is_none(),
+        "work dirs are removed after success"
+    );
 }
 
 #[test]
@@ -344,6 +440,47 @@ fn losing_every_worker_fails_clearly_or_falls_back_to_local() {
 }
 
 #[test]
+fn workers_lost_during_the_job_fail_clearly_or_fall_back_to_local() {
+    let e = Env::new();
+    let c = Cluster::start(&e, 2);
+    // every remote encode crashes: each worker strikes out after it was accepted
+    let crash = wrapper(&e, "crash.sh", "kill -SEGV $$");
+    let extra = format!(r#", "ffmpeg_bin": "{}""#, crash.display());
+    c.write_config(&e, "", &[&extra, &extra]);
+    let src = e.av_clip("in.mp4", 2.0, 24, 0);
+    let args = [
+        "-y",
+        "-i",
+        &src,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "out.mkv",
+    ];
+    let o = e.distr().args(args).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("all workers failed"), "{err}");
+    assert!(
+        err.lines()
+            .last()
+            .unwrap_or("")
+            .contains("Segmentation fault"),
+        "{err}"
+    );
+    assert!(!e.path("out.mkv").exists());
+    let o = e
+        .distr()
+        .arg("-df_fallback_local")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(video_frames(&e.path("out.mkv")), 60);
+}
+
+#[test]
 fn empty_and_truncated_inputs_are_one_clear_line() {
     let e = Env::new();
     std::fs::write(e.path("empty.mp4"), "").unwrap();
@@ -356,6 +493,20 @@ fn empty_and_truncated_inputs_are_one_clear_line() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("empty.mp4"), "{err}");
+    assert!(!e.path("out.mkv").exists());
+    // the first half of a real file
+    let src = e.av_clip("whole.mp4", 2.0, 30, 0);
+    let bytes = std::fs::read(&src).unwrap();
+    std::fs::write(e.path("half.mp4"), &bytes[..bytes.len() / 2]).unwrap();
+    let o = e
+        .distr()
+        .args(["-i", "half.mp4", "-c:v", "libx264", "out.mkv"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("half.mp4"), "{err}");
     assert!(!e.path("out.mkv").exists());
 }
 

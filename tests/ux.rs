@@ -83,6 +83,15 @@ fn progress_bars_on_a_terminal() {
     assert!(screen.contains("60/60 frames"), "{screen}");
     assert!(screen.contains('\u{1b}'), "drawn with escape codes");
     assert!(screen.contains("chunks"), "{screen}");
+    // one line per worker slot under the bar, and the final figures once the bars are gone
+    assert!(
+        screen.contains("local") && screen.contains("chunk    0"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("frame=60/60") && screen.contains(" done"),
+        "{screen}"
+    );
     assert_eq!(video_frames(&e.path("out.mkv")), 60);
 }
 
@@ -202,4 +211,80 @@ fn works_as_a_symlink_named_ffmpeg() {
         stderr(&o)
     );
     assert_eq!(video_frames(&e.path("out.mkv")), 60);
+    // ffmpeg_bin naming the symlink itself is refused
+    std::fs::write(
+        e.path("self.json"),
+        format!(
+            r#"{{"ffmpeg_bin": "{}"}}"#,
+            bin_dir.join("ffmpeg").display()
+        ),
+    )
+    .unwrap();
+    let o = std::process::Command::new("ffmpeg")
+        .args(["-i", &src, "-f", "null", "-"])
+        .env("PATH", &path)
+        .env("DISTRFFMPEG_CONFIG", e.path("self.json"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("is distrffmpeg itself"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_copy_of_itself_on_path_is_not_run_in_a_loop() {
+    let e = Env::new();
+    // a copy (not a symlink) named ffmpeg first on PATH, then the symlink: each would find
+    // the other as "the real ffmpeg"
+    let (copy_dir, link_dir) = (e.path("copy"), e.path("link"));
+    std::fs::create_dir(&copy_dir).unwrap();
+    std::fs::create_dir(&link_dir).unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("distrffmpeg");
+    std::fs::copy(&bin, copy_dir.join("ffmpeg")).unwrap();
+    std::os::unix::fs::symlink(&bin, link_dir.join("ffmpeg")).unwrap();
+    let path = format!("{}:{}", link_dir.display(), copy_dir.display());
+    let src = e.av_clip("in.mp4", 1.0, 30, 0);
+    let t = std::time::Instant::now();
+    let o = std::process::Command::new(link_dir.join("ffmpeg"))
+        .args(["-i", &src, "-f", "null", "-"])
+        .env("PATH", &path)
+        .env("DISTRFFMPEG_CONFIG", e.path("no-config.json"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("set ffmpeg_bin to the real ffmpeg"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(t.elapsed() < std::time::Duration::from_secs(10));
+}
+
+#[test]
+fn progress_to_stdout_like_ffmpeg() {
+    let e = Env::new();
+    let src = e.av_clip("in.mp4", 2.0, 30, 0);
+    let o = e
+        .distr()
+        .args([
+            "-y",
+            "-progress",
+            "pipe:1",
+            "-nostats",
+            "-i",
+            &src,
+            "-c:v",
+            "libx264",
+        ])
+        .args(["-preset", "ultrafast", "out.mkv"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.trim_end().ends_with("progress=end"), "{text}");
+    assert!(text.contains("frame=60\n"), "{text}");
+    assert!(!stderr(&o).contains("frame="), "-nostats: {}", stderr(&o));
 }

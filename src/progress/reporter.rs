@@ -138,6 +138,10 @@ pub fn spawn_reporter(
         }
         if let Some(b) = bars {
             b.finish(&opts.sink);
+            if st.finished {
+                // the bars are gone: leave the final figures, like ffmpeg's last stats line
+                tracing::info!("{}", st.line());
+            }
         }
     })
 }

@@ -173,7 +173,9 @@ impl State {
         if let Some(eta) = self.eta() {
             let _ = write!(s, " eta={}", clock(eta));
         }
-        if self.muxing {
+        if self.finished {
+            s.push_str(" done");
+        } else if self.muxing {
             s.push_str(" muxing");
         }
         s

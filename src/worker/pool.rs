@@ -106,6 +106,9 @@ pub async fn build(
             reserve,
         });
     }
+    if members.is_empty() && configured == 0 {
+        bail!("no worker: no SSH worker is configured and local_slots is 0");
+    }
     if members.is_empty() {
         bail!(
             "no usable worker: all {configured} configured SSH worker(s) were skipped (see the warnings above) and local_slots is 0"

@@ -115,6 +115,31 @@ impl SshWorker {
     }
 
     async fn make_dir(&self, base: &RemotePath) -> Result<(), String> {
+        if self.platform == Platform::Posix {
+            // created private (umask 077), never world-readable for a moment
+            let script =
+                "mkdir -p -- \"$1\" && umask 077 && mkdir -p -- \"$2\" && chmod 700 -- \"$2\"";
+            let argv: Vec<String> = ["sh", "-c", script, "sh", base.as_str(), self.dir.as_str()]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            let out = self
+                .conn
+                .run(
+                    &quote::command(Platform::Posix, &argv),
+                    Duration::from_secs(20),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            if out.status != Some(0) {
+                return Err(format!(
+                    "cannot create {}: {}",
+                    self.dir.as_str(),
+                    process::tail(&out.stderr).trim()
+                ));
+            }
+            return Ok(());
+        }
         if !self.sftp.try_exists(base.as_str()).await.unwrap_or(false) {
             self.mkdir_p(base.as_str()).await?;
         }
@@ -128,14 +153,6 @@ impl SshWorker {
                 .create_dir(self.dir.as_str())
                 .await
                 .map_err(|e| format!("cannot create {}: {e}", self.dir.as_str()))?;
-        }
-        if self.platform == Platform::Posix {
-            let mut m = russh_sftp::protocol::FileAttributes::empty();
-            m.permissions = Some(0o700);
-            self.sftp
-                .set_metadata(self.dir.as_str(), m)
-                .await
-                .map_err(|e| format!("cannot make {} private: {e}", self.dir.as_str()))?;
         }
         Ok(())
     }

@@ -107,10 +107,12 @@ fn powershell(script: &str) -> String {
 
 /// The POSIX wrapper: ffmpeg runs in the background with stdin from /dev/null while a watcher
 /// reads the channel's stdin (kept on fd 3, since background jobs get /dev/null as stdin);
-/// when that closes (the client went away or cancelled), the watcher kills ffmpeg. The exit
+/// when that closes (the client went away or cancelled), the watcher kills ffmpeg (SIGTERM,
+/// then SIGKILL if it is still flushing a second later). The exit
 /// status is ffmpeg's.
 const SH_WRAPPER: &str = "exec 3<&0; \"$@\" </dev/null 3<&- & p=$!; \
-(cat <&3 >/dev/null 2>&1; kill $p 2>/dev/null) >/dev/null 2>&1 & w=$!; \
+(cat <&3 >/dev/null 2>&1; kill $p 2>/dev/null; sleep 1; kill -9 $p 2>/dev/null) \
+>/dev/null 2>&1 & w=$!; \
 exec 3<&-; wait $p; s=$?; kill $w 2>/dev/null; exit $s";
 
 /// The remote encode command: `argv` (ffmpeg and its arguments) under the kill-on-close wrapper.
