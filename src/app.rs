@@ -374,9 +374,9 @@ struct Session {
     sink: Sink,
 }
 
-/// What planning produced: a job ready to run, or an exit code already decided.
+/// What preparing produced: a job ready to plan, or an exit code already decided.
 enum Prepared {
-    Run(Box<(job::JobSpec, run::Planned, RunEnv)>),
+    Run(Box<(job::JobSpec, RunEnv)>),
     Done(ExitCode),
 }
 
@@ -399,32 +399,71 @@ async fn distribute(session: Session) -> Result<ExitCode> {
         })
     };
     let dry_run = session.flags.dry_run;
+    let stop = |code| {
+        eprintln!("distrffmpeg: interrupted");
+        Ok(ExitCode::from(code))
+    };
     // Dropping the preparation kills its ffprobe (kill_on_drop).
     let prepared = tokio::select! {
         p = prepare(session) => p?,
-        _ = interrupted.cancelled() => {
-            eprintln!("distrffmpeg: interrupted");
-            return Ok(ExitCode::from(EXIT_INTERRUPTED));
-        }
+        _ = interrupted.cancelled() => return stop(EXIT_INTERRUPTED),
     };
-    let (spec, planned, env) = match prepared {
+    let (spec, env) = match prepared {
         Prepared::Done(code) => return Ok(code),
         Prepared::Run(b) => *b,
     };
-    if dry_run {
+    // Workers are connected while the packet index is read and the job planned.
+    let probing = (!dry_run).then(|| run::start_probing(&spec, &env));
+    let planned = tokio::select! {
+        p = plan(&spec, &env) => p,
+        _ = interrupted.cancelled() => Ok(Err(String::new())),
+    };
+    let planned = match planned {
+        Ok(Ok(p)) => p,
+        other => {
+            if let Some(p) = probing {
+                run::abandon(p).await;
+            }
+            if interrupted.is_cancelled() {
+                return stop(EXIT_INTERRUPTED);
+            }
+            let why = other?.err().unwrap_or_default();
+            return Ok(passthrough(&env.config, &spec.cmd, &why, dry_run));
+        }
+    };
+    let Some(probing) = probing else {
         print!("{}", crate::dryrun::render(&spec, &planned, &env));
         return Ok(ExitCode::SUCCESS);
-    }
-    let result = run::execute(spec, planned, &env, cancel).await;
+    };
+    let result = run::execute(spec, planned, &env, probing, cancel).await;
     watch.abort();
     if interrupted.is_cancelled() {
-        eprintln!("distrffmpeg: interrupted");
-        return Ok(ExitCode::from(EXIT_INTERRUPTED));
+        return stop(EXIT_INTERRUPTED);
     }
     result.map(|_| ExitCode::SUCCESS)
 }
 
-/// Probes the inputs, decides, checks the output and plans the chunks.
+/// Reads the packet index and plans; a planning failure is a reason to pass through.
+async fn plan(spec: &job::JobSpec, env: &RunEnv) -> Result<Result<run::Planned, String>> {
+    let slots = run::configured_slots(&env.config);
+    let cuts = run::pass1_cuts(spec)?;
+    Ok(
+        match run::plan_job(spec, env, slots, cuts.as_deref()).await {
+            Ok(p) => {
+                tracing::info!(
+                    "{} frames in {} chunks on {} slot(s)",
+                    p.plan.output_frames,
+                    p.plan.chunks.len(),
+                    slots
+                );
+                Ok(p)
+            }
+            Err(e) => Err(format!("{e:#}")),
+        },
+    )
+}
+
+/// Probes the inputs, decides, and checks the output.
 async fn prepare(session: Session) -> Result<Prepared> {
     let Session {
         started,
@@ -475,25 +514,5 @@ async fn prepare(session: Session) -> Result<Prepared> {
         sink,
         started,
     };
-    let slots = run::configured_slots(&env.config);
-    let cuts = run::pass1_cuts(&spec)?;
-    let planned = match run::plan_job(&spec, &env, slots, cuts.as_deref()).await {
-        Ok(p) => p,
-        Err(e) => {
-            let why = format!("{e:#}");
-            return Ok(Prepared::Done(passthrough(
-                &env.config,
-                &cmd,
-                &why,
-                flags.dry_run,
-            )));
-        }
-    };
-    tracing::info!(
-        "{} frames in {} chunks on {} slot(s)",
-        planned.plan.output_frames,
-        planned.plan.chunks.len(),
-        slots
-    );
-    Ok(Prepared::Run(Box::new((spec, planned, env))))
+    Ok(Prepared::Run(Box::new((spec, env))))
 }

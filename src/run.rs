@@ -13,7 +13,7 @@ use crate::schedule::{Parts, Scheduler, Slot};
 use crate::split::Splitter;
 use crate::twopass;
 use crate::workdir::{self, WorkDir};
-use crate::worker::pool;
+use crate::worker::{pool, Worker};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -114,21 +114,8 @@ pub async fn plan_job(
     })
 }
 
-/// Runs the planned job; on success the output is in place and the work dir is gone.
-pub async fn execute(
-    job: JobSpec,
-    planned: Planned,
-    env: &RunEnv,
-    cancel: CancellationToken,
-) -> Result<()> {
-    let job = Arc::new(job);
-    let src = source_path(&job).to_string();
-    let argv = job.cmd.identity_argv();
-    let base = if env.config.work_dir.is_empty() {
-        workdir::default_base()
-    } else {
-        PathBuf::from(&env.config.work_dir)
-    };
+/// The job's id: names its local work dir (stable across runs, for resuming).
+fn job_id(job: &JobSpec) -> String {
     let inputs: Vec<PathBuf> = job
         .cmd
         .inputs
@@ -138,19 +125,79 @@ pub async fn execute(
             std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
         })
         .collect();
-    let id = workdir::job_id(&argv, &inputs);
+    workdir::job_id(&job.cmd.identity_argv(), &inputs)
+}
+
+/// SSH workers being connected and probed while the job is planned.
+pub type Probing = tokio::task::JoinHandle<Vec<pool::Probed>>;
+
+/// Starts connecting to every configured SSH worker (their per-run dirs are created).
+pub fn start_probing(job: &JobSpec, env: &RunEnv) -> Probing {
+    let config = env.config.clone();
+    let dir = remote_dir_name(&job_id(job));
+    let encoder = job.encoder.clone();
+    tokio::spawn(async move { pool::probe_all(&config, &dir, encoder.as_deref()).await })
+}
+
+/// Closes the workers of a probing that will not be used (their per-run dirs are removed).
+pub async fn abandon(probing: Probing) {
+    if let Ok(probed) = probing.await {
+        cleanup(
+            probed
+                .into_iter()
+                .filter_map(|p| p.result.ok())
+                .map(|(w, _)| Arc::new(w) as Arc<dyn Worker>),
+        )
+        .await;
+    }
+}
+
+/// Removes the workers' per-run dirs, all at once, each bounded: a hung connection must not
+/// hold up the exit.
+async fn cleanup(workers: impl Iterator<Item = Arc<dyn Worker>>) {
+    let mut set = tokio::task::JoinSet::new();
+    for w in workers {
+        set.spawn(async move {
+            let _ = tokio::time::timeout(Duration::from_secs(5), w.cleanup()).await;
+        });
+    }
+    while set.join_next().await.is_some() {}
+}
+
+/// Runs the planned job; on success the output is in place and the work dir is gone.
+pub async fn execute(
+    job: JobSpec,
+    planned: Planned,
+    env: &RunEnv,
+    probing: Probing,
+    cancel: CancellationToken,
+) -> Result<()> {
+    let job = Arc::new(job);
+    let src = source_path(&job).to_string();
+    let base = if env.config.work_dir.is_empty() {
+        workdir::default_base()
+    } else {
+        PathBuf::from(&env.config.work_dir)
+    };
+    let id = job_id(&job);
     let stale = workdir::remove_stale(&base);
     if stale > 0 {
         tracing::debug!("removed {stale} work dir(s) of runs older than a week");
     }
-    let mut wd = WorkDir::open(&base, &id)?;
+    let mut wd = match WorkDir::open(&base, &id) {
+        Ok(wd) => wd,
+        Err(e) => {
+            abandon(probing).await;
+            return Err(e.into());
+        }
+    };
     if !env.config.resume {
         wd.remove()
             .with_context(|| format!("cannot remove {}", wd.root.display()))?;
         drop(wd);
         wd = WorkDir::open(&base, &id)?;
     }
-    let result = run_in(job, planned, env, &wd, &src, cancel).await;
+    let result = run_in(job, planned, env, &wd, &src, probing, cancel).await;
     if result.is_ok() {
         let _ = wd.remove();
     }
@@ -188,21 +235,23 @@ async fn run_in(
     env: &RunEnv,
     wd: &WorkDir,
     src: &str,
+    probing: Probing,
     cancel: CancellationToken,
 ) -> Result<()> {
-    let job_id = wd
-        .root
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let probed = probing.await.context("connecting to the workers")?;
     let members = pool::build(
+        probed,
         &env.config,
-        &remote_dir_name(&job_id),
         job.encoder.as_deref(),
         env.ffmpeg.clone(),
         wd.file("local"),
     )
     .await?;
+    tracing::debug!(
+        "timing: {} worker(s) ready after {:.3}s",
+        members.len(),
+        env.started.elapsed().as_secs_f64()
+    );
     let mut slots = Vec::new();
     for m in &members {
         for _ in 0..m.slots {
@@ -222,14 +271,7 @@ async fn run_in(
         ffprobe: env.ffprobe.to_string_lossy().into_owned(),
     };
     let result = run_slots(&ctx, planned, cancel, slots).await;
-    // All workers at once, each bounded: a hung connection must not hold up the exit.
-    let mut cleanups = tokio::task::JoinSet::new();
-    for m in members {
-        cleanups.spawn(async move {
-            let _ = tokio::time::timeout(Duration::from_secs(5), m.worker.cleanup()).await;
-        });
-    }
-    while cleanups.join_next().await.is_some() {}
+    cleanup(members.into_iter().map(|m| m.worker)).await;
     result
 }
 
@@ -295,11 +337,6 @@ async fn encode_and_mux(
     let manifest = resume::reusable(ctx.wd, &plan, job, &ctx.ffprobe).await;
     let reused: Vec<_> = manifest.chunks.iter().flatten().collect();
     if !reused.is_empty() {
-        tracing::info!(
-            "resuming: {} of {} chunks were encoded by an earlier run of this command",
-            reused.len(),
-            plan.chunks.len()
-        );
         let _ = tx.send(Event::Resumed {
             chunks: reused.len(),
             frames: reused.iter().map(|c| c.frames).sum(),

@@ -130,11 +130,17 @@ impl Splitter {
             self.tb,
             &tmp.to_string_lossy(),
         );
+        let t0 = std::time::Instant::now();
         process::output(&self.ffmpeg, &args)
             .await
             .with_context(|| format!("splitting chunk {k}"))?;
+        let t1 = t0.elapsed().as_secs_f64();
         let start_us = self.check(k, &tmp).await?;
         tokio::fs::rename(&tmp, &path).await?;
+        tracing::debug!(
+            "timing: chunk {k} split in {t1:.3}s, checked in {:.3}s",
+            t0.elapsed().as_secs_f64() - t1
+        );
         Ok(SplitChunk {
             path,
             name,

@@ -58,16 +58,15 @@ pub async fn probe_all(config: &Config, job_dir: &str, encoder: Option<&str>) ->
     out.into_iter().map(|(_, p)| p).collect()
 }
 
-/// Builds the pool for a job.
+/// Builds the pool for a job from its probed SSH workers and the configured local slots.
 pub async fn build(
+    probed: Vec<Probed>,
     config: &Config,
-    job_dir: &str,
     encoder: Option<&str>,
     local_ffmpeg: PathBuf,
     local_dir: PathBuf,
 ) -> Result<Vec<PoolMember>> {
     let mut members = Vec::new();
-    let probed = probe_all(config, job_dir, encoder).await;
     let configured = probed.len();
     for p in probed {
         match p.result {
