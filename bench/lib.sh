@@ -1,0 +1,226 @@
+# Helpers for bench/run.sh: media generation, CPU-limited loopback sshd workers, timing with
+# peak-RSS sampling, quality metrics, the table. Sourced, not run.
+# shellcheck shell=bash
+
+USER_NAME=$(id -un)
+unset SSH_AUTH_SOCK
+PORTS=()
+PIDS=()
+CGROUPS=()
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+# measure CMD...: runs CMD with stderr in $ERR; sets T (wall seconds) and RSS (peak kB of the
+# process itself, sampled from /proc every 50 ms: children such as ffmpeg are not counted).
+measure() {
+    ERR=$B/out/stderr-$(date +%s%N).log
+    local start end pid v
+    RSS=0
+    start=$(date +%s.%N)
+    "$@" 2>"$ERR" &
+    pid=$!
+    while kill -0 "$pid" 2>/dev/null; do
+        v=$(awk '/^VmHWM/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
+        [[ -n $v ]] && RSS=$v
+        sleep 0.05
+    done
+    if ! wait "$pid"; then
+        tail -5 "$ERR" >&2
+        die "failed: $*"
+    fi
+    end=$(date +%s.%N)
+    T=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')
+}
+
+min() { awk -v a="$1" -v b="$2" 'BEGIN { print (a < b) ? a : b }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.2f %%", 100 * (a - b) / b }'; }
+delta() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.4f", a - b }'; }
+
+video_bytes() {
+    ffprobe -v error -select_streams v:0 -show_entries packet=size -of csv=p=0 "$1" |
+        awk '{ s += $1 } END { print s }'
+}
+
+frames() {
+    ffprobe -v error -count_packets -select_streams v:0 -show_entries stream=nb_read_packets \
+        -of csv=p=0 "$1"
+}
+
+same_frames() {
+    local a b
+    a=$(frames "$1") b=$(frames "$2")
+    [[ $a == "$b" ]] || die "$1 has $a frames, $2 has $b"
+}
+
+# ssim_psnr FILE SOURCE: prints "SSIM PSNR" of FILE's video against SOURCE's.
+ssim_psnr() {
+    ffmpeg -nostdin -hide_banner -i "$1" -i "$2" -lavfi \
+        "[0:v]split[a0][a1];[1:v]split[b0][b1];[a0][b0]ssim;[a1][b1]psnr" -f null - 2>&1 |
+        awk '/SSIM Y:/ { for (i = 1; i <= NF; i++) if ($i ~ /^All:/) { sub("All:", "", $i); s = $i } }
+             /PSNR y:/ { for (i = 1; i <= NF; i++) if ($i ~ /^average:/) { sub("average:", "", $i); p = $i } }
+             END { print s, p }'
+}
+
+# quality PLAIN OURS SOURCE: sets SIZE_*, SSIM_*, PSNR_* for the single and the chunked encode.
+quality() {
+    SIZE_PLAIN=$(video_bytes "$1")
+    SIZE_OURS=$(video_bytes "$2")
+    read -r SSIM_PLAIN PSNR_PLAIN < <(ssim_psnr "$1" "$3")
+    read -r SSIM_OURS PSNR_OURS < <(ssim_psnr "$2" "$3")
+}
+
+make_media() {
+    if [[ ! -s $B/clip720.mp4 ]]; then
+        log "generating 60 s of 720p30 with six scenes and stereo audio"
+        local s="s=1280x720:r=30" f="format=yuv420p,setsar=1"
+        ffmpeg -nostdin -v error -y -filter_complex "\
+testsrc2=$s:d=10,$f[a];\
+life=$s:mold=10:ratio=0.5:death_color=#003020:life_color=#ffcc00,trim=duration=10,$f[b];\
+gradients=$s:speed=0.02:d=10,$f[c];\
+cellauto=$s:rule=110,trim=duration=10,$f[d];\
+testsrc=$s:d=10,hue=H=2*PI*t,$f[e];\
+smptehdbars=$s:d=10,noise=alls=30:allf=t,$f[g];\
+[a][b][c][d][e][g]concat=n=6:v=1:a=0[v];\
+sine=f=330:sample_rate=48000:d=60,aformat=channel_layouts=stereo[au]" \
+            -map "[v]" -map "[au]" -c:v libx264 -preset veryfast -crf 20 -c:a aac -b:a 128k \
+            "$B/clip720.tmp.mp4"
+        mv "$B/clip720.tmp.mp4" "$B/clip720.mp4"
+    fi
+    if [[ ! -s $B/long.mp4 || ! -s $B/long.$LONG_MIN ]]; then
+        log "generating $LONG_MIN min of 1080p30 by stream-copy looping a 60 s encode"
+        ffmpeg -nostdin -v error -y -f lavfi -i "testsrc2=s=1920x1080:r=30" \
+            -f lavfi -i "sine=f=220:sample_rate=48000" -t 60 -c:v libx264 -preset ultrafast \
+            -b:v 1M -c:a aac -b:a 96k "$B/c1080.mp4"
+        ffmpeg -nostdin -v error -y -stream_loop $((LONG_MIN - 1)) -i "$B/c1080.mp4" -c copy \
+            "$B/long.tmp.mp4"
+        mv "$B/long.tmp.mp4" "$B/long.mp4"
+        rm -f "$B"/long.[0-9]*
+        touch "$B/long.$LONG_MIN"
+    fi
+}
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Sets CG to a new cgroup limited to QUOTA µs of CPU per 100 ms: cgroup v1 (cpu.cfs_quota_us)
+# or v2 (cpu.max).
+make_cgroup() {
+    local name=$1 dir
+    if [[ -d /sys/fs/cgroup/cpu && -f /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]]; then
+        dir=/sys/fs/cgroup/cpu/$name
+        mkdir -p "$dir"
+        echo 100000 >"$dir/cpu.cfs_period_us"
+        echo "$QUOTA" >"$dir/cpu.cfs_quota_us"
+    elif [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
+        echo +cpu >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || true
+        dir=/sys/fs/cgroup/$name
+        mkdir -p "$dir"
+        echo "$QUOTA 100000" >"$dir/cpu.max"
+    else
+        die "no cgroup cpu controller found under /sys/fs/cgroup"
+    fi
+    CGROUPS+=("$dir")
+    CG=$dir
+}
+
+# Worker 0 is unconstrained (transfer test); workers 1..NWORK run in 0.5-CPU cgroups.
+start_workers() {
+    [[ $(id -u) == 0 ]] || die "run as root: the workers' CPU quotas need cgroups"
+    local sshd=/usr/sbin/sshd known="" i dir port
+    [[ -x $sshd ]] || die "sshd is missing: apt-get install -y openssh-server"
+    mkdir -p /run/sshd
+    [[ -s $B/home/.ssh/id_ed25519 ]] || ssh-keygen -q -t ed25519 -N "" -f "$B/home/.ssh/id_ed25519"
+    for ((i = 0; i <= NWORK; i++)); do
+        dir=$B/sshd$i
+        mkdir -p "$dir" "$B/work$i"
+        [[ -s $dir/hostkey ]] || ssh-keygen -q -t ed25519 -N "" -f "$dir/hostkey"
+        cp "$B/home/.ssh/id_ed25519.pub" "$dir/authorized_keys"
+        port=$(free_port)
+        cat >"$dir/sshd_config" <<EOF
+Port $port
+ListenAddress 127.0.0.1
+HostKey $dir/hostkey
+PidFile $dir/pid
+AuthorizedKeysFile $dir/authorized_keys
+UsePAM no
+StrictModes no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+Subsystem sftp internal-sftp
+MaxSessions 64
+MaxStartups 64
+AllowUsers $USER_NAME
+LogLevel ERROR
+EOF
+        if ((i == 0)); then
+            "$sshd" -D -e -f "$dir/sshd_config" 2>>"$B/sshd.log" &
+        else
+            make_cgroup "distrffmpeg-bench-w$i"
+            sh -c "echo \$\$ > $CG/cgroup.procs && exec $sshd -D -e -f $dir/sshd_config" 2>>"$B/sshd.log" &
+        fi
+        PIDS+=($!)
+        PORTS+=("$port")
+        known+="[127.0.0.1]:$port $(cut -d' ' -f1,2 "$dir/hostkey.pub")"$'\n'
+    done
+    printf '%s' "$known" >"$B/home/.ssh/known_hosts"
+    for port in "${PORTS[@]}"; do
+        for _ in $(seq 100); do
+            (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+            sleep 0.05
+        done
+    done
+    log "workers on ports ${PORTS[*]} (1..$NWORK limited to $((QUOTA / 1000))% of a CPU each)"
+}
+
+stop_workers() {
+    local p d
+    for p in "${PIDS[@]}"; do
+        pkill -KILL -P "$p" 2>/dev/null || true
+        kill "$p" 2>/dev/null || true
+    done
+    wait 2>/dev/null || true
+    for d in "${CGROUPS[@]}"; do
+        for _ in 1 2 3 4 5; do rmdir "$d" 2>/dev/null && break; sleep 0.2; done
+    done
+}
+
+worker_json() {
+    printf '{"host": "127.0.0.1", "work_path": "%s", "platform": "Linux", "params": {"port": %s, "timeout": 10}}' \
+        "$B/work$1" "${PORTS[$1]}"
+}
+
+write_config() {
+    printf '{"loglevel": "INFO", %s}\n' "$2" >"$B/$1.json"
+}
+
+write_table() {
+    local cpu mem commit table
+    cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
+    mem=$(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
+    commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+    table=$(printf '%s\n' "| Measure | Result | Detail | Target |" "|---|---|---|---|" "${ROWS[@]}")
+    printf '\n%s\n' "$table"
+    # a hand-written "## History" section at the end of the file survives a rerun
+    local history=""
+    [[ -f $OUT ]] && history=$(sed -n '/^## History/,$p' "$OUT")
+    cat >"$OUT" <<EOF
+# Benchmarks
+
+Written by \`bash bench/run.sh\` (sections: $ONLY) on $(date -u +%Y-%m-%d) at commit $commit.
+
+Machine: $cpu, $(nproc) cores, $mem, $(uname -sr); $(ffmpeg -version | head -1 | cut -d' ' -f1-3).
+Workers: $NWORK loopback sshd, each in its own cgroup limited to $((QUOTA / 1000)) % of one CPU
+(the transfer test uses a fifth, unlimited one). Inputs: 60 s of 720p30 x264 (six scenes, stereo
+AAC, $(($(stat -c %s "$B/clip720.mp4") / 1000000)) MB) and $LONG_MIN min of 1080p30 made by
+stream-copy looping a 60 s encode. Every figure is measured side by side in the same run; the
+overhead figures are the best of $REPEAT runs each.
+
+$table
+EOF
+    [[ -n $history ]] && printf '\n%s\n' "$history" >>"$OUT"
+    log "table written to $OUT"
+}

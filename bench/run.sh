@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# distrffmpeg benchmark: builds release, generates its media, starts loopback sshd workers
+# (each in its own CPU-limited cgroup), measures overhead, scaling, planning / first dispatch,
+# transfer, size and quality, and host memory, prints one table and writes BENCHMARKS.md.
+#
+#   bash bench/run.sh                 # everything (about 15-20 minutes on 2 cores)
+#   BENCH_ONLY="overhead transfer" bash bench/run.sh
+#
+# Environment: BENCH_DIR (media and scratch, default /tmp/distrffmpeg-bench), BENCH_ONLY (a
+# subset of: overhead scaling long transfer), BENCH_REPEAT (runs per overhead figure, best
+# taken, default 2), BENCH_LONG_MIN (length of the long input in minutes, default 60),
+# BENCH_OUT (where the table goes, default BENCHMARKS.md in the repository),
+# DISTRFFMPEG (a binary to measure instead of building this checkout).
+# Needs root for the cgroup CPU quotas (cgroup v1 cpu.cfs_quota_us, or v2 cpu.max).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+B=${BENCH_DIR:-/tmp/distrffmpeg-bench}
+ONLY=${BENCH_ONLY:-overhead scaling long transfer}
+REPEAT=${BENCH_REPEAT:-2}
+LONG_MIN=${BENCH_LONG_MIN:-60}
+OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
+NWORK=4
+QUOTA=50000 # µs of CPU per 100000 µs period: 0.5 CPU per worker
+mkdir -p "$B/home/.ssh" "$B/out"
+source "$ROOT/bench/lib.sh"
+
+want() { [[ " $ONLY " == *" $1 "* ]]; }
+
+# ---------------------------------------------------------------- build and media
+if [[ -z "${DISTRFFMPEG:-}" ]]; then
+    (cd "$ROOT" && cargo build --release --locked -q)
+    DISTRFFMPEG=$ROOT/target/release/distrffmpeg
+fi
+log "binary: $DISTRFFMPEG ($("$DISTRFFMPEG" -version 2>/dev/null | tail -1))"
+make_media
+
+# ---------------------------------------------------------------- workers
+start_workers
+trap stop_workers EXIT
+
+ROWS=()
+row() { ROWS+=("| $1 | $2 | $3 | $4 |"); log "$1: $2 ($3; target $4)"; }
+
+X264=(-c:v libx264 -preset fast -c:a aac)
+SVT=(-c:v libsvtav1 -preset 10 -c:a aac)
+
+# ---------------------------------------------------------------- 1. overhead (+ 5. quality)
+if want overhead; then
+    write_config local1 '"local_slots": 1, "workers": []'
+    for codec in x264 svt; do
+        if [[ $codec == x264 ]]; then args=("${X264[@]}"); ext=mkv; else args=("${SVT[@]}"); ext=mkv; fi
+        best_plain=999999 best_ours=999999
+        for ((r = 0; r < REPEAT; r++)); do
+            measure ffmpeg -nostdin -v error -y -i "$B/clip720.mp4" "${args[@]}" "$B/out/plain-$codec.$ext"
+            best_plain=$(min "$best_plain" "$T")
+            measure env DISTRFFMPEG_CONFIG="$B/local1.json" HOME="$B/home" "$DISTRFFMPEG" -nostdin \
+                -v error -y -i "$B/clip720.mp4" "${args[@]}" "$B/out/ours-$codec.$ext"
+            best_ours=$(min "$best_ours" "$T")
+        done
+        name=$([[ $codec == x264 ]] && echo "x264 -preset fast" || echo "SVT-AV1 -preset 10")
+        row "Overhead, $name, 60 s 720p, 1 local slot" \
+            "$(ratio "$best_ours" "$best_plain")×" "plain ${best_plain}s, distrffmpeg ${best_ours}s" "≤ 1.05×"
+        quality "$B/out/plain-$codec.$ext" "$B/out/ours-$codec.$ext" "$B/clip720.mp4"
+        row "Size, $name, chunked vs single encode" "$(pct "$SIZE_OURS" "$SIZE_PLAIN")" \
+            "$SIZE_OURS vs $SIZE_PLAIN bytes" "≤ +2 %"
+        row "Quality, $name, chunked vs single" "SSIM $(delta "$SSIM_OURS" "$SSIM_PLAIN")" \
+            "SSIM $SSIM_OURS vs $SSIM_PLAIN, PSNR $PSNR_OURS vs $PSNR_PLAIN dB" "±0.002 SSIM"
+    done
+fi
+
+# ---------------------------------------------------------------- 2. scaling
+if want scaling; then
+    write_config w1 "\"local_slots\": 0, \"workers\": [$(worker_json 1)]"
+    write_config w4 "\"local_slots\": 0, \"workers\": [$(worker_json 1), $(worker_json 2), $(worker_json 3), $(worker_json 4)]"
+    measure env DISTRFFMPEG_CONFIG="$B/w1.json" HOME="$B/home" "$DISTRFFMPEG" -nostdin -v error -y \
+        -i "$B/clip720.mp4" "${X264[@]}" "$B/out/w1.mkv"
+    t1=$T
+    measure env DISTRFFMPEG_CONFIG="$B/w4.json" HOME="$B/home" "$DISTRFFMPEG" -nostdin -v error -y \
+        -i "$B/clip720.mp4" "${X264[@]}" "$B/out/w4.mkv"
+    t4=$T
+    rss_short=$RSS
+    same_frames "$B/out/w1.mkv" "$B/out/w4.mkv"
+    row "Scaling, 1 → 4 SSH workers (0.5 CPU each), x264 fast 60 s 720p" \
+        "efficiency $(awk -v a="$t1" -v b="$t4" 'BEGIN{printf "%.2f", a/(4*b)}')" \
+        "T1 ${t1}s, T4 ${t4}s" "≥ 0.90"
+fi
+
+# ---------------------------------------------------------------- 3 + 6. long input
+if want long; then
+    write_config w4 "\"local_slots\": 0, \"workers\": [$(worker_json 1), $(worker_json 2), $(worker_json 3), $(worker_json 4)]"
+    LONG_ARGS=(-c:v libx264 -preset ultrafast -vf scale=640:-2 -c:a copy)
+    measure ffprobe -v error -select_streams v:0 -show_entries packet=pts,dts,duration,flags \
+        -of csv=p=0 -o /dev/null "$B/long.mp4"
+    t_index=$T
+    measure ffmpeg -nostdin -v error -y -i "$B/long.mp4" -map 0:v -c copy -f nut /dev/null
+    t_copy=$T
+    measure env DISTRFFMPEG_CONFIG="$B/w4.json" HOME="$B/home" "$DISTRFFMPEG" -nostdin -y \
+        -df_loglevel=DEBUG -i "$B/long.mp4" "${LONG_ARGS[@]}" "$B/out/long.mkv"
+    t_long=$T
+    rss_long=$RSS
+    read -r packets read_s planned plan_s < <(awk '/timing: packet index/ {
+        for (i = 1; i <= NF; i++) { if ($i == "of") p = $(i+1); if ($i == "in" && !r) r = $(i+1);
+        if ($i == "planned") c = $(i+1); } s = $NF; } END { sub("s,", "", r); sub("s", "", s);
+        print p, r, c, s }' "$ERR")
+    first=$(awk '/timing: chunk .* dispatched/ { sub("s", "", $NF); print $NF; exit }' "$ERR")
+    split_by_then=$(awk '/timing: chunk .* split in/ { n++ } /timing: chunk .* dispatched/ { print n + 0; exit }' "$ERR")
+    row "Planning, ${LONG_MIN} min 1080p ($packets packets, $planned chunks)" "${plan_s}s" \
+        "after reading the packet index in ${read_s}s (ffprobe alone ${t_index}s)" "≤ 0.5 s"
+    row "First chunk dispatched, ${LONG_MIN} min 1080p" "${first}s after start" \
+        "$split_by_then of $planned chunks split by then (a stream copy of the whole input takes ${t_copy}s); whole job ${t_long}s on 4 workers" \
+        "before the split ends"
+    frames_long=$(ffprobe -v error -count_packets -select_streams v:0 -show_entries stream=nb_read_packets \
+        -of csv=p=0 "$B/out/long.mkv")
+    row "Host memory (peak RSS of distrffmpeg)" "$((rss_long / 1024)) MB for ${LONG_MIN} min" \
+        "${rss_short:+$((rss_short / 1024)) MB for 60 s; }$frames_long frames written" "≤ 100 MB, flat"
+fi
+
+# ---------------------------------------------------------------- 4. transfer
+if want transfer; then
+    write_config tr "\"local_slots\": 0, \"workers\": [$(worker_json 0)]"
+    [[ -s $B/500M.bin ]] || head -c 500000000 /dev/urandom >"$B/500M.bin"
+    SCP=(scp -q -P "${PORTS[0]}" -i "$B/home/.ssh/id_ed25519" -o "UserKnownHostsFile=$B/home/.ssh/known_hosts"
+        -o StrictHostKeyChecking=yes -o BatchMode=yes)
+    mkdir -p "$B/work0"
+    measure "${SCP[@]}" "$B/500M.bin" "$USER_NAME@127.0.0.1:$B/work0/scp.bin"
+    scp_up=$(awk -v t="$T" 'BEGIN{printf "%.1f", 500/t}')
+    measure "${SCP[@]}" "$USER_NAME@127.0.0.1:$B/work0/scp.bin" "$B/out/scp-back.bin"
+    scp_down=$(awk -v t="$T" 'BEGIN{printf "%.1f", 500/t}')
+    rm -f "$B/work0/scp.bin" "$B/out/scp-back.bin"
+    lines=$(DISTRFFMPEG_CONFIG="$B/tr.json" HOME="$B/home" "$DISTRFFMPEG" -df_transfer_test="$B/500M.bin")
+    up=$(awk '$1 == "upload" { print $3 }' <<<"$lines")
+    down=$(awk '$1 == "download" { print $3 }' <<<"$lines")
+    row "Transfer up, SFTP vs scp, 500 MB loopback" "$(awk -v a="$up" -v b="$scp_up" 'BEGIN{printf "%.0f %%", 100*a/b}')" \
+        "$up vs $scp_up MB/s" "≥ 80 %"
+    row "Transfer down, SFTP vs scp, 500 MB loopback" "$(awk -v a="$down" -v b="$scp_down" 'BEGIN{printf "%.0f %%", 100*a/b}')" \
+        "$down vs $scp_down MB/s" "≥ 80 %"
+fi
+
+write_table
