@@ -88,7 +88,7 @@ sine=f=330:sample_rate=48000:d=60,aformat=channel_layouts=stereo[au]" \
             "$B/clip720.tmp.mp4"
         mv "$B/clip720.tmp.mp4" "$B/clip720.mp4"
     fi
-    if [[ ! -s $B/long.mp4 || ! -s $B/long.$LONG_MIN ]]; then
+    if [[ ! -s $B/long.mp4 || ! -e $B/long.$LONG_MIN ]]; then
         log "generating $LONG_MIN min of 1080p30 by stream-copy looping a 60 s encode"
         ffmpeg -nostdin -v error -y -f lavfi -i "testsrc2=s=1920x1080:r=30" \
             -f lavfi -i "sine=f=220:sample_rate=48000" -t 60 -c:v libx264 -preset ultrafast \

@@ -219,6 +219,15 @@ fn remote_dir_name(job_id: &str) -> String {
     format!("{job_id}-{}", std::process::id())
 }
 
+/// A background task that must not outlive its scope.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// What one run shares between its steps.
 struct Ctx<'a> {
     job: Arc<JobSpec>,
@@ -227,6 +236,7 @@ struct Ctx<'a> {
     src: &'a str,
     ffmpeg: String,
     ffprobe: String,
+    splitter: Arc<Splitter>,
 }
 
 async fn run_in(
@@ -238,6 +248,37 @@ async fn run_in(
     probing: Probing,
     cancel: CancellationToken,
 ) -> Result<()> {
+    let ffmpeg = env.ffmpeg.to_string_lossy().into_owned();
+    let ffprobe = env.ffprobe.to_string_lossy().into_owned();
+    let plan = planned.plan.clone();
+    let splitter = Arc::new(Splitter::new(
+        job.clone(),
+        Arc::new(plan.chunks.clone()),
+        planned.packets.clone(),
+        job.sync.filter_tb,
+        src.to_string(),
+        ffmpeg.clone(),
+        ffprobe.clone(),
+        wd.clone(),
+        configured_slots(&env.config) + 2,
+    ));
+    // The first chunks are split while the workers are still being connected.
+    let warm_up = {
+        let done = resume::Manifest::load(wd)
+            .map(|m| m.chunks)
+            .unwrap_or_default();
+        let first: Vec<usize> = crate::schedule::dispatch_order(&plan)
+            .into_iter()
+            .filter(|&k| done.get(k).is_none_or(Option::is_none))
+            .take(configured_slots(&env.config))
+            .collect();
+        let sp = splitter.clone();
+        AbortOnDrop(tokio::spawn(async move {
+            for k in first {
+                let _ = sp.get(k).await;
+            }
+        }))
+    };
     let probed = probing.await.context("connecting to the workers")?;
     let members = pool::build(
         probed,
@@ -267,10 +308,12 @@ async fn run_in(
         env,
         wd,
         src,
-        ffmpeg: env.ffmpeg.to_string_lossy().into_owned(),
-        ffprobe: env.ffprobe.to_string_lossy().into_owned(),
+        ffmpeg,
+        ffprobe,
+        splitter,
     };
     let result = run_slots(&ctx, planned, cancel, slots).await;
+    drop(warm_up);
     cleanup(members.into_iter().map(|m| m.worker)).await;
     result
 }
@@ -323,17 +366,7 @@ async fn encode_and_mux(
         frames: plan.output_frames,
         slots: labels,
     });
-    let splitter = Arc::new(Splitter::new(
-        job.clone(),
-        Arc::new(plan.chunks.clone()),
-        planned.packets.clone(),
-        job.sync.filter_tb,
-        ctx.src.to_string(),
-        ctx.ffmpeg.clone(),
-        ctx.ffprobe.clone(),
-        ctx.wd.clone(),
-        slots.len() + 2,
-    ));
+    let splitter = ctx.splitter.clone();
     let manifest = resume::reusable(ctx.wd, &plan, job, &ctx.ffprobe).await;
     let reused: Vec<_> = manifest.chunks.iter().flatten().collect();
     if !reused.is_empty() {

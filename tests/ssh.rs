@@ -322,3 +322,89 @@ fn two_pass_encode_keeps_each_chunks_statistics() {
         stderr(&o)
     );
 }
+
+#[test]
+fn ssh_agent_encrypted_keys_and_ssh_config_aliases() {
+    let e = Env::new();
+    let c = Cluster::start(&e, 1);
+    let port = c.servers[0].port;
+    // the worker is named by an alias of ~/.ssh/config (HostName, Port)
+    std::fs::write(
+        c.home.join(".ssh/config"),
+        format!("Host encoder-one\n  HostName 127.0.0.1\n  Port {port}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        e.path("no-config.json"),
+        format!(
+            r#"{{"local_slots": 0, "segment_frames": 24, "keyint_min": 12, "keyint_max": 48, "workers": [{{"host": "encoder-one", "work_path": "{}"}}]}}"#,
+            c.servers[0].work.display()
+        ),
+    )
+    .unwrap();
+    // the client key goes into an agent, then its file is encrypted
+    let key = c.home.join(".ssh/id_ed25519");
+    let sock = e.path("agent.sock");
+    let mut agent = std::process::Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&sock)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("ssh-agent (openssh-client)");
+    let t = std::time::Instant::now();
+    while !sock.exists() && t.elapsed() < std::time::Duration::from_secs(5) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let add = std::process::Command::new("ssh-add")
+        .arg(&key)
+        .env("SSH_AUTH_SOCK", &sock)
+        .output()
+        .unwrap();
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+    let enc = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-p", "-P", "", "-N", "a secret", "-f"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(
+        enc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&enc.stderr)
+    );
+    let src = e.av_clip("in.mp4", 1.0, 24, 0);
+    let args = [
+        "-y",
+        "-i",
+        &src,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "out.mkv",
+    ];
+    // with the agent: authenticated by it, through the alias
+    let o = e
+        .distr()
+        .env("SSH_AUTH_SOCK", &sock)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("chunks on 1 slot"), "{}", stderr(&o));
+    assert_eq!(video_frames(&e.path("out.mkv")), 30);
+    // without it: the encrypted key is named, with what to do
+    let o = e.distr().args(args).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("is encrypted; add it to ssh-agent"),
+        "{}",
+        stderr(&o)
+    );
+    let _ = agent.kill();
+    let _ = agent.wait();
+}

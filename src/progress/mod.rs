@@ -64,6 +64,7 @@ pub enum Event {
     /// The slot's chunk failed (it goes back to the queue).
     Failed {
         slot: usize,
+        chunk: usize,
     },
     Done {
         slot: usize,

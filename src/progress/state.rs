@@ -57,6 +57,14 @@ pub fn clock(secs: f64) -> String {
 }
 
 impl State {
+    /// A slot's chunk ended (it may already be encoding the next one).
+    fn slot_free(&mut self, slot: usize, chunk: usize) {
+        if let Some(s) = self.slots.get_mut(slot).filter(|s| s.chunk == Some(chunk)) {
+            s.chunk = None;
+            s.p = EncodeProgress::default();
+        }
+    }
+
     pub fn apply(&mut self, ev: &Event) {
         match ev {
             Event::Planned {
@@ -93,22 +101,17 @@ impl State {
                 }
             }
             Event::Done {
-                slot, frames, size, ..
+                slot,
+                chunk,
+                frames,
+                size,
             } => {
                 self.done_frames += frames;
                 self.done_chunks += 1;
                 self.size += size;
-                if let Some(s) = self.slots.get_mut(*slot) {
-                    s.chunk = None;
-                    s.p = EncodeProgress::default();
-                }
+                self.slot_free(*slot, *chunk);
             }
-            Event::Failed { slot } => {
-                if let Some(s) = self.slots.get_mut(*slot) {
-                    s.chunk = None;
-                    s.p = EncodeProgress::default();
-                }
-            }
+            Event::Failed { slot, chunk } => self.slot_free(*slot, *chunk),
             Event::Resumed {
                 chunks,
                 frames,

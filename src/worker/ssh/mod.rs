@@ -76,28 +76,35 @@ impl SshWorker {
         let conn = conn::connect(t)
             .await
             .map_err(|e: ConnectError| e.to_string())?;
-        let started = std::time::Instant::now();
-        let caps = probe(&conn, platform, ffmpeg, encoder).await?;
-        let mut caps = caps;
-        caps.latency_ms = started.elapsed().as_millis() as u64;
-        let ch = conn
-            .handle
-            .channel_open_session()
-            .await
-            .map_err(|e| format!("{}: cannot open a channel: {e}", t.label))?;
-        ch.request_subsystem(true, "sftp")
-            .await
-            .map_err(|e| format!("{}: no SFTP subsystem: {e}", t.label))?;
-        let cfg = russh_sftp::client::Config {
-            max_packet_len: 262_144,
-            max_concurrent_reads: 64,
-            max_concurrent_writes: 64,
-            max_write_packet_len: 261_120,
-            request_timeout_secs: 30,
+        // the capability probe and the SFTP session at the same time
+        let timed_probe = async {
+            let started = std::time::Instant::now();
+            let mut caps = probe(&conn, platform, ffmpeg, encoder).await?;
+            caps.latency_ms = started.elapsed().as_millis() as u64;
+            Ok::<_, String>(caps)
         };
-        let sftp = SftpSession::new_with_config(ch.into_stream(), cfg)
-            .await
-            .map_err(|e| format!("{}: SFTP: {e}", t.label))?;
+        let open_sftp = async {
+            let ch = conn
+                .handle
+                .channel_open_session()
+                .await
+                .map_err(|e| format!("{}: cannot open a channel: {e}", t.label))?;
+            ch.request_subsystem(true, "sftp")
+                .await
+                .map_err(|e| format!("{}: no SFTP subsystem: {e}", t.label))?;
+            let cfg = russh_sftp::client::Config {
+                max_packet_len: 262_144,
+                max_concurrent_reads: 64,
+                max_concurrent_writes: 64,
+                max_write_packet_len: 261_120,
+                request_timeout_secs: 30,
+            };
+            SftpSession::new_with_config(ch.into_stream(), cfg)
+                .await
+                .map_err(|e| format!("{}: SFTP: {e}", t.label))
+        };
+        let (caps, sftp) = tokio::join!(timed_probe, open_sftp);
+        let (caps, sftp) = (caps?, sftp?);
         let base = RemotePath::new(work_path);
         let dir = base.join(job_id);
         let w = SshWorker {
@@ -193,7 +200,8 @@ impl SshWorker {
     }
 }
 
-/// Runs `ffmpeg -version`, looks for the encoder, counts cores.
+/// One remote command: `ffmpeg -encoders` (its banner on stderr names the version, its
+/// stdout lists the encoders) and, on POSIX, the core count on the last stdout line.
 pub async fn probe(
     conn: &Conn,
     platform: Platform,
@@ -202,54 +210,60 @@ pub async fn probe(
 ) -> Result<Capabilities, String> {
     let label = &conn.target.label;
     let t = Duration::from_secs(20);
-    let version = conn
-        .run(
-            &quote::command(
-                platform,
-                &[ffmpeg.into(), "-hide_banner".into(), "-version".into()],
-            ),
-            t,
-        )
+    let cmd = match platform {
+        Platform::Posix => {
+            let script =
+                "\"$1\" -encoders; s=$?; getconf _NPROCESSORS_ONLN 2>/dev/null || nproc; exit $s";
+            let argv: Vec<String> = ["sh", "-c", script, "sh", ffmpeg]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            quote::command(platform, &argv)
+        }
+        Platform::Windows => quote::command(platform, &[ffmpeg.into(), "-encoders".into()]),
+    };
+    let out = conn
+        .run(&cmd, t)
         .await
         .map_err(|e| format!("{label}: {e}"))?;
-    if version.status != Some(0) {
+    if out.status != Some(0) {
         return Err(format!(
             "{label}: {ffmpeg} does not run there ({})",
-            process::tail(&version.stderr).trim()
+            process::tail(&out.stderr).trim()
         ));
     }
-    let ffmpeg_version = String::from_utf8_lossy(&version.stdout)
+    Ok(parse_probe(&out.stdout, &out.stderr, platform, encoder))
+}
+
+/// Reads what `probe`'s command printed.
+fn parse_probe(
+    stdout: &[u8],
+    stderr: &[u8],
+    platform: Platform,
+    encoder: Option<&str>,
+) -> Capabilities {
+    let stdout = String::from_utf8_lossy(stdout);
+    let ffmpeg_version = String::from_utf8_lossy(stderr)
         .lines()
-        .next()
+        .find(|l| l.starts_with("ffmpeg version"))
         .unwrap_or("")
         .to_string();
     let has_encoder = match encoder {
         None => true,
-        Some(e) => {
-            let argv = [ffmpeg.into(), "-hide_banner".into(), "-encoders".into()];
-            let out = conn
-                .run(&quote::command(platform, &argv), t)
-                .await
-                .map_err(|e| format!("{label}: {e}"))?;
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .any(|l| l.split_whitespace().nth(1) == Some(e))
-        }
+        Some(e) => stdout
+            .lines()
+            .any(|l| l.split_whitespace().nth(1) == Some(e)),
     };
     let cores = match platform {
-        Platform::Posix => conn
-            .run("getconf _NPROCESSORS_ONLN 2>/dev/null || nproc", t)
-            .await
-            .ok()
-            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok()),
+        Platform::Posix => stdout.lines().last().and_then(|l| l.trim().parse().ok()),
         Platform::Windows => None,
     };
-    Ok(Capabilities {
+    Capabilities {
         ffmpeg_version,
         has_encoder,
         cores,
         latency_ms: 0,
-    })
+    }
 }
 
 /// Feeds `-progress` lines arriving in arbitrary pieces.
@@ -477,6 +491,17 @@ impl Worker for SshWorker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn probe_output_is_read() {
+        let out = b"Encoders:\n V..... = Video\n ------\n V....D libx264              libx264 H.264\n A....D aac                  AAC\n16\n";
+        let err = b"ffmpeg version 6.1.1 Copyright (c) 2000-2023 the FFmpeg developers\n  built with gcc\n";
+        let c = parse_probe(out, err, Platform::Posix, Some("libx264"));
+        assert!(c.has_encoder);
+        assert_eq!(c.cores, Some(16));
+        assert!(c.ffmpeg_version.starts_with("ffmpeg version 6.1.1"));
+        assert!(!parse_probe(out, err, Platform::Posix, Some("libx265")).has_encoder);
+    }
 
     #[test]
     fn remote_paths_stay_inside_the_job_dir() {

@@ -1,5 +1,6 @@
-//! The scheduler: one task per worker slot pulls the next chunk (longest first), then uploads,
-//! encodes, downloads and verifies it, while already uploading its next chunk. Failed chunks go
+//! The scheduler: one task per worker slot pulls the next chunk (dearest first), uploads and
+//! encodes it, uploads its next chunk during the end of that encode, and starts it while the
+//! finished one is downloaded and verified in the background (`chunk`). Failed chunks go
 //! back to the queue for another worker; a worker that keeps failing is dropped; an error that
 //! would fail everywhere stops the job. When the queue is empty, idle slots run a duplicate of
 //! a chunk still in flight elsewhere: the first verified result wins and the other attempt is
@@ -7,18 +8,19 @@
 //! shows no progress for `stall` is abandoned; reserve slots (local fallback) only work once
 //! every other worker is gone.
 
-use crate::assemble::verify::{self, EncodedChunk};
-use crate::commands;
+mod chunk;
+
+use crate::assemble::verify::EncodedChunk;
 use crate::job::JobSpec;
 use crate::plan::Plan;
-use crate::progress::{EncodeProgress, Event, Events};
+use crate::progress::{Event, Events};
 use crate::resume::Manifest;
 use crate::split::Splitter;
-use crate::twopass::TwoPass;
 use crate::workdir::WorkDir;
 use crate::worker::{Worker, WorkerError};
 use anyhow::{anyhow, Result};
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
@@ -64,6 +66,8 @@ struct Attempt {
     worker: String,
     cancel: CancellationToken,
     started: Instant,
+    /// Its encode is over; only the download and check remain (never worth racing).
+    collecting: Arc<AtomicBool>,
 }
 
 struct State {
@@ -94,6 +98,7 @@ impl State {
             worker: worker.to_string(),
             cancel: parent.child_token(),
             started: Instant::now(),
+            collecting: Arc::new(AtomicBool::new(false)),
         };
         self.running.entry(k).or_default().push(a.clone());
         a
@@ -177,7 +182,7 @@ impl Scheduler {
             .into_iter()
             .map(|slot| {
                 let me = self.clone();
-                tokio::spawn(async move { me.slot_loop(slot).await })
+                tokio::spawn(me.slot_loop(slot))
             })
             .collect();
         for t in tasks {
@@ -228,6 +233,7 @@ impl Scheduler {
                 v.len() == 1
                     && v[0].worker != label
                     && !v[0].cancel.is_cancelled()
+                    && !v[0].collecting.load(Ordering::Relaxed)
                     && st.manifest.chunks[k].is_none()
             })
             .min_by_key(|(_, v)| v[0].started)
@@ -272,10 +278,12 @@ impl Scheduler {
         None
     }
 
-    async fn slot_loop(&self, slot: Slot) {
+    async fn slot_loop(self: Arc<Self>, slot: Slot) {
         let label = slot.worker.label().to_string();
         // (chunk, uploaded) taken ahead during the previous encode
         let mut ahead: Option<(usize, bool)> = None;
+        // chunks whose encode is over, being downloaded and checked while the next encodes
+        let mut collecting = tokio::task::JoinSet::new();
         loop {
             let notified = self.wake.notified();
             let (k, attempt, uploaded) = match ahead.take() {
@@ -299,18 +307,36 @@ impl Scheduler {
             let (done_tx, done_rx) = watch::channel(0.0);
             let work = async {
                 tokio::select! {
-                    r = self.encode_chunk(&slot, k, &attempt, uploaded, done_tx) => r,
+                    r = self.run_remote(&slot, k, &attempt, uploaded, done_tx) => r,
                     _ = attempt.cancel.cancelled() => Err(WorkerError::Cancelled),
                 }
             };
-            let (result, next) = tokio::join!(work, self.upload_ahead(&slot, &label, done_rx));
+            let (ran, next) = tokio::join!(work, self.upload_ahead(&slot, &label, done_rx));
             ahead = next;
-            self.finish(slot.id, &label, k, &attempt, result);
-            self.wake.notify_waiters();
+            match ran {
+                Ok(ran) => {
+                    attempt.collecting.store(true, Ordering::Relaxed);
+                    let (me, w, label, id) =
+                        (self.clone(), slot.worker.clone(), label.clone(), slot.id);
+                    collecting.spawn(async move {
+                        let result = tokio::select! {
+                            r = me.collect(w.as_ref(), ran) => r,
+                            _ = attempt.cancel.cancelled() => Err(WorkerError::Cancelled),
+                        };
+                        me.finish(id, &label, k, &attempt, result);
+                        me.wake.notify_waiters();
+                    });
+                }
+                Err(e) => {
+                    self.finish(slot.id, &label, k, &attempt, Err(e));
+                    self.wake.notify_waiters();
+                }
+            }
         }
         if let Some((k, _)) = ahead {
             self.take_reserved(k, &label, false);
         }
+        while collecting.join_next().await.is_some() {}
         self.wake.notify_waiters();
     }
 
@@ -386,12 +412,12 @@ impl Scheduler {
                 return;
             }
             Err(WorkerError::Cancelled) => {
-                let _ = self.p.events.send(Event::Failed { slot });
+                let _ = self.p.events.send(Event::Failed { slot, chunk: k });
                 return;
             }
             Err(e) => e,
         };
-        let _ = self.p.events.send(Event::Failed { slot });
+        let _ = self.p.events.send(Event::Failed { slot, chunk: k });
         if let WorkerError::Ffmpeg { fatal: true, tail } = &err {
             st.error = Some(format!("chunk {k} failed on {label}: {tail}"));
             self.p.cancel.cancel();
@@ -434,140 +460,5 @@ impl Scheduler {
         if others.is_empty() && st.manifest.chunks[k].is_none() {
             st.queue.push_front(k);
         }
-    }
-
-    /// Runs the encode, abandoning it when no progress arrives for `stall`. Returns the last
-    /// progress report (its frame count is the encode's).
-    async fn watched_encode(
-        &self,
-        w: &dyn Worker,
-        args: &[String],
-        (slot, k): (usize, usize),
-        cancel: &CancellationToken,
-        done: watch::Sender<f64>,
-    ) -> Result<(EncodeProgress, String), WorkerError> {
-        let last = Arc::new(Mutex::new((Instant::now(), EncodeProgress::default())));
-        let events = self.p.events.clone();
-        let seen = last.clone();
-        let frames = self.p.plan.chunks[k].out_count().max(1) as f64;
-        let progress = move |p: EncodeProgress| {
-            *seen.lock().unwrap() = (Instant::now(), p);
-            done.send_replace(p.frame as f64 / frames);
-            let _ = events.send(Event::Progress { slot, chunk: k, p });
-        };
-        let stop = cancel.child_token();
-        let encode = w.encode(args, &progress, &stop);
-        tokio::pin!(encode);
-        let mut tick = tokio::time::interval(Duration::from_millis(500));
-        loop {
-            tokio::select! {
-                r = &mut encode => return r.map(|log| (last.lock().unwrap().1, log)),
-                _ = tick.tick() => {
-                    if last.lock().unwrap().0.elapsed() > self.p.stall && !stop.is_cancelled() {
-                        stop.cancel();
-                        let _ = (&mut encode).await;
-                        return Err(WorkerError::Transport(format!(
-                            "no progress for {}s (stall_timeout)",
-                            self.p.stall.as_secs()
-                        )));
-                    }
-                }
-            }
-        }
-    }
-
-    async fn encode_chunk(
-        &self,
-        slot: &Slot,
-        k: usize,
-        attempt: &Attempt,
-        uploaded: bool,
-        done: watch::Sender<f64>,
-    ) -> Result<EncodedChunk, WorkerError> {
-        let w = &slot.worker;
-        let job = &self.p.job;
-        let sp = &self.p.splitter;
-        let c = &self.p.plan.chunks[k];
-        let src = sp.get(k).await.map_err(|e| WorkerError::Ffmpeg {
-            tail: format!("{e:#}"),
-            fatal: true,
-        })?;
-        if !uploaded {
-            w.upload(&src.path, &src.name).await?;
-        }
-        let out_name = WorkDir::encoded_name(k, attempt.id, job.chunk_format().1);
-        let first_src = c.first_pts - sp.shift.offset_ticks;
-        let trim = commands::pre_roll(c, &sp.packets, first_src).map(|prev| {
-            commands::start_trim_us(prev, first_src, sp.shift.offset_ticks, sp.tb, src.start_us)
-        });
-        let two_pass = job.two_pass.as_ref();
-        if let Some(tp) = two_pass.filter(|tp| tp.pass == 2) {
-            tp.upload(w.as_ref(), k).await?;
-        }
-        let passlog = w.path(&TwoPass::prefix(k));
-        let args = commands::encode(
-            job,
-            c,
-            &sp.shift,
-            trim,
-            &w.path(&src.name),
-            &w.path(&out_name),
-            Some(&passlog),
-        );
-        tracing::debug!(
-            "timing: chunk {k} dispatched to {} after {:.3}s",
-            w.label(),
-            self.p.started.elapsed().as_secs_f64()
-        );
-        tracing::debug!(
-            "ENCODE chunk {k} on {}: {}",
-            w.label(),
-            crate::process::display_cmd("ffmpeg", &args)
-        );
-        let _ = self.p.events.send(Event::Started {
-            slot: slot.id,
-            chunk: k,
-            frames: c.out_count(),
-        });
-        let (done, log) = self
-            .watched_encode(w.as_ref(), &args, (slot.id, k), &attempt.cancel, done)
-            .await?;
-        if let Some(tp) = two_pass.filter(|tp| tp.pass == 1) {
-            tp.fetch(w.as_ref(), k).await?;
-        }
-        if job.discard_output {
-            let _ = w.remove(&[src.name.clone(), out_name.clone()]).await;
-            if done.frame != c.out_count() {
-                return Err(WorkerError::Ffmpeg {
-                    tail: format!(
-                        "frame check failed: expected {} frames, got {}",
-                        c.out_count(),
-                        done.frame
-                    ),
-                    fatal: false,
-                });
-            }
-            return Ok(EncodedChunk {
-                index: k,
-                file: String::new(),
-                start_us: 0,
-                frames: done.frame,
-                size: 0,
-                tb: job.sync.enc_tb,
-                tags: Default::default(),
-                color_range: None,
-            });
-        }
-        let local = self.p.workdir.file(&out_name);
-        w.download(&out_name, &local).await?;
-        let _ = w.remove(&[src.name.clone(), out_name.clone()]).await;
-        let mut enc = verify::verify(&self.p.ffprobe, &local, c, job.sync.enc_tb)
-            .await
-            .map_err(|e| WorkerError::Ffmpeg {
-                tail: format!("{e} (chunk from {})", w.label()),
-                fatal: false,
-            })?;
-        enc.color_range = crate::worker::encoder_color_range(&log).map(str::to_string);
-        Ok(enc)
     }
 }

@@ -1,0 +1,197 @@
+//! One attempt of one chunk on one worker, in two phases: `run_remote` (upload, remote encode under
+//! the stall watchdog) occupies the worker; `collect` (download, remote cleanup, frame and
+//! timestamp check) does not, so the slot starts its next encode while it runs.
+
+use super::{Attempt, Scheduler, Slot};
+use crate::assemble::verify::{self, EncodedChunk};
+use crate::commands;
+use crate::progress::{EncodeProgress, Event};
+use crate::twopass::TwoPass;
+use crate::workdir::WorkDir;
+use crate::worker::{Worker, WorkerError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// A finished remote encode waiting to be collected.
+pub(super) struct Ran {
+    k: usize,
+    src_name: String,
+    out_name: String,
+    /// The encode's last progress report and the start of its stderr.
+    done: EncodeProgress,
+    log: String,
+    encoded_in: f64,
+}
+
+impl Scheduler {
+    /// Runs the encode, abandoning it when no progress arrives for `stall`. Returns the last
+    /// progress report (its frame count is the encode's).
+    async fn watched_encode(
+        &self,
+        w: &dyn Worker,
+        args: &[String],
+        (slot, k): (usize, usize),
+        cancel: &CancellationToken,
+        done: watch::Sender<f64>,
+    ) -> Result<(EncodeProgress, String), WorkerError> {
+        let last = Arc::new(Mutex::new((Instant::now(), EncodeProgress::default())));
+        let events = self.p.events.clone();
+        let seen = last.clone();
+        let frames = self.p.plan.chunks[k].out_count().max(1) as f64;
+        let progress = move |p: EncodeProgress| {
+            *seen.lock().unwrap() = (Instant::now(), p);
+            done.send_replace(p.frame as f64 / frames);
+            let _ = events.send(Event::Progress { slot, chunk: k, p });
+        };
+        let stop = cancel.child_token();
+        let encode = w.encode(args, &progress, &stop);
+        tokio::pin!(encode);
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                r = &mut encode => return r.map(|log| (last.lock().unwrap().1, log)),
+                _ = tick.tick() => {
+                    if last.lock().unwrap().0.elapsed() > self.p.stall && !stop.is_cancelled() {
+                        stop.cancel();
+                        let _ = (&mut encode).await;
+                        return Err(WorkerError::Transport(format!(
+                            "no progress for {}s (stall_timeout)",
+                            self.p.stall.as_secs()
+                        )));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Uploads the chunk (unless it went ahead) and encodes it on the slot's worker.
+    pub(super) async fn run_remote(
+        &self,
+        slot: &Slot,
+        k: usize,
+        attempt: &Attempt,
+        uploaded: bool,
+        done: watch::Sender<f64>,
+    ) -> Result<Ran, WorkerError> {
+        let w = &slot.worker;
+        let job = &self.p.job;
+        let sp = &self.p.splitter;
+        let c = &self.p.plan.chunks[k];
+        let src = sp.get(k).await.map_err(|e| WorkerError::Ffmpeg {
+            tail: format!("{e:#}"),
+            fatal: true,
+        })?;
+        if !uploaded {
+            w.upload(&src.path, &src.name).await?;
+        }
+        let out_name = WorkDir::encoded_name(k, attempt.id, job.chunk_format().1);
+        let first_src = c.first_pts - sp.shift.offset_ticks;
+        let trim = commands::pre_roll(c, &sp.packets, first_src).map(|prev| {
+            commands::start_trim_us(prev, first_src, sp.shift.offset_ticks, sp.tb, src.start_us)
+        });
+        let two_pass = job.two_pass.as_ref();
+        if let Some(tp) = two_pass.filter(|tp| tp.pass == 2) {
+            tp.upload(w.as_ref(), k).await?;
+        }
+        let passlog = w.path(&TwoPass::prefix(k));
+        let args = commands::encode(
+            job,
+            c,
+            &sp.shift,
+            trim,
+            &w.path(&src.name),
+            &w.path(&out_name),
+            Some(&passlog),
+        );
+        tracing::debug!(
+            "timing: chunk {k} dispatched to {} after {:.3}s",
+            w.label(),
+            self.p.started.elapsed().as_secs_f64()
+        );
+        tracing::debug!(
+            "ENCODE chunk {k} on {}: {}",
+            w.label(),
+            crate::process::display_cmd("ffmpeg", &args)
+        );
+        let _ = self.p.events.send(Event::Started {
+            slot: slot.id,
+            chunk: k,
+            frames: c.out_count(),
+        });
+        let t_encode = Instant::now();
+        let (done, log) = self
+            .watched_encode(w.as_ref(), &args, (slot.id, k), &attempt.cancel, done)
+            .await?;
+        if let Some(tp) = two_pass.filter(|tp| tp.pass == 1) {
+            tp.fetch(w.as_ref(), k).await?;
+        }
+        Ok(Ran {
+            k,
+            src_name: src.name,
+            out_name,
+            done,
+            log,
+            encoded_in: t_encode.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// Brings the encoded chunk home, removes its files from the worker and checks it.
+    pub(super) async fn collect(
+        &self,
+        w: &dyn Worker,
+        ran: Ran,
+    ) -> Result<EncodedChunk, WorkerError> {
+        let Ran {
+            k,
+            src_name,
+            out_name,
+            done,
+            log,
+            encoded_in,
+        } = ran;
+        let job = &self.p.job;
+        let c = &self.p.plan.chunks[k];
+        let t_collect = Instant::now();
+        if job.discard_output {
+            let _ = w.remove(&[src_name, out_name]).await;
+            if done.frame != c.out_count() {
+                return Err(WorkerError::Ffmpeg {
+                    tail: format!(
+                        "frame check failed: expected {} frames, got {}",
+                        c.out_count(),
+                        done.frame
+                    ),
+                    fatal: false,
+                });
+            }
+            return Ok(EncodedChunk {
+                index: k,
+                file: String::new(),
+                start_us: 0,
+                frames: done.frame,
+                size: 0,
+                tb: job.sync.enc_tb,
+                tags: Default::default(),
+                color_range: None,
+            });
+        }
+        let local = self.p.workdir.file(&out_name);
+        w.download(&out_name, &local).await?;
+        let _ = w.remove(&[src_name, out_name]).await;
+        let mut enc = verify::verify(&self.p.ffprobe, &local, c, job.sync.enc_tb)
+            .await
+            .map_err(|e| WorkerError::Ffmpeg {
+                tail: format!("{e} (chunk from {})", w.label()),
+                fatal: false,
+            })?;
+        enc.color_range = crate::worker::encoder_color_range(&log).map(str::to_string);
+        tracing::debug!(
+            "timing: chunk {k} encoded on {} in {encoded_in:.3}s, collected in {:.3}s",
+            w.label(),
+            t_collect.elapsed().as_secs_f64()
+        );
+        Ok(enc)
+    }
+}
