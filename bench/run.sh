@@ -3,7 +3,7 @@
 # (each in its own CPU-limited cgroup), measures overhead, scaling, planning / first dispatch,
 # transfer, size and quality, and host memory, prints one table and writes BENCHMARKS.md.
 #
-#   bash bench/run.sh                 # everything (about 15-20 minutes on 2 cores)
+#   bash bench/run.sh                 # everything (about 40 minutes on 2 cores)
 #   BENCH_ONLY="overhead transfer" bash bench/run.sh
 #
 # Environment: BENCH_DIR (media and scratch, default /tmp/distrffmpeg-bench), BENCH_ONLY (a

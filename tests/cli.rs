@@ -3,10 +3,6 @@
 mod common;
 use common::*;
 
-fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
 #[test]
 fn version_passes_through() {
     let e = Env::new();
@@ -86,12 +82,7 @@ fn existing_output_is_never_overwritten_without_y() {
         e.distr().args(&a).write_stdin("").output().unwrap()
     };
     let o = run(&[]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("Not overwriting - exiting"),
-        "{}",
-        stderr(&o)
-    );
+    assert_fails_with(&o, 1, "Not overwriting - exiting");
     let o = run(&["-n"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("already exists. Exiting."));
@@ -122,12 +113,7 @@ fn output_in_a_missing_directory() {
         .args(["-i", &src, "-c:v", "libx264", "nodir/out.mkv"])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("nodir/out.mkv: No such file or directory"),
-        "{}",
-        stderr(&o)
-    );
+    assert_fails_with(&o, 1, "nodir/out.mkv: No such file or directory");
 }
 
 #[test]
@@ -138,23 +124,13 @@ fn df_options_are_checked() {
         .args(["-df_bogus=1", "-version"])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("unknown option -df_bogus"),
-        "{}",
-        stderr(&o)
-    );
+    assert_fails_with(&o, 1, "unknown option -df_bogus");
     let o = e
         .distr()
         .args(["-df_keyint_max=many", "-version"])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("-df_keyint_max=many: invalid value"),
-        "{}",
-        stderr(&o)
-    );
+    assert_fails_with(&o, 1, "-df_keyint_max=many: invalid value");
     let o = e.distr().arg("-df_help").output().unwrap();
     assert!(o.status.success());
     assert!(String::from_utf8_lossy(&o.stdout).contains("-df_dry_run"));
@@ -183,12 +159,7 @@ fn unknown_encoder_fails_with_ffmpegs_message() {
         .args(["-i", &src, "-c:v", "libnope", "out.mkv"])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("Unknown encoder 'libnope'"),
-        "{}",
-        stderr(&o)
-    );
+    assert_fails_with(&o, 1, "Unknown encoder 'libnope'");
     assert!(!e.path("out.mkv").exists());
 }
 
@@ -203,8 +174,7 @@ fn ffmpeg_refusals_are_kept() {
         .args(["-y", "-i", "in.mp4", "-c:v", "libx264", "in.mp4"])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("same as Input #0"), "{}", stderr(&o));
+    assert_fails_with(&o, 1, "same as Input #0");
     assert_eq!(
         std::fs::read(&src).unwrap(),
         before,
@@ -217,8 +187,7 @@ fn ffmpeg_refusals_are_kept() {
         .args(["-y", "-n", "-i", &src, "-c:v", "libx264", "out.mkv"])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("both -y and -n"), "{}", stderr(&o));
+    assert_fails_with(&o, 1, "both -y and -n");
     assert_eq!(std::fs::read(e.path("out.mkv")).unwrap(), b"keep me");
     // a log level ffmpeg does not know: ffmpeg's own refusal
     let o = e
@@ -226,8 +195,7 @@ fn ffmpeg_refusals_are_kept() {
         .args(["-loglevel", "bogus", "-i", &src, "-c:v", "libx264", "x.mkv"])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("Invalid loglevel"), "{}", stderr(&o));
+    assert_fails_with(&o, 1, "Invalid loglevel");
     // -v quiet: an error is only the exit code, as with ffmpeg
     let o = e
         .distr()

@@ -115,18 +115,7 @@ fn interrupt_then_resume(signal: &str) {
     let extra = format!(r#", "ffmpeg_bin": "{}""#, slow.display());
     c.write_config(&e, "", &[&extra, &extra]);
     let src = e.av_clip("in.mp4", 6.0, 24, 2);
-    let args = [
-        "-y",
-        "-i",
-        src.as_str(),
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-c:a",
-        "copy",
-        "out.mkv",
-    ];
+    let args = x264_copy(&src, "out.mkv");
     let total = planned(&e, &args);
     assert!(total >= 5, "{total} chunks");
     let child = spawn(&e, &args);
@@ -183,35 +172,25 @@ fn interrupt_then_resume(signal: &str) {
     let mut again = vec!["-nostats", "-hide_banner", "-v", "info"];
     again.extend_from_slice(&args);
     let o = e.distr().args(&again).output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains(&format!("resuming: {kept} of {total}")),
+        stderr(&o).contains(&format!("resuming: {kept} of {total}")),
         "{}",
-        String::from_utf8_lossy(&o.stderr)
+        stderr(&o)
     );
     let redone = chunks_encoded(&e, before);
     assert_eq!(
         redone,
         total - kept,
         "only the unfinished chunks are encoded again: {}",
-        String::from_utf8_lossy(&o.stderr)
+        stderr(&o)
     );
     assert!(
         manifest(&e).is_none(),
         "the work dir is removed after success"
     );
     let plain = e.p("plain.mkv");
-    e.ffmpeg(&[
-        "-i",
-        &src,
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-c:a",
-        "copy",
-        &plain,
-    ]);
+    e.ffmpeg(&x264_copy(&src, &plain));
     assert_same(Path::new(&plain), &e.path("out.mkv"));
 }
 
@@ -267,19 +246,10 @@ fn resume_is_keyed_on_the_input_and_the_command() {
     )
     .unwrap();
     let src = e.av_clip("in.mp4", 4.0, 24, 0);
-    let args = [
-        "-y",
-        "-i",
-        &src,
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "out.mkv",
-    ];
+    let args = quick_x264(&src, "out.mkv");
     let resumed = |o: &std::process::Output| {
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        String::from_utf8_lossy(&o.stderr).contains("resuming:")
+        assert!(o.status.success(), "{}", stderr(o));
+        stderr(o).contains("resuming:")
     };
     // another command (here -crf) is another job
     interrupted_local_run(&e, &args);
@@ -352,19 +322,10 @@ fn hung_worker_is_abandoned_after_stall_timeout() {
     let t = Instant::now();
     let o = e
         .distr()
-        .args([
-            "-y",
-            "-i",
-            &src,
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "out.mkv",
-        ])
+        .args(quick_x264(&src, "out.mkv"))
         .output()
         .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = stderr(&o);
     assert!(o.status.success(), "{err}");
     assert!(err.contains("no progress for 2s"), "{err}");
     assert!(t.elapsed() < Duration::from_secs(60));
@@ -398,6 +359,19 @@ fn idle_workers_race_a_straggler() {
     });
 }
 
+/// After a failed job (nothing written), `-df_fallback_local` finishes the same job locally.
+fn fallback_local_finishes(e: &Env, args: &[&str]) {
+    assert!(!e.path("out.mkv").exists());
+    let o = e
+        .distr()
+        .arg("-df_fallback_local")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(video_frames(&e.path("out.mkv")), 60);
+}
+
 #[test]
 fn losing_every_worker_fails_clearly_or_falls_back_to_local() {
     let e = Env::new();
@@ -407,19 +381,10 @@ fn losing_every_worker_fails_clearly_or_falls_back_to_local() {
         s.kill();
     }
     let src = e.av_clip("in.mp4", 2.0, 24, 0);
-    let args = [
-        "-y",
-        "-i",
-        src.as_str(),
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "out.mkv",
-    ];
+    let args = quick_x264(&src, "out.mkv");
     let o = e.distr().args(args).output().unwrap();
     assert_eq!(o.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = stderr(&o);
     assert!(err.contains("no usable worker"), "{err}");
     assert_eq!(
         err.lines()
@@ -428,15 +393,7 @@ fn losing_every_worker_fails_clearly_or_falls_back_to_local() {
         2,
         "{err}"
     );
-    assert!(!e.path("out.mkv").exists());
-    let o = e
-        .distr()
-        .arg("-df_fallback_local")
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(video_frames(&e.path("out.mkv")), 60);
+    fallback_local_finishes(&e, &args);
 }
 
 #[test]
@@ -448,34 +405,17 @@ fn workers_lost_during_the_job_fail_clearly_or_fall_back_to_local() {
     let extra = format!(r#", "ffmpeg_bin": "{}""#, crash.display());
     c.write_config(&e, "", &[&extra, &extra]);
     let src = e.av_clip("in.mp4", 2.0, 24, 0);
-    let args = [
-        "-y",
-        "-i",
-        &src,
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "out.mkv",
-    ];
+    let args = quick_x264(&src, "out.mkv");
     let o = e.distr().args(args).output().unwrap();
     assert_eq!(o.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = stderr(&o);
     assert!(err.contains("all workers failed"), "{err}");
     // the crash (SIGSEGV, exit status 139) is named in the final line
     assert!(
         err.lines().last().unwrap_or("").contains("exit status 139"),
         "{err}"
     );
-    assert!(!e.path("out.mkv").exists());
-    let o = e
-        .distr()
-        .arg("-df_fallback_local")
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(video_frames(&e.path("out.mkv")), 60);
+    fallback_local_finishes(&e, &args);
 }
 
 #[test]
@@ -488,7 +428,7 @@ fn empty_and_truncated_inputs_are_one_clear_line() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = stderr(&o);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("empty.mp4"), "{err}");
     assert!(!e.path("out.mkv").exists());
@@ -502,7 +442,7 @@ fn empty_and_truncated_inputs_are_one_clear_line() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = stderr(&o);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("half.mp4"), "{err}");
     assert!(!e.path("out.mkv").exists());

@@ -4,10 +4,6 @@ mod common;
 use common::sshd::{leftovers, Cluster};
 use common::*;
 
-fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
 #[test]
 fn two_workers_produce_plain_ffmpegs_output() {
     let e = Env::new();
@@ -51,16 +47,7 @@ fn wrong_host_key_is_refused_with_its_fingerprint() {
     let src = e.av_clip("in.mp4", 2.0, 24, 0);
     let o = e
         .distr()
-        .args([
-            "-y",
-            "-i",
-            &src,
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "out.mkv",
-        ])
+        .args(quick_x264(&src, "out.mkv"))
         .output()
         .unwrap();
     let err = stderr(&o);
@@ -110,19 +97,9 @@ fn unknown_host_key_needs_accept_new() {
     std::fs::write(c.home.join(".ssh/known_hosts"), "").unwrap();
     c.write_config(&e, "", &[]);
     let src = e.av_clip("in.mp4", 1.0, 24, 0);
-    let args = [
-        "-y",
-        "-i",
-        src.as_str(),
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "out.mkv",
-    ];
+    let args = quick_x264(&src, "out.mkv");
     let o = e.distr().args(args).output().unwrap();
-    assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("is not in"), "{}", stderr(&o));
+    assert_fails_with(&o, 1, "is not in");
     let o = e
         .distr()
         .arg("-df_host_key_check=accept-new")
@@ -161,34 +138,13 @@ fn killed_worker_mid_chunk_is_replaced() {
     c.write_config(&e, "", &[&extra0]);
     let src = e.av_clip("in.mp4", 4.0, 24, 2);
     let plain = e.p("plain.mkv");
-    e.ffmpeg(&[
-        "-i",
-        &src,
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-c:a",
-        "copy",
-        &plain,
-    ]);
+    e.ffmpeg(&x264_copy(&src, &plain));
     let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("distrffmpeg"))
         .current_dir(e.dir.path())
         .env("DISTRFFMPEG_CONFIG", e.path("no-config.json"))
         .env("HOME", e.dir.path())
         .env_remove("SSH_AUTH_SOCK")
-        .args([
-            "-y",
-            "-i",
-            &src,
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-c:a",
-            "copy",
-            "ours.mkv",
-        ])
+        .args(x264_copy(&src, "ours.mkv"))
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -315,12 +271,7 @@ fn two_pass_encode_keeps_each_chunks_statistics() {
     assert_same(&e.path("plain.mkv"), &e.path("ours.mkv"));
     // pass 2 without pass 1's statistics is a clear error
     let o = e.distr().args(&p2).output().unwrap();
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("run pass 1 through distrffmpeg first"),
-        "{}",
-        stderr(&o)
-    );
+    assert_fails_with(&o, 1, "run pass 1 through distrffmpeg first");
 }
 
 #[test]
@@ -377,16 +328,7 @@ fn ssh_agent_encrypted_keys_and_ssh_config_aliases() {
         String::from_utf8_lossy(&enc.stderr)
     );
     let src = e.av_clip("in.mp4", 1.0, 24, 0);
-    let args = [
-        "-y",
-        "-i",
-        &src,
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "out.mkv",
-    ];
+    let args = quick_x264(&src, "out.mkv");
     // with the agent: authenticated by it, through the alias
     let o = e
         .distr()
@@ -399,12 +341,7 @@ fn ssh_agent_encrypted_keys_and_ssh_config_aliases() {
     assert_eq!(video_frames(&e.path("out.mkv")), 30);
     // without it: the encrypted key is named, with what to do
     let o = e.distr().args(args).output().unwrap();
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("is encrypted; add it to ssh-agent"),
-        "{}",
-        stderr(&o)
-    );
+    assert_fails_with(&o, 1, "is encrypted; add it to ssh-agent");
     let _ = agent.kill();
     let _ = agent.wait();
 }

@@ -5,26 +5,13 @@ mod common;
 use common::sshd::Cluster;
 use common::*;
 
-fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
 #[test]
 fn plain_status_lines_without_a_terminal() {
     let e = Env::new();
     let src = e.av_clip("in.mp4", 2.0, 30, 0);
     let o = e
         .distr()
-        .args([
-            "-y",
-            "-i",
-            &src,
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "out.mkv",
-        ])
+        .args(quick_x264(&src, "out.mkv"))
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
@@ -194,16 +181,7 @@ fn works_as_a_symlink_named_ffmpeg() {
         "{out}"
     );
     let src = e.av_clip("in.mp4", 2.0, 30, 0);
-    let o = run(&[
-        "-y",
-        "-i",
-        &src,
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "out.mkv",
-    ]);
+    let o = run(&quick_x264(&src, "out.mkv"));
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("frames in"),
@@ -226,12 +204,7 @@ fn works_as_a_symlink_named_ffmpeg() {
         .env("DISTRFFMPEG_CONFIG", e.path("self.json"))
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("is distrffmpeg itself"),
-        "{}",
-        stderr(&o)
-    );
+    assert_fails_with(&o, 1, "is distrffmpeg itself");
 }
 
 #[test]

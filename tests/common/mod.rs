@@ -149,6 +149,38 @@ impl Env {
     }
 }
 
+/// The argv most drills run: a quick x264 encode of `src` into `out`, overwriting it.
+pub fn quick_x264<'a>(src: &'a str, out: &'a str) -> [&'a str; 8] {
+    [
+        "-y",
+        "-i",
+        src,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        out,
+    ]
+}
+
+/// A quick x264 encode of `src` into `out` that keeps the audio as it is, overwriting `out`.
+pub fn x264_copy<'a>(src: &'a str, out: &'a str) -> [&'a str; 10] {
+    let [y, i, src, cv, x264, p, fast, _] = quick_x264(src, out);
+    [y, i, src, cv, x264, p, fast, "-c:a", "copy", out]
+}
+
+/// Asserts that a run exited with `code` and said `needle` on stderr.
+pub fn assert_fails_with(o: &Output, code: i32, needle: &str) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(code), "{err}");
+    assert!(err.contains(needle), "expected {needle:?} in: {err}");
+}
+
+/// A finished command's stderr as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
 /// ffprobe JSON for a file.
 pub fn probe(path: &Path, args: &[&str]) -> Value {
     let out = std::process::Command::new("ffprobe")
