@@ -11,26 +11,47 @@ CGROUPS=()
 log() { printf 'bench: %s\n' "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 
-# measure CMD...: runs CMD with stderr in $ERR; sets T (wall seconds) and RSS (peak kB of the
-# process itself, sampled from /proc every 50 ms: children such as ffmpeg are not counted).
+# measure CMD...: runs CMD with stderr in $ERR; sets T (wall seconds), CPU (user + system
+# seconds of CMD and the processes it waited for, e.g. its local ffmpeg and ffprobe runs) and
+# RSS (peak kB of the process itself: children are not counted). The peak is the kernel's
+# high-water mark, read every 0.1 s with shell builtins only, so that watching costs no CPU
+# that the workers being measured would miss.
 measure() {
     ERR=$B/out/stderr-$(date +%s%N).log
-    local start end pid v
+    local start end pid k v rest cpu0 tick
     RSS=0
+    children_cpu >"$B/out/cpu0"
+    cpu0=$(<"$B/out/cpu0")
     start=$(date +%s.%N)
     "$@" 2>"$ERR" &
     pid=$!
+    exec {tick}<> <(:) # an idle pipe: `read -t` on it sleeps without starting a process
     while kill -0 "$pid" 2>/dev/null; do
-        v=$(awk '/^VmHWM/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
-        [[ -n $v ]] && RSS=$v
-        sleep 0.05
+        while read -r k v rest; do
+            [[ $k == VmHWM: ]] && RSS=$v
+        done <"/proc/$pid/status" 2>/dev/null || true
+        read -rt 0.1 -u "$tick" || true
     done
+    exec {tick}>&-
     if ! wait "$pid"; then
         tail -5 "$ERR" >&2
         die "failed: $*"
     fi
     end=$(date +%s.%N)
     T=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')
+    children_cpu >"$B/out/cpu1"
+    CPU=$(awk -v a="$cpu0" -v b="$(<"$B/out/cpu1")" 'BEGIN { printf "%.1f", b - a }')
+}
+
+# children_cpu: user + system seconds of every child this shell has waited for (bash `times`,
+# run in this shell: a subshell would count its own children only).
+children_cpu() {
+    times >"$B/out/times"
+    awk 'NR == 2 {
+        s = 0
+        for (i = 1; i <= 2; i++) { split($i, p, /[ms]/); s += p[1] * 60 + p[2] }
+        printf "%.2f", s
+    }' "$B/out/times"
 }
 
 min() { awk -v a="$1" -v b="$2" 'BEGIN { print (a < b) ? a : b }'; }
