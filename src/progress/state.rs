@@ -2,6 +2,7 @@
 //! forms it is shown in (status line, ffmpeg-style `-progress` block).
 
 use super::{EncodeProgress, Event};
+use std::collections::HashMap;
 use std::fmt::Write;
 use std::time::Instant;
 
@@ -23,6 +24,9 @@ pub struct State {
     pub done_chunks: usize,
     pub size: u64,
     pub slots: Vec<SlotView>,
+    /// Chunks whose encode ended and whose slot moved on, while they are downloaded and
+    /// checked: their last progress still counts.
+    pub collecting: HashMap<usize, EncodeProgress>,
     pub muxing: bool,
     pub finished: bool,
 }
@@ -37,6 +41,7 @@ impl Default for State {
             done_chunks: 0,
             size: 0,
             slots: Vec::new(),
+            collecting: HashMap::new(),
             muxing: false,
             finished: false,
         }
@@ -59,6 +64,7 @@ pub fn clock(secs: f64) -> String {
 impl State {
     /// A slot's chunk ended (it may already be encoding the next one).
     fn slot_free(&mut self, slot: usize, chunk: usize) {
+        self.collecting.remove(&chunk);
         if let Some(s) = self.slots.get_mut(slot).filter(|s| s.chunk == Some(chunk)) {
             s.chunk = None;
             s.p = EncodeProgress::default();
@@ -88,7 +94,10 @@ impl State {
                 frames,
             } => {
                 if let Some(s) = self.slots.get_mut(*slot) {
-                    s.chunk = Some(*chunk);
+                    // the slot's previous chunk is still being collected
+                    if let Some(prev) = s.chunk.replace(*chunk) {
+                        self.collecting.insert(prev, s.p);
+                    }
                     s.chunk_frames = *frames;
                     s.p = EncodeProgress::default();
                 }
@@ -127,25 +136,20 @@ impl State {
         }
     }
 
+    /// The progress of the chunks encoding or being collected.
+    fn live(&self) -> impl Iterator<Item = &EncodeProgress> {
+        let encoding = self.slots.iter().filter(|s| s.chunk.is_some());
+        encoding.map(|s| &s.p).chain(self.collecting.values())
+    }
+
     /// Frames encoded so far, including the live chunks.
     pub fn frames_now(&self) -> i64 {
-        let live: i64 = self
-            .slots
-            .iter()
-            .filter(|s| s.chunk.is_some())
-            .map(|s| s.p.frame)
-            .sum();
+        let live: i64 = self.live().map(|p| p.frame).sum();
         (self.done_frames + live).min(self.total_frames.max(self.done_frames))
     }
 
     pub fn size_now(&self) -> u64 {
-        self.size
-            + self
-                .slots
-                .iter()
-                .filter(|s| s.chunk.is_some())
-                .map(|s| s.p.size)
-                .sum::<u64>()
+        self.size + self.live().map(|p| p.size).sum::<u64>()
     }
 
     pub fn elapsed(&self) -> f64 {
@@ -280,5 +284,52 @@ mod tests {
         let block = st.progress_block(25.0, true);
         assert!(block.contains("frame=50\n") && block.contains("out_time_us=2000000\n"));
         assert!(block.ends_with("progress=end\n"));
+    }
+
+    fn progress(st: &mut State, slot: usize, chunk: usize, frame: i64) {
+        let p = EncodeProgress {
+            frame,
+            fps: 1.0,
+            size: 10 * frame as u64,
+        };
+        st.apply(&Event::Progress { slot, chunk, p });
+    }
+
+    #[test]
+    fn a_chunk_being_collected_still_counts() {
+        let mut st = State::default();
+        st.apply(&Event::Planned {
+            chunks: 3,
+            frames: 300,
+            slots: vec!["a".into()],
+        });
+        let start = |chunk| Event::Started {
+            slot: 0,
+            chunk,
+            frames: 100,
+        };
+        st.apply(&start(0));
+        progress(&mut st, 0, 0, 100);
+        // the slot starts chunk 1 while chunk 0 is downloaded and checked
+        st.apply(&start(1));
+        progress(&mut st, 0, 1, 30);
+        assert_eq!((st.frames_now(), st.size_now()), (130, 1300));
+        st.apply(&Event::Done {
+            slot: 0,
+            chunk: 0,
+            frames: 100,
+            size: 900,
+        });
+        assert_eq!((st.frames_now(), st.size_now()), (130, 1200));
+        assert!(st.collecting.is_empty());
+        assert!(
+            st.slot_line(0).contains("chunk    1"),
+            "{}",
+            st.slot_line(0)
+        );
+        // a collected chunk that fails its check no longer counts
+        st.apply(&start(2));
+        st.apply(&Event::Failed { slot: 0, chunk: 1 });
+        assert_eq!(st.frames_now(), 100);
     }
 }

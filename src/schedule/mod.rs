@@ -392,6 +392,8 @@ impl Scheduler {
             Ok(done) => {
                 st.strikes.insert(label.to_string(), 0);
                 if st.manifest.chunks[k].is_some() {
+                    // a duplicate that lost the race: its progress no longer counts
+                    let _ = self.p.events.send(Event::Failed { slot, chunk: k });
                     let _ = std::fs::remove_file(&done.file);
                     return;
                 }
