@@ -129,19 +129,26 @@ fn job_id(job: &JobSpec) -> String {
 }
 
 /// SSH workers being connected and probed while the job is planned.
-pub type Probing = tokio::task::JoinHandle<Vec<pool::Probed>>;
+pub struct Probing {
+    /// The job's id (names the local work dir and, with the pid, the remote ones).
+    id: String,
+    task: tokio::task::JoinHandle<Vec<pool::Probed>>,
+}
 
 /// Starts connecting to every configured SSH worker (their per-run dirs are created).
 pub fn start_probing(job: &JobSpec, env: &RunEnv) -> Probing {
     let config = env.config.clone();
-    let dir = remote_dir_name(&job_id(job));
+    let id = job_id(job);
+    let dir = remote_dir_name(&id);
     let encoder = job.encoder.clone();
-    tokio::spawn(async move { pool::probe_all(&config, &dir, encoder.as_deref()).await })
+    let task =
+        tokio::spawn(async move { pool::probe_all(&config, &dir, encoder.as_deref()).await });
+    Probing { id, task }
 }
 
 /// Closes the workers of a probing that will not be used (their per-run dirs are removed).
 pub async fn abandon(probing: Probing) {
-    if let Ok(probed) = probing.await {
+    if let Ok(probed) = probing.task.await {
         cleanup(
             probed
                 .into_iter()
@@ -164,6 +171,18 @@ async fn cleanup(workers: impl Iterator<Item = Arc<dyn Worker>>) {
     while set.join_next().await.is_some() {}
 }
 
+/// The job's local work dir, emptied first when resuming is off.
+fn open_workdir(base: &Path, id: &str, resume: bool) -> Result<WorkDir> {
+    let wd = WorkDir::open(base, id)?;
+    if resume {
+        return Ok(wd);
+    }
+    wd.remove()
+        .with_context(|| format!("cannot remove {}", wd.root.display()))?;
+    drop(wd);
+    Ok(WorkDir::open(base, id)?)
+}
+
 /// Runs the planned job; on success the output is in place and the work dir is gone.
 pub async fn execute(
     job: JobSpec,
@@ -179,24 +198,18 @@ pub async fn execute(
     } else {
         PathBuf::from(&env.config.work_dir)
     };
-    let id = job_id(&job);
+    let id = probing.id.clone();
     let stale = workdir::remove_stale(&base);
     if stale > 0 {
         tracing::debug!("removed {stale} work dir(s) of runs older than a week");
     }
-    let mut wd = match WorkDir::open(&base, &id) {
+    let wd = match open_workdir(&base, &id, env.config.resume) {
         Ok(wd) => wd,
         Err(e) => {
             abandon(probing).await;
-            return Err(e.into());
+            return Err(e);
         }
     };
-    if !env.config.resume {
-        wd.remove()
-            .with_context(|| format!("cannot remove {}", wd.root.display()))?;
-        drop(wd);
-        wd = WorkDir::open(&base, &id)?;
-    }
     let result = run_in(job, planned, env, &wd, &src, probing, cancel).await;
     if result.is_ok() {
         let _ = wd.remove();
@@ -279,7 +292,7 @@ async fn run_in(
             }
         }))
     };
-    let probed = probing.await.context("connecting to the workers")?;
+    let probed = probing.task.await.context("connecting to the workers")?;
     let members = pool::build(
         probed,
         &env.config,
