@@ -89,6 +89,8 @@ fn done_chunks(path: &Path) -> usize {
         .count()
 }
 
+/// Whether a process whose command line matches `pattern` runs. Tests run in parallel: the
+/// pattern must name this test's own processes (its workers' work dir, its own sleep).
 fn ffmpeg_running(pattern: &str) -> bool {
     !Command::new("pgrep")
         .args(["-f", pattern])
@@ -151,7 +153,9 @@ fn interrupt_then_resume(signal: &str) {
         );
     }
     wait_for("remote encodes to die", 2, || {
-        !ffmpeg_running("ffmpeg -re") && !ffmpeg_running("slow.sh")
+        c.servers
+            .iter()
+            .all(|s| !ffmpeg_running(&s.work.to_string_lossy()))
     });
     if signal != "-KILL" {
         for s in &c.servers {
@@ -312,7 +316,7 @@ fn hung_worker_is_abandoned_after_stall_timeout() {
     let c = Cluster::start(&e, 1);
     let flag = e.path("hung-once");
     let body = format!(
-        "if [ ! -e '{f}' ]; then touch '{f}'; exec sleep 600; fi",
+        "if [ ! -e '{f}' ]; then touch '{f}'; exec sleep 600.1; fi",
         f = flag.display()
     );
     let hang = wrapper(&e, "hang.sh", &body);
@@ -330,7 +334,7 @@ fn hung_worker_is_abandoned_after_stall_timeout() {
     assert!(err.contains("no progress for 2s"), "{err}");
     assert!(t.elapsed() < Duration::from_secs(60));
     wait_for("the hung process to be killed", 3, || {
-        !ffmpeg_running("sleep 600")
+        !ffmpeg_running("sleep 600.1")
     });
     assert_eq!(video_frames(&e.path("out.mkv")), 60);
 }
@@ -340,7 +344,7 @@ fn idle_workers_race_a_straggler() {
     let e = Env::new();
     let c = Cluster::start(&e, 2);
     // Worker 0 never finishes; worker 1 runs a second attempt of its chunk and wins.
-    let hang = wrapper(&e, "hang.sh", "exec sleep 600");
+    let hang = wrapper(&e, "hang.sh", "exec sleep 600.2");
     let extra = format!(r#", "ffmpeg_bin": "{}""#, hang.display());
     c.write_config(&e, "", &[&extra]);
     let src = e.av_clip("in.mp4", 2.0, 24, 0);
@@ -355,7 +359,7 @@ fn idle_workers_race_a_straggler() {
     );
     assert_same(&p, &o);
     wait_for("the losing attempt to be killed", 3, || {
-        !ffmpeg_running("sleep 600")
+        !ffmpeg_running("sleep 600.2")
     });
 }
 
