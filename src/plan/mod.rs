@@ -1,8 +1,10 @@
 //! Planning: a pure function from the packet index and the job's timing options to a `Plan` —
 //! chunks of encoder input frames `[start, end)` in presentation order, cut on keyframes (inside
-//! a GOP only when GOPs exceed the maximum chunk length), each with the exact source packets it
-//! needs and the exact encoder frames (count and pts) it must come back with.
+//! a GOP when GOPs exceed the maximum chunk length, or when that spreads the work better over
+//! the job's slots: `balance`), each with the exact source packets it needs and the exact
+//! encoder frames (count and pts) it must come back with.
 
+pub mod balance;
 pub mod sync;
 pub mod timeline;
 
@@ -347,6 +349,7 @@ pub fn plan(inp: &PlanInput) -> Result<Plan, PlanError> {
             }
             c.to_vec()
         }
+        None if inp.sizing.slots > 0 => ctx.best_boundaries(inp.sizing.slots),
         None => ctx.pick_boundaries(),
     };
     let n = ctx.frames.len();
@@ -403,3 +406,5 @@ pub fn plan(inp: &PlanInput) -> Result<Plan, PlanError> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_balance;

@@ -7,13 +7,13 @@ use crate::probe::Packet;
 use crate::rational::Rational;
 use std::fmt::Write;
 
-const TB: Rational = Rational::new(1, 15360);
-const TICK: i64 = 512; // one frame at 30 fps
+pub(super) const TB: Rational = Rational::new(1, 15360);
+pub(super) const TICK: i64 = 512; // one frame at 30 fps
 
 /// Decode-order packets like x264 writes them: GOPs of `gop` frames starting with a keyframe,
 /// `bf` B-frames between references; with `open`, each GOP's leading B-frames reference the
 /// previous GOP and are decoded after its keyframe.
-fn packets(n: usize, gop: usize, bf: usize, open: bool) -> Vec<Packet> {
+pub(super) fn packets(n: usize, gop: usize, bf: usize, open: bool) -> Vec<Packet> {
     let mut order: Vec<(usize, bool)> = Vec::new();
     let mut s = 0;
     while s < n {
@@ -54,7 +54,7 @@ fn packets(n: usize, gop: usize, bf: usize, open: bool) -> Vec<Packet> {
         .collect()
 }
 
-fn sync(mode: SyncMode) -> SyncParams {
+pub(super) fn sync(mode: SyncMode) -> SyncParams {
     SyncParams {
         mode,
         filter_tb: TB,
@@ -70,7 +70,7 @@ fn sync(mode: SyncMode) -> SyncParams {
     }
 }
 
-fn sizing(target: usize, min: usize, max: usize) -> Sizing {
+pub(super) fn sizing(target: usize, min: usize, max: usize) -> Sizing {
     Sizing {
         target,
         min,
@@ -79,7 +79,7 @@ fn sizing(target: usize, min: usize, max: usize) -> Sizing {
     }
 }
 
-fn summary(p: &Plan) -> String {
+pub(super) fn summary(p: &Plan) -> String {
     let mut s = format!(
         "input {} frames -> output {} frames\n",
         p.input_frames, p.output_frames
@@ -121,7 +121,7 @@ fn run(pk: &[Packet], mode: SyncMode, sz: Sizing, trims: Trims) -> Plan {
 }
 
 /// Every plan must cover each encoder frame exactly once, in order.
-fn check_cover(p: &Plan) {
+pub(super) fn check_cover(p: &Plan) {
     let all: Vec<i64> = p.chunks.iter().flat_map(|c| c.out_pts.clone()).collect();
     assert_eq!(all.len() as i64, p.output_frames);
     assert!(all.windows(2).all(|w| w[0] < w[1]), "output pts increase");
