@@ -12,6 +12,7 @@ use crate::workdir::WorkDir;
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Deserialize;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::{OnceCell, Semaphore};
 
@@ -98,17 +99,34 @@ impl Splitter {
             .cloned()
     }
 
-    /// Splits chunks in `order` ahead of their dispatch; `taken` releases a place.
-    pub async fn prefetch(&self, order: &[usize]) {
-        for &k in order {
-            let Ok(permit) = self.ahead.acquire().await else {
-                return;
-            };
-            permit.forget();
-            if self.get(k).await.is_err() {
-                return; // the slot that needs it will report the error
-            }
+    /// Splits chunks in `order` ahead of their dispatch, a few at a time (one per host core,
+    /// two to four: at the start every slot waits for its first chunk); `taken` releases a
+    /// place.
+    pub async fn prefetch(self: Arc<Self>, order: Vec<usize>) {
+        let lanes = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4));
+        let order = Arc::new(order);
+        let next = Arc::new(AtomicUsize::new(0));
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..lanes {
+            let (me, order, next) = (self.clone(), order.clone(), next.clone());
+            set.spawn(async move {
+                loop {
+                    let Ok(permit) = me.ahead.acquire().await else {
+                        return;
+                    };
+                    let Some(&k) = order.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                        return;
+                    };
+                    permit.forget();
+                    if me.get(k).await.is_err() {
+                        // the slot that needs it will report the error
+                        me.ahead.close();
+                        return;
+                    }
+                }
+            });
         }
+        while set.join_next().await.is_some() {}
     }
 
     /// A slot took a chunk: splitting may run one further ahead.

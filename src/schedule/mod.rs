@@ -176,8 +176,7 @@ impl Scheduler {
             }
             st.queue.iter().copied().collect()
         };
-        let splitter = self.p.splitter.clone();
-        let prefetch = tokio::spawn(async move { splitter.prefetch(&order).await });
+        let prefetch = tokio::spawn(self.p.splitter.clone().prefetch(order));
         let tasks: Vec<_> = slots
             .into_iter()
             .map(|slot| {
