@@ -285,12 +285,7 @@ async fn run_in(
             .filter(|&k| done.get(k).is_none_or(Option::is_none))
             .take(configured_slots(&env.config))
             .collect();
-        let sp = splitter.clone();
-        AbortOnDrop(tokio::spawn(async move {
-            for k in first {
-                let _ = sp.get(k).await;
-            }
-        }))
+        AbortOnDrop(tokio::spawn(splitter.clone().warm_up(first)))
     };
     let probed = probing.task.await.context("connecting to the workers")?;
     let members = pool::build(

@@ -12,7 +12,7 @@ use crate::workdir::WorkDir;
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Deserialize;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::{OnceCell, Semaphore};
 
@@ -99,29 +99,43 @@ impl Splitter {
             .cloned()
     }
 
-    /// Splits chunks in `order` ahead of their dispatch, a few at a time (one per host core,
-    /// two to four: at the start every slot waits for its first chunk); `taken` releases a
+    /// Splits chunks in `order` ahead of their dispatch, a few at a time; `taken` releases a
     /// place.
     pub async fn prefetch(self: Arc<Self>, order: Vec<usize>) {
+        self.in_lanes(order, true).await
+    }
+
+    /// Splits these chunks now (the first ones, while the workers are being connected), a few
+    /// at a time.
+    pub async fn warm_up(self: Arc<Self>, first: Vec<usize>) {
+        self.in_lanes(first, false).await
+    }
+
+    /// Splits chunks in `order` in one lane per host core (two to four: at the start every
+    /// slot waits for its first chunk), each split taking a place ahead when `gated`; stops at
+    /// the first error (the slot that needs that chunk reports it).
+    async fn in_lanes(self: Arc<Self>, order: Vec<usize>, gated: bool) {
         let lanes = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4));
         let order = Arc::new(order);
         let next = Arc::new(AtomicUsize::new(0));
+        let failed = Arc::new(AtomicBool::new(false));
         let mut set = tokio::task::JoinSet::new();
         for _ in 0..lanes {
-            let (me, order, next) = (self.clone(), order.clone(), next.clone());
+            let (me, order, next, failed) =
+                (self.clone(), order.clone(), next.clone(), failed.clone());
             set.spawn(async move {
-                loop {
-                    let Ok(permit) = me.ahead.acquire().await else {
-                        return;
-                    };
+                while !failed.load(Ordering::Relaxed) {
+                    if gated {
+                        let Ok(permit) = me.ahead.acquire().await else {
+                            return;
+                        };
+                        permit.forget();
+                    }
                     let Some(&k) = order.get(next.fetch_add(1, Ordering::Relaxed)) else {
                         return;
                     };
-                    permit.forget();
                     if me.get(k).await.is_err() {
-                        // the slot that needs it will report the error
-                        me.ahead.close();
-                        return;
+                        failed.store(true, Ordering::Relaxed);
                     }
                 }
             });
