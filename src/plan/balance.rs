@@ -31,18 +31,25 @@ pub enum Rule {
     Keyframe,
 }
 
+/// What every balanced pass over one input shares, computed once.
+struct Bounds {
+    /// Frames a chunk may start at.
+    valid: Vec<bool>,
+    /// The dearest lead-in any chunk can have.
+    most_lead: u64,
+    /// Fewest and most frames in a chunk.
+    floor: usize,
+    cap: usize,
+}
+
 impl Ctx<'_> {
     /// Chunk starts under `rule` for at most `want` chunks (more only where `max` forces them),
     /// with the smallest largest chunk cost for which a greedy pass needs no more chunks than
     /// that (bisection on the cost).
-    fn balanced(&self, want: usize, rule: Rule, valid: &[bool]) -> Vec<usize> {
+    fn balanced(&self, want: usize, rule: Rule, bounds: &Bounds) -> Vec<usize> {
         let n = self.frames.len();
-        let sz = self.inp.sizing;
-        let floor = (sz.adapted(n).min / 4).max(1);
-        let cap = sz.max.max(1);
-        let pass = |budget: u64| self.greedy(budget, valid, cap, floor, rule);
-        let most_lead = (0..n).map(|b| self.lead_in(b)).max().unwrap_or(0);
-        let mut hi = self.cum[n] + most_lead;
+        let pass = |budget: u64| self.greedy(budget, bounds, rule);
+        let mut hi = self.cum[n] + bounds.most_lead;
         let want = want.max(pass(hi).len());
         let mut lo = self.cum[n] / want as u64;
         while lo < hi {
@@ -58,14 +65,8 @@ impl Ctx<'_> {
 
     /// Chunk starts such that each chunk, lead-in included, costs at most `budget` where the
     /// valid boundaries allow, and has at most `cap` and at least `floor` frames.
-    fn greedy(
-        &self,
-        budget: u64,
-        valid: &[bool],
-        cap: usize,
-        floor: usize,
-        rule: Rule,
-    ) -> Vec<usize> {
+    fn greedy(&self, budget: u64, bounds: &Bounds, rule: Rule) -> Vec<usize> {
+        let (valid, floor, cap) = (&bounds.valid[..], bounds.floor, bounds.cap);
         let n = self.frames.len();
         let last = n.saturating_sub(floor);
         let mut cuts = vec![0];
@@ -134,13 +135,19 @@ impl Ctx<'_> {
     /// first.
     pub(super) fn best_boundaries(&self, slots: usize) -> Vec<usize> {
         let n = self.frames.len();
-        let valid: Vec<bool> = (0..n).map(|b| b > 0 && self.valid_boundary(b)).collect();
-        let per_round = self.inp.sizing.adapted(n).target.max(1) * slots;
+        let fit = self.inp.sizing.adapted(n);
+        let bounds = Bounds {
+            valid: (0..n).map(|b| b > 0 && self.valid_boundary(b)).collect(),
+            most_lead: (0..n).map(|b| self.lead_in(b)).max().unwrap_or(0),
+            floor: (fit.min / 4).max(1),
+            cap: self.inp.sizing.max.max(1),
+        };
+        let per_round = fit.target.max(1) * slots;
         let rounds = ((n + per_round / 2) / per_round).max(1);
         let step = slots.div_ceil(4);
         let balanced = (0..=8).flat_map(|i| {
             let want = rounds * slots + i * step;
-            [Rule::Keyframe, Rule::Reach].map(|rule| self.balanced(want, rule, &valid))
+            [Rule::Keyframe, Rule::Reach].map(|rule| self.balanced(want, rule, &bounds))
         });
         std::iter::once(self.pick_boundaries())
             .chain(balanced)
