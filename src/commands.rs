@@ -1,7 +1,7 @@
 //! The ffmpeg command lines distrffmpeg runs, built as argv vectors by pure functions: SPLIT
 //! (stream-copy one chunk's source packets into a NUT file), ENCODE (a worker encodes exactly
-//! the chunk's frames), and FINAL (join the chunks and mux them with the other streams under
-//! the user's own options).
+//! the chunk's frames), AUDIO (the encoded audio, early, see `audio`), and FINAL (join the
+//! chunks and mux them with the other streams under the user's own options).
 
 use crate::cli::argv::Opt;
 use crate::job::JobSpec;
@@ -251,8 +251,9 @@ pub fn declaration(job: &JobSpec, first_chunk: &str, frame_ticks: i64, out: &str
     v
 }
 
-pub use finalize::{dispositions, final_mux};
+pub use finalize::{dispositions, final_mux, FinalParts};
 
+pub mod audio;
 mod finalize;
 #[cfg(test)]
 mod tests;

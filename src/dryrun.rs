@@ -52,12 +52,23 @@ pub fn render(job: &JobSpec, planned: &Planned, env: &RunEnv) -> String {
         let enc_cmd = commands::encode(job, c, &shift, trim, &src, &enc, Some("pass-NNNNN"));
         let _ = writeln!(s, "  REMOTE {}{note}", display_cmd("ffmpeg", &enc_cmd));
     }
+    // The early audio's start, last packets and encoder tags are read after AUDIO runs; the
+    // FINAL shown has placeholders for them.
+    let early = commands::audio::early_audio(job).filter(|_| !job.discard_output);
+    let done = early.as_ref().map(|ea| {
+        let args = commands::audio::command(job, ea, "audio.mka", "audio.crc");
+        let _ = writeln!(s, "AUDIO {}", display_cmd(&ffmpeg, &args));
+        commands::audio::placeholder(ea, "audio.mka")
+    });
     let fin = commands::final_mux(
         job,
-        "chunks.ffconcat",
-        0,
-        &Default::default(),
-        None,
+        &commands::FinalParts {
+            list: "chunks.ffconcat",
+            itsoffset_us: 0,
+            chunk_tags: &Default::default(),
+            color_range: None,
+            audio: done.as_ref(),
+        },
         &job.output,
     );
     let _ = writeln!(s, "FINAL {}", display_cmd(&ffmpeg, &fin));

@@ -2,6 +2,7 @@
 //! assembly, cleanup. Everything here is effects; the decisions were made in `job` and `plan`.
 
 use crate::assemble;
+use crate::commands::audio::AudioDone;
 use crate::config::Config;
 use crate::job::JobSpec;
 use crate::logging::Sink;
@@ -233,9 +234,9 @@ fn remote_dir_name(job_id: &str) -> String {
 }
 
 /// A background task that must not outlive its scope.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+struct AbortOnDrop<T = ()>(tokio::task::JoinHandle<T>);
 
-impl Drop for AbortOnDrop {
+impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
     }
@@ -322,7 +323,13 @@ async fn run_in(
     };
     let result = run_slots(&ctx, planned, cancel, slots).await;
     drop(warm_up);
+    let t0 = std::time::Instant::now();
     cleanup(members.into_iter().map(|m| m.worker)).await;
+    tracing::debug!(
+        "timing: workers cleaned up in {:.3}s, {:.3}s after start",
+        t0.elapsed().as_secs_f64(),
+        env.started.elapsed().as_secs_f64()
+    );
     result
 }
 
@@ -358,6 +365,34 @@ async fn run_slots(
     result
 }
 
+/// Waits for the chunks and the early audio; an audio error stops the chunks at once (plain
+/// ffmpeg would not have started), and is the one reported.
+async fn video_and_audio<V>(
+    video: impl std::future::Future<Output = Result<V>>,
+    audio: Option<AbortOnDrop<Result<AudioDone>>>,
+    stop: &CancellationToken,
+) -> Result<(V, Option<AudioDone>)> {
+    let Some(mut task) = audio else {
+        return Ok((video.await?, None));
+    };
+    tokio::pin!(video);
+    tokio::select! {
+        v = &mut video => {
+            let v = v?;
+            let a = (&mut task.0).await.context("encoding the audio")??;
+            Ok((v, Some(a)))
+        }
+        a = &mut task.0 => match a.context("encoding the audio").and_then(|a| a) {
+            Ok(a) => Ok((video.await?, Some(a))),
+            Err(e) => {
+                stop.cancel();
+                let _ = video.await;
+                Err(e)
+            }
+        },
+    }
+}
+
 /// The job's body between the reporter's start and end: split, schedule, verify, mux.
 async fn encode_and_mux(
     ctx: &Ctx<'_>,
@@ -384,6 +419,12 @@ async fn encode_and_mux(
             size: reused.iter().map(|c| c.size).sum(),
         });
     }
+    // Stops the chunks when the early audio fails (or the user interrupts).
+    let stop = cancel.child_token();
+    let first_round = slots
+        .len()
+        .min(manifest.chunks.iter().filter(|c| c.is_none()).count());
+    let (dispatched, mut busy) = tokio::sync::watch::channel(0usize);
     let sched = Arc::new(Scheduler::new(Parts {
         job: job.clone(),
         plan: plan.clone(),
@@ -393,11 +434,26 @@ async fn encode_and_mux(
         max_retries: ctx.env.config.job_max_retries,
         stall: Duration::from_secs(ctx.env.config.stall_timeout.max(1)),
         events: tx.clone(),
-        cancel: cancel.clone(),
+        cancel: stop.clone(),
         manifest,
         started: ctx.env.started,
+        dispatched,
     }));
-    let encoded = sched.run(slots).await?;
+    // The encoded audio streams are encoded here while the workers encode the video, once
+    // every slot has its first chunk: until then the host's splits and uploads decide when
+    // the workers start.
+    let audio = crate::commands::audio::early_audio(job)
+        .filter(|_| !job.discard_output)
+        .map(|ea| {
+            let (job, wd) = (job.clone(), ctx.wd.clone());
+            let (ffmpeg, ffprobe) = (ctx.ffmpeg.clone(), ctx.ffprobe.clone());
+            AbortOnDrop(tokio::spawn(async move {
+                let started = busy.wait_for(|&n| n >= first_round);
+                let _ = tokio::time::timeout(Duration::from_secs(20), started).await;
+                assemble::audio::encode(&job, &ea, &wd, &ffmpeg, &ffprobe).await
+            }))
+        });
+    let (encoded, audio) = video_and_audio(sched.run(slots), audio, &stop).await?;
     if let Some(tp) = job.two_pass.as_ref().filter(|tp| tp.pass == 1) {
         let stored = twopass::Stored {
             fingerprint: twopass::fingerprint(job, Path::new(ctx.src)),
@@ -410,12 +466,11 @@ async fn encode_and_mux(
         return Ok(());
     }
     let _ = tx.send(Event::Muxing);
-    let first_out = plan.chunks[0].out_pts[0];
     let mux = assemble::assemble(
         job,
         &encoded,
-        first_out,
-        plan.output_frames,
+        &plan,
+        audio.as_ref(),
         ctx.wd,
         &ctx.ffmpeg,
         &ctx.ffprobe,

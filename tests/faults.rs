@@ -523,3 +523,46 @@ fn full_disk_and_crashing_ffmpeg_are_retried_elsewhere() {
         "the full disk is not named:\n{log}"
     );
 }
+
+#[test]
+fn a_bad_audio_option_stops_the_job_before_the_video_is_encoded() {
+    let e = Env::new();
+    let c = Cluster::start(&e, 1);
+    // Each encode takes 30 s: the audio error comes long before the last chunk.
+    let slow = wrapper(&e, "slow.sh", "sleep 30.3");
+    let extra = format!(r#", "ffmpeg_bin": "{}""#, slow.display());
+    c.write_config(&e, "", &[&extra]);
+    let src = e.av_clip("in.mp4", 4.0, 24, 0);
+    let args = [
+        "-y",
+        "-i",
+        &src,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "nonsense",
+        "out.mkv",
+    ];
+    let n = planned(&e, &args);
+    assert!(n >= 3, "{n} chunks");
+    let out = e.distr().args(args).output().unwrap();
+    assert_fails_with(&out, 1, "encoding the audio");
+    assert!(
+        stderr(&out).contains("Error setting option b"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        encodes(&e) < n,
+        "{} of {n} chunks were encoded",
+        encodes(&e)
+    );
+    assert!(!e.path("out.mkv").exists());
+    wait_for("the running encode to be killed", 3, || {
+        !ffmpeg_running("sleep 30.3")
+    });
+}

@@ -393,3 +393,102 @@ fn seeks_and_stream_properties() {
         );
     }
 }
+
+/// CRC of every audio packet's data, in file order per stream.
+fn audio_hashes(path: &std::path::Path) -> Vec<String> {
+    let v = probe(
+        path,
+        &[
+            "-select_streams",
+            "a",
+            "-show_data_hash",
+            "crc32",
+            "-show_entries",
+            "packet=stream_index,data_hash",
+        ],
+    );
+    v["packets"]
+        .as_array()
+        .map(|a| a.iter().map(|p| p.to_string()).collect())
+        .unwrap_or_default()
+}
+
+/// Whether a command's dry run encodes the audio early (an AUDIO step before FINAL).
+fn early(e: &Env, args: &[&str], ext: &str) -> bool {
+    let out_name = format!("dry.{ext}");
+    let mut a = vec!["-df_dry_run"];
+    a.extend_from_slice(args);
+    a.push(&out_name);
+    let out = e.run_distr(&a);
+    assert!(out.status.success(), "{}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.starts_with("AUDIO "))
+}
+
+#[test]
+fn audio_encoded_while_the_video_is() {
+    let e = Env::new();
+    let _c = cluster(&e);
+    let src = media::rich_mkv(&e);
+    let av = e.av_clip("av.mp4", 3.0, 30, 2);
+    let x = &X264;
+    let list: Vec<(&str, Vec<&str>, bool)> = vec![
+        // one track copied, the other resampled (a partial last frame), filtered, encoded
+        (
+            "mkv",
+            with(
+                &[
+                    "-i",
+                    &src,
+                    "-map",
+                    "0:v",
+                    "-map",
+                    "0:a",
+                    "-c:a:0",
+                    "copy",
+                    "-c:a:1",
+                    "aac",
+                    "-b:a:1",
+                    "96k",
+                    "-filter:a:1",
+                    "volume=0.5",
+                    "-ar:a:1",
+                    "44100",
+                ],
+                x,
+            ),
+            true,
+        ),
+        ("mkv", with(&["-i", &av, "-c:a", "flac"], x), true),
+        (
+            "mkv",
+            with(&["-ss", "1.1", "-i", &av, "-c:a", "aac", "-ar", "44100"], x),
+            true,
+        ),
+        // mp4 keeps the audio in the final mux, filter included
+        (
+            "mp4",
+            with(&["-i", &av, "-filter:a", "volume=0.5", "-c:a", "aac"], x),
+            false,
+        ),
+    ];
+    for (ext, args, want_early) in &list {
+        assert_eq!(early(&e, args, ext), *want_early, "{args:?} -> {ext}");
+        let (p, o, log) = e.both_log(args, ext);
+        assert_same(&p, &o);
+        assert_eq!(audio_hashes(&p), audio_hashes(&o), "{args:?}: audio data");
+        assert_split(&log, args);
+        eprintln!("case ok: {args:?} -> {ext}");
+    }
+    // what would not come back exact keeps the audio in the final mux
+    for (args, ext) in [
+        (with(&["-i", &av, "-c:a", "libopus"], x), "mkv"),
+        (with(&["-i", &av, "-c:a", "libvorbis"], x), "mkv"),
+        (with(&["-i", &av, "-c:a", "aac", "-shortest"], x), "mkv"),
+        (with(&["-i", &av, "-c:1", "aac"], x), "mkv"),
+        (with(&["-i", &av, "-c:a", "aac", "-t", "2"], x), "mkv"),
+    ] {
+        assert!(!early(&e, &args, ext), "{args:?} -> {ext}");
+    }
+}

@@ -1,6 +1,7 @@
 //! FINAL: the user's own command with the encoded video replaced by the joined chunks, plus
 //! what makes the copied video stream look exactly like an encoded one (disposition, tags).
 
+use super::audio::AudioDone;
 use super::{push_opts, s};
 use crate::cli::argv::CmdLine;
 use crate::cli::mapping::{alias, last_matching, out_views, OutStream};
@@ -9,18 +10,11 @@ use crate::job::{classify, JobSpec};
 use crate::rational::format_us;
 use std::collections::BTreeMap;
 
-/// FINAL: the user's command with the encoded video replaced by the joined chunks.
-pub fn final_mux(
-    job: &JobSpec,
-    list: &str,
-    itsoffset_us: i64,
-    chunk_tags: &BTreeMap<String, String>,
-    color_range: Option<&str>,
-    tmp_out: &str,
-) -> Vec<String> {
-    let cmd: &CmdLine = &job.cmd;
+/// The start of FINAL and AUDIO: the user's global options that change what is written, and
+/// every input with its options.
+pub(super) fn head(job: &JobSpec) -> Vec<String> {
     let mut v = s(&["-nostdin", "-hide_banner", "-v", "error", "-y"]);
-    for g in &cmd.globals {
+    for g in &job.cmd.globals {
         if !matches!(
             g.name(),
             "y" | "n"
@@ -35,62 +29,19 @@ pub fn final_mux(
             v.extend(g.tokens());
         }
     }
-    for inp in &cmd.inputs {
+    for inp in &job.cmd.inputs {
         push_opts(&mut v, &inp.opts);
         v.push("-i".into());
         v.push(inp.url.clone());
     }
-    let concat = cmd.inputs.len();
-    v.extend(s(&["-f", "concat", "-safe", "0", "-itsoffset"]));
-    v.push(format_us(itsoffset_us));
-    v.push("-i".into());
-    v.push(list.to_string());
-    let out = &cmd.outputs[0];
-    // Before the user's own -metadata options, which must still win.
-    let vi = job.video_out;
-    for (k, val) in video_tags(job, chunk_tags) {
-        v.extend([format!("-metadata:s:{vi}"), format!("{k}={val}")]);
-    }
-    let views = out_views(&job.out_streams);
-    for o in &out.opts {
-        let role = classify::output_role(o);
-        if o.is("map")
-            || matches!(role, classify::OutRole::Filter | classify::OutRole::TwoPass)
-            || o.is("f")
-            || (role == classify::OutRole::Encode && only_for_video(o, &views, vi))
-        {
-            continue;
-        }
-        v.extend(o.tokens());
-    }
-    for (i, os) in job.out_streams.iter().enumerate() {
-        v.push("-map".into());
-        if i == job.video_out {
-            v.push(format!("{concat}:0"));
-        } else {
-            v.push(format!("{}:{}", os.file, os.stream));
-        }
-    }
-    v.extend([
-        format!("-c:{vi}"),
-        "copy".into(),
-        format!("-r:{vi}"),
-        job.frame_rate.to_string(),
-    ]);
-    if let Some(range) = color_range {
-        // what the workers' encoder was opened with (mp4 chunks may not carry it)
-        v.extend([format!("-color_range:{vi}"), range.to_string()]);
-    }
-    for (i, d) in dispositions(job) {
-        v.extend([format!("-disposition:{i}"), d]);
-    }
-    v.push("-f".into());
-    v.push(job.muxer.name.to_string());
-    v.push(tmp_out.to_string());
+    v
+}
+
+/// With an input `-ss`, a second, null output that keeps the source's video read: plain
+/// ffmpeg reads it after the seek, and some demuxers (matroska) skip the other streams'
+/// packets differently when it is discarded, which would move where the audio starts.
+pub(super) fn keep_video_read(job: &JobSpec, v: &mut Vec<String>) {
     if job.timing.in_ss_us.is_some() {
-        // Plain ffmpeg reads the source's video after the seek; some demuxers (matroska)
-        // skip the other streams' packets differently when it is discarded, which would
-        // move where copied audio starts. A second, null output keeps it read.
         v.extend([
             "-map".into(),
             format!("{}:{}", job.src_file, job.src_stream),
@@ -101,6 +52,106 @@ pub fn final_mux(
             "-".into(),
         ]);
     }
+}
+
+/// What FINAL joins: the chunks (their concat list and where the first frame belongs, the
+/// first chunk's tags and the encoder's color range) and the early-encoded audio, if any.
+pub struct FinalParts<'a> {
+    pub list: &'a str,
+    pub itsoffset_us: i64,
+    pub chunk_tags: &'a BTreeMap<String, String>,
+    pub color_range: Option<&'a str>,
+    pub audio: Option<&'a AudioDone>,
+}
+
+/// FINAL: the user's command with the encoded video replaced by the joined chunks (and the
+/// encoded audio by its early encode).
+pub fn final_mux(job: &JobSpec, parts: &FinalParts, tmp_out: &str) -> Vec<String> {
+    let FinalParts {
+        list,
+        itsoffset_us,
+        chunk_tags,
+        color_range,
+        audio,
+    } = *parts;
+    let cmd: &CmdLine = &job.cmd;
+    let mut v = head(job);
+    let concat = cmd.inputs.len();
+    v.extend(s(&["-f", "concat", "-safe", "0", "-itsoffset"]));
+    v.push(format_us(itsoffset_us));
+    v.push("-i".into());
+    v.push(list.to_string());
+    if let Some(done) = audio {
+        super::audio::final_input(&mut v, done);
+    }
+    let early = |i: usize| audio.and_then(|d| d.streams.iter().find(|st| st.out == i));
+    let out = &cmd.outputs[0];
+    // Before the user's own -metadata options, which must still win.
+    let vi = job.video_out;
+    for (k, val) in video_tags(job, chunk_tags) {
+        v.extend([format!("-metadata:s:{vi}"), format!("{k}={val}")]);
+    }
+    if job.stream_metadata_off || job.stream_metadata_mapped {
+        // the early audio's own tags are not copied then; plain ffmpeg still adds this one
+        for st in audio.map_or(&[][..], |d| &d.streams[..]) {
+            if let Some(e) = &st.encoder {
+                v.extend([format!("-metadata:s:{}", st.out), format!("encoder={e}")]);
+            }
+        }
+    }
+    let views = out_views(&job.out_streams);
+    let audio_filter = |o: &crate::cli::argv::Opt| {
+        let (name, spec) = alias(o);
+        name == "filter"
+            && Spec::parse(&spec).is_ok_and(|sp| {
+                (0..views.len()).any(|i| sp.matches(&views, i) && early(i).is_some())
+            })
+    };
+    for o in &out.opts {
+        let role = classify::output_role(o);
+        if o.is("map")
+            || o.is("f")
+            || role == classify::OutRole::TwoPass
+            || (role == classify::OutRole::Filter && only_for_video(o, &views, vi))
+            || (role == classify::OutRole::Encode && only_for_video(o, &views, vi))
+            || audio_filter(o)
+        {
+            continue;
+        }
+        v.extend(o.tokens());
+    }
+    for (i, os) in job.out_streams.iter().enumerate() {
+        v.push("-map".into());
+        if i == job.video_out {
+            v.push(format!("{concat}:0"));
+        } else if let Some(st) = early(i) {
+            v.push(format!("{}:{}", concat + 1, st.index));
+        } else {
+            v.push(format!("{}:{}", os.file, os.stream));
+        }
+    }
+    v.extend([
+        format!("-c:{vi}"),
+        "copy".into(),
+        format!("-r:{vi}"),
+        job.frame_rate.to_string(),
+    ]);
+    for st in audio.map_or(&[][..], |d| &d.streams[..]) {
+        let i = st.out;
+        v.extend([format!("-c:{i}"), "copy".into()]);
+        v.extend([format!("-bsf:{i}"), super::audio::last_duration_bsf(st)]);
+    }
+    if let Some(range) = color_range {
+        // what the workers' encoder was opened with (mp4 chunks may not carry it)
+        v.extend([format!("-color_range:{vi}"), range.to_string()]);
+    }
+    for (i, d) in dispositions(job) {
+        v.extend([format!("-disposition:{i}"), d]);
+    }
+    v.push("-f".into());
+    v.push(job.muxer.name.to_string());
+    v.push(tmp_out.to_string());
+    keep_video_read(job, &mut v);
     v
 }
 

@@ -83,10 +83,13 @@ fn split_encode_and_final_commands() {
     let enc1 = encode(&j, &p.chunks[1], &shift, None, "c1.nut", "e1.mp4", None);
     let fin = final_mux(
         &j,
-        "list.ffconcat",
-        0,
-        &Default::default(),
-        Some("tv"),
+        &FinalParts {
+            list: "list.ffconcat",
+            itsoffset_us: 0,
+            chunk_tags: &Default::default(),
+            color_range: Some("tv"),
+            audio: None,
+        },
         ".out.tmp",
     );
     let show = |v: &[String]| crate::process::display_cmd("ffmpeg", v);

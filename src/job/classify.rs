@@ -202,6 +202,12 @@ const ENCODE_OUT: &[&str] = &[
     "bits_per_raw_sample",
 ];
 
+/// A muxer-level AVOption (`-movflags`, `-fflags`, `-cluster_size_limit`…) rather than a
+/// codec one.
+pub fn is_muxer_private(o: &Opt) -> bool {
+    o.def.is_none() && MUXER_OPTS.contains(&o.name())
+}
+
 /// The role of an output option.
 pub fn output_role(o: &Opt) -> OutRole {
     let name = o.name();
@@ -220,7 +226,7 @@ pub fn output_role(o: &Opt) -> OutRole {
         }
         _ if FINAL_OUT.contains(&name) => OutRole::Final,
         _ if ENCODE_OUT.contains(&name) => OutRole::Encode,
-        _ if o.def.is_none() && MUXER_OPTS.contains(&name) => OutRole::Final,
+        _ if is_muxer_private(o) => OutRole::Final,
         // Any other AVOption is a codec (or sws/swr) option: x264-params, crf, preset, g, ...
         _ if o.def.is_none() => OutRole::Encode,
         _ => OutRole::Unsupported,

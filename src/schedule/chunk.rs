@@ -105,6 +105,7 @@ impl Scheduler {
             &w.path(&out_name),
             Some(&passlog),
         );
+        self.p.dispatched.send_modify(|n| *n += 1);
         tracing::debug!(
             "timing: chunk {k} dispatched to {} after {:.3}s",
             w.label(),

@@ -51,6 +51,8 @@ pub struct Parts {
     pub manifest: Manifest,
     /// Process start, for the timing lines.
     pub started: Instant,
+    /// Counts the encodes started (work that waits for the workers to be busy watches it).
+    pub dispatched: tokio::sync::watch::Sender<usize>,
 }
 
 pub struct Scheduler {
