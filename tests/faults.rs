@@ -528,8 +528,8 @@ fn full_disk_and_crashing_ffmpeg_are_retried_elsewhere() {
 fn a_bad_audio_option_stops_the_job_before_the_video_is_encoded() {
     let e = Env::new();
     let c = Cluster::start(&e, 1);
-    // Each encode takes 30 s: the audio error comes long before the last chunk.
-    let slow = wrapper(&e, "slow.sh", "sleep 30.3");
+    // Each encode hangs for 30 s: the audio error comes long before the last chunk.
+    let slow = wrapper(&e, "slow.sh", "exec sleep 30.3");
     let extra = format!(r#", "ffmpeg_bin": "{}""#, slow.display());
     c.write_config(&e, "", &[&extra]);
     let src = e.av_clip("in.mp4", 4.0, 24, 0);

@@ -9,6 +9,7 @@ use crate::commands;
 use crate::commands::audio::AudioDone;
 use crate::job::{JobSpec, Overwrite};
 use crate::plan::Plan;
+use crate::probe::MediaKind;
 use crate::process;
 use crate::rational::{rescale_q, MICROS};
 use crate::workdir::WorkDir;
@@ -60,6 +61,15 @@ async fn count_video(ffprobe: &str, path: &Path, stream: usize) -> Result<i64> {
         .with_context(|| format!("unexpected packet count {s:?}"))
 }
 
+/// The last `frame=` of ffmpeg's `-progress` report.
+fn last_frame_count(report: &[u8]) -> Option<i64> {
+    String::from_utf8_lossy(report)
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("frame="))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// Writes the declaration file for mp4/mov chunks (see `commands::declaration`).
 async fn declare(
     job: &JobSpec,
@@ -109,7 +119,7 @@ pub async fn assemble(
     let out = Path::new(&job.output);
     let tmp = temp_output(out);
     let mut guard = TempGuard(Some(tmp.clone()));
-    let args = commands::final_mux(
+    let mut args = commands::final_mux(
         job,
         &commands::FinalParts {
             list: &list.to_string_lossy(),
@@ -120,12 +130,25 @@ pub async fn assemble(
         },
         &tmp.to_string_lossy(),
     );
+    // ffmpeg's own count of the video packets it muxed (the first video stream's `frame=`)
+    // saves reading the whole output back.
+    let first_video = job
+        .out_streams
+        .iter()
+        .position(|o| o.kind == MediaKind::Video);
+    let counted_by_ffmpeg = first_video == Some(job.video_out);
+    if counted_by_ffmpeg {
+        args.splice(0..0, ["-progress", "pipe:1", "-nostats"].map(String::from));
+    }
     tracing::debug!("FINAL {}", process::display_cmd(ffmpeg, &args));
-    process::output(ffmpeg, &args)
+    let report = process::output(ffmpeg, &args)
         .await
         .context("final mux failed")?;
     let muxed = t0.elapsed().as_secs_f64();
-    let got = count_video(ffprobe, &tmp, job.video_out).await?;
+    let got = match counted_by_ffmpeg {
+        true => last_frame_count(&report).context("the final mux reported no frame count")?,
+        false => count_video(ffprobe, &tmp, job.video_out).await?,
+    };
     tracing::debug!(
         "timing: declared in {declared:.3}s, muxed in {:.3}s, counted in {:.3}s",
         muxed - declared,
@@ -141,4 +164,14 @@ pub async fn assemble(
         .with_context(|| format!("moving the output into place: {}", job.output))?;
     guard.0 = None;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_last_progress_block_gives_the_frame_count() {
+        let r = b"frame=120\nfps=0.0\nprogress=continue\nframe=1800\nfps=0.0\nprogress=end\n";
+        assert_eq!(super::last_frame_count(r), Some(1800));
+        assert_eq!(super::last_frame_count(b"progress=end\n"), None);
+    }
 }

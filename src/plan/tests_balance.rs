@@ -73,11 +73,15 @@ fn a_dear_tail_is_spread_evenly_over_the_slots() {
         "{ours} vs {theirs}\n{}",
         summary(&keyframe_first)
     );
-    assert_eq!(p.chunks.len() % 4, 0, "{}", summary(&p));
-    // the dear tail is cut inside its GOPs; the cheap part is not cut into more pieces than
-    // the balance needs
+    // the dear tail is spread over several chunks, mostly cut on its keyframes: the lead-ins
+    // (decoding from a keyframe to a chunk's start) add under 2 % to the work
     assert!(p.chunks.iter().filter(|c| c.start >= 1500).count() >= 3);
-    assert!(p.chunks.iter().filter(|c| c.end <= 1500).count() <= 4);
+    let planned: u64 = costs(&p).iter().sum();
+    assert!(
+        planned * 100 <= work * 102,
+        "{planned} vs {work}\n{}",
+        summary(&p)
+    );
 }
 
 #[test]
