@@ -1,6 +1,6 @@
-//! Balanced cuts for a known number of slots: partitions whose chunk count is a multiple of the
-//! slots and whose dearest chunk (decode lead-in included) is as cheap as the valid boundaries
-//! allow, and the makespan model that chooses between them and the keyframe-first cuts.
+//! Cuttings for a known number of slots: equal-cost partitions into whole rounds of chunks,
+//! keyframe cuts over a grid of chunk budgets (dear GOPs cut evenly), and the makespan model
+//! that chooses between them and the keyframe-first cuts; `refine` improves the best few.
 
 use super::Ctx;
 
@@ -9,17 +9,31 @@ use super::Ctx;
 /// 0.3 CPU-s against 0.1 CPU-s per frame of x264 `fast` on 720p.
 pub const CHUNK_OVERHEAD_FRAMES: u64 = 4;
 
-/// The finish time of dispatching jobs of these costs dearest first, each to the slot that
-/// frees up first (the scheduler's order), on `slots` equal slots.
-pub fn makespan(costs: &[u64], slots: usize) -> u64 {
+/// Each slot's work (and the sum of the squares of its chunks' costs) when jobs of these costs
+/// are dispatched dearest first, each to the slot that frees up first (the scheduler's order).
+fn slot_loads(costs: &[u64], slots: usize) -> Vec<(u64, f64)> {
     let mut sorted = costs.to_vec();
     sorted.sort_unstable_by(|a, b| b.cmp(a));
-    let mut free = vec![0u64; slots.max(1)];
+    let mut free = vec![(0u64, 0f64); slots.max(1)];
     for c in sorted {
-        let first = free.iter_mut().min().expect("at least one slot");
-        *first += c;
+        let first = free
+            .iter_mut()
+            .min_by_key(|x| x.0)
+            .expect("at least one slot");
+        first.0 += c;
+        first.1 += (c as f64) * (c as f64);
     }
-    free.into_iter().max().unwrap_or(0)
+    free
+}
+
+/// The finish time of dispatching jobs of these costs the scheduler's way on `slots` equal
+/// slots.
+pub fn makespan(costs: &[u64], slots: usize) -> u64 {
+    slot_loads(costs, slots)
+        .into_iter()
+        .map(|(sum, _)| sum)
+        .max()
+        .unwrap_or(0)
 }
 
 /// How a greedy pass picks where a chunk ends, among the valid boundaries within its budget.
@@ -51,18 +65,8 @@ pub fn robust_makespan(costs: &[u64], slots: usize) -> u64 {
         // one slot: nothing to balance, the error moves every cutting alike
         return costs.iter().sum();
     }
-    let mut sorted = costs.to_vec();
-    sorted.sort_unstable_by(|a, b| b.cmp(a));
-    let mut free = vec![(0u64, 0f64); slots.max(1)];
-    for c in sorted {
-        let first = free
-            .iter_mut()
-            .min_by_key(|x| x.0)
-            .expect("at least one slot");
-        first.0 += c;
-        first.1 += (c as f64) * (c as f64);
-    }
-    free.into_iter()
+    slot_loads(costs, slots)
+        .into_iter()
         .map(|(sum, sq)| {
             sum + (sq.sqrt() * ESTIMATE_ERROR.0 as f64 / ESTIMATE_ERROR.1 as f64) as u64
         })
@@ -71,14 +75,14 @@ pub fn robust_makespan(costs: &[u64], slots: usize) -> u64 {
 }
 
 /// What every balanced pass over one input shares, computed once.
-struct Bounds {
+pub(super) struct Bounds {
     /// Frames a chunk may start at.
-    valid: Vec<bool>,
+    pub valid: Vec<bool>,
     /// The dearest lead-in any chunk can have.
-    most_lead: u64,
+    pub most_lead: u64,
     /// Fewest and most frames in a chunk.
-    floor: usize,
-    cap: usize,
+    pub floor: usize,
+    pub cap: usize,
 }
 
 impl Ctx<'_> {
@@ -142,104 +146,6 @@ impl Ctx<'_> {
             }
         }
         cuts
-    }
-
-    /// Hill-climbs from `cuts`: moves each cut to nearby valid boundaries (1 to 1024 frames
-    /// away, and the keyframes around it), removes it (while more than `least` chunks remain),
-    /// or splits a chunk in two, keeping each
-    /// change that lowers the robust makespan, for at most `evals` evaluations (a count, not a
-    /// time, so that the same input always gets the same plan).
-    fn refine(
-        &self,
-        mut cuts: Vec<usize>,
-        slots: usize,
-        least: usize,
-        b: &Bounds,
-        evals: usize,
-    ) -> (u64, Vec<usize>) {
-        let n = self.frames.len();
-        let score = |c: &[usize]| robust_makespan(&self.chunk_costs(c), slots);
-        let fits = |c: &[usize]| {
-            c.windows(2)
-                .all(|w| w[1] - w[0] >= b.floor && w[1] - w[0] <= b.cap)
-                && c.last()
-                    .is_some_and(|&l| n - l >= b.floor.min(n) && n - l <= b.cap)
-        };
-        let mut best = score(&cuts);
-        let mut left = evals;
-        loop {
-            let mut improved = false;
-            let mut i = 1;
-            while i <= cuts.len() {
-                let mut trials: Vec<Vec<usize>> = Vec::new();
-                let (lo, hi) = (
-                    cuts[i - 1] + 1,
-                    cuts.get(i + 1).copied().unwrap_or(n).saturating_sub(1),
-                );
-                if i < cuts.len() && lo <= hi {
-                    let mut at: Vec<usize> = (0..=10)
-                        .flat_map(|e| [cuts[i].saturating_sub(1 << e), cuts[i] + (1 << e)])
-                        .filter_map(|p| self.snap(p.clamp(lo, hi), lo, hi, &b.valid))
-                        .collect();
-                    at.extend((lo..cuts[i]).rev().find(|&x| b.valid[x] && self.is_key(x)));
-                    at.extend((cuts[i] + 1..=hi).find(|&x| b.valid[x] && self.is_key(x)));
-                    at.sort_unstable();
-                    at.dedup();
-                    for p in at.into_iter().filter(|&p| p != cuts[i]) {
-                        let mut c = cuts.clone();
-                        c[i] = p;
-                        trials.push(c);
-                    }
-                    if cuts.len() > least {
-                        let mut c = cuts.clone();
-                        c.remove(i);
-                        trials.push(c);
-                    }
-                }
-                // split chunk i - 1 where half its work is done
-                let (a, z) = (cuts[i - 1], cuts.get(i).copied().unwrap_or(n));
-                if z > a + 2 {
-                    let half = (self.cum[a] + self.cum[z]) / 2;
-                    let mid = self.cum.partition_point(|&x| x < half);
-                    if let Some(p) = self.snap(mid.clamp(a + 1, z - 1), a + 1, z - 1, &b.valid) {
-                        let mut c = cuts.clone();
-                        c.insert(i, p);
-                        trials.push(c);
-                    }
-                }
-                for c in trials {
-                    if left == 0 {
-                        return (best, cuts);
-                    }
-                    left -= 1;
-                    if !fits(&c) {
-                        continue;
-                    }
-                    let v = score(&c);
-                    if v < best {
-                        best = v;
-                        cuts = c;
-                        improved = true;
-                        break;
-                    }
-                }
-                i += 1;
-            }
-            if !improved {
-                return (best, cuts);
-            }
-        }
-    }
-
-    /// The valid boundary nearest to `p` within `[lo, hi]` (up to 64 frames away).
-    fn snap(&self, p: usize, lo: usize, hi: usize, valid: &[bool]) -> Option<usize> {
-        if lo > hi {
-            return None;
-        }
-        (0..=64usize)
-            .flat_map(|d| [p.checked_sub(d), p.checked_add(d)])
-            .flatten()
-            .find(|&x| x >= lo && x <= hi && valid[x])
     }
 
     /// Inside a GOP too dear for the budget: the valid boundary in `[lo, hi]` closest to an
@@ -314,7 +220,7 @@ impl Ctx<'_> {
             let want = rounds * slots + i * step;
             [Rule::Keyframe, Rule::Reach].map(|rule| self.balanced(want, rule, &bounds))
         });
-        // Chunks as big as a slot's share down to a tenth of it, cut on keyframes where they
+        // Chunks as big as a slot's share down to a quarter of it, cut on keyframes where they
         // can be: fewer lead-ins than equal chunks when one GOP is dear.
         let share = (self.cum[n] / slots.max(1) as u64).max(1);
         let budgets = (10..=40).map(move |tenths| share * 10 / tenths);

@@ -5,6 +5,7 @@
 //! encoder frames (count and pts) it must come back with.
 
 pub mod balance;
+mod refine;
 pub mod sync;
 pub mod timeline;
 
