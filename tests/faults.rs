@@ -24,6 +24,11 @@ fn wrapper(e: &Env, name: &str, body: &str) -> PathBuf {
     path
 }
 
+/// The worker config entry that runs `path` as the worker's ffmpeg.
+fn ffmpeg_bin(path: &Path) -> String {
+    format!(r#", "ffmpeg_bin": "{}""#, path.display())
+}
+
 fn encodes(e: &Env) -> usize {
     std::fs::read_to_string(e.path("encodes.log"))
         .map(|s| s.lines().count())
@@ -114,7 +119,7 @@ fn interrupt_then_resume(signal: &str) {
     let e = Env::new();
     let c = Cluster::start(&e, 2);
     let slow = wrapper(&e, "slow.sh", "exec ffmpeg -re \"$@\"");
-    let extra = format!(r#", "ffmpeg_bin": "{}""#, slow.display());
+    let extra = ffmpeg_bin(&slow);
     c.write_config(&e, "", &[&extra, &extra]);
     let src = e.av_clip("in.mp4", 6.0, 24, 2);
     let args = x264_copy(&src, "out.mkv");
@@ -298,7 +303,7 @@ fn truncated_chunk_is_caught_and_encoded_again() {
         f = flag.display()
     );
     let bad = wrapper(&e, "truncating.sh", &body);
-    let extra = format!(r#", "ffmpeg_bin": "{}""#, bad.display());
+    let extra = ffmpeg_bin(&bad);
     c.write_config(&e, "", &[&extra]);
     let src = e.av_clip("in.mp4", 3.0, 24, 2);
     let (p, o) = e.both(
@@ -345,7 +350,7 @@ fn idle_workers_race_a_straggler() {
     let c = Cluster::start(&e, 2);
     // Worker 0 never finishes; worker 1 runs a second attempt of its chunk and wins.
     let hang = wrapper(&e, "hang.sh", "exec sleep 600.2");
-    let extra = format!(r#", "ffmpeg_bin": "{}""#, hang.display());
+    let extra = ffmpeg_bin(&hang);
     c.write_config(&e, "", &[&extra]);
     let src = e.av_clip("in.mp4", 2.0, 24, 0);
     let t = Instant::now();
@@ -406,7 +411,7 @@ fn workers_lost_during_the_job_fail_clearly_or_fall_back_to_local() {
     let c = Cluster::start(&e, 2);
     // every remote encode crashes: each worker strikes out after it was accepted
     let crash = wrapper(&e, "crash.sh", "kill -SEGV $$");
-    let extra = format!(r#", "ffmpeg_bin": "{}""#, crash.display());
+    let extra = ffmpeg_bin(&crash);
     c.write_config(&e, "", &[&extra, &extra]);
     let src = e.av_clip("in.mp4", 2.0, 24, 0);
     let args = quick_x264(&src, "out.mkv");
@@ -491,7 +496,7 @@ fn full_disk_and_crashing_ffmpeg_are_retried_elsewhere() {
         f = flag.display()
     );
     let crash = wrapper(&e, "crash.sh", &body);
-    let extra = format!(r#", "ffmpeg_bin": "{}""#, crash.display());
+    let extra = ffmpeg_bin(&crash);
     c.write_config(&e, "", &["", &extra]);
     let src = e.av_clip("in.mp4", 4.0, 24, 2);
     let (p, o, log) = e.both_log(
@@ -530,7 +535,7 @@ fn a_bad_audio_option_stops_the_job_before_the_video_is_encoded() {
     let c = Cluster::start(&e, 1);
     // Each encode hangs for 30 s: the audio error comes long before the last chunk.
     let slow = wrapper(&e, "slow.sh", "exec sleep 30.3");
-    let extra = format!(r#", "ffmpeg_bin": "{}""#, slow.display());
+    let extra = ffmpeg_bin(&slow);
     c.write_config(&e, "", &[&extra]);
     let src = e.av_clip("in.mp4", 4.0, 24, 0);
     let args = [
