@@ -4,10 +4,22 @@
 
 use russh::client::{self, Handle};
 use russh::keys::{self, HashAlg, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
-use russh::ChannelMsg;
+use russh::{cipher, ChannelMsg};
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// AES-GCM first: with AES instructions it costs a worker's sshd less CPU per byte than
+/// chacha20-poly1305 (russh's and OpenSSH's first choice). Through a half-CPU sshd on loopback
+/// it moved 20 % more up and 70 % more down; that CPU is taken from the worker's encode.
+const CIPHERS: &[cipher::Name] = &[
+    cipher::AES_256_GCM,
+    cipher::CHACHA20_POLY1305,
+    cipher::AES_256_CTR,
+    cipher::AES_192_CTR,
+    cipher::AES_128_CTR,
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HostKeyPolicy {
@@ -153,6 +165,10 @@ pub async fn connect(t: &Target) -> Result<Conn, ConnectError> {
         keepalive_interval: Some(Duration::from_secs(15)),
         keepalive_max: 4,
         nodelay: true,
+        preferred: russh::Preferred {
+            cipher: Cow::Borrowed(CIPHERS),
+            ..Default::default()
+        },
         ..Default::default()
     });
     let fut = client::connect(config, (t.host.as_str(), t.port), handler);
