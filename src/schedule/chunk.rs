@@ -9,10 +9,10 @@ use crate::progress::{EncodeProgress, Event};
 use crate::twopass::TwoPass;
 use crate::workdir::WorkDir;
 use crate::worker::{Worker, WorkerError};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
 
 /// A finished remote encode waiting to be collected.
 pub(super) struct Ran {
@@ -33,19 +33,22 @@ impl Scheduler {
         w: &dyn Worker,
         args: &[String],
         (slot, k): (usize, usize),
-        cancel: &CancellationToken,
+        attempt: &Attempt,
         done: watch::Sender<f64>,
     ) -> Result<(EncodeProgress, String), WorkerError> {
         let last = Arc::new(Mutex::new((Instant::now(), EncodeProgress::default())));
         let events = self.p.events.clone();
         let seen = last.clone();
         let frames = self.p.plan.chunks[k].out_count().max(1) as f64;
+        let fraction = attempt.progress.clone();
         let progress = move |p: EncodeProgress| {
             *seen.lock().unwrap() = (Instant::now(), p);
-            done.send_replace(p.frame as f64 / frames);
+            let f = p.frame as f64 / frames;
+            fraction.store(f.to_bits(), Ordering::Relaxed);
+            done.send_replace(f);
             let _ = events.send(Event::Progress { slot, chunk: k, p });
         };
-        let stop = cancel.child_token();
+        let stop = attempt.cancel.child_token();
         let encode = w.encode(args, &progress, &stop);
         tokio::pin!(encode);
         let mut tick = tokio::time::interval(Duration::from_millis(500));
@@ -123,7 +126,7 @@ impl Scheduler {
         });
         let t_encode = Instant::now();
         let (done, log) = self
-            .watched_encode(w.as_ref(), &args, (slot.id, k), &attempt.cancel, done)
+            .watched_encode(w.as_ref(), &args, (slot.id, k), attempt, done)
             .await?;
         if let Some(tp) = two_pass.filter(|tp| tp.pass == 1) {
             tp.fetch(w.as_ref(), k).await?;

@@ -3,8 +3,8 @@
 //! finished one is downloaded and verified in the background (`chunk`). Failed chunks go
 //! back to the queue for another worker; a worker that keeps failing is dropped; an error that
 //! would fail everywhere stops the job. When the queue is empty, idle slots run a duplicate of
-//! a chunk still in flight elsewhere: the first verified result wins and the other attempt is
-//! killed. Every verified chunk is recorded in the resume manifest at once. An encode that
+//! a chunk still in flight elsewhere when it could finish first (`worth_racing`): the first
+//! verified result wins and the other attempt is killed. Every verified chunk is recorded in the resume manifest at once. An encode that
 //! shows no progress for `stall` is abandoned; reserve slots (local fallback) only work once
 //! every other worker is gone.
 
@@ -20,7 +20,7 @@ use crate::workdir::WorkDir;
 use crate::worker::{Worker, WorkerError};
 use anyhow::{anyhow, Result};
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
@@ -70,6 +70,33 @@ struct Attempt {
     started: Instant,
     /// Its encode is over; only the download and check remain (never worth racing).
     collecting: Arc<AtomicBool>,
+    /// Fraction of its frames encoded so far (`f64` bits).
+    progress: Arc<AtomicU64>,
+}
+
+impl Attempt {
+    fn progress(&self) -> f64 {
+        f64::from_bits(self.progress.load(Ordering::Relaxed))
+    }
+}
+
+/// How long a slot with nothing to do waits before it looks again for a chunk worth racing.
+const RECHECK: Duration = Duration::from_secs(1);
+
+/// Whether a second attempt expected to take `dup_secs` could finish before the running one,
+/// `f` of its frames done after `elapsed` seconds. Its remaining time is extrapolated from its
+/// progress; one that has shown none is raced once a whole second attempt would be done by now.
+/// Without an estimate (no chunk finished anywhere yet) only one that shows no progress for
+/// `NO_ESTIMATE` seconds is raced.
+fn worth_racing(f: f64, elapsed: f64, dup_secs: Option<f64>) -> bool {
+    const NO_PROGRESS: f64 = 0.02;
+    const NO_ESTIMATE: f64 = 10.0;
+    match dup_secs {
+        None => f < NO_PROGRESS && elapsed > NO_ESTIMATE,
+        Some(d) if f < NO_PROGRESS => elapsed > d,
+        // margin: the estimate is rough, and a race costs an upload
+        Some(d) => elapsed * (1.0 - f) / f > 1.2 * d + 1.0,
+    }
 }
 
 struct State {
@@ -84,6 +111,8 @@ struct State {
     strikes: HashMap<String, u32>,
     /// Live workers and their slot counts.
     live: HashMap<String, usize>,
+    /// Per worker: the plan cost of the chunks it finished and the seconds they took.
+    speed: HashMap<String, (f64, f64)>,
     reserve: HashSet<String>,
     error: Option<String>,
 }
@@ -101,6 +130,7 @@ impl State {
             cancel: parent.child_token(),
             started: Instant::now(),
             collecting: Arc::new(AtomicBool::new(false)),
+            progress: Arc::new(AtomicU64::new(0f64.to_bits())),
         };
         self.running.entry(k).or_default().push(a.clone());
         a
@@ -108,6 +138,19 @@ impl State {
 
     fn primary_alive(&self) -> bool {
         self.live.keys().any(|w| !self.reserve.contains(w))
+    }
+
+    /// Seconds per unit of plan cost on this worker, or on all workers while it has finished
+    /// nothing.
+    fn secs_per_cost(&self, label: &str) -> Option<f64> {
+        let (cost, secs) = match self.speed.get(label) {
+            Some(&mine) => mine,
+            None => self
+                .speed
+                .values()
+                .fold((0.0, 0.0), |(c, s), &(c2, s2)| (c + c2, s + s2)),
+        };
+        (cost > 0.0).then(|| secs / cost)
     }
 
     /// Position in the queue of the next chunk this worker may take.
@@ -159,6 +202,7 @@ impl Scheduler {
                 next_id: 0,
                 strikes: HashMap::new(),
                 live: HashMap::new(),
+                speed: HashMap::new(),
                 reserve: HashSet::new(),
                 error: None,
             }),
@@ -226,7 +270,10 @@ impl Scheduler {
         if !st.queue.is_empty() {
             return Pick::Wait;
         }
-        // Nothing queued: race the oldest single attempt running on another worker.
+        // Nothing queued: race the single attempt running on another worker that a second
+        // one here would beat by the most.
+        let per_cost = st.secs_per_cost(label);
+        let chunks = &self.p.plan.chunks;
         let dup = st
             .running
             .iter()
@@ -237,8 +284,16 @@ impl Scheduler {
                     && !v[0].collecting.load(Ordering::Relaxed)
                     && st.manifest.chunks[k].is_none()
             })
-            .min_by_key(|(_, v)| v[0].started)
-            .map(|(&k, _)| k);
+            .filter_map(|(&k, v)| {
+                let dup_secs = per_cost.map(|s| s * chunks[k].cost as f64);
+                let (f, elapsed) = (v[0].progress(), v[0].started.elapsed().as_secs_f64());
+                worth_racing(f, elapsed, dup_secs).then(|| {
+                    let left = elapsed * (1.0 - f) / f.max(1e-3);
+                    (k, left - dup_secs.unwrap_or(0.0))
+                })
+            })
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(k, _)| k);
         match dup {
             Some(k) => {
                 let a = st.start(k, label, &self.p.cancel);
@@ -297,6 +352,8 @@ impl Scheduler {
                     Pick::Wait => {
                         tokio::select! {
                             _ = notified => {}
+                            // progress does not wake slots: look again for a straggler
+                            _ = tokio::time::sleep(RECHECK) => {}
                             _ = self.p.cancel.cancelled() => break,
                         }
                         continue;
@@ -392,6 +449,9 @@ impl Scheduler {
         let err = match result {
             Ok(done) => {
                 st.strikes.insert(label.to_string(), 0);
+                let speed = st.speed.entry(label.to_string()).or_default();
+                speed.0 += self.p.plan.chunks[k].cost as f64;
+                speed.1 += attempt.started.elapsed().as_secs_f64();
                 if st.manifest.chunks[k].is_some() {
                     // a duplicate that lost the race: its progress no longer counts
                     let _ = self.p.events.send(Event::Failed { slot, chunk: k });
@@ -463,5 +523,27 @@ impl Scheduler {
         if others.is_empty() && st.manifest.chunks[k].is_none() {
             st.queue.push_front(k);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::worth_racing;
+
+    #[test]
+    fn a_straggler_is_raced_only_when_a_second_attempt_could_win() {
+        // half done after 40 s: 40 s left, a second attempt takes 30 s here
+        assert!(worth_racing(0.5, 40.0, Some(30.0)));
+        // ... but not when it would take as long as the first one's whole run
+        assert!(!worth_racing(0.5, 40.0, Some(80.0)));
+        // nearly done: never worth an upload
+        assert!(!worth_racing(0.95, 90.0, Some(10.0)));
+        // no progress at all: raced once a whole second attempt would be done by now
+        assert!(!worth_racing(0.0, 5.0, Some(8.0)));
+        assert!(worth_racing(0.0, 9.0, Some(8.0)));
+        // nothing finished anywhere yet: only one that shows no progress for a while
+        assert!(!worth_racing(0.3, 60.0, None));
+        assert!(!worth_racing(0.0, 3.0, None));
+        assert!(worth_racing(0.0, 11.0, None));
     }
 }
