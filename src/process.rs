@@ -90,12 +90,44 @@ pub fn command<S: AsRef<OsStr>>(program: S, args: &[String]) -> Command {
 /// Runs a command to completion and returns its stdout; a non-zero exit is an error with the
 /// tail of stderr.
 pub async fn output(program: &str, args: &[String]) -> Result<Vec<u8>, ProcessError> {
-    let mut child = command(program, args)
-        .spawn()
-        .map_err(|source| ProcessError::Spawn {
-            program: program.to_string(),
-            source,
-        })?;
+    output_at(program, args, false).await
+}
+
+/// `output` at the lowest CPU priority, for work nobody waits for yet (the audio, splits ahead
+/// of dispatch, checks of chunks whose worker has moved on): it takes what the encodes leave
+/// idle (local slots, or workers sharing this machine's cores) instead of slowing them down.
+pub async fn background_output(program: &str, args: &[String]) -> Result<Vec<u8>, ProcessError> {
+    output_at(program, args, true).await
+}
+
+/// `output`, or `background_output` when `background`.
+pub async fn output_at(
+    program: &str,
+    args: &[String],
+    background: bool,
+) -> Result<Vec<u8>, ProcessError> {
+    let mut c = command(program, args);
+    #[cfg(unix)]
+    if background {
+        // SAFETY: the closure makes one async-signal-safe system call between fork and exec;
+        // if it fails, the priority stays as it was.
+        unsafe {
+            c.pre_exec(|| {
+                libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = background;
+    run(c, program).await
+}
+
+async fn run(mut c: Command, program: &str) -> Result<Vec<u8>, ProcessError> {
+    let mut child = c.spawn().map_err(|source| ProcessError::Spawn {
+        program: program.to_string(),
+        source,
+    })?;
     let mut stdout = child.stdout.take().expect("piped");
     let mut stderr = child.stderr.take().expect("piped");
     let (mut out, mut err) = (Vec::new(), Vec::new());
@@ -128,6 +160,34 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("boom"), "{err}");
         assert!(err.to_string().contains("exit status: 3"), "{err}");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn background_work_runs_at_the_lowest_priority() {
+        // field 19 of /proc/self/stat is the nice value
+        let out = background_output(
+            "sh",
+            &["-c".into(), "cut -d' ' -f19 /proc/self/stat".into()],
+        )
+        .await
+        .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out).trim(), "19");
+        let out = output(
+            "sh",
+            &["-c".into(), "cut -d' ' -f19 /proc/self/stat".into()],
+        )
+        .await
+        .unwrap();
+        let ours = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let ours = ours
+            .rsplit(") ")
+            .next()
+            .unwrap()
+            .split(' ')
+            .nth(16)
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out).trim(), ours);
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! Splitting: stream-copies each chunk's source packets into a NUT file in the work dir (local,
 //! no decoding), checks the copy starts on the planned keyframe, and records the file's start
-//! time, which the worker's trim needs. Splits run ahead of dispatch, bounded, in dispatch order.
+//! time, which the worker's trim needs. Splits run ahead of dispatch, bounded, in dispatch order,
+//! at background priority unless a slot waits for them.
 
 use crate::commands::{self, Shift};
 use crate::job::JobSpec;
@@ -93,8 +94,14 @@ impl Splitter {
 
     /// The split file of chunk `k`, splitting it now if nobody has yet.
     pub async fn get(&self, k: usize) -> Result<SplitChunk> {
+        self.get_at(k, false).await
+    }
+
+    /// `get`; a split started here runs at background priority when `ahead` (no slot waits
+    /// for it yet).
+    async fn get_at(&self, k: usize, ahead: bool) -> Result<SplitChunk> {
         self.cells[k]
-            .get_or_try_init(|| self.split(k))
+            .get_or_try_init(|| self.split(k, ahead))
             .await
             .cloned()
     }
@@ -112,7 +119,8 @@ impl Splitter {
     }
 
     /// Splits chunks in `order` in one lane per host core (two to four: at the start every
-    /// slot waits for its first chunk), each split taking a place ahead when `gated`; stops at
+    /// slot waits for its first chunk), each split taking a place ahead (and running at
+    /// background priority) when `gated`; stops at
     /// the first error (the slot that needs that chunk reports it).
     async fn in_lanes(self: Arc<Self>, order: Vec<usize>, gated: bool) {
         let lanes = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4));
@@ -134,7 +142,7 @@ impl Splitter {
                     let Some(&k) = order.get(next.fetch_add(1, Ordering::Relaxed)) else {
                         return;
                     };
-                    if me.get(k).await.is_err() {
+                    if me.get_at(k, gated).await.is_err() {
                         failed.store(true, Ordering::Relaxed);
                     }
                 }
@@ -148,7 +156,7 @@ impl Splitter {
         self.ahead.add_permits(1);
     }
 
-    async fn split(&self, k: usize) -> Result<SplitChunk> {
+    async fn split(&self, k: usize, ahead: bool) -> Result<SplitChunk> {
         let c = &self.chunks[k];
         let name = WorkDir::source_name(k);
         let path = self.workdir.file(&name);
@@ -163,11 +171,11 @@ impl Splitter {
             &tmp.to_string_lossy(),
         );
         let t0 = std::time::Instant::now();
-        process::output(&self.ffmpeg, &args)
+        process::output_at(&self.ffmpeg, &args, ahead)
             .await
             .with_context(|| format!("splitting chunk {k}"))?;
         let t1 = t0.elapsed().as_secs_f64();
-        let start_us = self.check(k, &tmp).await?;
+        let start_us = self.check(k, &tmp, ahead).await?;
         tokio::fs::rename(&tmp, &path).await?;
         tracing::debug!(
             "timing: chunk {k} split in {t1:.3}s, checked in {:.3}s",
@@ -181,7 +189,7 @@ impl Splitter {
     }
 
     /// Checks the split file starts with the planned keyframe; returns its start time.
-    async fn check(&self, k: usize, file: &std::path::Path) -> Result<i64> {
+    async fn check(&self, k: usize, file: &std::path::Path, ahead: bool) -> Result<i64> {
         let args: Vec<String> = [
             "-v",
             "error",
@@ -196,7 +204,7 @@ impl Splitter {
         .map(|s| s.to_string())
         .chain([file.to_string_lossy().into_owned()])
         .collect();
-        let out = process::output(&self.ffprobe, &args).await?;
+        let out = process::output_at(&self.ffprobe, &args, ahead).await?;
         let p: Probe = serde_json::from_slice(&out).context("split check")?;
         let tb = p
             .streams

@@ -40,7 +40,7 @@ pub async fn encode(
     let crc = workdir.file("audio.crc").to_string_lossy().into_owned();
     let args = audio::command(job, ea, &mka, &crc);
     tracing::debug!("AUDIO {}", process::display_cmd(ffmpeg, &args));
-    process::output(ffmpeg, &args)
+    process::background_output(ffmpeg, &args)
         .await
         .context("encoding the audio")?;
     let listing = std::fs::read_to_string(&crc).context("reading the audio packet list")?;

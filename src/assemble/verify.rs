@@ -122,7 +122,8 @@ pub async fn verify(
     .map(|s| s.to_string())
     .chain([path.to_string_lossy().into_owned()])
     .collect();
-    let out = process::output(ffprobe, &args)
+    // nobody waits for it but the final mux: the worker has moved on to its next chunk
+    let out = process::background_output(ffprobe, &args)
         .await
         .map_err(|e| VerifyError::Unreadable(e.to_string()))?;
     let p: Probe =
