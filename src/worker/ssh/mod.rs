@@ -76,10 +76,14 @@ impl SshWorker {
         let conn = conn::connect(t)
             .await
             .map_err(|e: ConnectError| e.to_string())?;
-        // the capability probe and the SFTP session at the same time
+        let base = RemotePath::new(work_path);
+        let dir = base.join(job_id);
+        // the capability probe (on POSIX, with the job dir's creation) and the SFTP session at
+        // the same time
         let timed_probe = async {
             let started = std::time::Instant::now();
-            let mut caps = probe(&conn, platform, ffmpeg, encoder).await?;
+            let mkdir = (platform == Platform::Posix).then_some((&base, &dir));
+            let mut caps = probe(&conn, platform, ffmpeg, encoder, mkdir).await?;
             caps.latency_ms = started.elapsed().as_millis() as u64;
             Ok::<_, String>(caps)
         };
@@ -105,8 +109,6 @@ impl SshWorker {
         };
         let (caps, sftp) = tokio::join!(timed_probe, open_sftp);
         let (caps, sftp) = (caps?, sftp?);
-        let base = RemotePath::new(work_path);
-        let dir = base.join(job_id);
         let w = SshWorker {
             label: t.label.clone(),
             platform,
@@ -115,38 +117,16 @@ impl SshWorker {
             conn,
             sftp,
         };
-        w.make_dir(&base)
-            .await
-            .map_err(|e| format!("{}: {e}", t.label))?;
+        if platform == Platform::Windows {
+            w.make_dir(&base)
+                .await
+                .map_err(|e| format!("{}: {e}", t.label))?;
+        }
         Ok((w, caps))
     }
 
+    /// Creates the job dir over SFTP (Windows: POSIX workers create it in `probe`).
     async fn make_dir(&self, base: &RemotePath) -> Result<(), String> {
-        if self.platform == Platform::Posix {
-            // created private (umask 077), never world-readable for a moment
-            let script =
-                "mkdir -p -- \"$1\" && umask 077 && mkdir -p -- \"$2\" && chmod 700 -- \"$2\"";
-            let argv: Vec<String> = ["sh", "-c", script, "sh", base.as_str(), self.dir.as_str()]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-            let out = self
-                .conn
-                .run(
-                    &quote::command(Platform::Posix, &argv),
-                    Duration::from_secs(20),
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-            if out.status != Some(0) {
-                return Err(format!(
-                    "cannot create {}: {}",
-                    self.dir.as_str(),
-                    process::tail(&out.stderr).trim()
-                ));
-            }
-            return Ok(());
-        }
         if !self.sftp.try_exists(base.as_str()).await.unwrap_or(false) {
             self.mkdir_p(base.as_str()).await?;
         }
@@ -200,21 +180,31 @@ impl SshWorker {
     }
 }
 
+/// Exit status of the probe command when the job dir cannot be created.
+const MKDIR_FAILED: u32 = 97;
+
 /// One remote command: `ffmpeg -encoders` (its banner on stderr names the version, its
-/// stdout lists the encoders) and, on POSIX, the core count on the last stdout line.
+/// stdout lists the encoders) and, on POSIX, the core count on the last stdout line. With
+/// `mkdir` (POSIX: base and job dir), it first creates the job dir, private from the start
+/// (umask 077): one remote process less before the first upload.
 pub async fn probe(
     conn: &Conn,
     platform: Platform,
     ffmpeg: &str,
     encoder: Option<&str>,
+    mkdir: Option<(&RemotePath, &RemotePath)>,
 ) -> Result<Capabilities, String> {
     let label = &conn.target.label;
     let t = Duration::from_secs(20);
     let cmd = match platform {
         Platform::Posix => {
-            let script =
-                "\"$1\" -encoders; s=$?; getconf _NPROCESSORS_ONLN 2>/dev/null || nproc; exit $s";
-            let argv: Vec<String> = ["sh", "-c", script, "sh", ffmpeg]
+            let (base, dir) = mkdir.map_or(("", ""), |(b, d)| (b.as_str(), d.as_str()));
+            let script = format!(
+                "if [ -n \"$2\" ]; then mkdir -p -- \"$2\" && umask 077 && mkdir -p -- \"$3\" && \
+                 chmod 700 -- \"$3\" || exit {MKDIR_FAILED}; fi; \
+                 \"$1\" -encoders; s=$?; getconf _NPROCESSORS_ONLN 2>/dev/null || nproc; exit $s"
+            );
+            let argv: Vec<String> = ["sh", "-c", &script, "sh", ffmpeg, base, dir]
                 .iter()
                 .map(|s| s.to_string())
                 .collect();
@@ -226,13 +216,18 @@ pub async fn probe(
         .run(&cmd, t)
         .await
         .map_err(|e| format!("{label}: {e}"))?;
-    if out.status != Some(0) {
-        return Err(format!(
+    match out.status {
+        Some(0) => Ok(parse_probe(&out.stdout, &out.stderr, platform, encoder)),
+        Some(MKDIR_FAILED) if mkdir.is_some() => Err(format!(
+            "{label}: cannot create {}: {}",
+            mkdir.map_or("", |(_, d)| d.as_str()),
+            process::tail(&out.stderr).trim()
+        )),
+        _ => Err(format!(
             "{label}: {ffmpeg} does not run there ({})",
             process::tail(&out.stderr).trim()
-        ));
+        )),
     }
-    Ok(parse_probe(&out.stdout, &out.stderr, platform, encoder))
 }
 
 /// Reads what `probe`'s command printed.
