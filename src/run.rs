@@ -10,7 +10,7 @@ use crate::plan::{self, Plan, PlanInput, Sizing};
 use crate::probe::{self, Packet};
 use crate::progress::{self, Display, Event, Events, ReporterOptions};
 use crate::resume;
-use crate::schedule::{Parts, Scheduler, Slot};
+use crate::schedule::{Parts, Scheduler};
 use crate::split::Splitter;
 use crate::twopass;
 use crate::workdir::{self, WorkDir};
@@ -21,6 +21,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+mod crew;
 
 /// Programs and settings the run needs besides the job.
 pub struct RunEnv {
@@ -133,31 +135,33 @@ fn job_id(job: &JobSpec) -> String {
 pub struct Probing {
     /// The job's id (names the local work dir and, with the pid, the remote ones).
     id: String,
-    task: tokio::task::JoinHandle<Vec<pool::Probed>>,
+    /// Each configured SSH worker's label and slot count, in config order.
+    workers: Vec<(String, usize)>,
+    /// Their outcomes (with their index in `workers`), as each one answers.
+    rx: mpsc::UnboundedReceiver<(usize, pool::Probed)>,
 }
 
 /// Starts connecting to every configured SSH worker (their per-run dirs are created).
 pub fn start_probing(job: &JobSpec, env: &RunEnv) -> Probing {
-    let config = env.config.clone();
     let id = job_id(job);
-    let dir = remote_dir_name(&id);
-    let encoder = job.encoder.clone();
-    let task =
-        tokio::spawn(async move { pool::probe_all(&config, &dir, encoder.as_deref()).await });
-    Probing { id, task }
+    let specs = pool::specs(&env.config);
+    let workers = specs
+        .iter()
+        .map(|s| (s.target.label.clone(), s.slots))
+        .collect();
+    let rx = pool::probe_each(specs, &remote_dir_name(&id), job.encoder.as_deref());
+    Probing { id, workers, rx }
 }
 
 /// Closes the workers of a probing that will not be used (their per-run dirs are removed).
-pub async fn abandon(probing: Probing) {
-    if let Ok(probed) = probing.task.await {
-        cleanup(
-            probed
-                .into_iter()
-                .filter_map(|p| p.result.ok())
-                .map(|(w, _)| Arc::new(w) as Arc<dyn Worker>),
-        )
-        .await;
+pub async fn abandon(mut probing: Probing) {
+    let mut usable = Vec::new();
+    while let Some((_, p)) = probing.rx.recv().await {
+        if let Ok((w, _)) = p.result {
+            usable.push(Arc::new(w) as Arc<dyn Worker>);
+        }
     }
+    cleanup(usable.into_iter()).await;
 }
 
 /// Removes the workers' per-run dirs, all at once, each bounded: a hung connection must not
@@ -288,30 +292,20 @@ async fn run_in(
             .collect();
         AbortOnDrop(tokio::spawn(splitter.clone().warm_up(first)))
     };
-    let probed = probing.task.await.context("connecting to the workers")?;
-    let members = pool::build(
-        probed,
+    let (start, crew) = crew::gather(
+        probing,
         &env.config,
         job.encoder.as_deref(),
         env.ffmpeg.clone(),
         wd.file("local"),
+        &cancel,
     )
     .await?;
     tracing::debug!(
-        "timing: {} worker(s) ready after {:.3}s",
-        members.len(),
-        env.started.elapsed().as_secs_f64()
+        "timing: first worker ready after {:.3}s ({} still connecting)",
+        env.started.elapsed().as_secs_f64(),
+        start.pending
     );
-    let mut slots = Vec::new();
-    for m in &members {
-        for _ in 0..m.slots {
-            slots.push(Slot {
-                id: slots.len(),
-                worker: m.worker.clone(),
-                reserve: m.reserve,
-            });
-        }
-    }
     let ctx = Ctx {
         job,
         env,
@@ -321,10 +315,10 @@ async fn run_in(
         ffprobe,
         splitter,
     };
-    let result = run_slots(&ctx, planned, cancel, slots).await;
+    let result = run_slots(&ctx, planned, cancel, start).await;
     drop(warm_up);
     let t0 = std::time::Instant::now();
-    cleanup(members.into_iter().map(|m| m.worker)).await;
+    cleanup(crew.disband().await.into_iter()).await;
     tracing::debug!(
         "timing: workers cleaned up in {:.3}s, {:.3}s after start",
         t0.elapsed().as_secs_f64(),
@@ -337,10 +331,9 @@ async fn run_slots(
     ctx: &Ctx<'_>,
     planned: Planned,
     cancel: CancellationToken,
-    slots: Vec<Slot>,
+    start: crew::Start,
 ) -> Result<()> {
     let job = &ctx.job;
-    let labels: Vec<String> = slots.iter().map(|s| s.worker.label().to_string()).collect();
     let (tx, rx) = mpsc::unbounded_channel();
     let reporter = progress::spawn_reporter(
         rx,
@@ -355,7 +348,7 @@ async fn run_slots(
             sink: ctx.env.sink.clone(),
         },
     );
-    let result = encode_and_mux(ctx, planned, cancel, slots, labels, &tx).await;
+    let result = encode_and_mux(ctx, planned, cancel, start, &tx).await;
     if result.is_ok() {
         let _ = tx.send(Event::Finished);
     }
@@ -398,12 +391,17 @@ async fn encode_and_mux(
     ctx: &Ctx<'_>,
     planned: Planned,
     cancel: CancellationToken,
-    slots: Vec<Slot>,
-    labels: Vec<String>,
+    start: crew::Start,
     tx: &Events,
 ) -> Result<()> {
     let job = &ctx.job;
     let plan = planned.plan.clone();
+    let crew::Start {
+        labels,
+        first,
+        pending,
+        joining,
+    } = start;
     let _ = tx.send(Event::Planned {
         chunks: plan.chunks.len(),
         frames: plan.output_frames,
@@ -421,10 +419,7 @@ async fn encode_and_mux(
     }
     // Stops the chunks when the early audio fails (or the user interrupts).
     let stop = cancel.child_token();
-    let first_round = slots
-        .len()
-        .min(manifest.chunks.iter().filter(|c| c.is_none()).count());
-    let (dispatched, mut busy) = tokio::sync::watch::channel(0usize);
+    let (all_busy, mut busy) = tokio::sync::watch::channel(false);
     let sched = Arc::new(Scheduler::new(Parts {
         job: job.clone(),
         plan: plan.clone(),
@@ -437,7 +432,8 @@ async fn encode_and_mux(
         cancel: stop.clone(),
         manifest,
         started: ctx.env.started,
-        dispatched,
+        busy: all_busy,
+        pending,
     }));
     // The encoded audio streams are encoded here while the workers encode the video, once
     // every slot has its first chunk: until then the host's splits and uploads decide when
@@ -448,12 +444,12 @@ async fn encode_and_mux(
             let (job, wd) = (job.clone(), ctx.wd.clone());
             let (ffmpeg, ffprobe) = (ctx.ffmpeg.clone(), ctx.ffprobe.clone());
             AbortOnDrop(tokio::spawn(async move {
-                let started = busy.wait_for(|&n| n >= first_round);
+                let started = busy.wait_for(|&b| b);
                 let _ = tokio::time::timeout(Duration::from_secs(20), started).await;
                 assemble::audio::encode(&job, &ea, &wd, &ffmpeg, &ffprobe).await
             }))
         });
-    let (encoded, audio) = video_and_audio(sched.run(slots), audio, &stop).await?;
+    let (encoded, audio) = video_and_audio(sched.run(first, joining), audio, &stop).await?;
     if let Some(tp) = job.two_pass.as_ref().filter(|tp| tp.pass == 1) {
         let stored = twopass::Stored {
             fingerprint: twopass::fingerprint(job, Path::new(ctx.src)),

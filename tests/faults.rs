@@ -2,32 +2,11 @@
 //! a worker returning a truncated chunk, a hung worker, losing every worker, bad input.
 
 mod common;
-use common::sshd::{leftovers, Cluster, Sshd};
+use common::sshd::{ffmpeg_bin, leftovers, wrapper, Cluster, Sshd};
 use common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// A stand-in `ffmpeg_bin` for workers: logs each encode, runs `body`, then the real ffmpeg.
-fn wrapper(e: &Env, name: &str, body: &str) -> PathBuf {
-    let path = e.path(name);
-    let log = e.path("encodes.log");
-    std::fs::write(
-        &path,
-        format!(
-            "#!/bin/sh\ncase \"$*\" in *-progress*) echo \"$*\" >> '{}'; {body};; esac\nexec ffmpeg \"$@\"\n",
-            log.display()
-        ),
-    )
-    .unwrap();
-    Command::new("chmod").arg("+x").arg(&path).status().unwrap();
-    path
-}
-
-/// The worker config entry that runs `path` as the worker's ffmpeg.
-fn ffmpeg_bin(path: &Path) -> String {
-    format!(r#", "ffmpeg_bin": "{}""#, path.display())
-}
 
 fn encodes(e: &Env) -> usize {
     std::fs::read_to_string(e.path("encodes.log"))

@@ -108,7 +108,7 @@ impl Scheduler {
             &w.path(&out_name),
             Some(&passlog),
         );
-        self.p.dispatched.send_modify(|n| *n += 1);
+        self.dispatched();
         tracing::debug!(
             "timing: chunk {k} dispatched to {} after {:.3}s",
             w.label(),

@@ -23,7 +23,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{watch, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio_util::sync::CancellationToken;
 
 /// A worker failing this many times in a row is dropped for the rest of the job.
@@ -51,8 +51,20 @@ pub struct Parts {
     pub manifest: Manifest,
     /// Process start, for the timing lines.
     pub started: Instant,
-    /// Counts the encodes started (work that waits for the workers to be busy watches it).
-    pub dispatched: tokio::sync::watch::Sender<usize>,
+    /// Set once every worker has answered and each of their slots has started an encode (or
+    /// there is nothing left to start): work that waits for the workers to be busy watches it.
+    pub busy: watch::Sender<bool>,
+    /// SSH workers still being connected when the scheduler starts; each one joins (`Joining`)
+    /// or is skipped when it answers.
+    pub pending: usize,
+}
+
+/// What the scheduler hears of a worker that was still connecting when it started.
+pub enum Joining {
+    /// It is usable: its slots.
+    Slots(Vec<Slot>),
+    /// It cannot be used (a warning was printed).
+    Skipped,
 }
 
 pub struct Scheduler {
@@ -115,6 +127,13 @@ struct State {
     speed: HashMap<String, (f64, f64)>,
     reserve: HashSet<String>,
     error: Option<String>,
+    /// Workers still connecting (they may join later).
+    pending: usize,
+    /// Slots that have joined (the reserve not counted), and encodes started.
+    joined: usize,
+    dispatches: usize,
+    /// The error that dropped the last worker lost, for the message when none is left.
+    last_loss: Option<String>,
 }
 
 impl State {
@@ -136,8 +155,28 @@ impl State {
         a
     }
 
+    /// Whether an SSH worker (or one still connecting) can take chunks: until none can, the
+    /// reserve (local fallback) waits.
     fn primary_alive(&self) -> bool {
-        self.live.keys().any(|w| !self.reserve.contains(w))
+        self.pending > 0 || self.live.keys().any(|w| !self.reserve.contains(w))
+    }
+
+    /// Every worker has answered and as many encodes have started as there are slots, or
+    /// nothing is left to start.
+    fn all_busy(&self) -> bool {
+        self.pending == 0 && (self.dispatches >= self.joined || self.queue.is_empty())
+    }
+
+    /// No worker is left and none is still connecting: the job cannot go on.
+    fn check_orphaned(&mut self) {
+        if self.live.is_empty() && self.pending == 0 && self.error.is_none() && !self.idle() {
+            self.error = Some(match &self.last_loss {
+                Some(e) => format!(
+                    "all workers failed (the finished chunks are kept for a rerun); last error on {e}"
+                ),
+                None => "no worker is left to encode the remaining chunks".to_string(),
+            });
+        }
     }
 
     /// Seconds per unit of plan cost on this worker, or on all workers while it has finished
@@ -190,6 +229,7 @@ impl Scheduler {
             .filter(|&k| p.manifest.chunks[k].is_none())
             .collect();
         let manifest = p.manifest.clone();
+        let pending = p.pending;
         Scheduler {
             p,
             state: Mutex::new(State {
@@ -205,33 +245,42 @@ impl Scheduler {
                 speed: HashMap::new(),
                 reserve: HashSet::new(),
                 error: None,
+                pending,
+                joined: 0,
+                dispatches: 0,
+                last_loss: None,
             }),
             wake: Notify::new(),
         }
     }
 
-    /// Runs all slots to completion; returns the verified chunks in plan order.
-    pub async fn run(self: Arc<Self>, slots: Vec<Slot>) -> Result<Vec<EncodedChunk>> {
-        let order: Vec<usize> = {
-            let mut st = self.state.lock().unwrap();
-            for s in &slots {
-                *st.live.entry(s.worker.label().to_string()).or_insert(0) += 1;
-                if s.reserve {
-                    st.reserve.insert(s.worker.label().to_string());
-                }
-            }
-            st.queue.iter().copied().collect()
-        };
+    /// Runs all slots to completion, and the slots of workers that join meanwhile; returns
+    /// the verified chunks in plan order.
+    pub async fn run(
+        self: Arc<Self>,
+        slots: Vec<Slot>,
+        mut joining: mpsc::UnboundedReceiver<Joining>,
+    ) -> Result<Vec<EncodedChunk>> {
+        let order: Vec<usize> = self.state.lock().unwrap().queue.iter().copied().collect();
         let prefetch = tokio::spawn(self.p.splitter.clone().prefetch(order));
-        let tasks: Vec<_> = slots
-            .into_iter()
-            .map(|slot| {
-                let me = self.clone();
-                tokio::spawn(me.slot_loop(slot))
-            })
-            .collect();
-        for t in tasks {
-            let _ = t.await;
+        let mut tasks = tokio::task::JoinSet::new();
+        self.join(&mut tasks, slots, false);
+        let mut listening = self.state.lock().unwrap().pending > 0;
+        loop {
+            if tasks.is_empty() && (!listening || self.over()) {
+                break;
+            }
+            tokio::select! {
+                j = joining.recv(), if listening => match j {
+                    Some(Joining::Slots(s)) => self.join(&mut tasks, s, true),
+                    Some(Joining::Skipped) => self.answered(None),
+                    None => {
+                        listening = false;
+                        self.answered(Some(0));
+                    }
+                },
+                _ = tasks.join_next(), if !tasks.is_empty() => {}
+            }
         }
         prefetch.abort();
         let st = self.state.lock().unwrap();
@@ -248,6 +297,66 @@ impl Scheduler {
             return Err(anyhow!("no worker could encode chunk(s) {missing:?}"));
         }
         Ok(st.manifest.chunks.iter().flatten().cloned().collect())
+    }
+
+    /// The job is over for the slots: done, failed or cancelled.
+    fn over(&self) -> bool {
+        let st = self.state.lock().unwrap();
+        st.error.is_some() || self.p.cancel.is_cancelled() || st.idle()
+    }
+
+    /// A slot started an encode.
+    fn dispatched(&self) {
+        let mut st = self.state.lock().unwrap();
+        st.dispatches += 1;
+        self.p.busy.send_replace(st.all_busy());
+    }
+
+    /// A worker that was connecting answered and cannot be used (`pending` set to `Some(n)`:
+    /// n are left).
+    fn answered(&self, pending: Option<usize>) {
+        let mut st = self.state.lock().unwrap();
+        st.pending = pending.unwrap_or(st.pending.saturating_sub(1));
+        self.settle(&mut st);
+    }
+
+    /// Starts these slots (of one worker; `late` when it was still connecting at the start).
+    fn join(self: &Arc<Self>, tasks: &mut tokio::task::JoinSet<()>, slots: Vec<Slot>, late: bool) {
+        let over = self.over();
+        {
+            let mut st = self.state.lock().unwrap();
+            if !over {
+                for s in &slots {
+                    *st.live.entry(s.worker.label().to_string()).or_insert(0) += 1;
+                    if s.reserve {
+                        st.reserve.insert(s.worker.label().to_string());
+                    } else {
+                        st.joined += 1;
+                    }
+                }
+            }
+            if late {
+                st.pending = st.pending.saturating_sub(1);
+            }
+            self.settle(&mut st);
+        }
+        if over {
+            return;
+        }
+        for slot in slots {
+            tasks.spawn(self.clone().slot_loop(slot));
+        }
+    }
+
+    /// After the workers changed: fails the job when none is left, updates `busy`, and wakes
+    /// the slots (a waiting reserve may now be needed).
+    fn settle(&self, st: &mut State) {
+        st.check_orphaned();
+        if st.error.is_some() {
+            self.p.cancel.cancel();
+        }
+        self.p.busy.send_replace(st.all_busy());
+        self.wake.notify_waiters();
     }
 
     fn pick(&self, label: &str) -> Pick {
@@ -507,7 +616,9 @@ impl Scheduler {
                 worker: label.to_string(),
                 error: err.to_string(),
             });
-            if st.live.is_empty() {
+            st.last_loss = Some(format!("{label}: {err}"));
+            // with a worker still connecting, the chunk waits for it
+            if st.live.is_empty() && st.pending == 0 {
                 st.error = Some(format!(
                     "all workers failed (the finished chunks are kept for a rerun); last error on {label}: {err}"
                 ));

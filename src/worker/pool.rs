@@ -1,15 +1,16 @@
 //! The worker pool of a job: every configured SSH worker is probed in parallel (connect,
-//! host key, auth, ffmpeg, encoder); the ones that fail are skipped with one warning line each;
-//! local slots are added as configured. At least one slot must remain.
+//! host key, auth, ffmpeg, encoder) and joins the job as soon as it answers; the ones that
+//! fail are skipped with one warning line each; local slots are added as configured.
 
 use super::local::LocalWorker;
 use super::ssh::target::{home_dir, load_ssh_config, worker_specs, WorkerSpec};
 use super::ssh::{Capabilities, SshWorker};
 use super::Worker;
 use crate::config::Config;
-use anyhow::{bail, Result};
+use anyhow::Result;
 use std::path::PathBuf;
 use std::sync::Arc;
+use tokio::sync::mpsc;
 
 /// A usable worker and its number of slots.
 pub struct PoolMember {
@@ -26,16 +27,25 @@ pub struct Probed {
     pub result: Result<(SshWorker, Capabilities), String>,
 }
 
-/// Connects to every configured SSH worker at once.
-pub async fn probe_all(config: &Config, job_dir: &str, encoder: Option<&str>) -> Vec<Probed> {
+/// The configured SSH workers, in config order (duplicate entries merged into slots).
+pub fn specs(config: &Config) -> Vec<WorkerSpec> {
     let home = home_dir();
     let ssh = load_ssh_config(&home);
-    let specs = worker_specs(config, &home, ssh.as_ref());
-    let mut set = tokio::task::JoinSet::new();
+    worker_specs(config, &home, ssh.as_ref())
+}
+
+/// Connects to these workers at once; each one's outcome arrives, with its index in `specs`,
+/// as soon as it is known. The channel closes when every worker has answered.
+pub fn probe_each(
+    specs: Vec<WorkerSpec>,
+    job_dir: &str,
+    encoder: Option<&str>,
+) -> mpsc::UnboundedReceiver<(usize, Probed)> {
+    let (tx, rx) = mpsc::unbounded_channel();
     for (i, spec) in specs.into_iter().enumerate() {
-        let job_dir = job_dir.to_string();
+        let (tx, job_dir) = (tx.clone(), job_dir.to_string());
         let encoder = encoder.map(str::to_string);
-        set.spawn(async move {
+        tokio::spawn(async move {
             let r = SshWorker::open(
                 &spec.target,
                 spec.platform,
@@ -45,73 +55,90 @@ pub async fn probe_all(config: &Config, job_dir: &str, encoder: Option<&str>) ->
                 encoder.as_deref(),
             )
             .await;
-            (i, Probed { spec, result: r })
+            let probed = Probed { spec, result: r };
+            if let Err(mpsc::error::SendError((_, p))) = tx.send((i, probed)) {
+                // nobody waits any more: leave nothing behind on the worker
+                if let Ok((w, _)) = p.result {
+                    let _ = w.cleanup().await;
+                }
+            }
         });
     }
+    rx
+}
+
+/// Connects to every configured SSH worker at once and waits for all of them.
+pub async fn probe_all(config: &Config, job_dir: &str, encoder: Option<&str>) -> Vec<Probed> {
+    let mut rx = probe_each(specs(config), job_dir, encoder);
     let mut out: Vec<(usize, Probed)> = Vec::new();
-    while let Some(r) = set.join_next().await {
-        if let Ok(p) = r {
-            out.push(p);
-        }
+    while let Some(p) = rx.recv().await {
+        out.push(p);
     }
     out.sort_by_key(|(i, _)| *i);
     out.into_iter().map(|(_, p)| p).collect()
 }
 
-/// Builds the pool for a job from its probed SSH workers and the configured local slots.
-pub async fn build(
-    probed: Vec<Probed>,
-    config: &Config,
-    encoder: Option<&str>,
-    local_ffmpeg: PathBuf,
-    local_dir: PathBuf,
-) -> Result<Vec<PoolMember>> {
-    let mut members = Vec::new();
-    let configured = probed.len();
-    for p in probed {
-        match p.result {
-            Ok((w, caps)) if caps.has_encoder => members.push(PoolMember {
-                worker: Arc::new(w),
-                slots: p.spec.slots,
-                caps: Some(caps),
-                reserve: false,
-            }),
-            Ok((w, _)) => {
-                tracing::warn!(
-                    "skipping worker {}: its ffmpeg has no encoder {}",
-                    p.spec.target.label,
-                    encoder.unwrap_or("?")
-                );
-                let _ = w.cleanup().await;
-            }
-            Err(e) => tracing::warn!("skipping worker {e}"),
+/// The pool member a probed SSH worker makes, or None (with a warning) when it cannot encode
+/// this job.
+pub async fn admit(p: Probed, encoder: Option<&str>) -> Option<PoolMember> {
+    match p.result {
+        Ok((w, caps)) if caps.has_encoder => Some(PoolMember {
+            worker: Arc::new(w),
+            slots: p.spec.slots,
+            caps: Some(caps),
+            reserve: false,
+        }),
+        Ok((w, _)) => {
+            tracing::warn!(
+                "skipping worker {}: its ffmpeg has no encoder {}",
+                p.spec.target.label,
+                encoder.unwrap_or("?")
+            );
+            let _ = w.cleanup().await;
+            None
+        }
+        Err(e) => {
+            tracing::warn!("skipping worker {e}");
+            None
         }
     }
+}
+
+/// The local slots: as many as configured, or a reserve (`fallback_local`) used only when
+/// every SSH worker is gone; None when neither is configured.
+pub async fn local_member(
+    config: &Config,
+    ssh_configured: bool,
+    local_ffmpeg: PathBuf,
+    local_dir: PathBuf,
+) -> Result<Option<PoolMember>> {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
     let local_slots = config.local_slot_count(cores);
-    if local_slots > 0 || config.fallback_local {
-        let local: Arc<dyn Worker> = Arc::new(LocalWorker::new(local_ffmpeg, local_dir));
-        local.prepare().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        let reserve = local_slots == 0 && !members.is_empty();
-        if reserve {
-            tracing::info!("fallback_local: the local machine encodes if every SSH worker is lost");
-        }
-        members.push(PoolMember {
-            worker: local,
-            slots: local_slots.max((cores / 8).max(1)),
-            caps: None,
-            reserve,
-        });
+    if local_slots == 0 && !config.fallback_local {
+        return Ok(None);
     }
-    if members.is_empty() && configured == 0 {
-        bail!("no worker: no SSH worker is configured and local_slots is 0");
+    let local: Arc<dyn Worker> = Arc::new(LocalWorker::new(local_ffmpeg, local_dir));
+    local.prepare().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let reserve = local_slots == 0 && ssh_configured;
+    if reserve {
+        tracing::info!("fallback_local: the local machine encodes if every SSH worker is lost");
     }
-    if members.is_empty() {
-        bail!(
-            "no usable worker: all {configured} configured SSH worker(s) were skipped (see the warnings above) and local_slots is 0"
-        );
+    Ok(Some(PoolMember {
+        worker: local,
+        slots: local_slots.max((cores / 8).max(1)),
+        caps: None,
+        reserve,
+    }))
+}
+
+/// The error when no worker at all can take a chunk.
+pub fn no_worker(configured: usize) -> anyhow::Error {
+    if configured == 0 {
+        return anyhow::anyhow!("no worker: no SSH worker is configured and local_slots is 0");
     }
-    Ok(members)
+    anyhow::anyhow!(
+        "no usable worker: all {configured} configured SSH worker(s) were skipped (see the warnings above) and local_slots is 0"
+    )
 }

@@ -176,3 +176,24 @@ pub fn leftovers(work: &Path) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// A stand-in `ffmpeg_bin` for workers: logs each encode, runs `body`, then the real ffmpeg.
+pub fn wrapper(e: &Env, name: &str, body: &str) -> PathBuf {
+    let path = e.path(name);
+    let log = e.path("encodes.log");
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\ncase \"$*\" in *-progress*) echo \"$*\" >> '{}'; {body};; esac\nexec ffmpeg \"$@\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    Command::new("chmod").arg("+x").arg(&path).status().unwrap();
+    path
+}
+
+/// The worker config entry that runs `path` as the worker's ffmpeg.
+pub fn ffmpeg_bin(path: &Path) -> String {
+    format!(r#", "ffmpeg_bin": "{}""#, path.display())
+}

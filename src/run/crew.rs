@@ -1,0 +1,126 @@
+//! The job's workers while it runs: the local slots and the first SSH worker to answer start
+//! the job, the others join the scheduler as they answer (a slow or unreachable machine holds
+//! nobody up), and every worker that joined is cleaned up at the end.
+
+use super::Probing;
+use crate::config::Config;
+use crate::schedule::{Joining, Slot};
+use crate::worker::{pool, Worker};
+use anyhow::Result;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// How the job starts.
+pub struct Start {
+    /// Every configured slot's label, in slot-id order (for the progress display).
+    pub labels: Vec<String>,
+    /// The slots that start the job.
+    pub first: Vec<Slot>,
+    /// SSH workers still connecting when the job starts.
+    pub pending: usize,
+    /// Where the others arrive.
+    pub joining: mpsc::UnboundedReceiver<Joining>,
+}
+
+/// The workers of a running job, for the cleanup.
+pub struct Crew {
+    joined: Arc<Mutex<Vec<Arc<dyn Worker>>>>,
+    forwarder: tokio::task::JoinHandle<()>,
+}
+
+/// A worker's slots, numbered from `first_id`.
+fn slots_of(m: &pool::PoolMember, first_id: usize) -> Vec<Slot> {
+    (0..m.slots)
+        .map(|i| Slot {
+            id: first_id + i,
+            worker: m.worker.clone(),
+            reserve: m.reserve,
+        })
+        .collect()
+}
+
+/// Waits until a slot can start (local slots at once; else the first usable SSH worker, or
+/// the local fallback once none is left), and forwards the other workers as they answer.
+pub async fn gather(
+    probing: Probing,
+    config: &Config,
+    encoder: Option<&str>,
+    local_ffmpeg: PathBuf,
+    local_dir: PathBuf,
+    cancel: &CancellationToken,
+) -> Result<(Start, Crew)> {
+    let Probing {
+        workers, mut rx, ..
+    } = probing;
+    let mut offsets = Vec::with_capacity(workers.len());
+    let mut labels = Vec::new();
+    for (label, n) in &workers {
+        offsets.push(labels.len());
+        labels.extend(std::iter::repeat_n(label.clone(), *n));
+    }
+    let local = pool::local_member(config, !workers.is_empty(), local_ffmpeg, local_dir).await?;
+    let joined: Arc<Mutex<Vec<Arc<dyn Worker>>>> = Arc::default();
+    let mut first = Vec::new();
+    if let Some(m) = &local {
+        first = slots_of(m, labels.len());
+        labels.extend(std::iter::repeat_n(m.worker.label().to_string(), m.slots));
+        joined.lock().unwrap().push(m.worker.clone());
+    }
+    let mut answered = 0;
+    let mut usable = false;
+    while !usable && local.as_ref().is_none_or(|m| m.reserve) {
+        let next = tokio::select! {
+            n = rx.recv() => n,
+            _ = cancel.cancelled() => anyhow::bail!("interrupted"),
+        };
+        let Some((i, probed)) = next else {
+            break;
+        };
+        answered += 1;
+        if let Some(m) = pool::admit(probed, encoder).await {
+            first.extend(slots_of(&m, offsets[i]));
+            joined.lock().unwrap().push(m.worker.clone());
+            usable = true;
+        }
+    }
+    if first.is_empty() {
+        anyhow::bail!(pool::no_worker(workers.len()));
+    }
+    let (tx, joining) = mpsc::unbounded_channel();
+    let forwarder = {
+        let joined = joined.clone();
+        let encoder = encoder.map(str::to_string);
+        tokio::spawn(async move {
+            while let Some((i, probed)) = rx.recv().await {
+                let news = match pool::admit(probed, encoder.as_deref()).await {
+                    Some(m) => {
+                        tracing::debug!("worker {} joined the running job", m.worker.label());
+                        joined.lock().unwrap().push(m.worker.clone());
+                        Joining::Slots(slots_of(&m, offsets[i]))
+                    }
+                    None => Joining::Skipped,
+                };
+                // the scheduler may be done; the worker is cleaned up with the others
+                let _ = tx.send(news);
+            }
+        })
+    };
+    let start = Start {
+        labels,
+        first,
+        pending: workers.len() - answered,
+        joining,
+    };
+    Ok((start, Crew { joined, forwarder }))
+}
+
+impl Crew {
+    /// Waits for the workers still connecting (each bounded by its timeouts) and returns
+    /// every worker that joined.
+    pub async fn disband(self) -> Vec<Arc<dyn Worker>> {
+        let _ = self.forwarder.await;
+        std::mem::take(&mut *self.joined.lock().unwrap())
+    }
+}
