@@ -57,6 +57,12 @@ children_cpu() {
 min() { awk -v a="$1" -v b="$2" 'BEGIN { print (a < b) ? a : b }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.2f %%", 100 * (a - b) / b }'; }
+# median X...: the middle value (the mean of the two middle ones for an even count)
+median() {
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+        if (NR % 2) printf "%.3f", v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+join() { local IFS=/; printf '%s' "$*"; }
 delta() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.4f", a - b }'; }
 
 video_bytes() {

@@ -3,13 +3,14 @@
 # (each in its own CPU-limited cgroup), measures overhead, scaling, planning / first dispatch,
 # transfer, size and quality, and host memory, prints one table and writes BENCHMARKS.md.
 #
-#   bash bench/run.sh                 # everything (about 40 minutes on 2 cores)
+#   bash bench/run.sh                 # everything (about 80 minutes on 2 cores)
 #   BENCH_ONLY="overhead transfer" bash bench/run.sh
 #
 # Environment: BENCH_DIR (media and scratch, default /tmp/distrffmpeg-bench), BENCH_ONLY (a
-# subset of: overhead scaling long transfer), BENCH_REPEAT (runs per overhead figure, best
-# taken, default 2), BENCH_LONG_MIN (length of the long input in minutes, default 60),
-# BENCH_OUT (where the table goes, default BENCHMARKS.md in the repository),
+# subset of: overhead scaling long transfer), BENCH_REPEAT (back-to-back plain/ours pairs per
+# overhead figure, median reported, default 5), BENCH_SCALING_REPEAT (T1 runs, each between two
+# T4 runs, median reported, default 2), BENCH_LONG_MIN (length of the long input in minutes,
+# default 60), BENCH_OUT (where the table goes, default BENCHMARKS.md in the repository),
 # DISTRFFMPEG (a binary to measure instead of building this checkout).
 # Needs root for the cgroup CPU quotas (cgroup v1 cpu.cfs_quota_us, or v2 cpu.max).
 set -euo pipefail
@@ -17,7 +18,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 B=${BENCH_DIR:-/tmp/distrffmpeg-bench}
 ONLY=${BENCH_ONLY:-overhead scaling long transfer}
-REPEAT=${BENCH_REPEAT:-2}
+REPEAT=${BENCH_REPEAT:-5}
+SCALING_REPEAT=${BENCH_SCALING_REPEAT:-2}
 LONG_MIN=${BENCH_LONG_MIN:-60}
 OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
 NWORK=4
@@ -50,17 +52,27 @@ if want overhead; then
     write_config local1 '"local_slots": 1, "workers": []'
     for codec in x264 svt; do
         if [[ $codec == x264 ]]; then args=("${X264[@]}"); ext=mkv; else args=("${SVT[@]}"); ext=mkv; fi
-        best_plain=999999 best_ours=999999
-        for ((r = 0; r < REPEAT; r++)); do
+        # plain and ours run back to back, and each pair's ratio is taken: the machine's speed
+        # drifts by up to 15 % from one minute to the next, which a pair measured back to back
+        # mostly shares; which of the two runs first alternates, so that a drift within the
+        # pairs does not favour either; the median pair is reported
+        pairs=() plains=() ourss=()
+        plain_run() {
             measure ffmpeg -nostdin -v error -y -i "$B/clip720.mp4" "${args[@]}" "$B/out/plain-$codec.$ext"
-            best_plain=$(min "$best_plain" "$T")
+            plains+=("$T")
+        }
+        ours_run() {
             measure env DISTRFFMPEG_CONFIG="$B/local1.json" HOME="$B/home" "$DISTRFFMPEG" -nostdin \
                 -v error -y -i "$B/clip720.mp4" "${args[@]}" "$B/out/ours-$codec.$ext"
-            best_ours=$(min "$best_ours" "$T")
+            ourss+=("$T")
+        }
+        for ((r = 0; r < REPEAT; r++)); do
+            if ((r % 2 == 0)); then plain_run; ours_run; else ours_run; plain_run; fi
+            pairs+=("$(ratio "${ourss[-1]}" "${plains[-1]}")")
         done
         name=$([[ $codec == x264 ]] && echo "x264 -preset fast" || echo "SVT-AV1 -preset 10")
-        row "Overhead, $name, 60 s 720p, 1 local slot" \
-            "$(ratio "$best_ours" "$best_plain")×" "plain ${best_plain}s, distrffmpeg ${best_ours}s" "≤ 1.05×"
+        row "Overhead, $name, 60 s 720p, 1 local slot" "$(median "${pairs[@]}")×" \
+            "median of $REPEAT back-to-back pairs, order alternating (each ours/plain: $(join "${pairs[@]}")); plain $(join "${plains[@]}") s, distrffmpeg $(join "${ourss[@]}") s" "≤ 1.05×"
         quality "$B/out/plain-$codec.$ext" "$B/out/ours-$codec.$ext" "$B/clip720.mp4"
         row "Size, $name, chunked vs single encode" "$(pct "$SIZE_OURS" "$SIZE_PLAIN")" \
             "$SIZE_OURS vs $SIZE_PLAIN bytes" "≤ +2 %"
@@ -73,28 +85,31 @@ fi
 if want scaling; then
     write_config w1 "\"local_slots\": 0, \"workers\": [$(worker_json 1)]"
     write_config w4 "\"local_slots\": 0, \"workers\": [$(worker_json 1), $(worker_json 2), $(worker_json 3), $(worker_json 4)]"
-    # T4 runs before and after T1 and the two are averaged: the machine's speed drifts over
-    # the minutes T1 takes, and a drift that is linear in time cancels out this way
+    # T1 and T4 alternate (T4 T1 T4 T1 T4 ...) and each T1 is set against the mean of the T4
+    # runs on either side of it: a drift of the machine's speed during T1 that is linear in
+    # time cancels. With SCALING_REPEAT T1 runs the efficiencies are reported with their median.
     scaled() {
         measure env DISTRFFMPEG_CONFIG="$B/w4.json" HOME="$B/home" "$DISTRFFMPEG" -nostdin -v error -y \
             -i "$B/clip720.mp4" "${X264[@]}" "$B/out/w4.mkv"
     }
     scaled
-    t4a=$T cpu4a=$CPU
+    t4s=("$T") cpus=("$CPU") t1s=() effs=()
     rss_short=$RSS
-    measure env DISTRFFMPEG_CONFIG="$B/w1.json" HOME="$B/home" "$DISTRFFMPEG" -nostdin -v error -y \
-        -i "$B/clip720.mp4" "${X264[@]}" "$B/out/w1.mkv"
-    t1=$T
-    scaled
-    t4=$(awk -v a="$t4a" -v b="$T" 'BEGIN { printf "%.2f", (a + b) / 2 }')
-    CPU=$(awk -v a="$cpu4a" -v b="$CPU" 'BEGIN { printf "%.1f", (a + b) / 2 }')
-    rss_short=$((RSS > rss_short ? RSS : rss_short))
+    for ((r = 0; r < SCALING_REPEAT; r++)); do
+        measure env DISTRFFMPEG_CONFIG="$B/w1.json" HOME="$B/home" "$DISTRFFMPEG" -nostdin -v error -y \
+            -i "$B/clip720.mp4" "${X264[@]}" "$B/out/w1.mkv"
+        t1s+=("$T")
+        scaled
+        t4s+=("$T") cpus+=("$CPU")
+        rss_short=$((RSS > rss_short ? RSS : rss_short))
+        effs+=("$(awk -v t1="${t1s[-1]}" -v a="${t4s[-2]}" -v b="${t4s[-1]}" 'BEGIN { printf "%.3f", t1 / (2 * (a + b)) }')")
+    done
     same_frames "$B/out/w1.mkv" "$B/out/w4.mkv"
     # the 4 half-CPU workers fill both cores, so the host's own work (splitting, checking,
     # the final mux, SSH encryption) is taken from them
     row "Scaling, 1 → 4 SSH workers (0.5 CPU each), x264 fast 60 s 720p" \
-        "efficiency $(awk -v a="$t1" -v b="$t4" 'BEGIN{printf "%.2f", a/(4*b)}')" \
-        "T1 ${t1}s, T4 ${t4}s (${t4a}s before T1, ${T}s after); host CPU during T4 ${CPU}s (distrffmpeg with its local ffmpeg/ffprobe runs) on the 2 cores the workers share" "≥ 0.90"
+        "efficiency $(median "${effs[@]}")" \
+        "median of $SCALING_REPEAT (T1 / 4·T4, each T1 against the T4 runs either side: $(join "${effs[@]}")); T1 $(join "${t1s[@]}") s, T4 $(join "${t4s[@]}") s in run order; host CPU during T4 $(median "${cpus[@]}") s (distrffmpeg with its local ffmpeg/ffprobe runs) on the 2 cores the workers share" "≥ 0.90"
 fi
 
 # ---------------------------------------------------------------- 3 + 6. long input
