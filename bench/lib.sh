@@ -153,6 +153,28 @@ make_cgroup() {
     CG=$dir
 }
 
+# write_sshd_config DIR PORT ADDRESS: a throwaway sshd's config (host key and authorized_keys
+# in DIR).
+write_sshd_config() {
+    cat >"$1/sshd_config" <<EOF
+Port $2
+ListenAddress $3
+HostKey $1/hostkey
+PidFile $1/pid
+AuthorizedKeysFile $1/authorized_keys
+UsePAM no
+StrictModes no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+Subsystem sftp internal-sftp
+MaxSessions 64
+MaxStartups 64
+AllowUsers $USER_NAME
+LogLevel ERROR
+EOF
+}
+
 # Worker 0 is unconstrained (transfer test); workers 1..NWORK run in 0.5-CPU cgroups.
 start_workers() {
     [[ $(id -u) == 0 ]] || die "run as root: the workers' CPU quotas need cgroups"
@@ -166,23 +188,7 @@ start_workers() {
         [[ -s $dir/hostkey ]] || ssh-keygen -q -t ed25519 -N "" -f "$dir/hostkey"
         cp "$B/home/.ssh/id_ed25519.pub" "$dir/authorized_keys"
         port=$(free_port)
-        cat >"$dir/sshd_config" <<EOF
-Port $port
-ListenAddress 127.0.0.1
-HostKey $dir/hostkey
-PidFile $dir/pid
-AuthorizedKeysFile $dir/authorized_keys
-UsePAM no
-StrictModes no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin prohibit-password
-Subsystem sftp internal-sftp
-MaxSessions 64
-MaxStartups 64
-AllowUsers $USER_NAME
-LogLevel ERROR
-EOF
+        write_sshd_config "$dir" "$port" 127.0.0.1
         if ((i == 0)); then
             "$sshd" -D -e -f "$dir/sshd_config" 2>>"$B/sshd.log" &
         else
@@ -203,6 +209,60 @@ EOF
     log "workers on ports ${PORTS[*]} (1..$NWORK limited to $((QUOTA / 1000))% of a CPU each)"
 }
 
+# Workers behind shaped links: NWORK more sshd, each in its own network namespace (a veth pair,
+# 10.77.I.2 on the worker's side, 10.77.I.1 on ours) and its own 0.5-CPU cgroup, both
+# directions of each link limited by tc tbf to RATE (e.g. 1gbit, 100mbit; set_link_rate
+# changes it).
+NETNS=()
+start_link_workers() {
+    local sshd=/usr/sbin/sshd known="" i ns dir
+    for ((i = 1; i <= NWORK; i++)); do
+        ns=dffbench$i
+        ip netns del "$ns" 2>/dev/null || true
+        ip link del "dffh$i" 2>/dev/null || true
+        ip netns add "$ns"
+        NETNS+=("$ns")
+        ip link add "dffh$i" type veth peer name "dffw$i"
+        ip link set "dffw$i" netns "$ns"
+        ip addr add "10.77.$i.1/24" dev "dffh$i"
+        ip link set "dffh$i" up
+        ip netns exec "$ns" ip addr add "10.77.$i.2/24" dev "dffw$i"
+        ip netns exec "$ns" ip link set "dffw$i" up
+        ip netns exec "$ns" ip link set lo up
+        set_link_rate "$i" "$1"
+        dir=$B/lsshd$i
+        mkdir -p "$dir" "$B/lwork$i"
+        [[ -s $dir/hostkey ]] || ssh-keygen -q -t ed25519 -N "" -f "$dir/hostkey"
+        cp "$B/home/.ssh/id_ed25519.pub" "$dir/authorized_keys"
+        write_sshd_config "$dir" 22 "10.77.$i.2"
+        make_cgroup "distrffmpeg-bench-l$i"
+        # into the cgroup first: inside the namespace /sys is the namespace's own
+        sh -c "echo \$\$ > $CG/cgroup.procs && exec ip netns exec $ns $sshd -D -e -f $dir/sshd_config" \
+            2>>"$B/sshd.log" &
+        PIDS+=($!)
+        known+="10.77.$i.2 $(cut -d' ' -f1,2 "$dir/hostkey.pub")"$'\n'
+    done
+    printf '%s' "$known" >>"$B/home/.ssh/known_hosts"
+    for ((i = 1; i <= NWORK; i++)); do
+        for _ in $(seq 100); do
+            (echo >"/dev/tcp/10.77.$i.2/22") 2>/dev/null && break
+            sleep 0.05
+        done
+    done
+    log "workers behind $1 links at 10.77.1-$NWORK.2"
+}
+
+# set_link_rate I RATE: both directions of link worker I's link.
+set_link_rate() {
+    tc qdisc replace dev "dffh$1" root tbf rate "$2" burst 1mb latency 50ms
+    ip netns exec "dffbench$1" tc qdisc replace dev "dffw$1" root tbf rate "$2" burst 1mb latency 50ms
+}
+
+link_worker_json() {
+    printf '{"host": "10.77.%s.2", "work_path": "%s", "platform": "Linux", "params": {"port": 22, "timeout": 10}}' \
+        "$1" "$B/lwork$1"
+}
+
 stop_workers() {
     local p d
     for p in "${PIDS[@]}"; do
@@ -212,6 +272,9 @@ stop_workers() {
     wait 2>/dev/null || true
     for d in "${CGROUPS[@]}"; do
         for _ in 1 2 3 4 5; do rmdir "$d" 2>/dev/null && break; sleep 0.2; done
+    done
+    for d in "${NETNS[@]}"; do
+        ip netns del "$d" 2>/dev/null || true
     done
 }
 
@@ -244,7 +307,8 @@ Workers: $NWORK loopback sshd, each in its own cgroup limited to $((QUOTA / 1000
 (the transfer test uses a fifth, unlimited one). Inputs: 60 s of 720p30 x264 (six scenes, stereo
 AAC, $(($(stat -c %s "$B/clip720.mp4") / 1000000)) MB) and $LONG_MIN min of 1080p30 made by
 stream-copy looping a 60 s encode. Every figure is measured side by side in the same run; the
-overhead figures are the best of $REPEAT runs each.
+overhead figures are the median of $REPEAT back-to-back pairs, the scaling figure the median of
+$SCALING_REPEAT T1 runs each set against the T4 runs either side (see README).
 
 $table
 EOF

@@ -3,21 +3,22 @@
 # (each in its own CPU-limited cgroup), measures overhead, scaling, planning / first dispatch,
 # transfer, size and quality, and host memory, prints one table and writes BENCHMARKS.md.
 #
-#   bash bench/run.sh                 # everything (about 80 minutes on 2 cores)
+#   bash bench/run.sh                 # everything (about 90 minutes on 2 cores)
 #   BENCH_ONLY="overhead transfer" bash bench/run.sh
 #
 # Environment: BENCH_DIR (media and scratch, default /tmp/distrffmpeg-bench), BENCH_ONLY (a
-# subset of: overhead scaling long transfer), BENCH_REPEAT (back-to-back plain/ours pairs per
+# subset of: overhead scaling links long transfer), BENCH_REPEAT (back-to-back plain/ours pairs per
 # overhead figure, median reported, default 5), BENCH_SCALING_REPEAT (T1 runs, each between two
 # T4 runs, median reported, default 2), BENCH_LONG_MIN (length of the long input in minutes,
 # default 60), BENCH_OUT (where the table goes, default BENCHMARKS.md in the repository),
 # DISTRFFMPEG (a binary to measure instead of building this checkout).
-# Needs root for the cgroup CPU quotas (cgroup v1 cpu.cfs_quota_us, or v2 cpu.max).
+# Needs root for the cgroup CPU quotas (cgroup v1 cpu.cfs_quota_us, or v2 cpu.max) and, for
+# "links", network namespaces and tc (iproute2).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 B=${BENCH_DIR:-/tmp/distrffmpeg-bench}
-ONLY=${BENCH_ONLY:-overhead scaling long transfer}
+ONLY=${BENCH_ONLY:-overhead scaling links long transfer}
 REPEAT=${BENCH_REPEAT:-5}
 SCALING_REPEAT=${BENCH_SCALING_REPEAT:-2}
 LONG_MIN=${BENCH_LONG_MIN:-60}
@@ -110,6 +111,33 @@ if want scaling; then
     row "Scaling, 1 → 4 SSH workers (0.5 CPU each), x264 fast 60 s 720p" \
         "efficiency $(median "${effs[@]}")" \
         "median of $SCALING_REPEAT (T1 / 4·T4, each T1 against the T4 runs either side: $(join "${effs[@]}")); T1 $(join "${t1s[@]}") s, T4 $(join "${t4s[@]}") s in run order; host CPU during T4 $(median "${cpus[@]}") s (distrffmpeg with its local ffmpeg/ffprobe runs) on the 2 cores the workers share" "≥ 0.90"
+fi
+
+# ---------------------------------------------------------------- 2b. links
+# The same 4-worker job with each worker behind a shaped link (its own network namespace,
+# tc tbf both ways) at 1 Gbit/s and at 100 Mbit/s, between two runs on loopback: what the
+# transfers cost, side by side.
+if want links; then
+    write_config w4 "\"local_slots\": 0, \"workers\": [$(worker_json 1), $(worker_json 2), $(worker_json 3), $(worker_json 4)]"
+    start_link_workers 1gbit
+    write_config l4 "\"local_slots\": 0, \"workers\": [$(link_worker_json 1), $(link_worker_json 2), $(link_worker_json 3), $(link_worker_json 4)]"
+    four() {
+        measure env DISTRFFMPEG_CONFIG="$B/$1.json" HOME="$B/home" "$DISTRFFMPEG" -nostdin -v error -y \
+            -i "$B/clip720.mp4" "${X264[@]}" "$B/out/$1.mkv"
+    }
+    four w4
+    t_lo1=$T
+    four l4
+    t_gbit=$T
+    for ((i = 1; i <= NWORK; i++)); do set_link_rate "$i" 100mbit; done
+    four l4
+    t_100=$T
+    four w4
+    t_lo=$(awk -v a="$t_lo1" -v b="$T" 'BEGIN { printf "%.2f", (a + b) / 2 }')
+    same_frames "$B/out/l4.mkv" "$B/clip720.mp4"
+    row "Transfers over shaped links, 4 SSH workers (0.5 CPU each), x264 fast 60 s 720p" \
+        "T4 $(ratio "$t_gbit" "$t_lo")× at 1 Gbit/s, $(ratio "$t_100" "$t_lo")× at 100 Mbit/s, of T4 on loopback" \
+        "T4 ${t_gbit} s at 1 Gbit/s, ${t_100} s at 100 Mbit/s, ${t_lo} s on loopback (${t_lo1} s before, ${T} s after); each worker's sshd in its own network namespace behind a veth pair shaped by tc tbf in both directions; the job moves 168 MB up and about 140 MB down" "—"
 fi
 
 # ---------------------------------------------------------------- 3 + 6. long input
