@@ -185,6 +185,16 @@ pub fn encode(
     v
 }
 
+/// Whether a chunk's output can be copied home while the worker writes it: the muxer only
+/// appends, but for the mp4/mov mdat size it patches near the start at the end (`moov_size`,
+/// `movflags` such as faststart or fragments would move or rewrite more).
+pub fn followable(format: &str, args: &[String]) -> bool {
+    matches!(format, "mp4" | "mov" | "mpegts")
+        && !args
+            .iter()
+            .any(|a| a.starts_with("-movflags") || a.starts_with("-moov_size"))
+}
+
 /// Muxer options for mp4/mov chunk files. Edit lists are written in the movie timescale: make
 /// it the track's so the chunk's start survives exactly.
 fn mov_chunk_options(job: &JobSpec) -> Vec<String> {

@@ -345,3 +345,58 @@ fn ssh_agent_encrypted_keys_and_ssh_config_aliases() {
     let _ = agent.kill();
     let _ = agent.wait();
 }
+
+/// The output of a running encode is copied home while it grows; what the muxer patches at the
+/// end (mp4/mov: the mdat size near the start) is fetched again with the rest.
+#[test]
+fn a_file_fetched_while_it_is_written_comes_home_identical() {
+    use distrffmpeg::config::Config;
+    use distrffmpeg::worker::ssh::{target::worker_specs, SshWorker};
+    use distrffmpeg::worker::Worker;
+    use std::io::{Seek, SeekFrom, Write};
+
+    let e = Env::new();
+    let c = Cluster::start(&e, 1);
+    c.write_config(&e, "", &[]);
+    let config = Config::load(Some(&e.path("no-config.json"))).unwrap();
+    let spec = worker_specs(&config, &c.home, None).remove(0);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let (w, _) = SshWorker::open(
+            &spec.target,
+            spec.platform,
+            &spec.ffmpeg,
+            &spec.work_path,
+            "grow",
+            None,
+        )
+        .await
+        .unwrap();
+        // the worker is this machine: its job dir can be written directly
+        let remote = spec.work_path.clone() + "/grow/out.mp4";
+        let bytes = |n: usize, seed: u8| -> Vec<u8> {
+            (0..n).map(|i| (i as u8).wrapping_mul(31) ^ seed).collect()
+        };
+        let mut f = std::fs::File::create(&remote).unwrap();
+        f.write_all(&bytes(300_000, 1)).unwrap();
+        let (part, local) = (e.path("out.part"), e.path("out.mp4"));
+        let have = w.fetch_ahead("out.mp4", &part, 0).await.unwrap();
+        assert_eq!(have, 300_000);
+        f.write_all(&bytes(5_000_000, 2)).unwrap();
+        let have = w.fetch_ahead("out.mp4", &part, have).await.unwrap();
+        assert_eq!(have, 5_300_000);
+        // the muxer finishes: more data, and a patch near the start
+        f.write_all(&bytes(70_000, 3)).unwrap();
+        f.seek(SeekFrom::Start(40)).unwrap();
+        f.write_all(&[9, 8, 7, 6, 5, 4, 3, 2]).unwrap();
+        drop(f);
+        w.download_rest("out.mp4", &local, have).await.unwrap();
+        assert!(
+            std::fs::read(&local).unwrap() == std::fs::read(&remote).unwrap(),
+            "the copy differs from the worker's file"
+        );
+        assert!(!part.exists());
+        w.cleanup().await.unwrap();
+    });
+    assert!(leftovers(&c.servers[0].work).is_empty());
+}

@@ -136,3 +136,23 @@ fn concat_list_has_exact_durations() {
         "ffconcat version 1.0\nfile 'a.mkv'\nduration 2.000000\nfile 'b'\\''c.mkv'\nduration 2.033367\nfile 'd.mkv'\n"
     );
 }
+
+#[test]
+fn only_append_only_chunk_outputs_are_copied_while_written() {
+    let plain: Vec<String> = ["-c:v", "libx264", "-f", "mp4", "out.mp4"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert!(followable("mp4", &plain));
+    assert!(followable("mov", &plain));
+    assert!(followable("mpegts", &plain));
+    // matroska rewrites cluster sizes as it goes; null writes nothing
+    assert!(!followable("matroska", &plain));
+    assert!(!followable("null", &plain));
+    // faststart and fragments rewrite or move what was written
+    for extra in [["-movflags", "+faststart"], ["-moov_size", "4096"]] {
+        let mut args = plain.clone();
+        args.splice(0..0, extra.iter().map(|s| s.to_string()));
+        assert!(!followable("mp4", &args), "{args:?}");
+    }
+}

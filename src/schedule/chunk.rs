@@ -23,7 +23,14 @@ pub(super) struct Ran {
     done: EncodeProgress,
     log: String,
     encoded_in: f64,
+    /// Bytes of the output already copied home while it was being written.
+    fetched: u64,
 }
+
+/// How often the output of a running encode is copied home (what is written by the time it
+/// ends is then mostly there: on a slow link the last chunk's download no longer follows the
+/// encode).
+const FOLLOW_EVERY: Duration = Duration::from_secs(1);
 
 impl Scheduler {
     /// Runs the encode, abandoning it when no progress arrives for `stall`. Returns the last
@@ -125,9 +132,41 @@ impl Scheduler {
             frames: c.out_count(),
         });
         let t_encode = Instant::now();
-        let (done, log) = self
-            .watched_encode(w.as_ref(), &args, (slot.id, k), attempt, done)
-            .await?;
+        let part = self.p.workdir.file(&out_name).with_extension("part");
+        let follow = !job.discard_output && commands::followable(job.chunk_format().0, &args);
+        let stop_following = tokio_util::sync::CancellationToken::new();
+        let encode = async {
+            let r = self
+                .watched_encode(w.as_ref(), &args, (slot.id, k), attempt, done)
+                .await;
+            stop_following.cancel();
+            r
+        };
+        let following = async {
+            let mut have = 0;
+            if !follow {
+                return have;
+            }
+            loop {
+                tokio::select! {
+                    _ = stop_following.cancelled() => return have,
+                    _ = tokio::time::sleep(FOLLOW_EVERY) => {}
+                }
+                match w.fetch_ahead(&out_name, &part, have).await {
+                    Ok(n) => have = n,
+                    // the download at the end fetches everything
+                    Err(_) => return 0,
+                }
+            }
+        };
+        let (encoded, fetched) = tokio::join!(encode, following);
+        let (done, log) = match encoded {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = std::fs::remove_file(&part);
+                return Err(e);
+            }
+        };
         if let Some(tp) = two_pass.filter(|tp| tp.pass == 1) {
             tp.fetch(w.as_ref(), k).await?;
         }
@@ -138,6 +177,7 @@ impl Scheduler {
             done,
             log,
             encoded_in: t_encode.elapsed().as_secs_f64(),
+            fetched,
         })
     }
 
@@ -154,6 +194,7 @@ impl Scheduler {
             done,
             log,
             encoded_in,
+            fetched,
         } = ran;
         let job = &self.p.job;
         let c = &self.p.plan.chunks[k];
@@ -182,7 +223,7 @@ impl Scheduler {
             });
         }
         let local = self.p.workdir.file(&out_name);
-        w.download(&out_name, &local).await?;
+        w.download_rest(&out_name, &local, fetched).await?;
         let _ = w.remove(&[src_name, out_name]).await;
         let mut enc = verify::verify(&self.p.ffprobe, &local, c, job.sync.enc_tb)
             .await
@@ -192,7 +233,7 @@ impl Scheduler {
             })?;
         enc.color_range = crate::worker::encoder_color_range(&log).map(str::to_string);
         tracing::debug!(
-            "timing: chunk {k} encoded on {} in {encoded_in:.3}s, collected in {:.3}s",
+            "timing: chunk {k} encoded on {} in {encoded_in:.3}s, collected in {:.3}s ({fetched} bytes fetched while it was written)",
             w.label(),
             t_collect.elapsed().as_secs_f64()
         );

@@ -54,6 +54,28 @@ pub trait Worker: Send + Sync {
         name: &'a str,
         local: &'a Path,
     ) -> BoxFut<'a, Result<(), WorkerError>>;
+    /// While the worker's file `name` is still being written: copies its bytes from offset
+    /// `from` to its current end into `part` (at the same offsets) and returns the new end.
+    /// Workers whose files need no copying return `from`.
+    fn fetch_ahead<'a>(
+        &'a self,
+        _name: &'a str,
+        _part: &'a Path,
+        from: u64,
+    ) -> BoxFut<'a, Result<u64, WorkerError>> {
+        Box::pin(async move { Ok(from) })
+    }
+    /// `download`, when `fetch_ahead` already copied the first `have` bytes into `local`'s
+    /// `.part` file while the file was being written (0: none).
+    fn download_rest<'a>(
+        &'a self,
+        name: &'a str,
+        local: &'a Path,
+        have: u64,
+    ) -> BoxFut<'a, Result<(), WorkerError>> {
+        let _ = have;
+        self.download(name, local)
+    }
     /// The file names in the job's directory.
     fn list(&self) -> BoxFut<'_, Result<Vec<String>, WorkerError>>;
     /// Deletes files of the job's directory that are no longer needed.

@@ -13,9 +13,10 @@ use conn::{Conn, ConnectError, Target};
 use quote::Platform;
 use russh::ChannelMsg;
 use russh_sftp::client::SftpSession;
+use std::io::SeekFrom;
 use std::path::Path;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
 /// A directory on a worker; names joined to it are plain file names, so nothing escapes it.
@@ -49,6 +50,10 @@ pub struct Capabilities {
     pub cores: Option<u32>,
     pub latency_ms: u64,
 }
+
+/// How much of a chunk fetched while it was being written is fetched again at the end: the
+/// mp4/mov muxer patches the mdat box size (bytes 40–47) when it finishes.
+const REFETCHED_HEAD: u64 = 64 * 1024;
 
 pub struct SshWorker {
     label: String,
@@ -156,6 +161,52 @@ impl SshWorker {
             ),
             _ => String::new(),
         }
+    }
+
+    async fn remote_size(&self, remote: &RemotePath) -> Result<u64, WorkerError> {
+        self.sftp
+            .metadata(remote.as_str())
+            .await
+            .map_err(transport("SFTP stat"))?
+            .size
+            .ok_or_else(|| WorkerError::Transport(format!("{}: size unknown", remote.as_str())))
+    }
+
+    /// Copies bytes `[from, to)` of the remote file into `dst` at the same offsets (the
+    /// remote file may be longer by then: it is still being written).
+    async fn copy_range(
+        &self,
+        remote: &RemotePath,
+        dst: &mut tokio::fs::File,
+        from: u64,
+        to: u64,
+    ) -> Result<(), WorkerError> {
+        if to <= from {
+            return Ok(());
+        }
+        let mut src = self
+            .sftp
+            .open(remote.as_str())
+            .await
+            .map_err(transport("SFTP open"))?;
+        src.seek(SeekFrom::Start(from))
+            .await
+            .map_err(transport("SFTP download"))?;
+        dst.seek(SeekFrom::Start(from))
+            .await
+            .map_err(transport("writing the chunk"))?;
+        let want = to - from;
+        let mut reader = BufReader::with_capacity(4 << 20, (&mut src).take(want));
+        let copied = tokio::io::copy_buf(&mut reader, dst)
+            .await
+            .map_err(transport("SFTP download"))?;
+        if copied != want {
+            return Err(WorkerError::Transport(format!(
+                "download of {}: {copied} of {want} bytes from offset {from}",
+                remote.as_str()
+            )));
+        }
+        Ok(())
     }
 
     async fn mkdir_p(&self, path: &str) -> Result<(), String> {
@@ -398,44 +449,66 @@ impl Worker for SshWorker {
         name: &'a str,
         local: &'a Path,
     ) -> BoxFut<'a, Result<(), WorkerError>> {
+        self.download_rest(name, local, 0)
+    }
+
+    fn fetch_ahead<'a>(
+        &'a self,
+        name: &'a str,
+        part: &'a Path,
+        from: u64,
+    ) -> BoxFut<'a, Result<u64, WorkerError>> {
         Box::pin(async move {
             let remote = self.dir.join(name);
-            let size = self
-                .sftp
-                .metadata(remote.as_str())
-                .await
-                .map_err(transport("SFTP stat"))?
-                .size;
-            let mut src = self
-                .sftp
-                .open(remote.as_str())
-                .await
-                .map_err(transport("SFTP open"))?;
-            let part = local.with_extension("part");
-            let mut dst = tokio::fs::File::create(&part)
+            // not there yet (ffmpeg is starting): nothing to fetch
+            let Ok(size) = self.remote_size(&remote).await else {
+                return Ok(from);
+            };
+            if size <= from {
+                return Ok(from);
+            }
+            let mut dst = tokio::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(from == 0)
+                .open(part)
                 .await
                 .map_err(transport("writing the chunk"))?;
-            let mut buf = vec![0u8; 4 << 20];
-            let mut total = 0u64;
-            loop {
-                let n = src
-                    .read(&mut buf)
-                    .await
-                    .map_err(transport("SFTP download"))?;
-                if n == 0 {
-                    break;
-                }
-                dst.write_all(&buf[..n])
-                    .await
-                    .map_err(transport("writing the chunk"))?;
-                total += n as u64;
+            self.copy_range(&remote, &mut dst, from, size).await?;
+            Ok(size)
+        })
+    }
+
+    fn download_rest<'a>(
+        &'a self,
+        name: &'a str,
+        local: &'a Path,
+        have: u64,
+    ) -> BoxFut<'a, Result<(), WorkerError>> {
+        Box::pin(async move {
+            let remote = self.dir.join(name);
+            let size = self.remote_size(&remote).await?;
+            let part = local.with_extension("part");
+            let mut dst = tokio::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(have == 0)
+                .open(&part)
+                .await
+                .map_err(transport("writing the chunk"))?;
+            let have = have.min(size);
+            // what was fetched ahead is final but for the muxer's last patches near the start
+            // (mp4/mov: the mdat box size)
+            let head = have.min(REFETCHED_HEAD);
+            if head > 0 {
+                self.copy_range(&remote, &mut dst, 0, head).await?;
             }
+            self.copy_range(&remote, &mut dst, have, size).await?;
+            dst.set_len(size)
+                .await
+                .map_err(transport("writing the chunk"))?;
             dst.flush().await.map_err(transport("writing the chunk"))?;
-            if size.is_some_and(|s| s != total) {
-                return Err(WorkerError::Transport(format!(
-                    "download of {name}: {total} bytes of {size:?}"
-                )));
-            }
+            drop(dst);
             tokio::fs::rename(&part, local)
                 .await
                 .map_err(transport("writing the chunk"))
