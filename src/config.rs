@@ -73,7 +73,7 @@ fn default_platform() -> String {
 pub struct WorkerParams {
     #[serde(default)]
     pub port: Option<u16>,
-    /// Connect timeout in seconds.
+    /// Connect timeout in seconds (handshake and authentication together).
     #[serde(default)]
     pub timeout: Option<u64>,
 }

@@ -139,6 +139,8 @@ pub struct Probing {
     workers: Vec<(String, usize)>,
     /// Their outcomes (with their index in `workers`), as each one answers.
     rx: mpsc::UnboundedReceiver<(usize, pool::Probed)>,
+    /// Cancelled when the job no longer waits for workers still connecting.
+    give_up: CancellationToken,
 }
 
 /// Starts connecting to every configured SSH worker (their per-run dirs are created).
@@ -149,12 +151,25 @@ pub fn start_probing(job: &JobSpec, env: &RunEnv) -> Probing {
         .iter()
         .map(|s| (s.target.label.clone(), s.slots))
         .collect();
-    let rx = pool::probe_each(specs, &remote_dir_name(&id), job.encoder.as_deref());
-    Probing { id, workers, rx }
+    let give_up = CancellationToken::new();
+    let rx = pool::probe_each(
+        specs,
+        &remote_dir_name(&id),
+        job.encoder.as_deref(),
+        &give_up,
+    );
+    Probing {
+        id,
+        workers,
+        rx,
+        give_up,
+    }
 }
 
-/// Closes the workers of a probing that will not be used (their per-run dirs are removed).
+/// Closes the workers of a probing that will not be used (their per-run dirs are removed):
+/// the ones still connecting give up, the connected ones are cleaned up.
 pub async fn abandon(mut probing: Probing) {
+    probing.give_up.cancel();
     let mut usable = Vec::new();
     while let Some((_, p)) = probing.rx.recv().await {
         if let Ok((w, _)) = p.result {

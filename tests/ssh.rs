@@ -1,8 +1,9 @@
 //! SSH workers: real sshd processes on loopback run full jobs; outputs must match plain ffmpeg.
 
 mod common;
-use common::sshd::{leftovers, Cluster};
+use common::sshd::{ffmpeg_bin, leftovers, wrapper, Cluster};
 use common::*;
+use std::path::Path;
 
 #[test]
 fn two_workers_produce_plain_ffmpegs_output() {
@@ -352,7 +353,7 @@ fn ssh_agent_encrypted_keys_and_ssh_config_aliases() {
 fn a_file_fetched_while_it_is_written_comes_home_identical() {
     use distrffmpeg::config::Config;
     use distrffmpeg::worker::ssh::{target::worker_specs, SshWorker};
-    use distrffmpeg::worker::Worker;
+    use distrffmpeg::worker::{Worker, FETCH_AHEAD_PIECE};
     use std::io::{Seek, SeekFrom, Write};
 
     let e = Env::new();
@@ -369,6 +370,7 @@ fn a_file_fetched_while_it_is_written_comes_home_identical() {
             &spec.work_path,
             "grow",
             None,
+            &tokio_util::sync::CancellationToken::new(),
         )
         .await
         .unwrap();
@@ -383,6 +385,9 @@ fn a_file_fetched_while_it_is_written_comes_home_identical() {
         let have = w.fetch_ahead("out.mp4", &part, 0).await.unwrap();
         assert_eq!(have, 300_000);
         f.write_all(&bytes(5_000_000, 2)).unwrap();
+        // one call copies at most a piece (an encode that ends waits for no more)
+        let have = w.fetch_ahead("out.mp4", &part, have).await.unwrap();
+        assert_eq!(have, 300_000 + FETCH_AHEAD_PIECE);
         let have = w.fetch_ahead("out.mp4", &part, have).await.unwrap();
         assert_eq!(have, 5_300_000);
         // the muxer finishes: more data, and a patch near the start
@@ -396,7 +401,53 @@ fn a_file_fetched_while_it_is_written_comes_home_identical() {
             "the copy differs from the worker's file"
         );
         assert!(!part.exists());
+        // a file rewritten shorter than what was fetched comes home whole
+        let short = spec.work_path.clone() + "/grow/short.mp4";
+        std::fs::write(&short, bytes(200_000, 4)).unwrap();
+        let (part, local) = (e.path("short.part"), e.path("short.mp4"));
+        let have = w.fetch_ahead("short.mp4", &part, 0).await.unwrap();
+        assert_eq!(have, 200_000);
+        std::fs::write(&short, bytes(100_000, 5)).unwrap();
+        w.download_rest("short.mp4", &local, have).await.unwrap();
+        assert!(
+            std::fs::read(&local).unwrap() == std::fs::read(&short).unwrap(),
+            "the copy of the rewritten file differs"
+        );
         w.cleanup().await.unwrap();
     });
+    assert!(leftovers(&c.servers[0].work).is_empty());
+}
+
+/// A real encode that takes a few seconds (the worker's ffmpeg reads at the native frame
+/// rate) is fetched while it runs, and the lossless output is still bit-exact.
+#[test]
+fn chunks_fetched_while_encoded_are_bit_exact() {
+    let e = Env::new();
+    let c = Cluster::start(&e, 1);
+    let realtime = wrapper(&e, "realtime-ffmpeg.sh", "exec ffmpeg -re \"$@\"");
+    c.write_config(&e, "", &[&ffmpeg_bin(&realtime)]);
+    let src = e.make(
+        "in.mp4",
+        4.0,
+        "testsrc2=size=320x240:rate=30",
+        &["-g", "60"],
+    );
+    let args = ["-i", &src, "-c:v", "ffv1"];
+    let plain = e.p("plain.mkv");
+    e.ffmpeg(&[&args[..], &[&plain]].concat());
+    let out = e.run_distr(&[&["-df_loglevel=DEBUG"], &args[..], &["ours.mkv"]].concat());
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    let fetched: Vec<u64> = err
+        .lines()
+        .filter_map(|l| l.split_once(" bytes fetched while it was written"))
+        .filter_map(|(head, _)| head.rsplit('(').next()?.parse().ok())
+        .collect();
+    assert!(
+        fetched.iter().any(|&n| n > 0),
+        "nothing was fetched while a chunk was encoded ({fetched:?}):\n{err}"
+    );
+    assert_same(Path::new(&plain), &e.path("ours.mkv"));
+    assert_eq!(framemd5(Path::new(&plain)), framemd5(&e.path("ours.mkv")));
     assert!(leftovers(&c.servers[0].work).is_empty());
 }

@@ -115,8 +115,13 @@ fn progress_file_gets_ffmpeg_style_blocks() {
 #[test]
 fn check_lists_workers_and_fails_when_none_is_usable() {
     let e = Env::new();
-    let mut c = Cluster::start(&e, 2);
-    c.write_config(&e, "", &[]);
+    let mut c = Cluster::start(&e, 3);
+    // worker 2's ffmpeg does not run: the dir its probe created must not stay behind
+    c.write_config(
+        &e,
+        "",
+        &["", "", r#", "ffmpeg_bin": "/nonexistent/ffmpeg""#],
+    );
     c.servers[1].kill();
     let o = e
         .distr()
@@ -134,6 +139,12 @@ fn check_lists_workers_and_fails_when_none_is_usable() {
     );
     let line_down = out.lines().find(|l| l.contains(&down)).expect(&out);
     assert!(line_down.contains("FAIL"), "{line_down}");
+    let broken = format!("127.0.0.1:{}", c.servers[2].port);
+    let line_broken = out.lines().find(|l| l.contains(&broken)).expect(&out);
+    assert!(
+        line_broken.contains("FAIL") && line_broken.contains("does not run"),
+        "{line_broken}"
+    );
     let o = e
         .distr()
         .args(["-df_check=json", "-c:v", "libnope"])
@@ -141,11 +152,15 @@ fn check_lists_workers_and_fails_when_none_is_usable() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1), "no worker has the encoder");
     let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(rows.as_array().unwrap().len(), 2);
+    assert_eq!(rows.as_array().unwrap().len(), 3);
     assert_eq!(rows[0]["encoder"], serde_json::Value::Bool(false));
     assert_eq!(rows[1]["ok"], serde_json::Value::Bool(false));
+    assert_eq!(rows[2]["ok"], serde_json::Value::Bool(false));
     // no remote directories are left behind by the check
-    assert!(common::sshd::leftovers(&c.servers[0].work).is_empty());
+    for s in [&c.servers[0], &c.servers[2]] {
+        let left = common::sshd::leftovers(&s.work);
+        assert!(left.is_empty(), "{left:?}");
+    }
 }
 
 #[test]

@@ -28,6 +28,7 @@ pub struct Start {
 pub struct Crew {
     joined: Arc<Mutex<Vec<Arc<dyn Worker>>>>,
     forwarder: tokio::task::JoinHandle<()>,
+    give_up: CancellationToken,
 }
 
 /// A worker's slots, numbered from `first_id`.
@@ -44,23 +45,28 @@ fn slots_of(m: &pool::PoolMember, first_id: usize) -> Vec<Slot> {
 /// Waits until a slot can start (local slots at once; else the first usable SSH worker, or
 /// the local fallback once none is left), and forwards the other workers as they answer.
 pub async fn gather(
-    probing: Probing,
+    mut probing: Probing,
     config: &Config,
     encoder: Option<&str>,
     local_ffmpeg: PathBuf,
     local_dir: PathBuf,
     cancel: &CancellationToken,
 ) -> Result<(Start, Crew)> {
-    let Probing {
-        workers, mut rx, ..
-    } = probing;
+    let workers = probing.workers.clone();
     let mut offsets = Vec::with_capacity(workers.len());
     let mut labels = Vec::new();
     for (label, n) in &workers {
         offsets.push(labels.len());
         labels.extend(std::iter::repeat_n(label.clone(), *n));
     }
-    let local = pool::local_member(config, !workers.is_empty(), local_ffmpeg, local_dir).await?;
+    let local = match pool::local_member(config, !workers.is_empty(), local_ffmpeg, local_dir).await
+    {
+        Ok(local) => local,
+        Err(e) => {
+            super::abandon(probing).await;
+            return Err(e);
+        }
+    };
     let joined: Arc<Mutex<Vec<Arc<dyn Worker>>>> = Arc::default();
     let mut first = Vec::new();
     if let Some(m) = &local {
@@ -72,8 +78,11 @@ pub async fn gather(
     let mut usable = false;
     while !usable && local.as_ref().is_none_or(|m| m.reserve) {
         let next = tokio::select! {
-            n = rx.recv() => n,
-            _ = cancel.cancelled() => anyhow::bail!("interrupted"),
+            n = probing.rx.recv() => n,
+            _ = cancel.cancelled() => {
+                super::abandon(probing).await;
+                anyhow::bail!("interrupted");
+            }
         };
         let Some((i, probed)) = next else {
             break;
@@ -88,6 +97,9 @@ pub async fn gather(
     if first.is_empty() {
         anyhow::bail!(pool::no_worker(workers.len()));
     }
+    let Probing {
+        mut rx, give_up, ..
+    } = probing;
     let (tx, joining) = mpsc::unbounded_channel();
     let forwarder = {
         let joined = joined.clone();
@@ -113,13 +125,19 @@ pub async fn gather(
         pending: workers.len() - answered,
         joining,
     };
-    Ok((start, Crew { joined, forwarder }))
+    let crew = Crew {
+        joined,
+        forwarder,
+        give_up,
+    };
+    Ok((start, crew))
 }
 
 impl Crew {
-    /// Waits for the workers still connecting (each bounded by its timeouts) and returns
-    /// every worker that joined.
+    /// Stops waiting for workers still connecting (the ones already connected are probed to
+    /// the end) and returns every worker that joined.
     pub async fn disband(self) -> Vec<Arc<dyn Worker>> {
+        self.give_up.cancel();
         let _ = self.forwarder.await;
         std::mem::take(&mut *self.joined.lock().unwrap())
     }

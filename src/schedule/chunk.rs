@@ -147,13 +147,24 @@ impl Scheduler {
             if !follow {
                 return have;
             }
+            let mut behind = false;
             loop {
-                tokio::select! {
-                    _ = stop_following.cancelled() => return have,
-                    _ = tokio::time::sleep(FOLLOW_EVERY) => {}
+                // a whole piece fetched: more may be waiting, fetch on at once
+                if behind {
+                    if stop_following.is_cancelled() {
+                        return have;
+                    }
+                } else {
+                    tokio::select! {
+                        _ = stop_following.cancelled() => return have,
+                        _ = tokio::time::sleep(FOLLOW_EVERY) => {}
+                    }
                 }
                 match w.fetch_ahead(&out_name, &part, have).await {
-                    Ok(n) => have = n,
+                    Ok(n) => {
+                        behind = n.saturating_sub(have) >= crate::worker::FETCH_AHEAD_PIECE;
+                        have = n;
+                    }
                     // the download at the end fetches everything
                     Err(_) => return 0,
                 }

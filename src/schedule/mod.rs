@@ -280,6 +280,8 @@ impl Scheduler {
                     }
                 },
                 _ = tasks.join_next(), if !tasks.is_empty() => {}
+                // no slot is running: only a worker still connecting could be awaited
+                _ = self.p.cancel.cancelled(), if tasks.is_empty() => {}
             }
         }
         prefetch.abort();

@@ -31,6 +31,10 @@ pub enum WorkerError {
 /// Called with each progress snapshot of a running encode.
 pub type ProgressFn<'a> = &'a (dyn Fn(EncodeProgress) + Send + Sync);
 
+/// The most one `Worker::fetch_ahead` call copies: an encode that ends waits for at most
+/// this much of a transfer before its slot is free.
+pub const FETCH_AHEAD_PIECE: u64 = 4 << 20;
+
 pub trait Worker: Send + Sync {
     /// A short name for messages ("local", "enc@10.0.0.5").
     fn label(&self) -> &str;
@@ -55,8 +59,9 @@ pub trait Worker: Send + Sync {
         local: &'a Path,
     ) -> BoxFut<'a, Result<(), WorkerError>>;
     /// While the worker's file `name` is still being written: copies its bytes from offset
-    /// `from` to its current end into `part` (at the same offsets) and returns the new end.
-    /// Workers whose files need no copying return `from`.
+    /// `from` to its current end, at most `FETCH_AHEAD_PIECE` of them, into `part` (at the
+    /// same offsets) and returns the new end. Workers whose files need no copying return
+    /// `from`.
     fn fetch_ahead<'a>(
         &'a self,
         _name: &'a str,

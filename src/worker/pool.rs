@@ -11,6 +11,7 @@ use anyhow::Result;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 /// A usable worker and its number of slots.
 pub struct PoolMember {
@@ -35,16 +36,19 @@ pub fn specs(config: &Config) -> Vec<WorkerSpec> {
 }
 
 /// Connects to these workers at once; each one's outcome arrives, with its index in `specs`,
-/// as soon as it is known. The channel closes when every worker has answered.
+/// as soon as it is known. The channel closes when every worker has answered. Once `give_up`
+/// is cancelled, workers not yet connected stop trying and send nothing.
 pub fn probe_each(
     specs: Vec<WorkerSpec>,
     job_dir: &str,
     encoder: Option<&str>,
+    give_up: &CancellationToken,
 ) -> mpsc::UnboundedReceiver<(usize, Probed)> {
     let (tx, rx) = mpsc::unbounded_channel();
     for (i, spec) in specs.into_iter().enumerate() {
         let (tx, job_dir) = (tx.clone(), job_dir.to_string());
         let encoder = encoder.map(str::to_string);
+        let give_up = give_up.clone();
         tokio::spawn(async move {
             let r = SshWorker::open(
                 &spec.target,
@@ -53,8 +57,12 @@ pub fn probe_each(
                 &spec.work_path,
                 &job_dir,
                 encoder.as_deref(),
+                &give_up,
             )
             .await;
+            if r.is_err() && give_up.is_cancelled() {
+                return;
+            }
             let probed = Probed { spec, result: r };
             if let Err(mpsc::error::SendError((_, p))) = tx.send((i, probed)) {
                 // nobody waits any more: leave nothing behind on the worker
@@ -69,7 +77,7 @@ pub fn probe_each(
 
 /// Connects to every configured SSH worker at once and waits for all of them.
 pub async fn probe_all(config: &Config, job_dir: &str, encoder: Option<&str>) -> Vec<Probed> {
-    let mut rx = probe_each(specs(config), job_dir, encoder);
+    let mut rx = probe_each(specs(config), job_dir, encoder, &CancellationToken::new());
     let mut out: Vec<(usize, Probed)> = Vec::new();
     while let Some(p) = rx.recv().await {
         out.push(p);
@@ -94,7 +102,7 @@ pub async fn admit(p: Probed, encoder: Option<&str>) -> Option<PoolMember> {
                 p.spec.target.label,
                 encoder.unwrap_or("?")
             );
-            let _ = w.cleanup().await;
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), w.cleanup()).await;
             None
         }
         Err(e) => {

@@ -172,12 +172,15 @@ pub async fn connect(t: &Target) -> Result<Conn, ConnectError> {
         ..Default::default()
     });
     let fut = client::connect(config, (t.host.as_str(), t.port), handler);
-    let res = tokio::time::timeout(t.connect_timeout, fut)
+    // the timeout bounds the handshake and the authentication together
+    let deadline = tokio::time::Instant::now() + t.connect_timeout;
+    let timed_out = || ConnectError::Timeout {
+        label: t.label.clone(),
+        secs: t.connect_timeout.as_secs(),
+    };
+    let res = tokio::time::timeout_at(deadline, fut)
         .await
-        .map_err(|_| ConnectError::Timeout {
-            label: t.label.clone(),
-            secs: t.connect_timeout.as_secs(),
-        })?;
+        .map_err(|_| timed_out())?;
     let mut handle = match res {
         Ok(h) => h,
         Err(e) => {
@@ -206,7 +209,9 @@ pub async fn connect(t: &Target) -> Result<Conn, ConnectError> {
             });
         }
     };
-    authenticate(&mut handle, t).await?;
+    tokio::time::timeout_at(deadline, authenticate(&mut handle, t))
+        .await
+        .map_err(|_| timed_out())??;
     Ok(Conn {
         target: t.clone(),
         handle,

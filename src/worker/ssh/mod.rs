@@ -70,6 +70,8 @@ fn transport<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> WorkerError + '_
 
 impl SshWorker {
     /// Connects, opens SFTP, and checks ffmpeg and the encoder (None: the muxer's default).
+    /// `give_up` ends the wait for a connection (nothing exists on the worker yet); once
+    /// connected, the worker is probed to the end so that it can be cleaned up.
     pub async fn open(
         t: &Target,
         platform: Platform,
@@ -77,10 +79,12 @@ impl SshWorker {
         work_path: &str,
         job_id: &str,
         encoder: Option<&str>,
+        give_up: &CancellationToken,
     ) -> Result<(SshWorker, Capabilities), String> {
-        let conn = conn::connect(t)
-            .await
-            .map_err(|e: ConnectError| e.to_string())?;
+        let conn = tokio::select! {
+            c = conn::connect(t) => c.map_err(|e: ConnectError| e.to_string())?,
+            _ = give_up.cancelled() => return Err(format!("{}: no longer needed", t.label)),
+        };
         let base = RemotePath::new(work_path);
         let dir = base.join(job_id);
         // the capability probe (on POSIX, with the job dir's creation) and the SFTP session at
@@ -113,7 +117,21 @@ impl SshWorker {
                 .map_err(|e| format!("{}: SFTP: {e}", t.label))
         };
         let (caps, sftp) = tokio::join!(timed_probe, open_sftp);
-        let (caps, sftp) = (caps?, sftp?);
+        let caps = caps?;
+        let sftp = match sftp {
+            Ok(sftp) => sftp,
+            Err(e) => {
+                // no worker will clean up: remove the (empty) job dir the probe created
+                if platform == Platform::Posix {
+                    let rm = quote::command(
+                        platform,
+                        &["rmdir".into(), "--".into(), dir.as_str().into()],
+                    );
+                    let _ = conn.run(&rm, Duration::from_secs(5)).await;
+                }
+                return Err(e);
+            }
+        };
         let w = SshWorker {
             label: t.label.clone(),
             platform,
@@ -237,7 +255,8 @@ const MKDIR_FAILED: u32 = 97;
 /// One remote command: `ffmpeg -encoders` (its banner on stderr names the version, its
 /// stdout lists the encoders) and, on POSIX, the core count on the last stdout line. With
 /// `mkdir` (POSIX: base and job dir), it first creates the job dir, private from the start
-/// (umask 077): one remote process less before the first upload.
+/// (umask 077): one remote process less before the first upload; it removes the dir again when
+/// ffmpeg does not run, since no worker will then clean it up.
 pub async fn probe(
     conn: &Conn,
     platform: Platform,
@@ -253,7 +272,8 @@ pub async fn probe(
             let script = format!(
                 "if [ -n \"$2\" ]; then mkdir -p -- \"$2\" && umask 077 && mkdir -p -- \"$3\" && \
                  chmod 700 -- \"$3\" || exit {MKDIR_FAILED}; fi; \
-                 \"$1\" -encoders; s=$?; getconf _NPROCESSORS_ONLN 2>/dev/null || nproc; exit $s"
+                 \"$1\" -encoders; s=$?; getconf _NPROCESSORS_ONLN 2>/dev/null || nproc; \
+                 if [ $s -ne 0 ] && [ -n \"$3\" ]; then rmdir -- \"$3\"; fi; exit $s"
             );
             let argv: Vec<String> = ["sh", "-c", &script, "sh", ffmpeg, base, dir]
                 .iter()
@@ -474,8 +494,9 @@ impl Worker for SshWorker {
                 .open(part)
                 .await
                 .map_err(transport("writing the chunk"))?;
-            self.copy_range(&remote, &mut dst, from, size).await?;
-            Ok(size)
+            let to = size.min(from + super::FETCH_AHEAD_PIECE);
+            self.copy_range(&remote, &mut dst, from, to).await?;
+            Ok(to)
         })
     }
 
@@ -496,7 +517,8 @@ impl Worker for SshWorker {
                 .open(&part)
                 .await
                 .map_err(transport("writing the chunk"))?;
-            let have = have.min(size);
+            // a file shorter than what was fetched was rewritten: fetch it whole
+            let have = if size < have { 0 } else { have };
             // what was fetched ahead is final but for the muxer's last patches near the start
             // (mp4/mov: the mdat box size)
             let head = have.min(REFETCHED_HEAD);
