@@ -175,6 +175,14 @@ LogLevel ERROR
 EOF
 }
 
+# Waits (up to 5 s) until HOST:PORT accepts a TCP connection.
+wait_port() {
+    for _ in $(seq 100); do
+        (echo >"/dev/tcp/$1/$2") 2>/dev/null && return 0
+        sleep 0.05
+    done
+}
+
 # Worker 0 is unconstrained (transfer test); workers 1..NWORK run in 0.5-CPU cgroups.
 start_workers() {
     [[ $(id -u) == 0 ]] || die "run as root: the workers' CPU quotas need cgroups"
@@ -201,10 +209,7 @@ start_workers() {
     done
     printf '%s' "$known" >"$B/home/.ssh/known_hosts"
     for port in "${PORTS[@]}"; do
-        for _ in $(seq 100); do
-            (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-            sleep 0.05
-        done
+        wait_port 127.0.0.1 "$port"
     done
     log "workers on ports ${PORTS[*]} (1..$NWORK limited to $((QUOTA / 1000))% of a CPU each)"
 }
@@ -244,10 +249,7 @@ start_link_workers() {
     done
     printf '%s' "$known" >>"$B/home/.ssh/known_hosts"
     for ((i = 1; i <= NWORK; i++)); do
-        for _ in $(seq 100); do
-            (echo >"/dev/tcp/10.77.$i.2/22") 2>/dev/null && break
-            sleep 0.05
-        done
+        wait_port "10.77.$i.2" 22
     done
     log "workers behind $1 links at 10.77.1-$NWORK.2"
 }
