@@ -9,6 +9,7 @@
 //! every other worker is gone.
 
 mod chunk;
+mod state;
 
 use crate::assemble::verify::EncodedChunk;
 use crate::job::JobSpec;
@@ -19,8 +20,9 @@ use crate::split::Splitter;
 use crate::workdir::WorkDir;
 use crate::worker::{Worker, WorkerError};
 use anyhow::{anyhow, Result};
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use state::{Attempt, State};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch, Notify};
@@ -73,25 +75,6 @@ pub struct Scheduler {
     wake: Notify,
 }
 
-/// One run of one chunk on one worker.
-#[derive(Clone)]
-struct Attempt {
-    id: u64,
-    worker: String,
-    cancel: CancellationToken,
-    started: Instant,
-    /// Its encode is over; only the download and check remain (never worth racing).
-    collecting: Arc<AtomicBool>,
-    /// Fraction of its frames encoded so far (`f64` bits).
-    progress: Arc<AtomicU64>,
-}
-
-impl Attempt {
-    fn progress(&self) -> f64 {
-        f64::from_bits(self.progress.load(Ordering::Relaxed))
-    }
-}
-
 /// How long a slot with nothing to do waits before it looks again for a chunk worth racing.
 const RECHECK: Duration = Duration::from_secs(1);
 
@@ -108,96 +91,6 @@ fn worth_racing(f: f64, elapsed: f64, dup_secs: Option<f64>) -> bool {
         Some(d) if f < NO_PROGRESS => elapsed > d,
         // margin: the estimate is rough, and a race costs an upload
         Some(d) => elapsed * (1.0 - f) / f > 1.2 * d + 1.0,
-    }
-}
-
-struct State {
-    queue: VecDeque<usize>,
-    failures: Vec<u32>,
-    failed_on: Vec<HashSet<String>>,
-    manifest: Manifest,
-    running: HashMap<usize, Vec<Attempt>>,
-    /// Chunks a slot took ahead (uploading while it encodes another).
-    reserved: usize,
-    next_id: u64,
-    strikes: HashMap<String, u32>,
-    /// Live workers and their slot counts.
-    live: HashMap<String, usize>,
-    /// Per worker: the plan cost of the chunks it finished and the seconds they took.
-    speed: HashMap<String, (f64, f64)>,
-    reserve: HashSet<String>,
-    error: Option<String>,
-    /// Workers still connecting (they may join later).
-    pending: usize,
-    /// Slots that have joined (the reserve not counted), and encodes started.
-    joined: usize,
-    dispatches: usize,
-    /// The error that dropped the last worker lost, for the message when none is left.
-    last_loss: Option<String>,
-}
-
-impl State {
-    fn idle(&self) -> bool {
-        self.queue.is_empty() && self.running.is_empty() && self.reserved == 0
-    }
-
-    fn start(&mut self, k: usize, worker: &str, parent: &CancellationToken) -> Attempt {
-        self.next_id += 1;
-        let a = Attempt {
-            id: self.next_id,
-            worker: worker.to_string(),
-            cancel: parent.child_token(),
-            started: Instant::now(),
-            collecting: Arc::new(AtomicBool::new(false)),
-            progress: Arc::new(AtomicU64::new(0f64.to_bits())),
-        };
-        self.running.entry(k).or_default().push(a.clone());
-        a
-    }
-
-    /// Whether an SSH worker (or one still connecting) can take chunks: until none can, the
-    /// reserve (local fallback) waits.
-    fn primary_alive(&self) -> bool {
-        self.pending > 0 || self.live.keys().any(|w| !self.reserve.contains(w))
-    }
-
-    /// Every worker has answered and as many encodes have started as there are slots, or
-    /// nothing is left to start.
-    fn all_busy(&self) -> bool {
-        self.pending == 0 && (self.dispatches >= self.joined || self.queue.is_empty())
-    }
-
-    /// No worker is left and none is still connecting: the job cannot go on.
-    fn check_orphaned(&mut self) {
-        if self.live.is_empty() && self.pending == 0 && self.error.is_none() && !self.idle() {
-            self.error = Some(match &self.last_loss {
-                Some(e) => format!(
-                    "all workers failed (the finished chunks are kept for a rerun); last error on {e}"
-                ),
-                None => "no worker is left to encode the remaining chunks".to_string(),
-            });
-        }
-    }
-
-    /// Seconds per unit of plan cost on this worker, or on all workers while it has finished
-    /// nothing.
-    fn secs_per_cost(&self, label: &str) -> Option<f64> {
-        let (cost, secs) = match self.speed.get(label) {
-            Some(&mine) => mine,
-            None => self
-                .speed
-                .values()
-                .fold((0.0, 0.0), |(c, s), &(c2, s2)| (c + c2, s + s2)),
-        };
-        (cost > 0.0).then(|| secs / cost)
-    }
-
-    /// Position in the queue of the next chunk this worker may take.
-    fn next_for(&self, label: &str) -> Option<usize> {
-        let others_alive = self.live.len() > 1;
-        self.queue
-            .iter()
-            .position(|&k| !self.failed_on[k].contains(label) || !others_alive)
     }
 }
 
