@@ -1,5 +1,7 @@
 //! The job's local work directory: where chunk files, encoded chunks, the concat list and the
 //! manifest live, named from a stable hash of the inputs and the command so a rerun finds it.
+//! Job dirs live in a directory of our own (`<work_dir>/distrffmpeg-jobs/`), carry a marker
+//! file, and only dirs with our name pattern and marker are ever removed.
 
 use std::fs::{File, TryLockError};
 use std::io;
@@ -72,30 +74,60 @@ pub enum OpenError {
     Io(PathBuf, io::Error),
 }
 
-/// The default base for work dirs: the user's cache dir.
-pub fn default_base() -> PathBuf {
+/// The directory of our own that holds the job dirs, inside a configured `work_dir`.
+pub const JOBS_DIR: &str = "distrffmpeg-jobs";
+
+/// The file that marks a dir as a distrffmpeg job dir (the sweep removes nothing without it).
+pub const MARKER: &str = ".distrffmpeg-job";
+
+/// Where job dirs live: `<work_dir>/distrffmpeg-jobs`, or the user's cache dir by default.
+pub fn jobs_base(work_dir: &str) -> PathBuf {
+    if !work_dir.is_empty() {
+        return Path::new(work_dir).join(JOBS_DIR);
+    }
     directories::ProjectDirs::from("", "", "distrffmpeg")
         .map(|d| d.cache_dir().join("jobs"))
-        .unwrap_or_else(|| std::env::temp_dir().join("distrffmpeg-jobs"))
+        .unwrap_or_else(|| std::env::temp_dir().join(JOBS_DIR))
+}
+
+/// Whether `name` is a job dir name this tool makes (see `job_id`: 16 lowercase hex digits).
+pub fn is_job_name(name: &str) -> bool {
+    name.len() == 16
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 impl WorkDir {
-    /// Creates (or reopens) `<base>/<job_id>`, private to the user, and locks it.
+    /// Creates (or reopens) `<base>/<job_id>`, private to the user, marked as ours, and
+    /// locks it. A path there that is not a dir of ours (a symlink, a file, a dir without our
+    /// marker) is refused, never used or changed.
     pub fn open(base: &Path, job_id: &str) -> Result<WorkDir, OpenError> {
+        assert!(is_job_name(job_id), "not a job id: {job_id:?}");
         let root = base.join(job_id);
         let io_err = |e| OpenError::Io(root.clone(), e);
-        std::fs::create_dir_all(&root).map_err(io_err)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700))
-                .map_err(io_err)?;
+        std::fs::create_dir_all(base).map_err(|e| OpenError::Io(base.to_path_buf(), e))?;
+        let created = match private_dir(&root) {
+            Ok(()) => true,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
+            Err(e) => return Err(io_err(e)),
+        };
+        if !created {
+            let meta = std::fs::symlink_metadata(&root).map_err(io_err)?;
+            if !meta.is_dir() || !root.join(MARKER).is_file() {
+                return Err(io_err(io::Error::other(
+                    "it exists and is not a distrffmpeg job dir; not touching it",
+                )));
+            }
         }
         let lock = File::create(root.join("lock")).map_err(io_err)?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => return Err(OpenError::Busy(root)),
             Err(TryLockError::Error(e)) => return Err(io_err(e)),
+        }
+        if created {
+            std::fs::write(root.join(MARKER), b"distrffmpeg job dir\n").map_err(io_err)?;
         }
         Ok(WorkDir {
             root,
@@ -117,6 +149,8 @@ impl WorkDir {
         self.root.join(name)
     }
 
+    /// Removes the job dir (ours: created and marked by `open`; symlinks in it are removed,
+    /// never followed).
     pub fn remove(&self) -> io::Result<()> {
         match std::fs::remove_dir_all(&self.root) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
@@ -125,8 +159,17 @@ impl WorkDir {
     }
 }
 
-/// Removes work dirs under `base` that no run holds and that have not changed for a week
-/// (left by runs that were interrupted and never rerun). Returns how many went.
+/// A new dir only this user can enter; fails if the path exists (never follows a symlink).
+fn private_dir(path: &Path) -> io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(path)
+}
+
+/// Removes job dirs under `base` that no run holds and that have not changed for a week
+/// (left by runs that were interrupted and never rerun). Only real dirs with a job id's name
+/// and our marker go; anything else there is left alone. Returns how many went.
 pub fn remove_stale(base: &Path) -> usize {
     remove_older_than(base, STALE_AFTER, SystemTime::now())
 }
@@ -137,11 +180,17 @@ fn remove_older_than(base: &Path, age: Duration, now: SystemTime) -> usize {
     };
     let mut removed = 0;
     for e in entries.flatten() {
-        let dir = e.path();
-        let newest = newest_mtime(&dir);
-        let old = newest.is_some_and(|t| now.duration_since(t).is_ok_and(|d| d > age));
         let name = e.file_name().to_string_lossy().into_owned();
-        if !old || !dir.is_dir() {
+        let dir = e.path();
+        // file_type does not follow symlinks: a link named like a job is not ours to follow
+        let ours = is_job_name(&name)
+            && e.file_type().is_ok_and(|t| t.is_dir())
+            && std::fs::symlink_metadata(dir.join(MARKER)).is_ok_and(|m| m.is_file());
+        if !ours {
+            continue;
+        }
+        let newest = newest_mtime(&dir);
+        if !newest.is_some_and(|t| now.duration_since(t).is_ok_and(|d| d > age)) {
             continue;
         }
         // Only a dir nobody holds: opening it takes the lock.
@@ -154,9 +203,11 @@ fn remove_older_than(base: &Path, age: Duration, now: SystemTime) -> usize {
     removed
 }
 
-/// The newest modification time of a dir and the files in it.
+/// The newest modification time of a dir and the files in it (links not followed).
 fn newest_mtime(dir: &Path) -> Option<SystemTime> {
-    let own = std::fs::metadata(dir).and_then(|m| m.modified()).ok();
+    let own = std::fs::symlink_metadata(dir)
+        .and_then(|m| m.modified())
+        .ok();
     let files = std::fs::read_dir(dir)
         .ok()?
         .flatten()
@@ -167,6 +218,10 @@ fn newest_mtime(dir: &Path) -> Option<SystemTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const J1: &str = "00000000000000a1";
+    const BUSY: &str = "000000000000b059";
+    const IDLE: &str = "0000000000001d1e";
 
     #[test]
     fn job_id_is_stable_and_sensitive() {
@@ -179,7 +234,7 @@ mod tests {
     #[test]
     fn workdir_is_private() {
         let t = tempfile::tempdir().unwrap();
-        let w = WorkDir::open(t.path(), "j1").unwrap();
+        let w = WorkDir::open(t.path(), J1).unwrap();
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -194,25 +249,25 @@ mod tests {
     #[test]
     fn a_work_dir_in_use_is_locked() {
         let t = tempfile::tempdir().unwrap();
-        let w = WorkDir::open(t.path(), "j1").unwrap();
-        let again = WorkDir::open(t.path(), "j1").unwrap_err();
+        let w = WorkDir::open(t.path(), J1).unwrap();
+        let again = WorkDir::open(t.path(), J1).unwrap_err();
         assert!(matches!(again, OpenError::Busy(_)), "{again}");
         assert!(again.to_string().contains("another distrffmpeg"), "{again}");
         let clone = w.clone();
         drop(w);
         assert!(
-            WorkDir::open(t.path(), "j1").is_err(),
+            WorkDir::open(t.path(), J1).is_err(),
             "a clone keeps the lock"
         );
         drop(clone);
-        assert!(WorkDir::open(t.path(), "j1").is_ok());
+        assert!(WorkDir::open(t.path(), J1).is_ok());
     }
 
     #[test]
     fn stale_work_dirs_go_unless_in_use() {
         let t = tempfile::tempdir().unwrap();
-        let busy = WorkDir::open(t.path(), "busy").unwrap();
-        drop(WorkDir::open(t.path(), "idle").unwrap());
+        let busy = WorkDir::open(t.path(), BUSY).unwrap();
+        drop(WorkDir::open(t.path(), IDLE).unwrap());
         let day = Duration::from_secs(86_400);
         let now = SystemTime::now();
         assert_eq!(
@@ -223,6 +278,58 @@ mod tests {
         let later = now + 2 * day;
         assert_eq!(remove_older_than(t.path(), day, later), 1);
         assert!(busy.root.exists());
-        assert!(!t.path().join("idle").exists());
+        assert!(!t.path().join(IDLE).exists());
+    }
+
+    /// Sets the modification time of a file or dir to `secs` ago.
+    fn age(path: &Path, secs: u64) {
+        let t = SystemTime::now() - Duration::from_secs(secs);
+        std::fs::File::open(path).unwrap().set_modified(t).unwrap();
+    }
+
+    #[test]
+    fn only_marked_job_dirs_are_swept() {
+        use std::os::unix::fs::symlink;
+        let t = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("keep.txt"), "x").unwrap();
+        let base = t.path();
+        // a user dir with a job id's name but no marker, a user dir with a marker-like file
+        // but another name, and a symlink named like a job pointing outside
+        for (name, marker) in [("0123456789abcdef", false), ("thesis", true)] {
+            let d = base.join(name);
+            std::fs::create_dir(&d).unwrap();
+            std::fs::write(d.join("ch1.tex"), "x").unwrap();
+            if marker {
+                std::fs::write(d.join(MARKER), "").unwrap();
+            }
+        }
+        std::fs::write(outside.path().join(MARKER), "").unwrap();
+        symlink(outside.path(), base.join("fedcba9876543210")).unwrap();
+        drop(WorkDir::open(base, IDLE).unwrap());
+        let month = 30 * 86_400;
+        for p in [
+            "0123456789abcdef/ch1.tex",
+            "0123456789abcdef",
+            "thesis/ch1.tex",
+            "thesis",
+        ] {
+            age(&base.join(p), month);
+        }
+        for e in std::fs::read_dir(base.join(IDLE)).unwrap() {
+            age(&e.unwrap().path(), month);
+        }
+        age(&base.join(IDLE), month);
+        assert_eq!(remove_older_than(base, STALE_AFTER, SystemTime::now()), 1);
+        assert!(!base.join(IDLE).exists(), "our marked stale dir goes");
+        assert!(base.join("0123456789abcdef/ch1.tex").exists());
+        assert!(base.join("thesis/ch1.tex").exists());
+        assert!(outside.path().join("keep.txt").exists());
+        assert!(std::fs::symlink_metadata(base.join("fedcba9876543210")).is_ok());
+        // and none of them is ever opened as a work dir
+        let e = WorkDir::open(base, "0123456789abcdef").unwrap_err();
+        assert!(e.to_string().contains("not a distrffmpeg job dir"), "{e}");
+        assert!(WorkDir::open(base, "fedcba9876543210").is_err());
+        assert!(outside.path().join("keep.txt").exists());
     }
 }
