@@ -83,7 +83,7 @@ impl Default for Config {
         Config {
             ffmpeg_bin: "ffmpeg".into(),
             ffprobe_bin: "ffprobe".into(),
-            server_work_path: "/tmp/distrffmpeg".into(),
+            server_work_path: "~/.cache/distrffmpeg".into(),
             loglevel: "INFO".into(),
             segment_frames: 600,
             keyint_min: 300,

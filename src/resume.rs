@@ -1,13 +1,15 @@
 //! Resume: the work dir's `manifest.json` records every verified finished chunk, written
 //! atomically after each one. A rerun of the same command (same argv, same input size and
-//! mtime, hence the same work dir) with the same plan reuses them; anything else starts fresh.
+//! mtime, hence the same work dir) with the same plan and the same input content (its packet
+//! index, a sample of its bytes) reuses them; anything else starts fresh.
 
 use crate::assemble::verify::{self, EncodedChunk};
 use crate::job::JobSpec;
 use crate::plan::Plan;
+use crate::probe::Packet;
 use crate::workdir::{Fnv, WorkDir};
 use serde::{Deserialize, Serialize};
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 const FILE: &str = "manifest.json";
@@ -21,9 +23,43 @@ pub struct Manifest {
     pub chunks: Vec<Option<EncodedChunk>>,
 }
 
-/// A fingerprint of everything that decides a chunk's content.
-pub fn fingerprint(plan: &Plan, job: &JobSpec) -> String {
+/// How many pieces of the input `input_fingerprint` reads, and how long each is.
+const SAMPLES: u64 = 16;
+const SAMPLE_LEN: usize = 64 * 1024;
+
+/// A cheap fingerprint of the input's content: the video packet index (read for the plan
+/// anyway: every packet's pts, size and key flag), `SAMPLES` pieces of the file's bytes spread
+/// over its length, its size, and this tool's version. Another file of the same size and
+/// mtime (`cp -p`, `rsync -t`, `touch -r`) gets another fingerprint.
+pub fn input_fingerprint(packets: &[Packet], input: &Path) -> String {
     let mut h = Fnv::default();
+    h.write(env!("CARGO_PKG_VERSION").as_bytes());
+    for p in packets {
+        h.write(&p.pts.to_le_bytes());
+        h.write(&p.size.to_le_bytes());
+        h.write(&[u8::from(p.key)]);
+    }
+    if let Ok(mut f) = std::fs::File::open(input) {
+        let len = f.metadata().map_or(0, |m| m.len());
+        h.write(&len.to_le_bytes());
+        let mut buf = vec![0u8; SAMPLE_LEN];
+        for i in 0..SAMPLES {
+            let at = len.saturating_sub(SAMPLE_LEN as u64) * i / (SAMPLES - 1);
+            let n = f
+                .seek(SeekFrom::Start(at))
+                .and_then(|_| f.read(&mut buf))
+                .unwrap_or(0);
+            h.write(&buf[..n]);
+        }
+    }
+    format!("{:016x}", h.finish())
+}
+
+/// A fingerprint of everything that decides a chunk's content: the input's
+/// (`input_fingerprint`), the plan and the workers' options.
+pub fn fingerprint(plan: &Plan, job: &JobSpec, input: &str) -> String {
+    let mut h = Fnv::default();
+    h.write(input.as_bytes());
     for c in &plan.chunks {
         let first = c.out_pts.first().copied().unwrap_or(0);
         let last = c.out_pts.last().copied().unwrap_or(0);
@@ -74,8 +110,14 @@ impl Manifest {
 
 /// The finished chunks a rerun may reuse: the manifest must match the plan, and each chunk
 /// file must still be there and pass the frame check again.
-pub async fn reusable(wd: &WorkDir, plan: &Plan, job: &JobSpec, ffprobe: &str) -> Manifest {
-    let fp = fingerprint(plan, job);
+pub async fn reusable(
+    wd: &WorkDir,
+    plan: &Plan,
+    job: &JobSpec,
+    ffprobe: &str,
+    input: &str,
+) -> Manifest {
+    let fp = fingerprint(plan, job, input);
     let mut fresh = Manifest::new(fp.clone(), plan.chunks.len());
     let Some(old) = Manifest::load(wd) else {
         return fresh;
@@ -118,7 +160,7 @@ mod tests {
     #[test]
     fn saves_and_loads_atomically() {
         let t = tempfile::tempdir().unwrap();
-        let wd = WorkDir::open(t.path(), "j").unwrap();
+        let wd = WorkDir::open(t.path(), "00000000000000aa").unwrap();
         let mut m = Manifest::new("fp".into(), 2);
         m.chunks[1] = Some(EncodedChunk {
             index: 1,
@@ -133,5 +175,33 @@ mod tests {
         m.save(&wd).unwrap();
         assert_eq!(Manifest::load(&wd), Some(m));
         assert!(!wd.file("manifest.json.tmp").exists());
+    }
+
+    #[test]
+    fn another_file_of_the_same_size_has_another_fingerprint() {
+        let t = tempfile::tempdir().unwrap();
+        let (a, b) = (t.path().join("a"), t.path().join("b"));
+        let mut bytes = vec![7u8; 3 << 20];
+        std::fs::write(&a, &bytes).unwrap();
+        bytes[2 << 20] = 8;
+        std::fs::write(&b, &bytes).unwrap();
+        let packets = vec![Packet {
+            pts: 0,
+            dts: Some(0),
+            duration: 1,
+            key: true,
+            discard: false,
+            size: 10,
+        }];
+        let fa = input_fingerprint(&packets, &a);
+        assert_eq!(fa, input_fingerprint(&packets, &a));
+        assert_ne!(
+            fa,
+            input_fingerprint(&packets, &b),
+            "a sampled byte differs"
+        );
+        let mut other = packets.clone();
+        other[0].size = 11;
+        assert_ne!(fa, input_fingerprint(&other, &a), "a packet differs");
     }
 }

@@ -154,7 +154,7 @@ pub fn start_probing(job: &JobSpec, env: &RunEnv) -> Probing {
     let give_up = CancellationToken::new();
     let rx = pool::probe_each(
         specs,
-        &remote_dir_name(&id),
+        &crate::worker::ssh::probe::job_dir_name(&id),
         job.encoder.as_deref(),
         &give_up,
     );
@@ -213,11 +213,7 @@ pub async fn execute(
 ) -> Result<()> {
     let job = Arc::new(job);
     let src = source_path(&job).to_string();
-    let base = if env.config.work_dir.is_empty() {
-        workdir::default_base()
-    } else {
-        PathBuf::from(&env.config.work_dir)
-    };
+    let base = workdir::jobs_base(&env.config.work_dir);
     let id = probing.id.clone();
     let stale = workdir::remove_stale(&base);
     if stale > 0 {
@@ -244,12 +240,6 @@ pub fn configured_slots(config: &Config) -> usize {
         .unwrap_or(1);
     let ssh: usize = config.workers.iter().map(|w| w.slots.unwrap_or(1)).sum();
     (ssh + config.local_slot_count(cores)).max(1)
-}
-
-/// A per-run directory name on workers: the job id plus this process, so concurrent runs of
-/// the same command never share remote files.
-fn remote_dir_name(job_id: &str) -> String {
-    format!("{job_id}-{}", std::process::id())
 }
 
 /// A background task that must not outlive its scope.
@@ -423,7 +413,8 @@ async fn encode_and_mux(
         slots: labels,
     });
     let splitter = ctx.splitter.clone();
-    let manifest = resume::reusable(ctx.wd, &plan, job, &ctx.ffprobe).await;
+    let input = resume::input_fingerprint(&planned.packets, Path::new(ctx.src));
+    let manifest = resume::reusable(ctx.wd, &plan, job, &ctx.ffprobe, &input).await;
     let reused: Vec<_> = manifest.chunks.iter().flatten().collect();
     if !reused.is_empty() {
         let _ = tx.send(Event::Resumed {

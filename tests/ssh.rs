@@ -375,40 +375,44 @@ fn a_file_fetched_while_it_is_written_comes_home_identical() {
         .await
         .unwrap();
         // the worker is this machine: its job dir can be written directly
-        let remote = spec.work_path.clone() + "/grow/out.mp4";
+        let remote = spec.work_path.clone() + "/grow/enc-00000-0.mp4";
         let bytes = |n: usize, seed: u8| -> Vec<u8> {
             (0..n).map(|i| (i as u8).wrapping_mul(31) ^ seed).collect()
         };
         let mut f = std::fs::File::create(&remote).unwrap();
         f.write_all(&bytes(300_000, 1)).unwrap();
-        let (part, local) = (e.path("out.part"), e.path("out.mp4"));
-        let have = w.fetch_ahead("out.mp4", &part, 0).await.unwrap();
+        let (part, local) = (e.path("enc-00000-0.part"), e.path("enc-00000-0.mp4"));
+        let have = w.fetch_ahead("enc-00000-0.mp4", &part, 0).await.unwrap();
         assert_eq!(have, 300_000);
         f.write_all(&bytes(5_000_000, 2)).unwrap();
         // one call copies at most a piece (an encode that ends waits for no more)
-        let have = w.fetch_ahead("out.mp4", &part, have).await.unwrap();
+        let have = w.fetch_ahead("enc-00000-0.mp4", &part, have).await.unwrap();
         assert_eq!(have, 300_000 + FETCH_AHEAD_PIECE);
-        let have = w.fetch_ahead("out.mp4", &part, have).await.unwrap();
+        let have = w.fetch_ahead("enc-00000-0.mp4", &part, have).await.unwrap();
         assert_eq!(have, 5_300_000);
         // the muxer finishes: more data, and a patch near the start
         f.write_all(&bytes(70_000, 3)).unwrap();
         f.seek(SeekFrom::Start(40)).unwrap();
         f.write_all(&[9, 8, 7, 6, 5, 4, 3, 2]).unwrap();
         drop(f);
-        w.download_rest("out.mp4", &local, have).await.unwrap();
+        w.download_rest("enc-00000-0.mp4", &local, have)
+            .await
+            .unwrap();
         assert!(
             std::fs::read(&local).unwrap() == std::fs::read(&remote).unwrap(),
             "the copy differs from the worker's file"
         );
         assert!(!part.exists());
         // a file rewritten shorter than what was fetched comes home whole
-        let short = spec.work_path.clone() + "/grow/short.mp4";
+        let short = spec.work_path.clone() + "/grow/enc-00001-0.mp4";
         std::fs::write(&short, bytes(200_000, 4)).unwrap();
-        let (part, local) = (e.path("short.part"), e.path("short.mp4"));
-        let have = w.fetch_ahead("short.mp4", &part, 0).await.unwrap();
+        let (part, local) = (e.path("enc-00001-0.part"), e.path("enc-00001-0.mp4"));
+        let have = w.fetch_ahead("enc-00001-0.mp4", &part, 0).await.unwrap();
         assert_eq!(have, 200_000);
         std::fs::write(&short, bytes(100_000, 5)).unwrap();
-        w.download_rest("short.mp4", &local, have).await.unwrap();
+        w.download_rest("enc-00001-0.mp4", &local, have)
+            .await
+            .unwrap();
         assert!(
             std::fs::read(&local).unwrap() == std::fs::read(&short).unwrap(),
             "the copy of the rewritten file differs"

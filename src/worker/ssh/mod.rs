@@ -1,9 +1,10 @@
 //! The SSH worker: one russh connection per machine (shared by its slots), SFTP for chunk
 //! transfers, exec channels for the remote encodes (under the kill-on-close wrapper), and a
-//! private per-job directory `<work_path>/<job-id>/` removed at the end.
+//! private per-run directory `<work_path>/dfjob-<job id>-…/`, of which only the files this tool
+//! names (`probe::OUR_FILES`) are removed at the end.
 
 pub mod conn;
-mod probe;
+pub mod probe;
 pub mod quote;
 pub mod target;
 
@@ -79,16 +80,17 @@ impl SshWorker {
             c = conn::connect(t) => c.map_err(|e: ConnectError| e.to_string())?,
             _ = give_up.cancelled() => return Err(format!("{}: no longer needed", t.label)),
         };
-        let base = RemotePath::new(work_path);
-        let dir = base.join(job_id);
+        // Windows: SFTP paths without a leading `~/` are relative to the user's home
+        let base = RemotePath::new(work_path.strip_prefix("~/").unwrap_or(work_path));
+        let windows_dir = base.join(job_id);
         // the capability probe (on POSIX, with the job dir's creation) and the SFTP session at
         // the same time
         let timed_probe = async {
             let started = std::time::Instant::now();
-            let mkdir = (platform == Platform::Posix).then_some((&base, &dir));
-            let mut caps = probe(&conn, platform, ffmpeg, encoder, mkdir).await?;
+            let mkdir = (platform == Platform::Posix).then_some((work_path, job_id));
+            let (mut caps, dir) = probe(&conn, platform, ffmpeg, encoder, mkdir).await?;
             caps.latency_ms = started.elapsed().as_millis() as u64;
-            Ok::<_, String>(caps)
+            Ok::<_, String>((caps, dir.unwrap_or(windows_dir)))
         };
         let open_sftp = async {
             let ch = conn
@@ -111,17 +113,19 @@ impl SshWorker {
                 .map_err(|e| format!("{}: SFTP: {e}", t.label))
         };
         let (caps, sftp) = tokio::join!(timed_probe, open_sftp);
-        let caps = caps?;
+        let (caps, dir) = caps?;
         let sftp = match sftp {
             Ok(sftp) => sftp,
             Err(e) => {
                 // no worker will clean up: remove the (empty) job dir the probe created
                 if platform == Platform::Posix {
-                    let rm = quote::command(
-                        platform,
-                        &["rmdir".into(), "--".into(), dir.as_str().into()],
-                    );
-                    let _ = conn.run(&rm, Duration::from_secs(5)).await;
+                    let marker = dir.join(probe::MARKER);
+                    let script = "rm -f -- \"$1\" && rmdir -- \"$2\"";
+                    let argv = ["sh", "-c", script, "sh", marker.as_str(), dir.as_str()];
+                    let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
+                    if let Ok(rm) = quote::command(platform, &argv) {
+                        let _ = conn.run(&rm, Duration::from_secs(5)).await;
+                    }
                 }
                 return Err(e);
             }
@@ -142,22 +146,20 @@ impl SshWorker {
         Ok((w, caps))
     }
 
-    /// Creates the job dir over SFTP (Windows: POSIX workers create it in `probe`).
+    /// Creates the job dir over SFTP (Windows: POSIX workers create it in `probe`): a new dir
+    /// (an existing one is never taken over) with its marker.
     async fn make_dir(&self, base: &RemotePath) -> Result<(), String> {
         if !self.sftp.try_exists(base.as_str()).await.unwrap_or(false) {
             self.mkdir_p(base.as_str()).await?;
         }
-        if !self
-            .sftp
-            .try_exists(self.dir.as_str())
+        self.sftp
+            .create_dir(self.dir.as_str())
             .await
-            .unwrap_or(false)
-        {
-            self.sftp
-                .create_dir(self.dir.as_str())
-                .await
-                .map_err(|e| format!("cannot create {}: {e}", self.dir.as_str()))?;
-        }
+            .map_err(|e| format!("cannot create {}: {e}", self.dir.as_str()))?;
+        self.sftp
+            .create(self.dir.join(probe::MARKER).as_str())
+            .await
+            .map_err(|e| format!("cannot create {}: {e}", self.dir.as_str()))?;
         Ok(())
     }
 
@@ -327,7 +329,11 @@ impl Worker for SshWorker {
         Box::pin(async move {
             let mut argv = vec![self.ffmpeg.clone()];
             argv.extend(args.iter().cloned());
-            let cmd = quote::guarded_command(self.platform, &argv);
+            let cmd =
+                quote::guarded_command(self.platform, &argv).map_err(|e| WorkerError::Ffmpeg {
+                    tail: e.to_string(),
+                    fatal: true,
+                })?;
             let mut ch = self
                 .conn
                 .handle
@@ -471,14 +477,19 @@ impl Worker for SshWorker {
         })
     }
 
+    /// Removes the files of ours in the job dir (links removed, never followed), then the dir
+    /// if nothing else is left in it.
     fn cleanup(&self) -> BoxFut<'_, Result<(), WorkerError>> {
         Box::pin(async move {
             if let Ok(entries) = self.sftp.read_dir(self.dir.as_str()).await {
-                for e in entries {
-                    let name = e.file_name();
-                    if name != "." && name != ".." {
-                        let _ = self.sftp.remove_file(self.dir.join(&name).as_str()).await;
-                    }
+                let mut names: Vec<String> = entries
+                    .map(|e| e.file_name())
+                    .filter(|n| probe::is_ours(n))
+                    .collect();
+                // the marker last: a dir left half-cleaned is still swept later
+                names.sort_by_key(|n| n == probe::MARKER);
+                for name in names {
+                    let _ = self.sftp.remove_file(self.dir.join(&name).as_str()).await;
                 }
             }
             self.sftp

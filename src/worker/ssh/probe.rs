@@ -1,5 +1,6 @@
 //! The capability probe of an SSH worker: one remote command that reports ffmpeg's version,
-//! its encoders and the core count, and on POSIX creates the private job dir first.
+//! its encoders and the core count, and on POSIX first checks the work path (ours, private,
+//! no symlink), sweeps week-old job dirs of ours there and creates the private job dir.
 
 use super::conn::Conn;
 use super::quote::{self, Platform};
@@ -18,54 +19,168 @@ pub struct Capabilities {
 
 /// Exit status of the probe command when the job dir cannot be created.
 const MKDIR_FAILED: u32 = 97;
+/// Exit status of the probe command when the base dir is not safe to use.
+const UNSAFE_BASE: u32 = 96;
+
+/// The names a job dir on a worker may hold, as sh patterns: chunk sources, encoded chunks,
+/// pass-1 statistics, and the marker. Cleanup and the stale sweep remove nothing else.
+pub const OUR_FILES: &[&str] = &["src-*", "enc-*", "pass-*", MARKER];
+/// The file that marks a remote dir as a distrffmpeg job dir.
+pub const MARKER: &str = ".distrffmpeg-job";
+/// How job dirs on workers are named (`dfjob-<job id>-<pid>-<random>`).
+pub const JOB_DIR_PREFIX: &str = "dfjob-";
+/// Remote job dirs whose files all are older than this many days are swept by the probe.
+const STALE_DAYS: u32 = 7;
+
+/// The POSIX probe. With a base (`$2`) and a job dir name (`$3`): resolve the base (`~/` is the
+/// login user's home, a relative path is relative to it), create it if missing (0700), refuse
+/// it when it is a symlink, not owned by the login user, or writable by others without the
+/// sticky bit (and likewise any dir above it not owned by root or the user), sweep week-old
+/// marked job dirs in it, create the job dir atomically (`mkdir` without `-p`, 0700) with its
+/// marker, and print its absolute path. Then ffmpeg's encoders and the core count.
+const POSIX_PROBE: &str = r#"f=$1 b=$2 n=$3 days=$4 pats=$5
+if [ -n "$n" ]; then
+  umask 077
+  case $b in "~") b=$HOME ;; "~/"*) b=$HOME/${b#"~/"} ;; /*) ;; *) b=$HOME/$b ;; esac
+  bad() { echo "distrffmpeg: unsafe work dir: $*" >&2; exit 96; }
+  p=$(dirname -- "$b") && mkdir -p -- "$p" && p=$(cd -P -- "$p" && pwd -P) || bad "cannot enter the parent of $b"
+  b=${p%/}/$(basename -- "$b")
+  [ -e "$b" ] || [ -L "$b" ] || mkdir -- "$b" 2>/dev/null
+  [ -L "$b" ] && bad "$b is a symbolic link"
+  [ -d "$b" ] || bad "$b is not a directory"
+  me=$(id -u) c=$b
+  while :; do
+    set -f; set -- $(ls -ldn -- "$c") || bad "cannot read $c"; set +f
+    case $c in "$b") [ "$3" = "$me" ] || bad "$c belongs to uid $3, not to uid $me" ;;
+      *) [ "$3" = 0 ] || [ "$3" = "$me" ] || bad "$c belongs to uid $3 (neither root nor uid $me)" ;; esac
+    case $1 in ?????w*|????????w*) case $1 in ?????????[tT]*) ;;
+      *) bad "$c ($1) is writable by other users without the sticky bit" ;; esac ;; esac
+    [ "$c" = / ] && break
+    c=$(dirname -- "$c")
+  done
+  for d in "$b"/dfjob-*; do
+    [ -d "$d" ] && [ ! -L "$d" ] && [ -f "$d/.distrffmpeg-job" ] && [ ! -L "$d/.distrffmpeg-job" ] || continue
+    [ -z "$(find "$d" -mtime "-$days" 2>/dev/null | head -n 1)" ] || continue
+    (cd -P -- "$d" && eval "rm -f -- $pats") && rmdir -- "$d" 2>/dev/null
+  done
+  mkdir -m 700 -- "$b/$n" && : > "$b/$n/.distrffmpeg-job" || exit 97
+  printf 'distrffmpeg-dir=%s
+' "$b/$n"
+fi
+"$f" -encoders; s=$?; getconf _NPROCESSORS_ONLN 2>/dev/null || nproc
+if [ $s -ne 0 ] && [ -n "$n" ]; then rm -f -- "$b/$n/.distrffmpeg-job"; rmdir -- "$b/$n"; fi
+exit $s"#;
 
 /// One remote command: `ffmpeg -encoders` (its banner on stderr names the version, its
 /// stdout lists the encoders) and, on POSIX, the core count on the last stdout line. With
-/// `mkdir` (POSIX: base and job dir), it first creates the job dir, private from the start
-/// (umask 077): one remote process less before the first upload; it removes the dir again when
-/// ffmpeg does not run, since no worker will then clean it up.
+/// `mkdir` (POSIX: base and job dir name), it first makes the job dir as `POSIX_PROBE` says:
+/// one remote process less before the first upload; it removes the dir again when ffmpeg does
+/// not run, since no worker will then clean it up. Returns the capabilities and, with `mkdir`,
+/// the job dir's absolute path.
 pub async fn probe(
     conn: &Conn,
     platform: Platform,
     ffmpeg: &str,
     encoder: Option<&str>,
-    mkdir: Option<(&RemotePath, &RemotePath)>,
-) -> Result<Capabilities, String> {
+    mkdir: Option<(&str, &str)>,
+) -> Result<(Capabilities, Option<RemotePath>), String> {
     let label = &conn.target.label;
     let t = Duration::from_secs(20);
     let cmd = match platform {
         Platform::Posix => {
-            let (base, dir) = mkdir.map_or(("", ""), |(b, d)| (b.as_str(), d.as_str()));
-            let script = format!(
-                "if [ -n \"$2\" ]; then mkdir -p -- \"$2\" && umask 077 && mkdir -p -- \"$3\" && \
-                 chmod 700 -- \"$3\" || exit {MKDIR_FAILED}; fi; \
-                 \"$1\" -encoders; s=$?; getconf _NPROCESSORS_ONLN 2>/dev/null || nproc; \
-                 if [ $s -ne 0 ] && [ -n \"$3\" ]; then rmdir -- \"$3\"; fi; exit $s"
-            );
-            let argv: Vec<String> = ["sh", "-c", &script, "sh", ffmpeg, base, dir]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
+            let (base, name) = mkdir.unwrap_or(("", ""));
+            if base.contains(['\n', '\r']) {
+                return Err(format!("{label}: the work path {base:?} has a line break"));
+            }
+            let days = STALE_DAYS.to_string();
+            let pats = OUR_FILES.join(" ");
+            let argv: Vec<String> = [
+                "sh",
+                "-c",
+                POSIX_PROBE,
+                "sh",
+                ffmpeg,
+                base,
+                name,
+                &days,
+                &pats,
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
             quote::command(platform, &argv)
         }
         Platform::Windows => quote::command(platform, &[ffmpeg.into(), "-encoders".into()]),
-    };
+    }
+    .map_err(|e| format!("{label}: {e}"))?;
     let out = conn
         .run(&cmd, t)
         .await
         .map_err(|e| format!("{label}: {e}"))?;
+    let stderr = process::tail(&out.stderr);
+    let reason = stderr
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("distrffmpeg: "))
+        .map(|l| l["distrffmpeg: ".len()..].to_string());
     match out.status {
-        Some(0) => Ok(parse_probe(&out.stdout, &out.stderr, platform, encoder)),
+        Some(0) => {
+            let dir = mkdir.and_then(|_| job_dir(&out.stdout));
+            if mkdir.is_some() && platform == Platform::Posix && dir.is_none() {
+                return Err(format!("{label}: the probe did not report the job dir"));
+            }
+            Ok((
+                parse_probe(&out.stdout, &out.stderr, platform, encoder),
+                dir,
+            ))
+        }
+        Some(UNSAFE_BASE) if mkdir.is_some() => Err(format!(
+            "{label}: {}",
+            reason.unwrap_or_else(|| stderr.trim().to_string())
+        )),
         Some(MKDIR_FAILED) if mkdir.is_some() => Err(format!(
-            "{label}: cannot create {}: {}",
-            mkdir.map_or("", |(_, d)| d.as_str()),
-            process::tail(&out.stderr).trim()
+            "{label}: cannot create the job dir {} in {}: {}",
+            mkdir.map_or("", |(_, n)| n),
+            mkdir.map_or("", |(b, _)| b),
+            stderr.trim()
         )),
         _ => Err(format!(
             "{label}: {ffmpeg} does not run there ({})",
-            process::tail(&out.stderr).trim()
+            stderr.trim()
         )),
     }
+}
+
+/// The job dir the POSIX probe created, from its first stdout line.
+fn job_dir(stdout: &[u8]) -> Option<RemotePath> {
+    let text = String::from_utf8_lossy(stdout);
+    let line = text.lines().next()?;
+    line.strip_prefix("distrffmpeg-dir=").map(RemotePath::new)
+}
+
+/// Whether a file name in a job dir is one this tool makes (`OUR_FILES`).
+pub fn is_ours(name: &str) -> bool {
+    OUR_FILES.iter().any(|p| match p.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix) && name.len() > prefix.len(),
+        None => name == *p,
+    })
+}
+
+/// A name for this run's job dir on workers: the job id, this process and a random part, so
+/// concurrent runs never share remote files and nobody can guess the name in advance.
+pub fn job_dir_name(job_id: &str) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    format!(
+        "{JOB_DIR_PREFIX}{job_id}-{}-{:08x}",
+        std::process::id(),
+        h.finish() as u32
+    )
 }
 
 /// Reads what `probe`'s command printed.
