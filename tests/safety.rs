@@ -458,3 +458,89 @@ fn fish_and_tcsh_workers_receive_hostile_values_verbatim() {
         let _ = std::fs::remove_dir_all(root);
     }
 }
+
+#[test]
+fn resume_never_reuses_chunks_of_another_input_of_the_same_size_and_mtime() {
+    let e = Env::new();
+    let c = Cluster::start(&e, 1);
+    let slow = common::sshd::wrapper(&e, "slow.sh", "exec ffmpeg -re \"$@\"");
+    c.write_config(&e, "", &[&common::sshd::ffmpeg_bin(&slow)]);
+    // raw video: another picture has exactly the same packet sizes and file size
+    let raw = |name: &str, vf: &str| {
+        e.ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=160x120:rate=24",
+            "-vf",
+            vf,
+            "-t",
+            "4",
+            "-c:v",
+            "rawvideo",
+            "-pix_fmt",
+            "yuv420p",
+            &e.p(name),
+        ]);
+    };
+    raw("in.mkv", "null");
+    raw("other.mkv", "negate");
+    let len = |n: &str| std::fs::metadata(e.path(n)).unwrap().len();
+    assert_eq!(len("in.mkv"), len("other.mkv"));
+    let args = ["-y", "-i", "in.mkv", "-c:v", "ffv1", "out.mkv"];
+    let child = Command::new(assert_cmd::cargo::cargo_bin("distrffmpeg"))
+        .current_dir(e.dir.path())
+        .env("DISTRFFMPEG_CONFIG", e.path("no-config.json"))
+        .env("XDG_CACHE_HOME", e.path("cache"))
+        .env("HOME", e.dir.path())
+        .env_remove("SSH_AUTH_SOCK")
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let jobs = e.path("cache/distrffmpeg/jobs");
+    let done = || {
+        let Ok(dirs) = std::fs::read_dir(&jobs) else {
+            return false;
+        };
+        dirs.flatten().any(|d| {
+            std::fs::read_to_string(d.path().join("manifest.json"))
+                .is_ok_and(|m| m.contains("\"index\""))
+        })
+    };
+    let t = std::time::Instant::now();
+    while !done() {
+        assert!(t.elapsed().as_secs() < 60, "no chunk finished");
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(255), "{}", stderr(&out));
+    // another file takes the input's place with the same size and mtime (cp + touch -r)
+    let stamp = e.path("stamp");
+    Command::new("touch")
+        .arg("-r")
+        .arg(e.path("in.mkv"))
+        .arg(&stamp)
+        .status()
+        .unwrap();
+    std::fs::copy(e.path("other.mkv"), e.path("in.mkv")).unwrap();
+    Command::new("touch")
+        .arg("-r")
+        .arg(&stamp)
+        .arg(e.path("in.mkv"))
+        .status()
+        .unwrap();
+    let o = e.distr().args(args).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("resuming"), "{}", stderr(&o));
+    e.ffmpeg(&["-i", "in.mkv", "-c:v", "ffv1", "plain.mkv"]);
+    assert!(
+        framemd5(&e.path("plain.mkv")) == framemd5(&e.path("out.mkv")),
+        "a frame of the old input came back"
+    );
+}
