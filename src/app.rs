@@ -396,12 +396,15 @@ async fn distribute(session: Session) -> Result<ExitCode> {
     let interrupted = CancellationToken::new();
     let watch = {
         let (cancel, interrupted) = (cancel.clone(), interrupted.clone());
+        let mut signals = crate::signals::Interrupts::listen();
         tokio::spawn(async move {
-            if crate::signals::interrupted().await {
+            if signals.next().await {
                 interrupted.cancel();
                 cancel.cancel();
-                // A second signal while cleaning up: leave at once.
-                if crate::signals::interrupted().await {
+                // A second signal while cleaning up: leave at once, killing the local
+                // ffmpeg processes first (exiting runs no destructor that would).
+                if signals.next().await {
+                    crate::process::kill_all();
                     std::process::exit(i32::from(EXIT_INTERRUPTED));
                 }
             }
