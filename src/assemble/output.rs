@@ -126,14 +126,22 @@ impl TempOutput {
                 if (mine.uid(), mine.gid()) != (old.uid(), old.gid()) {
                     let _ = std::os::unix::fs::fchown(&self.file, Some(old.uid()), Some(old.gid()));
                 }
-                self.file
+                // file systems without modes (vfat, some network shares) keep theirs
+                if let Err(e) = self
+                    .file
                     .set_permissions(std::fs::Permissions::from_mode(mode))
-                    .with_context(|| format!("keeping the mode of {}", out.display()))?;
+                {
+                    tracing::debug!("cannot keep the mode of {}: {e}", out.display());
+                }
             }
         }
-        self.file
-            .sync_all()
-            .with_context(|| format!("writing {} to disk", self.path.display()))?;
+        match self.file.sync_all() {
+            // a file system that cannot sync (EINVAL) has nothing more to write
+            Err(e) if e.kind() != std::io::ErrorKind::InvalidInput => {
+                return Err(e).with_context(|| format!("writing {} to disk", self.path.display()))
+            }
+            _ => {}
+        }
         std::fs::rename(&self.path, out)
             .with_context(|| format!("moving the output into place: {}", out.display()))?;
         self.done = true;
