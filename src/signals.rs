@@ -21,7 +21,9 @@ impl Interrupts {
             }
         }
         #[cfg(not(unix))]
-        Interrupts {}
+        {
+            Interrupts {}
+        }
     }
 
     /// Resolves true when the next SIGINT or SIGTERM arrives (false: cannot listen).
