@@ -85,11 +85,23 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         .map(|a| a.to_str().map(String::from))
         .collect::<Option<Vec<_>>>()
     else {
+        // without a model of the argv, a `-df_` token is taken for ours wherever it stands
+        let args: Vec<OsString> = args
+            .iter()
+            .filter(|a| !a.to_string_lossy().starts_with("-df_"))
+            .cloned()
+            .collect();
         return passthrough_raw("ffmpeg", &args, "arguments are not UTF-8");
     };
     let cmd = match CmdLine::parse(&strs) {
         Ok(c) => c,
-        Err(e) => return passthrough_raw("ffmpeg", &args, &e.to_string()),
+        Err(e) => {
+            let args: Vec<OsString> = CmdLine::without_df_lenient(&strs)
+                .into_iter()
+                .map(OsString::from)
+                .collect();
+            return passthrough_raw("ffmpeg", &args, &e.to_string());
+        }
     };
     let setup = (|| -> Result<(Config, DfFlags)> {
         let (flags, overrides) = split_df(&cmd.df)?;
@@ -271,6 +283,7 @@ fn passthrough(config: &Config, cmd: &CmdLine, why: &str, dry_run: bool) -> Exit
 }
 
 /// Replaces this process with the real ffmpeg (Unix) or runs it and returns its exit code.
+/// `args` are ffmpeg's, without our `-df_` tokens (a value that starts with `-df_` is kept).
 fn passthrough_raw(ffmpeg_bin: &str, args: &[OsString], why: &str) -> ExitCode {
     tracing::info!("passing the command to ffmpeg unchanged: {why}");
     let ffmpeg = match ffbin::resolve(ffmpeg_bin) {
@@ -280,10 +293,6 @@ fn passthrough_raw(ffmpeg_bin: &str, args: &[OsString], why: &str) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let args: Vec<&OsString> = args
-        .iter()
-        .filter(|a| !a.to_string_lossy().starts_with("-df_"))
-        .collect();
     let mut c = std::process::Command::new(&ffmpeg);
     c.args(args).env(ffbin::INNER_ENV, "1");
     #[cfg(unix)]
@@ -387,12 +396,15 @@ async fn distribute(session: Session) -> Result<ExitCode> {
     let interrupted = CancellationToken::new();
     let watch = {
         let (cancel, interrupted) = (cancel.clone(), interrupted.clone());
+        let mut signals = crate::signals::Interrupts::listen();
         tokio::spawn(async move {
-            if crate::signals::interrupted().await {
+            if signals.next().await {
                 interrupted.cancel();
                 cancel.cancel();
-                // A second signal while cleaning up: leave at once.
-                if crate::signals::interrupted().await {
+                // A second signal while cleaning up: leave at once, killing the local
+                // ffmpeg processes first (exiting runs no destructor that would).
+                if signals.next().await {
+                    crate::process::kill_all();
                     std::process::exit(i32::from(EXIT_INTERRUPTED));
                 }
             }

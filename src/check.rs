@@ -186,8 +186,20 @@ pub async fn transfer_test(config: &Config, file: &Path) -> anyhow::Result<Vec<S
         let t = std::time::Instant::now();
         let up = w.upload(file, name).await;
         let up_s = t.elapsed().as_secs_f64();
-        let back =
-            std::env::temp_dir().join(format!("distrffmpeg-transfer-{}.bin", std::process::id()));
+        // a private dir of an unpredictable name: the download (and its `.part`) never
+        // follows what someone else planted in the shared temp dir
+        let scratch = match tempfile::Builder::new()
+            .prefix("distrffmpeg-transfer-")
+            .tempdir()
+        {
+            Ok(d) => d,
+            Err(e) => {
+                lines.push(format!("error {label} cannot create a temporary dir: {e}"));
+                let _ = w.cleanup().await;
+                continue;
+            }
+        };
+        let back = scratch.path().join(name);
         let t = std::time::Instant::now();
         let down = match &up {
             Ok(()) => w.download(name, &back).await,

@@ -38,11 +38,38 @@ pub struct Config {
     pub work_dir: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Slots {
     Count(usize),
     Named(String),
+}
+
+/// A whole number or "auto"; anything else is refused with those words (not serde's
+/// "untagged enum").
+impl<'de> Deserialize<'de> for Slots {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Slots, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Slots;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a whole number or \"auto\"")
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Slots, E> {
+                usize::try_from(n)
+                    .map(Slots::Count)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(n), &self))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Slots, E> {
+                if s == "auto" {
+                    Ok(Slots::Named(s.into()))
+                } else {
+                    Err(E::invalid_value(serde::de::Unexpected::Str(s), &self))
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,6 +97,7 @@ fn default_platform() -> String {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct WorkerParams {
     #[serde(default)]
     pub port: Option<u16>,
@@ -129,10 +157,12 @@ pub fn default_path() -> Option<PathBuf> {
 }
 
 impl Config {
-    /// Parses a config file's text; errors name the line and column.
+    /// Parses a config file's text; errors name the key (`workers[0].slots`), what it
+    /// accepts, and the line and column.
     pub fn from_json(text: &str, origin: &Path) -> Result<Config> {
-        let c: Config =
-            serde_json::from_str(text).map_err(|e| anyhow!("{}: {e}", origin.display()))?;
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let c: Config = serde_path_to_error::deserialize(de)
+            .map_err(|e| anyhow!("{}: {}", origin.display(), explain(&e)))?;
         c.validate().with_context(|| origin.display().to_string())?;
         Ok(c)
     }
@@ -169,9 +199,12 @@ impl Config {
             };
             let mut probe = obj.clone();
             probe.insert(key.into(), v.clone());
-            if let Err(e) = serde_json::from_value::<Config>(Value::Object(probe)) {
+            if let Err(e) = serde_path_to_error::deserialize::<_, Config>(Value::Object(probe)) {
                 let shown = value.unwrap_or("");
-                bail!("-df_{key}={shown}: invalid value ({})", type_hint(&e));
+                // the key is in the message already; name only a deeper path
+                let why = explain(&e);
+                let why = why.strip_prefix(&format!("{key}: ")).unwrap_or(&why);
+                bail!("-df_{key}={shown}: invalid value ({why})");
             }
             obj.insert(key.into(), v);
         }
@@ -209,22 +242,28 @@ impl Config {
                 bail!("local_slots must be a number or \"auto\", not {s:?}");
             }
         }
-        for w in &self.workers {
+        check_dir("server_work_path", &self.server_work_path)?;
+        if !self.work_dir.is_empty() {
+            check_dir("work_dir", &self.work_dir)?;
+        }
+        for (i, w) in self.workers.iter().enumerate() {
             if w.host.trim().is_empty() {
-                bail!("a worker has an empty host");
+                bail!("workers[{i}].host is empty");
             }
             if !matches!(
                 w.platform.to_ascii_lowercase().as_str(),
                 "linux" | "windows" | "macos" | "darwin"
             ) {
                 bail!(
-                    "worker {}: platform must be Linux or Windows, not {:?}",
-                    w.host,
+                    "workers[{i}].platform must be Linux or Windows, not {:?}",
                     w.platform
                 );
             }
             if w.slots == Some(0) {
-                bail!("worker {}: slots must be at least 1", w.host);
+                bail!("workers[{i}].slots must be at least 1");
+            }
+            if let Some(p) = &w.work_path {
+                check_dir(&format!("workers[{i}].work_path"), p)?;
             }
         }
         Ok(())
@@ -252,17 +291,64 @@ impl Config {
     }
 }
 
-fn type_hint(e: &serde_json::Error) -> String {
-    let s = e.to_string();
-    let hint = match s.find("expected") {
-        Some(i) => s[i..].split(" at line").next().unwrap_or(&s).to_string(),
-        None => s.clone(),
-    };
+/// Refuses a directory that is empty or the root (`/`, `C:\\`, `/..`): job dirs are made
+/// and removed inside it.
+fn check_dir(key: &str, path: &str) -> Result<()> {
+    let mut depth = 0usize;
+    for part in path.split(['/', '\\']) {
+        match part {
+            "" | "." => {}
+            ".." => depth = depth.saturating_sub(1),
+            p if depth == 0 && p.len() == 2 && p.ends_with(':') => {}
+            _ => depth += 1,
+        }
+    }
+    if path.trim().is_empty() {
+        bail!("{key} is empty: set it to a directory for distrffmpeg's job dirs");
+    }
+    if depth == 0 {
+        bail!("{key} is {path:?}: set it to a directory below the root for distrffmpeg's job dirs");
+    }
+    Ok(())
+}
+
+/// A deserialization error as the user should read it: the key's path, what was wrong, and
+/// what is accepted, in words rather than Rust type names.
+fn explain<E: std::fmt::Display>(e: &serde_path_to_error::Error<E>) -> String {
+    let inner = humanize(&e.inner().to_string());
+    let path = e.path().to_string();
+    if path == "." || path.is_empty() {
+        inner
+    } else {
+        format!("{path}: {inner}")
+    }
+}
+
+fn humanize(s: &str) -> String {
     // serde names Rust types; say what to type instead
-    hint.replace("usize", "a whole number")
-        .replace("u64", "a whole number")
-        .replace("u32", "a whole number")
-        .replace("f64", "a number")
+    const WORDS: &[(&str, &str)] = &[
+        ("expected u16", "expected a port number (0 to 65535)"),
+        ("expected usize", "expected a whole number"),
+        ("expected u64", "expected a whole number"),
+        ("expected u32", "expected a whole number"),
+        ("expected f64", "expected a number"),
+        (
+            "expected struct WorkerParams",
+            "expected an object like {\"port\": 22, \"timeout\": 10}",
+        ),
+        (
+            "expected struct WorkerConfig",
+            "expected an object with at least \"host\"",
+        ),
+        ("expected struct Config", "expected a JSON object"),
+        ("expected a sequence", "expected a list [...]"),
+        ("expected a borrowed string", "expected a string"),
+    ];
+    let mut out = s.to_string();
+    for (from, to) in WORDS {
+        out = out.replace(from, to);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -319,6 +405,104 @@ mod tests {
         assert!(e.to_string().contains("host_key_check"), "{e}");
         c.apply_overrides([("fallback_local", None)]).unwrap();
         assert!(c.fallback_local);
+    }
+
+    fn load_err(text: &str) -> String {
+        let e = Config::from_json(text, Path::new("c.json")).unwrap_err();
+        format!("{e:#}")
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_at_every_level() {
+        let s = load_err(r#"{"workers": [{"host": "h", "params": {"prot": 2222}}]}"#);
+        assert!(
+            s.contains("workers[0].params") && s.contains("`prot`"),
+            "{s}"
+        );
+        assert!(s.contains("`port`"), "says what is accepted: {s}");
+        let s = load_err(r#"{"workers": [{"host": "h", "prot": 2222}]}"#);
+        assert!(s.contains("workers[0]") && s.contains("`prot`"), "{s}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key_not_rust_types() {
+        for (text, key, accepted) in [
+            (
+                r#"{"workers": [{"host": "h", "slots": "x"}]}"#,
+                "workers[0].slots",
+                "a whole number",
+            ),
+            (
+                r#"{"local_slots": "x"}"#,
+                "local_slots",
+                "a whole number or \"auto\"",
+            ),
+            (
+                r#"{"local_slots": -1}"#,
+                "local_slots",
+                "a whole number or \"auto\"",
+            ),
+            (
+                r#"{"workers": [{"host": "h"}, {"host": "h", "params": {"port": 70000}}]}"#,
+                "workers[1].params.port",
+                "a port number",
+            ),
+            (
+                r#"{"workers": [{"host": "h", "params": 22}]}"#,
+                "workers[0].params",
+                "an object",
+            ),
+            (r#"{"workers": {"host": "h"}}"#, "workers", "a list"),
+            (
+                r#"{"stall_timeout": "soon"}"#,
+                "stall_timeout",
+                "a whole number",
+            ),
+        ] {
+            let s = load_err(text);
+            assert!(s.contains(key) && s.contains(accepted), "{text}: {s}");
+            for rust in ["untagged", "enum", "usize", "u16", "u64", "struct"] {
+                assert!(!s.contains(rust), "{text}: {s}");
+            }
+        }
+        let mut c = Config::default();
+        let e = c
+            .apply_overrides([("local_slots", Some("many"))])
+            .unwrap_err();
+        let s = e.to_string();
+        assert!(
+            s.contains("-df_local_slots=many") && s.contains("\"auto\""),
+            "{s}"
+        );
+        assert!(!s.contains("untagged"), "{s}");
+    }
+
+    #[test]
+    fn work_paths_must_be_below_the_root() {
+        for bad in ["", "/", "//", "/.", "/tmp/..", "C:\\", " "] {
+            let text = format!(r#"{{"server_work_path": {bad:?}}}"#);
+            let s = load_err(&text);
+            assert!(s.contains("server_work_path"), "{text}: {s}");
+            let text = format!(r#"{{"workers": [{{"host": "h", "work_path": {bad:?}}}]}}"#);
+            let s = load_err(&text);
+            assert!(s.contains("workers[0].work_path"), "{text}: {s}");
+        }
+        let s = load_err(r#"{"work_dir": "/"}"#);
+        assert!(s.contains("work_dir"), "{s}");
+        // empty work_dir means the default; a real directory is fine everywhere
+        Config::from_json(r#"{"work_dir": ""}"#, Path::new("c.json")).unwrap();
+        Config::from_json(
+            r#"{"work_dir": "/var/tmp/x", "server_work_path": "/srv/enc", "workers": [{"host": "h", "work_path": "C:\\Temp\\d"}]}"#,
+            Path::new("c.json"),
+        )
+        .unwrap();
+        let mut c = Config::default();
+        let e = c
+            .apply_overrides([("server_work_path", Some("/"))])
+            .unwrap_err();
+        assert!(e.to_string().contains("server_work_path"), "{e}");
+        let e = c.apply_overrides([("work_dir", Some("/"))]).unwrap_err();
+        assert!(e.to_string().contains("work_dir"), "{e}");
     }
 
     #[test]

@@ -1,8 +1,13 @@
 //! The one way local subprocesses are run: killed when dropped, exit status always checked,
-//! and the tail of stderr carried into the error so a failure explains itself.
+//! and the tail of stderr carried into the error so a failure explains itself. A child that is
+//! dropped while it runs is killed together with the processes it started (an `ffmpeg_bin`
+//! that is a script running ffmpeg), and `kill_all` kills every running child at once (a
+//! second Ctrl-C or SIGTERM, which exits without unwinding).
 
+use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::process::{ExitStatus, Stdio};
+use std::sync::{Mutex, OnceLock};
 use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
@@ -87,6 +92,130 @@ pub fn command<S: AsRef<OsStr>>(program: S, args: &[String]) -> Command {
     c
 }
 
+/// A running child process (see the module doc).
+pub struct Child {
+    inner: tokio::process::Child,
+    pid: Option<u32>,
+}
+
+impl std::ops::Deref for Child {
+    type Target = tokio::process::Child;
+    fn deref(&self) -> &tokio::process::Child {
+        &self.inner
+    }
+}
+
+impl std::ops::DerefMut for Child {
+    fn deref_mut(&mut self) -> &mut tokio::process::Child {
+        &mut self.inner
+    }
+}
+
+/// The children that run now, by process id.
+fn live() -> std::sync::MutexGuard<'static, BTreeSet<u32>> {
+    static LIVE: OnceLock<Mutex<BTreeSet<u32>>> = OnceLock::new();
+    LIVE.get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+/// Starts `c` (made by `command`).
+pub fn spawn(c: &mut Command) -> std::io::Result<Child> {
+    let inner = c.spawn()?;
+    let pid = inner.id();
+    if let Some(p) = pid {
+        live().insert(p);
+    }
+    Ok(Child { inner, pid })
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let Some(pid) = self.pid else {
+            return;
+        };
+        if matches!(self.inner.try_wait(), Ok(None)) {
+            kill_tree(pid);
+        }
+        live().remove(&pid);
+    }
+}
+
+/// Kills every child that runs now, with what it started.
+pub fn kill_all() {
+    let pids: Vec<u32> = live().iter().copied().collect();
+    for pid in pids {
+        kill_tree(pid);
+    }
+}
+
+/// `/proc/<pid>/stat`'s parent process id (after the parenthesized command name).
+#[cfg(target_os = "linux")]
+fn parent_of(stat: &str) -> Option<u32> {
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// The processes descended from `pid`, read from /proc.
+#[cfg(target_os = "linux")]
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut kids: std::collections::BTreeMap<u32, Vec<u32>> = Default::default();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(p) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        if let Some(pp) = std::fs::read_to_string(e.path().join("stat"))
+            .ok()
+            .and_then(|s| parent_of(&s))
+        {
+            kids.entry(pp).or_default().push(p);
+        }
+    }
+    let mut out = Vec::new();
+    let mut todo = vec![pid];
+    while let Some(p) = todo.pop() {
+        for &k in kids.get(&p).into_iter().flatten() {
+            out.push(k);
+            todo.push(k);
+        }
+    }
+    out
+}
+
+/// SIGKILLs our child `pid` and every process it started. A pid that is no longer our
+/// child (reaped and reused) is left alone.
+fn kill_tree(pid: u32) {
+    #[cfg(target_os = "linux")]
+    {
+        let ours = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| parent_of(&s))
+            == Some(std::process::id());
+        if !ours {
+            return;
+        }
+        let below = descendants(pid);
+        // SAFETY: kill(2) with a pid we checked is our child, then its descendants.
+        unsafe {
+            libc::kill(pid as libc::pid_t, libc::SIGKILL);
+            for d in below {
+                libc::kill(d as libc::pid_t, libc::SIGKILL);
+            }
+        }
+    }
+    #[cfg(all(unix, not(target_os = "linux")))]
+    // SAFETY: kill(2) of our own unreaped child.
+    unsafe {
+        libc::kill(pid as libc::pid_t, libc::SIGKILL);
+    }
+    #[cfg(not(unix))]
+    let _ = pid;
+}
+
 /// Runs a command to completion and returns its stdout; a non-zero exit is an error with the
 /// tail of stderr.
 pub async fn output(program: &str, args: &[String]) -> Result<Vec<u8>, ProcessError> {
@@ -124,7 +253,7 @@ pub async fn output_at(
 }
 
 async fn run(mut c: Command, program: &str) -> Result<Vec<u8>, ProcessError> {
-    let mut child = c.spawn().map_err(|source| ProcessError::Spawn {
+    let mut child = spawn(&mut c).map_err(|source| ProcessError::Spawn {
         program: program.to_string(),
         source,
     })?;
@@ -202,6 +331,31 @@ mod tests {
     async fn missing_program_is_a_spawn_error() {
         let err = output("/nonexistent/prog", &[]).await.unwrap_err();
         assert!(matches!(err, ProcessError::Spawn { .. }));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_dropped_child_is_killed_with_what_it_started() {
+        let mut c = command("sh", &["-c".into(), "sleep 600.41 & echo $!; wait".into()]);
+        let mut child = spawn(&mut c).unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let mut line = [0u8; 16];
+        let n = out.read(&mut line).await.unwrap();
+        let grandchild: u32 = String::from_utf8_lossy(&line[..n]).trim().parse().unwrap();
+        assert!(std::path::Path::new(&format!("/proc/{grandchild}")).exists());
+        drop(child);
+        let gone = || {
+            std::fs::read_to_string(format!("/proc/{grandchild}/stat")).map_or(true, |s| {
+                s.rsplit_once(')').unwrap().1.trim_start().starts_with('Z')
+            })
+        };
+        for _ in 0..100 {
+            if gone() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("the grandchild {grandchild} survived");
     }
 
     #[test]

@@ -230,3 +230,69 @@ fn dry_run_never_runs_a_passed_through_command() {
     assert!(out.contains("FFMPEG ") && out.contains("copy.mkv"), "{out}");
     assert!(!e.path("copy.mkv").exists());
 }
+
+#[test]
+fn a_value_that_starts_with_df_reaches_ffmpeg() {
+    let e = Env::new();
+    let src = e.av_clip("in.mp4", 1.0, 30, 0);
+    std::fs::rename(&src, e.path("-df_a.mp4")).unwrap();
+    // passed through (-c copy): ffmpeg receives the input name and the metadata value
+    let args = ["-i", "-df_a.mp4", "-c", "copy", "-metadata", "title=x"];
+    let mut plain = args.to_vec();
+    plain.extend(["-metadata", "-df_b=1", "plain.mkv"]);
+    e.ffmpeg(&plain);
+    let o = e
+        .distr()
+        .args(args)
+        .args(["-metadata", "-df_b=1", "-y", "ours.mkv"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_same(&e.path("plain.mkv"), &e.path("ours.mkv"));
+    // distributed: the input is read from that name
+    let o = e
+        .distr()
+        .args(quick_x264("-df_a.mp4", "dist.mkv"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(video_frames(&e.path("dist.mkv")), 30);
+}
+
+#[test]
+fn config_errors_name_the_key_and_touch_nothing() {
+    let e = Env::new();
+    let src = e.av_clip("in.mp4", 1.0, 30, 0);
+    std::fs::write(e.path("out.mkv"), "keep me").unwrap();
+    for (config, key) in [
+        (
+            r#"{"workers": [{"host": "h", "params": {"prot": 2222}}]}"#,
+            "workers[0].params.prot",
+        ),
+        (
+            r#"{"workers": [{"host": "h", "slots": "x"}]}"#,
+            "workers[0].slots",
+        ),
+        (r#"{"server_work_path": "/"}"#, "server_work_path"),
+        (
+            r#"{"workers": [{"host": "h", "work_path": ""}]}"#,
+            "workers[0].work_path",
+        ),
+        (r#"{"work_dir": "/"}"#, "work_dir"),
+    ] {
+        std::fs::write(e.path("no-config.json"), config).unwrap();
+        let o = e
+            .distr()
+            .args(quick_x264(&src, "out.mkv"))
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{config}: {err}");
+        assert_eq!(err.lines().count(), 1, "{config}: {err}");
+        assert!(err.contains(key), "{config}: {err}");
+        for rust in ["untagged", "usize", "u16", "struct "] {
+            assert!(!err.contains(rust), "{config}: {err}");
+        }
+        assert_eq!(std::fs::read(e.path("out.mkv")).unwrap(), b"keep me");
+    }
+}

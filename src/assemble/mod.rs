@@ -3,6 +3,7 @@
 //! result's frame count, and moves it into place atomically. `audio` encodes the audio early.
 
 pub mod audio;
+pub mod output;
 pub mod verify;
 
 use crate::commands;
@@ -14,28 +15,8 @@ use crate::process;
 use crate::rational::{rescale_q, MICROS};
 use crate::workdir::WorkDir;
 use anyhow::{bail, Context, Result};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use verify::EncodedChunk;
-
-/// A temporary name next to the output, so the final rename is atomic.
-pub fn temp_output(out: &Path) -> PathBuf {
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    out.with_file_name(format!(".{name}.distrffmpeg-{}.tmp", std::process::id()))
-}
-
-/// Removes a file when dropped unless disarmed: no half-written output survives an error.
-struct TempGuard(Option<PathBuf>);
-
-impl Drop for TempGuard {
-    fn drop(&mut self) {
-        if let Some(p) = self.0.take() {
-            let _ = std::fs::remove_file(p);
-        }
-    }
-}
 
 /// Counts the video packets of the written file (demux only).
 async fn count_video(ffprobe: &str, path: &Path, stream: usize) -> Result<i64> {
@@ -117,8 +98,9 @@ pub async fn assemble(
     let first = rescale_q(first_out_pts, job.sync.enc_tb, chunks[0].tb);
     let itsoffset = rescale_q(first, chunks[0].tb, MICROS) + job.timing.out_ss_us.unwrap_or(0);
     let out = Path::new(&job.output);
-    let tmp = temp_output(out);
-    let mut guard = TempGuard(Some(tmp.clone()));
+    // removed when dropped: no half-written output survives an error
+    let temp = output::TempOutput::create(out, workdir)?;
+    let tmp = temp.path.clone();
     let mut args = commands::final_mux(
         job,
         &commands::FinalParts {
@@ -160,10 +142,7 @@ pub async fn assemble(
     if job.overwrite == Overwrite::No && out.exists() {
         bail!("File '{}' already exists. Exiting.", job.output);
     }
-    std::fs::rename(&tmp, out)
-        .with_context(|| format!("moving the output into place: {}", job.output))?;
-    guard.0 = None;
-    Ok(())
+    temp.finish(out)
 }
 
 #[cfg(test)]

@@ -219,6 +219,21 @@ impl CmdLine {
         Ok(cl)
     }
 
+    /// `to_ffmpeg_argv` of an argv that does not parse (its last option lacks its argument,
+    /// the only way parsing fails): everything before that option as parsed, then the option.
+    pub fn without_df_lenient<S: AsRef<str>>(args: &[S]) -> Vec<String> {
+        let mut n = args.len();
+        while n > 0 {
+            if let Ok(cl) = CmdLine::parse(&args[..n - 1]) {
+                let mut v = cl.to_ffmpeg_argv();
+                v.extend(args[n - 1..].iter().map(|a| a.as_ref().to_string()));
+                return v;
+            }
+            n -= 1;
+        }
+        args.iter().map(|a| a.as_ref().to_string()).collect()
+    }
+
     /// The argv as typed, minus the `-df_` tokens: what a passthrough hands to ffmpeg.
     pub fn to_ffmpeg_argv(&self) -> Vec<String> {
         let mut v = Vec::new();
@@ -366,6 +381,34 @@ mod tests {
         assert_eq!(cl.outputs.len(), 2);
         assert_eq!(cl.outputs[0].opts[0].name(), "autorotate");
         assert!(cl.outputs[0].opts[0].negated);
+    }
+
+    #[test]
+    fn a_value_that_starts_with_df_is_a_value() {
+        let argv = [
+            "-i",
+            "-df_a.mp4",
+            "-metadata",
+            "-df_x",
+            "-x264-params",
+            "-df_y",
+            "-df_dry_run",
+            "o.mkv",
+        ];
+        let cl = p(&argv);
+        assert_eq!(cl.inputs[0].url, "-df_a.mp4");
+        assert_eq!(cl.df.len(), 1, "only -df_dry_run is ours");
+        assert_eq!(cl.df[0].key, "dry_run");
+        let mut kept: Vec<&str> = argv.to_vec();
+        kept.retain(|a| *a != "-df_dry_run");
+        assert_eq!(cl.to_ffmpeg_argv(), kept);
+        // an argv whose last option lacks its argument is handed over the same way
+        let argv = ["-df_slots=2", "-i", "-df_a.mp4", "-c:v"];
+        assert!(CmdLine::parse(&argv).is_err());
+        assert_eq!(
+            CmdLine::without_df_lenient(&argv),
+            ["-i", "-df_a.mp4", "-c:v"]
+        );
     }
 
     #[test]

@@ -84,9 +84,10 @@ impl Worker for LocalWorker {
         cancel: &'a CancellationToken,
     ) -> BoxFut<'a, Result<String, WorkerError>> {
         Box::pin(async move {
-            let mut child = process::command(&self.ffmpeg, args).spawn().map_err(|e| {
-                WorkerError::Transport(format!("cannot run {}: {e}", self.ffmpeg.display()))
-            })?;
+            let mut child =
+                process::spawn(&mut process::command(&self.ffmpeg, args)).map_err(|e| {
+                    WorkerError::Transport(format!("cannot run {}: {e}", self.ffmpeg.display()))
+                })?;
             let stdout = child.stdout.take().expect("piped");
             let mut stderr = child.stderr.take().expect("piped");
             let mut err_buf = Vec::new();

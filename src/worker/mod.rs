@@ -133,8 +133,43 @@ pub fn encoder_color_range(stderr: &str) -> Option<&'static str> {
     inner
 }
 
-/// Decides from ffmpeg's stderr whether a failure would repeat on any worker.
+/// What the operating system says (strerror) when a worker's disk, file system or device is
+/// at fault: conditions of that machine, not of the user's options.
+const IO_ERRORS: &[&str] = &[
+    "No space left on device",
+    "Disk quota exceeded",
+    "Input/output error",
+    "Read-only file system",
+    "File too large",
+    "Stale file handle",
+    "Too many open files",
+    "Cannot allocate memory",
+    "Out of memory",
+    "Permission denied",
+    "Device or resource busy",
+    "No such device",
+    "Broken pipe",
+    "Connection reset by peer",
+    "Connection timed out",
+    "Resource temporarily unavailable",
+    "Transport endpoint is not connected",
+    "Structure needs cleaning",
+];
+
+/// Whether ffmpeg's stderr names an I/O error of the machine it ran on (full disk, EIO,
+/// quota, read-only file system, …).
+pub fn is_io_error(stderr: &str) -> bool {
+    IO_ERRORS.iter().any(|m| stderr.contains(m))
+}
+
+/// Decides from ffmpeg's stderr whether a failure would repeat on any worker: the user's
+/// options (unknown encoder, bad option value, invalid argument). A failure that names an
+/// I/O error of the worker ("Could not write header …: No space left on device") is that
+/// worker's and is retried elsewhere, whatever else the message says.
 pub fn is_fatal_ffmpeg_error(stderr: &str) -> bool {
+    if is_io_error(stderr) {
+        return false;
+    }
     const MARKERS: &[&str] = &[
         "Unknown encoder",
         "Unrecognized option",
@@ -180,5 +215,33 @@ mod tests {
         assert!(is_fatal_ffmpeg_error("Unknown encoder 'libx999'"));
         assert!(!is_fatal_ffmpeg_error("Segmentation fault"));
         assert!(!is_fatal_ffmpeg_error("c.nut: No such file or directory"));
+    }
+
+    #[test]
+    fn io_errors_of_the_worker_are_not_fatal() {
+        // ffmpeg 5.1's lines when the worker's disk fills while the mp4 header is written
+        let full = "Could not write header for output file #0 (incorrect codec parameters ?): \
+            No space left on device\nError initializing output stream 0:0 -- \nConversion failed!\n";
+        assert!(!is_fatal_ffmpeg_error(full));
+        for errno in [
+            "Input/output error",
+            "Disk quota exceeded",
+            "Read-only file system",
+        ] {
+            let log = format!(
+                "av_interleaved_write_frame(): {errno}\nError writing trailer of e.mp4: {errno}"
+            );
+            assert!(!is_fatal_ffmpeg_error(&log), "{log}");
+            let log = format!(
+                "Could not write header for output file #0 (incorrect codec parameters ?): {errno}"
+            );
+            assert!(!is_fatal_ffmpeg_error(&log), "{log}");
+        }
+        // the user's options still stop the job
+        let bad = "Could not write header for output file #0 (incorrect codec parameters ?): Invalid argument";
+        assert!(is_fatal_ffmpeg_error(bad));
+        assert!(is_fatal_ffmpeg_error(
+            "[NULL @ 0x1] Unable to find a suitable output format for 'x'\nInvalid argument"
+        ));
     }
 }
