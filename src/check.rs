@@ -27,7 +27,7 @@ pub async fn rows(
     ffmpeg: Result<&Path, String>,
     encoder: Option<&str>,
 ) -> Vec<Row> {
-    let dir = format!("check-{}", std::process::id());
+    let dir = crate::worker::ssh::probe::job_dir_name("check");
     let mut rows = Vec::new();
     for p in pool::probe_all(config, &dir, encoder).await {
         let label = p.spec.target.label.clone();

@@ -191,9 +191,11 @@ async fn cleanup(workers: impl Iterator<Item = Arc<dyn Worker>>) {
     while set.join_next().await.is_some() {}
 }
 
-/// The job's local work dir, emptied first when resuming is off.
-fn open_workdir(base: &Path, id: &str, resume: bool) -> Result<WorkDir> {
+/// The job's local work dir, emptied first when resuming is off; the temp output a killed
+/// earlier run of this job left (recorded in the work dir) is removed first.
+fn open_workdir(base: &Path, id: &str, resume: bool, out: &Path) -> Result<WorkDir> {
     let wd = WorkDir::open(base, id)?;
+    crate::assemble::output::remove_stale(out, &wd);
     if resume {
         return Ok(wd);
     }
@@ -219,7 +221,7 @@ pub async fn execute(
     if stale > 0 {
         tracing::debug!("removed {stale} work dir(s) of runs older than a week");
     }
-    let wd = match open_workdir(&base, &id, env.config.resume) {
+    let wd = match open_workdir(&base, &id, env.config.resume, Path::new(&job.output)) {
         Ok(wd) => wd,
         Err(e) => {
             abandon(probing).await;
