@@ -3,6 +3,7 @@
 //! private per-job directory `<work_path>/<job-id>/` removed at the end.
 
 pub mod conn;
+pub mod known_hosts;
 mod probe;
 pub mod quote;
 pub mod target;
@@ -92,13 +93,9 @@ impl SshWorker {
         };
         let open_sftp = async {
             let ch = conn
-                .handle
-                .channel_open_session()
+                .open_subsystem("sftp")
                 .await
-                .map_err(|e| format!("{}: cannot open a channel: {e}", t.label))?;
-            ch.request_subsystem(true, "sftp")
-                .await
-                .map_err(|e| format!("{}: no SFTP subsystem: {e}", t.label))?;
+                .map_err(|e| format!("{}: {e}", t.label))?;
             let cfg = russh_sftp::client::Config {
                 max_packet_len: 262_144,
                 max_concurrent_reads: 64,
@@ -330,10 +327,9 @@ impl Worker for SshWorker {
             let cmd = quote::guarded_command(self.platform, &argv);
             let mut ch = self
                 .conn
-                .handle
-                .channel_open_session()
+                .open_session()
                 .await
-                .map_err(transport("cannot open a channel"))?;
+                .map_err(WorkerError::Transport)?;
             ch.exec(true, cmd).await.map_err(transport("exec"))?;
             let mut feed = LineFeed {
                 buf: Vec::new(),
