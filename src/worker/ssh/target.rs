@@ -100,7 +100,11 @@ fn known_hosts_files(
     let mut files = KnownHostsFiles::defaults(home);
     let list = |args: &[String]| -> Vec<PathBuf> {
         args.iter()
-            .flat_map(|a| a.split_whitespace())
+            .map(|a| {
+                a.strip_prefix('"')
+                    .and_then(|a| a.strip_suffix('"'))
+                    .unwrap_or(a)
+            })
             .filter(|a| !a.eq_ignore_ascii_case("none"))
             .map(|a| expand_file(a, home, host, port, user))
             .collect()
@@ -332,5 +336,79 @@ mod tests {
         assert_eq!(t.identity_files, vec![home.path().join(".ssh/enc_key")]);
         assert_eq!(specs[1].target.user, "other");
         assert_eq!(specs[1].slots, 2);
+    }
+
+    fn one_spec(home: &Path, ssh_config: &str) -> Target {
+        std::fs::create_dir_all(home.join(".ssh")).unwrap();
+        std::fs::write(home.join(".ssh/config"), ssh_config).unwrap();
+        let ssh = load_ssh_config(home).expect("parsed");
+        let c = Config {
+            workers: serde_json::from_str(r#"[{"host": "enc1"}]"#).unwrap(),
+            ..Config::default()
+        };
+        worker_specs(&c, home, Some(&ssh)).remove(0).target
+    }
+
+    #[test]
+    fn known_hosts_files_come_from_ssh_config() {
+        let home = tempfile::tempdir().unwrap();
+        let h = home.path();
+        let t = one_spec(h, "Host enc1\n  HostName 10.1.2.3\n  Port 2200\n");
+        assert_eq!(t.known_hosts, KnownHostsFiles::defaults(h));
+        assert!(!t.identities_only && t.unsupported.is_none());
+        let t = one_spec(
+            h,
+            "Host enc1\n  HostName 10.1.2.3\n  UserKnownHostsFile ~/kh/%h_%p \"%d/second file\"\n  \
+             GlobalKnownHostsFile /srv/global_hosts\n  HashKnownHosts yes\n  IdentitiesOnly yes\n",
+        );
+        assert_eq!(
+            t.known_hosts.user,
+            vec![h.join("kh/10.1.2.3_22"), h.join("second file")]
+        );
+        assert_eq!(
+            t.known_hosts.global,
+            vec![PathBuf::from("/srv/global_hosts")]
+        );
+        assert!(t.known_hosts.hash);
+        assert!(t.identities_only);
+        let t = one_spec(
+            h,
+            "Host *\n  UserKnownHostsFile none\n  HashKnownHosts no\n",
+        );
+        assert!(t.known_hosts.user.is_empty() && !t.known_hosts.hash);
+    }
+
+    #[test]
+    fn proxy_jump_and_proxy_command_are_refused_with_one_line() {
+        let home = tempfile::tempdir().unwrap();
+        let t = one_spec(home.path(), "Host enc1\n  ProxyJump bastion\n");
+        let why = t.unsupported.expect("refused");
+        assert!(
+            why.starts_with("ProxyJump in ~/.ssh/config (Host enc1) is not supported; "),
+            "{why}"
+        );
+        let t = one_spec(
+            home.path(),
+            "Host enc1\n  ProxyCommand ssh -W %h:%p bastion\n",
+        );
+        assert!(t
+            .unsupported
+            .expect("refused")
+            .starts_with("ProxyCommand in ~/.ssh/config"));
+        let t = one_spec(
+            home.path(),
+            "Host enc1\n  ProxyJump none\n  ProxyCommand none\n",
+        );
+        assert_eq!(t.unsupported, None);
+    }
+
+    #[test]
+    fn without_user_the_os_names_the_current_user() {
+        let id = std::process::Command::new("id")
+            .arg("-un")
+            .output()
+            .unwrap();
+        let name = String::from_utf8(id.stdout).unwrap().trim().to_string();
+        assert_eq!(os_user().as_deref(), Some(name.as_str()));
     }
 }
