@@ -295,3 +295,56 @@ fn identities_only_keeps_the_agents_keys_out() {
     let _ = agent.kill();
     let _ = agent.wait();
 }
+
+/// A worker that stops answering after the connection is up: opening a channel gives up
+/// after the target's channel timeout instead of waiting forever.
+#[test]
+fn a_channel_open_to_a_frozen_worker_times_out() {
+    use distrffmpeg::worker::ssh::conn::{connect, default_identities, HostKeyPolicy, Target};
+    use distrffmpeg::worker::ssh::known_hosts::KnownHostsFiles;
+    use std::time::{Duration, Instant};
+    let e = Env::new();
+    let c = Cluster::start(&e, 1);
+    let t = Target {
+        label: "frozen".into(),
+        host: "127.0.0.1".into(),
+        port: c.servers[0].port,
+        user: std::env::var("USER").unwrap_or_else(|_| "root".into()),
+        identity_files: default_identities(&c.home),
+        identities_only: true,
+        connect_timeout: Duration::from_secs(5),
+        channel_timeout: Duration::from_secs(2),
+        known_hosts: KnownHostsFiles {
+            user: vec![known_hosts(&c)],
+            global: vec![],
+            hash: false,
+        },
+        policy: HostKeyPolicy::Strict,
+        unsupported: None,
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let conn = connect(&t).await.expect("connects");
+        conn.open_session()
+            .await
+            .expect("a channel while it answers");
+        conn.open_subsystem("sftp")
+            .await
+            .expect("sftp while it answers");
+        let frozen = c.servers[0].freeze_sessions();
+        for subsystem in [None, Some("sftp")] {
+            let started = Instant::now();
+            let err = match subsystem {
+                None => conn.open_session().await.map(|_| ()).unwrap_err(),
+                Some(s) => conn.open_subsystem(s).await.map(|_| ()).unwrap_err(),
+            };
+            assert!(err.contains("no answer within 2s"), "{err}");
+            let took = started.elapsed();
+            assert!(
+                took >= Duration::from_secs(2) && took < Duration::from_secs(4),
+                "{took:?}"
+            );
+        }
+        c.servers[0].thaw(&frozen);
+    });
+}

@@ -249,3 +249,27 @@ impl Sshd {
         format!("{} {}", parts.next().unwrap(), parts.next().unwrap())
     }
 }
+
+impl Sshd {
+    /// Stops (SIGSTOP) every process serving this server's connections, so that they answer
+    /// nothing; returns their pids for `thaw`.
+    pub fn freeze_sessions(&self) -> Vec<String> {
+        let mut todo = vec![self.child.as_ref().expect("running").id().to_string()];
+        let mut all = Vec::new();
+        while let Some(p) = todo.pop() {
+            let out = Command::new("pgrep").args(["-P", &p]).output().unwrap();
+            for c in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                all.push(c.to_string());
+                todo.push(c.to_string());
+            }
+        }
+        assert!(!all.is_empty(), "no session process to freeze");
+        let _ = Command::new("kill").arg("-STOP").args(&all).status();
+        all
+    }
+
+    /// Lets the processes stopped by `freeze_sessions` run again.
+    pub fn thaw(&self, pids: &[String]) {
+        let _ = Command::new("kill").arg("-CONT").args(pids).status();
+    }
+}

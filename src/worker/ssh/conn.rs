@@ -25,7 +25,7 @@ const CIPHERS: &[cipher::Name] = &[
 ];
 
 /// The least time a worker gets to answer a channel open or a subsystem request.
-const MIN_CHANNEL_TIMEOUT: Duration = Duration::from_secs(20);
+pub const MIN_CHANNEL_TIMEOUT: Duration = Duration::from_secs(20);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HostKeyPolicy {
@@ -45,17 +45,12 @@ pub struct Target {
     /// ssh_config `IdentitiesOnly yes`: the agent's keys are not offered.
     pub identities_only: bool,
     pub connect_timeout: Duration,
+    /// How long a channel open or a subsystem request may take.
+    pub channel_timeout: Duration,
     pub known_hosts: KnownHostsFiles,
     pub policy: HostKeyPolicy,
     /// Why ssh_config's way to reach this worker cannot be followed (ProxyJump, ...).
     pub unsupported: Option<String>,
-}
-
-impl Target {
-    /// How long a channel open or a subsystem request may take.
-    pub fn channel_timeout(&self) -> Duration {
-        self.connect_timeout.max(MIN_CHANNEL_TIMEOUT)
-    }
 }
 
 /// Why a connection could not be used.
@@ -358,7 +353,7 @@ async fn authenticate(handle: &mut Handle<Client>, t: &Target) -> Result<(), Con
 impl Conn {
     /// Opens a session channel; the worker must answer within the channel timeout.
     pub async fn open_session(&self) -> Result<Channel<Msg>, String> {
-        let limit = self.target.channel_timeout();
+        let limit = self.target.channel_timeout;
         tokio::time::timeout(limit, self.handle.channel_open_session())
             .await
             .map_err(|_| {
@@ -374,7 +369,7 @@ impl Conn {
     /// reply to the request within the channel timeout.
     pub async fn open_subsystem(&self, subsystem: &str) -> Result<Channel<Msg>, String> {
         let mut ch = self.open_session().await?;
-        let limit = self.target.channel_timeout();
+        let limit = self.target.channel_timeout;
         let no = |why: String| format!("no {} subsystem: {why}", subsystem.to_uppercase());
         ch.request_subsystem(true, subsystem)
             .await

@@ -4,7 +4,7 @@
 //! HashKnownHosts), a ProxyJump/ProxyCommand makes the worker refused, and the config's own
 //! values win over all of them.
 
-use super::conn::{default_identities, HostKeyPolicy, Target};
+use super::conn::{default_identities, HostKeyPolicy, Target, MIN_CHANNEL_TIMEOUT};
 use super::known_hosts::KnownHostsFiles;
 use super::quote::Platform;
 use crate::config::{Config, WorkerConfig};
@@ -258,6 +258,7 @@ pub fn worker_specs(config: &Config, home: &Path, ssh: Option<&SshConfig>) -> Ve
                 identity_files,
                 identities_only: is_yes(directive(params.as_ref(), "identitiesonly")),
                 connect_timeout: Duration::from_secs(timeout.max(1)),
+                channel_timeout: Duration::from_secs(timeout).max(MIN_CHANNEL_TIMEOUT),
                 known_hosts,
                 policy,
                 unsupported: unsupported(params.as_ref(), &w.host),
