@@ -185,8 +185,8 @@ impl HostEntries {
     }
 
     /// The verdict on `key`: revoked beats everything, then a line holding it accepts it, then
-    /// a certificate authority for the host refuses it, then another key of its type is a
-    /// changed key; otherwise it is unknown.
+    /// another key of its type is a changed key, then a certificate authority for the host
+    /// refuses it (it never accepts a plain key); otherwise it is unknown.
     pub fn verdict(&self, key: &PublicKey) -> Verdict {
         let same = |l: &&Line| l.entry.public_key().key_data() == key.key_data();
         if let Some(l) = self
@@ -200,19 +200,19 @@ impl HostEntries {
         if self.plain().any(|l| same(&l)) {
             return Verdict::Known;
         }
+        let kind = key.algorithm();
         if let Some(l) = self
+            .plain()
+            .find(|l| l.entry.public_key().algorithm() == kind)
+        {
+            return Verdict::Changed(l.place.clone());
+        }
+        match self
             .lines
             .iter()
             .find(|l| l.entry.marker() == Some(&Marker::CertAuthority))
         {
-            return Verdict::CertAuthority(l.place.clone());
-        }
-        let kind = key.algorithm();
-        match self
-            .plain()
-            .find(|l| l.entry.public_key().algorithm() == kind)
-        {
-            Some(l) => Verdict::Changed(l.place.clone()),
+            Some(l) => Verdict::CertAuthority(l.place.clone()),
             None => Verdict::Unknown,
         }
     }

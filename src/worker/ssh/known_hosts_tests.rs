@@ -177,6 +177,15 @@ fn a_certificate_authority_never_accepts_a_plain_key() {
         Verdict::CertAuthority(at(&f, "known_hosts", 1))
     );
     assert_eq!(verdict(&f, "known.lan", 22, EC_C), Verdict::Known);
+    let f = files(
+        &format!("@cert-authority *.lan {ED_A}\nknown.lan {ED_A}\n"),
+        "",
+    );
+    assert_eq!(
+        verdict(&f, "known.lan", 22, ED_B),
+        Verdict::Changed(at(&f, "known_hosts", 2)),
+        "a changed key is named as one"
+    );
     assert_eq!(verdict(&f, "other", 22, ED_A), Verdict::Unknown);
     let e = HostEntries::lookup(&f.files, "nas.lan", 22).unwrap();
     assert_eq!(
