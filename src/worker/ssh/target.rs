@@ -169,8 +169,11 @@ fn os_user() -> Option<String> {
 
 /// The local user: `$USER`, else the OS's name for the current uid.
 fn local_user() -> String {
-    std::env::var("USER")
-        .ok()
+    user_or_os(std::env::var("USER").ok())
+}
+
+fn user_or_os(env_user: Option<String>) -> String {
+    env_user
         .filter(|u| !u.is_empty())
         .or_else(os_user)
         .unwrap_or_else(|| "root".into())
@@ -411,5 +414,8 @@ mod tests {
             .unwrap();
         let name = String::from_utf8(id.stdout).unwrap().trim().to_string();
         assert_eq!(os_user().as_deref(), Some(name.as_str()));
+        assert_eq!(user_or_os(None), name, "$USER unset");
+        assert_eq!(user_or_os(Some(String::new())), name, "$USER empty");
+        assert_eq!(user_or_os(Some("enc".into())), "enc");
     }
 }
