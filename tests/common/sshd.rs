@@ -197,3 +197,79 @@ pub fn wrapper(e: &Env, name: &str, body: &str) -> PathBuf {
 pub fn ffmpeg_bin(path: &Path) -> String {
     format!(r#", "ffmpeg_bin": "{}""#, path.display())
 }
+
+impl Sshd {
+    /// Restarts this server on its port with more host keys (`ecdsa`, `rsa`: ssh-keygen types)
+    /// after its ed25519 one; their public halves are `hostkey_<type>.pub` in its dir.
+    pub fn restart_with_host_keys(&mut self, types: &[&str]) {
+        self.kill();
+        let cfg_path = self.dir.join("sshd_config");
+        let mut cfg = std::fs::read_to_string(&cfg_path).unwrap();
+        for t in types {
+            let key = self.dir.join(format!("hostkey_{t}"));
+            if !key.exists() {
+                let out = Command::new("ssh-keygen")
+                    .args(["-q", "-t", t, "-N", "", "-f"])
+                    .arg(&key)
+                    .output()
+                    .expect("ssh-keygen (install openssh-client)");
+                assert!(out.status.success(), "ssh-keygen -t {t}");
+            }
+            cfg.push_str(&format!("HostKey {}\n", key.display()));
+        }
+        std::fs::write(&cfg_path, cfg).unwrap();
+        let t = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            && t.elapsed() < Duration::from_secs(5)
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let child = Command::new(sshd_path())
+            .args(["-D", "-e", "-f"])
+            .arg(&cfg_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start sshd");
+        self.child = Some(child);
+        wait_listening(self.port);
+    }
+
+    /// `keytype base64` of one of this server's host keys (`ed25519`, or a type added by
+    /// `restart_with_host_keys`).
+    pub fn host_key(&self, ty: &str) -> String {
+        let file = if ty == "ed25519" {
+            "hostkey.pub".to_string()
+        } else {
+            format!("hostkey_{ty}.pub")
+        };
+        let text = std::fs::read_to_string(self.dir.join(file)).unwrap();
+        let mut parts = text.split_whitespace();
+        format!("{} {}", parts.next().unwrap(), parts.next().unwrap())
+    }
+}
+
+impl Sshd {
+    /// Stops (SIGSTOP) every process serving this server's connections, so that they answer
+    /// nothing; returns their pids for `thaw`.
+    pub fn freeze_sessions(&self) -> Vec<String> {
+        let mut todo = vec![self.child.as_ref().expect("running").id().to_string()];
+        let mut all = Vec::new();
+        while let Some(p) = todo.pop() {
+            let out = Command::new("pgrep").args(["-P", &p]).output().unwrap();
+            for c in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                all.push(c.to_string());
+                todo.push(c.to_string());
+            }
+        }
+        assert!(!all.is_empty(), "no session process to freeze");
+        let _ = Command::new("kill").arg("-STOP").args(&all).status();
+        all
+    }
+
+    /// Lets the processes stopped by `freeze_sessions` run again.
+    pub fn thaw(&self, pids: &[String]) {
+        let _ = Command::new("kill").arg("-CONT").args(pids).status();
+    }
+}

@@ -1,10 +1,13 @@
 //! One SSH connection to a worker with russh: connect with a timeout, check the host key
-//! against known_hosts (strict, or accept-new), authenticate with ssh-agent then key files, and
-//! run commands on channels of that single connection.
+//! against the known_hosts files (strict, or accept-new; see `known_hosts`), offering the
+//! host-key algorithms already known for the host first, authenticate with ssh-agent then key
+//! files (only the files with `IdentitiesOnly`), and open channels (with a timeout) and run
+//! commands on that single connection.
 
-use russh::client::{self, Handle};
-use russh::keys::{self, HashAlg, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
-use russh::{cipher, ChannelMsg};
+use super::known_hosts::{self, HostEntries, KnownHostsFiles, Place, Verdict};
+use russh::client::{self, Handle, Msg};
+use russh::keys::{self, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
+use russh::{cipher, Channel, ChannelMsg};
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -21,6 +24,9 @@ const CIPHERS: &[cipher::Name] = &[
     cipher::AES_128_CTR,
 ];
 
+/// The least time a worker gets to answer a channel open or a subsystem request.
+pub const MIN_CHANNEL_TIMEOUT: Duration = Duration::from_secs(20);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HostKeyPolicy {
     Strict,
@@ -36,9 +42,15 @@ pub struct Target {
     pub port: u16,
     pub user: String,
     pub identity_files: Vec<PathBuf>,
+    /// ssh_config `IdentitiesOnly yes`: the agent's keys are not offered.
+    pub identities_only: bool,
     pub connect_timeout: Duration,
-    pub known_hosts: PathBuf,
+    /// How long a channel open or a subsystem request may take.
+    pub channel_timeout: Duration,
+    pub known_hosts: KnownHostsFiles,
     pub policy: HostKeyPolicy,
+    /// Why ssh_config's way to reach this worker cannot be followed (ProxyJump, ...).
+    pub unsupported: Option<String>,
 }
 
 /// Why a connection could not be used.
@@ -68,6 +80,26 @@ pub enum ConnectError {
         known_hosts: String,
         line: usize,
     },
+    #[error("{label}: host key {fingerprint} of {host_port} is REVOKED ({known_hosts} line {line}); refusing to connect")]
+    RevokedHostKey {
+        label: String,
+        host_port: String,
+        fingerprint: String,
+        known_hosts: String,
+        line: usize,
+    },
+    #[error("{label}: {known_hosts} line {line} names a @cert-authority for {host_port}, but host certificates are not supported; add the host's own key ({fingerprint}) with ssh-keyscan")]
+    CertAuthority {
+        label: String,
+        host_port: String,
+        fingerprint: String,
+        known_hosts: String,
+        line: usize,
+    },
+    #[error("{label}: {detail}")]
+    Unsupported { label: String, detail: String },
+    #[error("{label}: known_hosts: {detail}")]
+    KnownHosts { label: String, detail: String },
     #[error("{label}: authentication failed for {user}: {detail}")]
     Auth {
         label: String,
@@ -76,18 +108,23 @@ pub enum ConnectError {
     },
 }
 
+/// Why the host key check said no (filled in by the handler, read after the handshake).
 #[derive(Debug, Clone)]
-enum KeyVerdict {
+enum Refusal {
     Unknown(String),
-    Changed(String, usize),
+    Changed(String, Place),
+    Revoked(String, Place),
+    CertAuthority(String, Place),
+    Learn(String),
 }
 
 pub struct Client {
     host: String,
     port: u16,
-    known_hosts: PathBuf,
+    files: KnownHostsFiles,
+    entries: HostEntries,
     policy: HostKeyPolicy,
-    verdict: Arc<Mutex<Option<KeyVerdict>>>,
+    refusal: Arc<Mutex<Option<Refusal>>>,
 }
 
 impl client::Handler for Client {
@@ -98,32 +135,32 @@ impl client::Handler for Client {
         key: &PublicKeyOrCertificate,
     ) -> Result<bool, Self::Error> {
         let PublicKeyOrCertificate::PublicKey { key, .. } = key else {
-            *self.verdict.lock().unwrap() = Some(KeyVerdict::Unknown("a certificate".into()));
+            *self.refusal.lock().unwrap() = Some(Refusal::Unknown("a certificate".into()));
             return Ok(false);
         };
-        let fp = key.fingerprint(HashAlg::Sha256).to_string();
-        match keys::check_known_hosts_path(&self.host, self.port, key, &self.known_hosts) {
-            Ok(true) => Ok(true),
-            Ok(false) if self.policy == HostKeyPolicy::AcceptNew => {
-                keys::known_hosts::learn_known_hosts_path(
-                    &self.host,
-                    self.port,
-                    key,
-                    &self.known_hosts,
-                )
-                .map(|_| true)
-                .map_err(|e| russh::Error::IO(std::io::Error::other(e.to_string())))
+        let fp = known_hosts::fingerprint(key);
+        let refusal = match self.entries.verdict(key) {
+            Verdict::Known => return Ok(true),
+            Verdict::Unknown if self.policy == HostKeyPolicy::AcceptNew => {
+                match known_hosts::learn(&self.files, &self.host, self.port, key) {
+                    Ok(file) => {
+                        tracing::info!(
+                            "learned the host key of {} ({fp}) into {}",
+                            known_hosts::host_name(&self.host, self.port),
+                            file.display()
+                        );
+                        return Ok(true);
+                    }
+                    Err(e) => Refusal::Learn(e),
+                }
             }
-            Ok(false) => {
-                *self.verdict.lock().unwrap() = Some(KeyVerdict::Unknown(fp));
-                Ok(false)
-            }
-            Err(keys::Error::KeyChanged { line }) => {
-                *self.verdict.lock().unwrap() = Some(KeyVerdict::Changed(fp, line));
-                Ok(false)
-            }
-            Err(e) => Err(russh::Error::IO(std::io::Error::other(e.to_string()))),
-        }
+            Verdict::Unknown => Refusal::Unknown(fp),
+            Verdict::Changed(p) => Refusal::Changed(fp, p),
+            Verdict::Revoked(p) => Refusal::Revoked(fp, p),
+            Verdict::CertAuthority(p) => Refusal::CertAuthority(fp, p),
+        };
+        *self.refusal.lock().unwrap() = Some(refusal);
+        Ok(false)
     }
 }
 
@@ -140,23 +177,64 @@ pub struct Conn {
     pub handle: Handle<Client>,
 }
 
-fn host_port(host: &str, port: u16) -> String {
-    if port == 22 {
-        host.to_string()
-    } else {
-        format!("[{host}]:{port}")
+fn refused(t: &Target, r: Refusal) -> ConnectError {
+    let label = t.label.clone();
+    let host_port = known_hosts::host_name(&t.host, t.port);
+    match r {
+        Refusal::Unknown(fingerprint) => ConnectError::UnknownHostKey {
+            label,
+            host_port,
+            fingerprint,
+            known_hosts: t.known_hosts.describe(),
+        },
+        Refusal::Changed(fingerprint, p) => ConnectError::ChangedHostKey {
+            label,
+            host_port,
+            fingerprint,
+            known_hosts: p.file.display().to_string(),
+            line: p.line,
+        },
+        Refusal::Revoked(fingerprint, p) => ConnectError::RevokedHostKey {
+            label,
+            host_port,
+            fingerprint,
+            known_hosts: p.file.display().to_string(),
+            line: p.line,
+        },
+        Refusal::CertAuthority(fingerprint, p) => ConnectError::CertAuthority {
+            label,
+            host_port,
+            fingerprint,
+            known_hosts: p.file.display().to_string(),
+            line: p.line,
+        },
+        Refusal::Learn(detail) => ConnectError::KnownHosts { label, detail },
     }
 }
 
 /// Connects and authenticates.
 pub async fn connect(t: &Target) -> Result<Conn, ConnectError> {
-    let verdict = Arc::new(Mutex::new(None));
+    if let Some(detail) = &t.unsupported {
+        return Err(ConnectError::Unsupported {
+            label: t.label.clone(),
+            detail: detail.clone(),
+        });
+    }
+    let entries = HostEntries::lookup(&t.known_hosts, &t.host, t.port).map_err(|detail| {
+        ConnectError::KnownHosts {
+            label: t.label.clone(),
+            detail,
+        }
+    })?;
+    let host_keys = entries.preferred_algorithms();
+    let refusal = Arc::new(Mutex::new(None));
     let handler = Client {
         host: t.host.clone(),
         port: t.port,
-        known_hosts: t.known_hosts.clone(),
+        files: t.known_hosts.clone(),
+        entries,
         policy: t.policy,
-        verdict: verdict.clone(),
+        refusal: refusal.clone(),
     };
     let config = Arc::new(client::Config {
         window_size: 16 * 1024 * 1024,
@@ -167,6 +245,7 @@ pub async fn connect(t: &Target) -> Result<Conn, ConnectError> {
         nodelay: true,
         preferred: russh::Preferred {
             cipher: Cow::Borrowed(CIPHERS),
+            key: Cow::Owned(host_keys),
             ..Default::default()
         },
         ..Default::default()
@@ -184,22 +263,8 @@ pub async fn connect(t: &Target) -> Result<Conn, ConnectError> {
     let mut handle = match res {
         Ok(h) => h,
         Err(e) => {
-            let kh = t.known_hosts.display().to_string();
-            let hp = host_port(&t.host, t.port);
-            return Err(match verdict.lock().unwrap().clone() {
-                Some(KeyVerdict::Unknown(fp)) => ConnectError::UnknownHostKey {
-                    label: t.label.clone(),
-                    host_port: hp,
-                    fingerprint: fp,
-                    known_hosts: kh,
-                },
-                Some(KeyVerdict::Changed(fp, line)) => ConnectError::ChangedHostKey {
-                    label: t.label.clone(),
-                    host_port: hp,
-                    fingerprint: fp,
-                    known_hosts: kh,
-                    line,
-                },
+            return Err(match refusal.lock().unwrap().clone() {
+                Some(r) => refused(t, r),
                 None => ConnectError::Unreachable {
                     label: t.label.clone(),
                     host: t.host.clone(),
@@ -232,7 +297,7 @@ async fn authenticate(handle: &mut Handle<Client>, t: &Target) -> Result<(), Con
         .flatten();
     let mut tried = Vec::new();
     #[cfg(unix)]
-    if std::env::var_os("SSH_AUTH_SOCK").is_some() {
+    if !t.identities_only && std::env::var_os("SSH_AUTH_SOCK").is_some() {
         if let Ok(mut agent) = keys::agent::client::AgentClient::connect_env().await {
             let ids = agent.request_identities().await.unwrap_or_default();
             for id in ids {
@@ -286,14 +351,51 @@ async fn authenticate(handle: &mut Handle<Client>, t: &Target) -> Result<(), Con
 }
 
 impl Conn {
+    /// Opens a session channel; the worker must answer within the channel timeout.
+    pub async fn open_session(&self) -> Result<Channel<Msg>, String> {
+        let limit = self.target.channel_timeout;
+        tokio::time::timeout(limit, self.handle.channel_open_session())
+            .await
+            .map_err(|_| {
+                format!(
+                    "cannot open a channel: no answer within {}s",
+                    limit.as_secs()
+                )
+            })?
+            .map_err(|e| format!("cannot open a channel: {e}"))
+    }
+
+    /// Opens a session channel running `subsystem` (e.g. sftp), waiting for the worker's
+    /// reply to the request within the channel timeout.
+    pub async fn open_subsystem(&self, subsystem: &str) -> Result<Channel<Msg>, String> {
+        let mut ch = self.open_session().await?;
+        let limit = self.target.channel_timeout;
+        let no = |why: String| format!("no {} subsystem: {why}", subsystem.to_uppercase());
+        ch.request_subsystem(true, subsystem)
+            .await
+            .map_err(|e| no(e.to_string()))?;
+        let reply = async {
+            loop {
+                match ch.wait().await {
+                    Some(ChannelMsg::Success) => return Ok(()),
+                    Some(ChannelMsg::Failure) => return Err(no("refused by the worker".into())),
+                    Some(ChannelMsg::Close | ChannelMsg::Eof) | None => {
+                        return Err(no("the channel closed".into()))
+                    }
+                    Some(_) => {}
+                }
+            }
+        };
+        tokio::time::timeout(limit, reply)
+            .await
+            .map_err(|_| no(format!("no answer within {}s", limit.as_secs())))??;
+        Ok(ch)
+    }
+
     /// Runs a command to completion (stdin closed at once), with a deadline.
     pub async fn run(&self, command: &str, timeout: Duration) -> Result<RunOutput, String> {
         let fut = async {
-            let mut ch = self
-                .handle
-                .channel_open_session()
-                .await
-                .map_err(|e| format!("cannot open a channel: {e}"))?;
+            let mut ch = self.open_session().await?;
             ch.exec(true, command)
                 .await
                 .map_err(|e| format!("exec failed: {e}"))?;

@@ -4,6 +4,7 @@
 //! names (`probe::OUR_FILES`) are removed at the end.
 
 pub mod conn;
+pub mod known_hosts;
 pub mod probe;
 pub mod quote;
 pub mod target;
@@ -94,13 +95,9 @@ impl SshWorker {
         };
         let open_sftp = async {
             let ch = conn
-                .handle
-                .channel_open_session()
+                .open_subsystem("sftp")
                 .await
-                .map_err(|e| format!("{}: cannot open a channel: {e}", t.label))?;
-            ch.request_subsystem(true, "sftp")
-                .await
-                .map_err(|e| format!("{}: no SFTP subsystem: {e}", t.label))?;
+                .map_err(|e| format!("{}: {e}", t.label))?;
             let cfg = russh_sftp::client::Config {
                 max_packet_len: 262_144,
                 max_concurrent_reads: 64,
@@ -336,10 +333,9 @@ impl Worker for SshWorker {
                 })?;
             let mut ch = self
                 .conn
-                .handle
-                .channel_open_session()
+                .open_session()
                 .await
-                .map_err(transport("cannot open a channel"))?;
+                .map_err(WorkerError::Transport)?;
             ch.exec(true, cmd).await.map_err(transport("exec"))?;
             let mut feed = LineFeed {
                 buf: Vec::new(),

@@ -1,11 +1,14 @@
 //! From config worker entries to connection targets: duplicate entries become slots of one
-//! worker, `~/.ssh/config` Host aliases supply HostName, Port, User and IdentityFile, and the
-//! config's own values win over both.
+//! worker, `~/.ssh/config` Host aliases supply HostName, Port, User, IdentityFile,
+//! IdentitiesOnly and the known_hosts files (UserKnownHostsFile, GlobalKnownHostsFile,
+//! HashKnownHosts), a ProxyJump/ProxyCommand makes the worker refused, and the config's own
+//! values win over all of them.
 
-use super::conn::{default_identities, HostKeyPolicy, Target};
+use super::conn::{default_identities, HostKeyPolicy, Target, MIN_CHANNEL_TIMEOUT};
+use super::known_hosts::KnownHostsFiles;
 use super::quote::Platform;
 use crate::config::{Config, WorkerConfig};
-use ssh2_config::{ParseRule, SshConfig};
+use ssh2_config::{HostParams, ParseRule, SshConfig};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -41,6 +44,139 @@ fn expand_home(p: &str, home: &Path) -> PathBuf {
         Some(rest) => home.join(rest),
         None => PathBuf::from(p),
     }
+}
+
+/// ssh_config's `%` tokens in file names (`%d` home, `%h` host, `%p` port, `%r` remote
+/// user, `%u` local user, `%%`), and a leading `~/`.
+fn expand_file(p: &str, home: &Path, host: &str, port: u16, user: &str) -> PathBuf {
+    let mut out = String::new();
+    let mut chars = p.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('d') => out.push_str(&home.to_string_lossy()),
+            Some('h') => out.push_str(host),
+            Some('p') => out.push_str(&port.to_string()),
+            Some('r') => out.push_str(user),
+            Some('u') => out.push_str(&local_user()),
+            Some('%') => out.push('%'),
+            Some(other) => {
+                out.push('%');
+                out.push(other);
+            }
+            None => out.push('%'),
+        }
+    }
+    if out == "~" {
+        return home.to_path_buf();
+    }
+    expand_home(&out, home)
+}
+
+/// The arguments of an ssh_config directive ssh2-config leaves to us (lowercase name).
+fn directive<'a>(p: Option<&'a HostParams>, name: &str) -> Option<&'a [String]> {
+    p.and_then(|p| p.unsupported_fields.get(name))
+        .map(Vec::as_slice)
+        .filter(|a| !a.is_empty())
+}
+
+fn is_yes(args: Option<&[String]>) -> bool {
+    args.and_then(|a| a.first())
+        .is_some_and(|v| v.eq_ignore_ascii_case("yes"))
+}
+
+/// The known_hosts files for a host: ssh_config's UserKnownHostsFile and
+/// GlobalKnownHostsFile (`none`: no file) or OpenSSH's defaults, and HashKnownHosts.
+fn known_hosts_files(
+    p: Option<&HostParams>,
+    home: &Path,
+    host: &str,
+    port: u16,
+    user: &str,
+) -> KnownHostsFiles {
+    let mut files = KnownHostsFiles::defaults(home);
+    let list = |args: &[String]| -> Vec<PathBuf> {
+        args.iter()
+            .map(|a| {
+                a.strip_prefix('"')
+                    .and_then(|a| a.strip_suffix('"'))
+                    .unwrap_or(a)
+            })
+            .filter(|a| !a.eq_ignore_ascii_case("none"))
+            .map(|a| expand_file(a, home, host, port, user))
+            .collect()
+    };
+    if let Some(a) = directive(p, "userknownhostsfile") {
+        files.user = list(a);
+    }
+    if let Some(a) = directive(p, "globalknownhostsfile") {
+        files.global = list(a);
+    }
+    files.hash = is_yes(directive(p, "hashknownhosts"));
+    files
+}
+
+/// Why a worker cannot be reached the way ssh_config says: a jump host or proxy command.
+fn unsupported(p: Option<&HostParams>, alias: &str) -> Option<String> {
+    let jump = p
+        .and_then(|p| p.proxy_jump.as_ref())
+        .filter(|j| !j.is_empty() && !j.iter().all(|h| h.eq_ignore_ascii_case("none")));
+    if jump.is_some() {
+        return Some(format!(
+            "ProxyJump in ~/.ssh/config (Host {alias}) is not supported; make the worker reachable directly, or forward a local port to it (ssh -L) and name 127.0.0.1 with that port"
+        ));
+    }
+    let cmd = directive(p, "proxycommand")
+        .filter(|a| !(a.len() == 1 && a[0].eq_ignore_ascii_case("none")));
+    cmd.map(|_| {
+        format!(
+            "ProxyCommand in ~/.ssh/config (Host {alias}) is not supported; make the worker reachable directly, or forward a local port to it (ssh -L) and name 127.0.0.1 with that port"
+        )
+    })
+}
+
+/// The login name of the current user from the OS (getpwuid), not from the environment.
+#[cfg(unix)]
+fn os_user() -> Option<String> {
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    let mut res: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: all pointers are valid for the call; the name is copied out before `buf` drops.
+    let rc = unsafe {
+        libc::getpwuid_r(
+            libc::getuid(),
+            &mut pwd,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut res,
+        )
+    };
+    if rc != 0 || res.is_null() || pwd.pw_name.is_null() {
+        return None;
+    }
+    // SAFETY: getpwuid_r succeeded, so pw_name is a NUL-terminated string inside `buf`.
+    let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
+    Some(name.to_string_lossy().into_owned()).filter(|n| !n.is_empty())
+}
+
+#[cfg(not(unix))]
+fn os_user() -> Option<String> {
+    std::env::var("USERNAME").ok()
+}
+
+/// The local user: `$USER`, else the OS's name for the current uid.
+fn local_user() -> String {
+    user_or_os(std::env::var("USER").ok())
+}
+
+fn user_or_os(env_user: Option<String>) -> String {
+    env_user
+        .filter(|u| !u.is_empty())
+        .or_else(os_user)
+        .unwrap_or_else(|| "root".into())
 }
 
 fn key(w: &WorkerConfig) -> String {
@@ -85,8 +221,7 @@ pub fn worker_specs(config: &Config, home: &Path, ssh: Option<&SshConfig>) -> Ve
             .user
             .clone()
             .or_else(|| params.as_ref().and_then(|p| p.user.clone()))
-            .or_else(|| std::env::var("USER").ok())
-            .unwrap_or_else(|| "root".into());
+            .unwrap_or_else(local_user);
         let mut identity_files: Vec<PathBuf> = w
             .identity_file
             .iter()
@@ -116,6 +251,7 @@ pub fn worker_specs(config: &Config, home: &Path, ssh: Option<&SshConfig>) -> Ve
         } else {
             format!("{user}@{}:{port}", w.host)
         };
+        let known_hosts = known_hosts_files(params.as_ref(), home, &host, port, &user);
         let spec = WorkerSpec {
             target: Target {
                 label,
@@ -123,9 +259,12 @@ pub fn worker_specs(config: &Config, home: &Path, ssh: Option<&SshConfig>) -> Ve
                 port,
                 user,
                 identity_files,
+                identities_only: is_yes(directive(params.as_ref(), "identitiesonly")),
                 connect_timeout: Duration::from_secs(timeout.max(1)),
-                known_hosts: home.join(".ssh").join("known_hosts"),
+                channel_timeout: Duration::from_secs(timeout).max(MIN_CHANNEL_TIMEOUT),
+                known_hosts,
                 policy,
+                unsupported: unsupported(params.as_ref(), &w.host),
             },
             platform: Platform::from_config(&w.platform),
             ffmpeg: w.ffmpeg_bin.clone().unwrap_or_else(|| "ffmpeg".into()),
@@ -201,5 +340,82 @@ mod tests {
         assert_eq!(t.identity_files, vec![home.path().join(".ssh/enc_key")]);
         assert_eq!(specs[1].target.user, "other");
         assert_eq!(specs[1].slots, 2);
+    }
+
+    fn one_spec(home: &Path, ssh_config: &str) -> Target {
+        std::fs::create_dir_all(home.join(".ssh")).unwrap();
+        std::fs::write(home.join(".ssh/config"), ssh_config).unwrap();
+        let ssh = load_ssh_config(home).expect("parsed");
+        let c = Config {
+            workers: serde_json::from_str(r#"[{"host": "enc1"}]"#).unwrap(),
+            ..Config::default()
+        };
+        worker_specs(&c, home, Some(&ssh)).remove(0).target
+    }
+
+    #[test]
+    fn known_hosts_files_come_from_ssh_config() {
+        let home = tempfile::tempdir().unwrap();
+        let h = home.path();
+        let t = one_spec(h, "Host enc1\n  HostName 10.1.2.3\n  Port 2200\n");
+        assert_eq!(t.known_hosts, KnownHostsFiles::defaults(h));
+        assert!(!t.identities_only && t.unsupported.is_none());
+        let t = one_spec(
+            h,
+            "Host enc1\n  HostName 10.1.2.3\n  UserKnownHostsFile ~/kh/%h_%p \"%d/second file\"\n  \
+             GlobalKnownHostsFile /srv/global_hosts\n  HashKnownHosts yes\n  IdentitiesOnly yes\n",
+        );
+        assert_eq!(
+            t.known_hosts.user,
+            vec![h.join("kh/10.1.2.3_22"), h.join("second file")]
+        );
+        assert_eq!(
+            t.known_hosts.global,
+            vec![PathBuf::from("/srv/global_hosts")]
+        );
+        assert!(t.known_hosts.hash);
+        assert!(t.identities_only);
+        let t = one_spec(
+            h,
+            "Host *\n  UserKnownHostsFile none\n  HashKnownHosts no\n",
+        );
+        assert!(t.known_hosts.user.is_empty() && !t.known_hosts.hash);
+    }
+
+    #[test]
+    fn proxy_jump_and_proxy_command_are_refused_with_one_line() {
+        let home = tempfile::tempdir().unwrap();
+        let t = one_spec(home.path(), "Host enc1\n  ProxyJump bastion\n");
+        let why = t.unsupported.expect("refused");
+        assert!(
+            why.starts_with("ProxyJump in ~/.ssh/config (Host enc1) is not supported; "),
+            "{why}"
+        );
+        let t = one_spec(
+            home.path(),
+            "Host enc1\n  ProxyCommand ssh -W %h:%p bastion\n",
+        );
+        assert!(t
+            .unsupported
+            .expect("refused")
+            .starts_with("ProxyCommand in ~/.ssh/config"));
+        let t = one_spec(
+            home.path(),
+            "Host enc1\n  ProxyJump none\n  ProxyCommand none\n",
+        );
+        assert_eq!(t.unsupported, None);
+    }
+
+    #[test]
+    fn without_user_the_os_names_the_current_user() {
+        let id = std::process::Command::new("id")
+            .arg("-un")
+            .output()
+            .unwrap();
+        let name = String::from_utf8(id.stdout).unwrap().trim().to_string();
+        assert_eq!(os_user().as_deref(), Some(name.as_str()));
+        assert_eq!(user_or_os(None), name, "$USER unset");
+        assert_eq!(user_or_os(Some(String::new())), name, "$USER empty");
+        assert_eq!(user_or_os(Some("enc".into())), "enc");
     }
 }
