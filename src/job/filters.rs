@@ -3,7 +3,7 @@
 //! frame count or timing, read extra files, or number frames make the job pass through.
 
 /// Filters that keep every frame and its timestamp and need no local files.
-const FRAME_LOCAL: &[&str] = &[
+pub const FRAME_LOCAL: &[&str] = &[
     "null",
     "scale",
     "crop",
