@@ -77,7 +77,10 @@ pub const FRAME_LOCAL: &[&str] = &[
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FilterError {
-    #[error("-vf uses '{0}', which changes timing or frame count or reads local files")]
+    #[error(
+        "-vf uses '{0}', which is not proven frame-local (it may change timing or frame count, \
+         read other frames or local files)"
+    )]
     NotFrameLocal(String),
     #[error("-vf uses '{0}', whose output depends on more than its own frame: {1}")]
     Stateful(String, String),
