@@ -204,7 +204,7 @@ fn video_features() {
                         "-i",
                         &av,
                         "-vf",
-                        "scale=288:-2,crop=280:150,pad=300:160:10:5,format=yuv420p,hqdn3d,unsharp",
+                        "scale=288:-2,crop=280:150,pad=300:160:10:5,format=yuv420p,unsharp",
                         "-c:a",
                         "aac",
                     ],

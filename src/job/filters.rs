@@ -1,9 +1,24 @@
 //! Which `-vf` chains can run on chunks: a simple chain of filters that map each frame to one
-//! frame at the same timestamp (scale, crop, pad, format, denoisers, …). Filters that change
-//! frame count or timing, read extra files, or number frames make the job pass through.
+//! frame at the same timestamp (scale, crop, pad, format, spatial denoisers, …). Filters that
+//! change frame count or timing, read extra files, read other frames or number frames make the
+//! job pass through.
 
-/// Filters that keep every frame and its timestamp and need no local files.
-const FRAME_LOCAL: &[&str] = &[
+/// Filters whose output frame depends only on its input frame (and its timestamp), which keep
+/// every frame and its timestamp and need no local files. Every entry is proven exact against
+/// plain ffmpeg by tests/filters.rs (ffv1, framemd5, several chunks); an entry without that
+/// proof fails there. Removed after that audit, so they pass through (counts: 96 frames in 4
+/// chunks, as tests/filters.rs runs them):
+/// - `yadif`: reads the previous and the next frame (temporal window): 6 of 96 frames differed,
+///   on progressive and on interlaced sources.
+/// - `kerndeint`: keeps the previous frame (temporal window): 3 of 96 differed.
+/// - `hqdn3d`: recursive state, each output feeds the next frame's filter: 84 of 96 differed.
+/// - `cropdetect`: frames pass unchanged, but its result is the log, a running maximum over
+///   all frames that workers neither share nor print (0 of plain ffmpeg's 94 `crop=` lines).
+/// - `colormatrix`: frames matched, but the output lost the `color_space` tag it sets.
+/// - `uspp`: not built in this ffmpeg (5.1, Debian), so it cannot be proven here.
+///
+/// Some option forms of the listed filters are not frame-local either: see `check_chain`.
+pub const FRAME_LOCAL: &[&str] = &[
     "null",
     "scale",
     "crop",
@@ -11,7 +26,6 @@ const FRAME_LOCAL: &[&str] = &[
     "format",
     "setsar",
     "setdar",
-    "hqdn3d",
     "unsharp",
     "transpose",
     "hflip",
@@ -30,7 +44,6 @@ const FRAME_LOCAL: &[&str] = &[
     "hue",
     "colorbalance",
     "colorlevels",
-    "colormatrix",
     "drawbox",
     "drawgrid",
     "nlmeans",
@@ -40,14 +53,12 @@ const FRAME_LOCAL: &[&str] = &[
     "edgedetect",
     "negate",
     "deblock",
-    "cropdetect",
     "tonemap",
     "chromashift",
     "vibrance",
     "exposure",
     "monochrome",
     "noformat",
-    "yadif",
     "setparams",
     "setfield",
     "fillborders",
@@ -59,17 +70,20 @@ const FRAME_LOCAL: &[&str] = &[
     "owdenoise",
     "pp7",
     "spp",
-    "uspp",
     "fspp",
     "pp",
     "gradfun",
-    "kerndeint",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FilterError {
-    #[error("-vf uses '{0}', which changes timing or frame count or reads local files")]
+    #[error(
+        "-vf uses '{0}', which is not proven frame-local (it may change timing or frame count, \
+         read other frames or local files)"
+    )]
     NotFrameLocal(String),
+    #[error("-vf uses '{0}', whose output depends on more than its own frame: {1}")]
+    Stateful(String, String),
     #[error("-vf is not a simple filter chain")]
     NotAChain,
 }
@@ -111,18 +125,101 @@ pub fn filter_names(chain: &str) -> Result<Vec<String>, FilterError> {
         .collect())
 }
 
-/// Checks that every filter of the chain is frame-local.
+/// Filters known to read other frames or carry state, and why (the pass-through reason).
+const STATEFUL: &[(&str, &str)] = &[
+    ("yadif", "it reads the previous and the next frame"),
+    ("kerndeint", "it reads the previous frame"),
+    ("hqdn3d", "its state carries from frame to frame"),
+    ("cropdetect", "its result is a log over all frames"),
+];
+
+/// libpostproc subfilters proven spatial (tests/filters.rs); `al` (autolevels) keeps a
+/// histogram across frames and `tn` (tmpnoise) blends with earlier frames: 84 of 96 frames
+/// differed with either; the deinterlacers and the rest are unproven.
+const PP_SPATIAL: &[&str] = &[
+    "de",
+    "default",
+    "fa",
+    "fast",
+    "ac",
+    "hb",
+    "hdeblock",
+    "vb",
+    "vdeblock",
+    "h1",
+    "x1hdeblock",
+    "v1",
+    "x1vdeblock",
+    "ha",
+    "ahdeblock",
+    "va",
+    "avdeblock",
+    "dr",
+    "dering",
+];
+
+/// Checks that every filter of the chain is frame-local, in the form its options give it.
 pub fn check_chain(chain: &str) -> Result<(), FilterError> {
-    for full in chain_filters(chain)? {
-        let name = full.0;
+    for (name, args) in chain_filters(chain)? {
+        if let Some((_, why)) = STATEFUL.iter().find(|(n, _)| *n == name) {
+            return Err(FilterError::Stateful(name, why.to_string()));
+        }
         if !FRAME_LOCAL.contains(&name.as_str()) {
             return Err(FilterError::NotFrameLocal(name));
         }
-        if name == "yadif" && !yadif_keeps_frames(&full.1) {
-            return Err(FilterError::NotFrameLocal("yadif (field rate)".into()));
+        if let Some(word) = counting_word(&args) {
+            return Err(FilterError::Stateful(
+                name,
+                format!(
+                    "'{word}' (frame number, byte position or random state) restarts in each chunk"
+                ),
+            ));
+        }
+        if name == "pp" {
+            if let Some(sub) = pp_unproven(&args) {
+                return Err(FilterError::Stateful(
+                    name,
+                    format!("subfilter '{sub}' is not proven frame-local"),
+                ));
+            }
         }
     }
     Ok(())
+}
+
+/// An expression variable or function in a filter's option values that differs per chunk: `n`
+/// (frame number: crop, eq, hue, scale with eval=frame, timeline `enable`), `pos` (byte
+/// position in the input, another file on a worker) or `random` (state carried from frame to
+/// frame). Values are looked at as whole words; option names (`dctdnoiz=n=3`) are not values,
+/// and `t` (the timestamp) is kept by chunks.
+fn counting_word(args: &str) -> Option<&str> {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut start = 0;
+    for (i, c) in args.char_indices().chain([(args.len(), ' ')]) {
+        if ident(c) {
+            continue;
+        }
+        let word = &args[start..i];
+        let is_name = c == '=' && (start == 0 || args[..start].ends_with(':'));
+        if !is_name && matches!(word, "n" | "pos" | "random") {
+            return Some(word);
+        }
+        start = i + c.len_utf8();
+    }
+    None
+}
+
+/// The first libpostproc subfilter of `pp`'s options outside `PP_SPATIAL`.
+fn pp_unproven(args: &str) -> Option<String> {
+    let list = args.trim().trim_matches(['\'', '"']);
+    let list = list.strip_prefix("subfilters=").unwrap_or(list);
+    list.trim_matches(['\'', '"'])
+        .split('/')
+        .map(|sub| {
+            let name = sub.split(['|', ':']).next().unwrap_or("");
+            name.trim().trim_start_matches('-').to_string()
+        })
+        .find(|n| !n.is_empty() && !PP_SPATIAL.contains(&n.as_str()))
 }
 
 fn chain_filters(chain: &str) -> Result<Vec<(String, String)>, FilterError> {
@@ -158,16 +255,6 @@ fn top_level_comma(s: &str) -> Option<usize> {
     None
 }
 
-/// yadif keeps the frame rate in its default mode 0 (send_frame) and mode 2.
-fn yadif_keeps_frames(args: &str) -> bool {
-    let mode = args
-        .split(':')
-        .next()
-        .map(|m| m.trim_start_matches("mode=").trim())
-        .unwrap_or("");
-    matches!(mode, "" | "0" | "2" | "send_frame" | "send_frame_nospatial")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,7 +279,7 @@ mod tests {
 
     #[test]
     fn timing_filters_are_refused() {
-        assert!(check_chain("scale=640:-2,crop=600:300,pad=640:320,hqdn3d,unsharp").is_ok());
+        assert!(check_chain("scale=640:-2,crop=600:300,pad=640:320,nlmeans,unsharp").is_ok());
         for bad in [
             "fps=24",
             "select='eq(n,1)'",
@@ -201,11 +288,92 @@ mod tests {
             "trim=0:1",
             "subtitles=a.srt",
             "drawtext=text=x",
+            "uspp",
         ] {
             assert!(check_chain(bad).is_err(), "{bad}");
         }
-        assert!(check_chain("yadif").is_ok());
-        assert!(check_chain("yadif=1").is_err());
-        assert!(check_chain("yadif=mode=send_field").is_err());
+    }
+
+    #[test]
+    fn temporal_and_recursive_filters_are_refused() {
+        for bad in [
+            "yadif",
+            "yadif=0",
+            "yadif=1",
+            "yadif=mode=send_field",
+            "hqdn3d",
+            "hqdn3d=4:3:6:4.5",
+            "scale=640:-2,hqdn3d,unsharp",
+            "kerndeint",
+            "cropdetect",
+            "colormatrix=bt601:bt709",
+        ] {
+            let e = check_chain(bad).unwrap_err();
+            assert!(
+                matches!(e, FilterError::Stateful(..) | FilterError::NotFrameLocal(_)),
+                "{bad}: {e}"
+            );
+        }
+        let e = check_chain("scale=640:-2,yadif").unwrap_err().to_string();
+        assert!(e.contains("'yadif'") && e.contains("next frame"), "{e}");
+        assert!(check_chain("hqdn3d")
+            .unwrap_err()
+            .to_string()
+            .contains("frame to frame"));
+    }
+
+    #[test]
+    fn frame_numbers_positions_and_random_state_are_refused() {
+        for bad in [
+            "crop=100:80:x='mod(n*2\\,60)'",
+            "eq=brightness='0.01*n':eval=frame",
+            "hue=h=n*5",
+            "unsharp=enable='lt(n\\,30)'",
+            "scale=w='iw+mod(n,2)*2':eval=frame",
+            "crop=100:80:x='20*random(0)'",
+            "crop=100:80:x=pos/1000",
+            "crop=100:80:n",
+            "hue=n*5",
+            "eq=brightness=n/100:eval=frame",
+        ] {
+            let e = check_chain(bad).unwrap_err().to_string();
+            assert!(e.contains("restarts in each chunk"), "{bad}: {e}");
+        }
+        for good in [
+            "crop=100:80:x='30+20*sin(t)':y=10",
+            "unsharp=enable='lt(t\\,1.3)'",
+            "eq=brightness='0.1*sin(t)':eval=frame",
+            "pad=iw+20:ih:10:0:color=green,format=nv12",
+            "dctdnoiz=sigma=4.5:n=3:overlap=3",
+            "dctdnoiz=n=3",
+            "scale=1280:-2:flags=neighbor",
+        ] {
+            assert!(check_chain(good).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn pp_distributes_only_with_spatial_subfilters() {
+        for good in [
+            "pp",
+            "pp=de",
+            "pp=hb|a/vb|a/dr|a",
+            "pp=fa",
+            "pp=ac",
+            "pp=subfilters='h1/v1'",
+        ] {
+            assert!(check_chain(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "pp=de/tn",
+            "pp=tn|1|2|3",
+            "pp=hb/vb/dr/al",
+            "pp=de/-al",
+            "pp=lb",
+            "pp=tmpnoise",
+        ] {
+            let e = check_chain(bad).unwrap_err().to_string();
+            assert!(e.contains("subfilter"), "{bad}: {e}");
+        }
     }
 }
