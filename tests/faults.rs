@@ -5,7 +5,7 @@ mod common;
 use common::sshd::{ffmpeg_bin, leftovers, wrapper, Cluster, Sshd};
 use common::*;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 fn encodes(e: &Env) -> usize {
@@ -28,17 +28,7 @@ fn chunks_encoded(e: &Env, skip: usize) -> usize {
 }
 
 fn spawn(e: &Env, args: &[&str]) -> Child {
-    Command::new(assert_cmd::cargo::cargo_bin("distrffmpeg"))
-        .current_dir(e.dir.path())
-        .env("DISTRFFMPEG_CONFIG", e.path("no-config.json"))
-        .env("XDG_CACHE_HOME", e.path("cache"))
-        .env("HOME", e.dir.path())
-        .env_remove("SSH_AUTH_SOCK")
-        .args(args)
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+    e.distr_process().args(args).spawn().unwrap()
 }
 
 fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {

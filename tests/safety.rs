@@ -488,17 +488,7 @@ fn resume_never_reuses_chunks_of_another_input_of_the_same_size_and_mtime() {
     let len = |n: &str| std::fs::metadata(e.path(n)).unwrap().len();
     assert_eq!(len("in.mkv"), len("other.mkv"));
     let args = ["-y", "-i", "in.mkv", "-c:v", "ffv1", "out.mkv"];
-    let child = Command::new(assert_cmd::cargo::cargo_bin("distrffmpeg"))
-        .current_dir(e.dir.path())
-        .env("DISTRFFMPEG_CONFIG", e.path("no-config.json"))
-        .env("XDG_CACHE_HOME", e.path("cache"))
-        .env("HOME", e.dir.path())
-        .env_remove("SSH_AUTH_SOCK")
-        .args(args)
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = e.distr_process().args(args).spawn().unwrap();
     let jobs = e.path("cache/distrffmpeg/jobs");
     let done = || {
         let Ok(dirs) = std::fs::read_dir(&jobs) else {

@@ -15,17 +15,10 @@ fn mode(p: &Path) -> u32 {
 }
 
 fn distr_spawn(e: &Env, args: &[&str]) -> std::process::Child {
-    Command::new(assert_cmd::cargo::cargo_bin("distrffmpeg"))
-        .current_dir(e.dir.path())
-        .env("DISTRFFMPEG_CONFIG", e.path("no-config.json"))
-        .env("XDG_CACHE_HOME", e.path("cache"))
-        .env("HOME", e.dir.path())
+    e.distr_process()
         .env("TMPDIR", e.path("tmp"))
-        .env_remove("SSH_AUTH_SOCK")
         .args(args)
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap()
 }

@@ -66,6 +66,21 @@ impl Env {
         c
     }
 
+    /// `distr` as a std command, for runs a test spawns, signals or reads while they run;
+    /// stdin is /dev/null and stderr piped.
+    pub fn distr_process(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("distrffmpeg"));
+        c.current_dir(self.dir.path())
+            .env("DISTRFFMPEG_CONFIG", self.path("no-config.json"))
+            .env("XDG_CACHE_HOME", self.path("cache"))
+            .env("HOME", self.dir.path())
+            .env_remove("DISTRFFMPEG_TRACE")
+            .env_remove("SSH_AUTH_SOCK")
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        c
+    }
+
     /// Runs distrffmpeg with small chunks so that even short test media is split.
     pub fn run_distr(&self, args: &[&str]) -> Output {
         let mut all = vec![
