@@ -426,32 +426,6 @@ fn empty_and_truncated_inputs_are_one_clear_line() {
     assert!(!e.path("out.mkv").exists());
 }
 
-/// A tmpfs mounted for a test, unmounted when dropped.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(path: PathBuf, size: &str) -> Tmpfs {
-        std::fs::create_dir_all(&path).unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&path)
-            .output()
-            .expect("run mount");
-        assert!(
-            out.status.success(),
-            "the full-disk drill mounts a small tmpfs and needs root (CI runs as root): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Tmpfs(path)
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn full_disk_and_crashing_ffmpeg_are_retried_elsewhere() {
     let e = Env::new();

@@ -5,34 +5,6 @@
 mod common;
 use common::sshd::{ffmpeg_bin, wrapper, Cluster};
 use common::*;
-use std::path::PathBuf;
-use std::process::Command;
-
-/// A tmpfs mounted for a test, unmounted when dropped.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(path: PathBuf, size: &str) -> Tmpfs {
-        std::fs::create_dir_all(&path).unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&path)
-            .output()
-            .expect("run mount");
-        assert!(
-            out.status.success(),
-            "this drill mounts a small tmpfs and needs root (CI runs as root): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Tmpfs(path)
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
 
 #[test]
 fn a_disk_that_fills_while_the_header_is_written_is_retried_elsewhere() {
