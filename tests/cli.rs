@@ -296,3 +296,48 @@ fn config_errors_name_the_key_and_touch_nothing() {
         assert_eq!(std::fs::read(e.path("out.mkv")).unwrap(), b"keep me");
     }
 }
+
+#[test]
+fn image_sequences_encoder_multipass_and_interlaced_flags_run_as_plain_ffmpeg() {
+    let e = Env::new();
+    std::fs::create_dir(e.path("img")).unwrap();
+    e.ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x120:rate=24",
+        "-frames:v",
+        "30",
+        &e.p("img/%03d.png"),
+    ]);
+    let src = e.av_clip("in.mp4", 2.0, 24, 0);
+    let x = ["-c:v", "libx264", "-preset", "ultrafast", "-threads", "1"];
+    let with = |head: &[&str], tail: &[&str]| -> Vec<String> {
+        head.iter()
+            .chain(&x)
+            .chain(tail)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let cases = [
+        with(&["-framerate", "24", "-i", "img/%03d.png"], &[]),
+        with(
+            &["-i", &src, "-an"],
+            &["-x264-params", "pass=1:stats=x264.log"],
+        ),
+        with(
+            &["-i", &src, "-an"],
+            &["-flags", "+ildct+ilme", "-top", "1"],
+        ),
+    ];
+    for args in &cases {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (p, o, log) = e.both_log(&a, "mkv");
+        assert!(
+            log.contains("passing the command to ffmpeg unchanged"),
+            "{a:?}:\n{log}"
+        );
+        assert_same(&p, &o);
+        assert!(framemd5(&p) == framemd5(&o), "{a:?}");
+    }
+}

@@ -130,6 +130,42 @@ const DEMUXER_OPTS: &[&str] = &[
     "use_mfra_for",
 ];
 
+/// Encoder-private parameter strings (`key=value:key=value`) that can switch on the encoder's
+/// own multi-pass mode.
+const PRIVATE_PARAMS: &[&str] = &[
+    "x264-params",
+    "x264opts",
+    "x265-params",
+    "svtav1-params",
+    "aom-params",
+];
+
+/// Keys of those strings that make a pass of a whole-stream multi-pass encode (the statistics
+/// file is one for the whole stream, which chunks do not have).
+const PRIVATE_PASS_KEYS: &[&str] = &["pass", "passes", "stats", "stats-in", "stats-out"];
+
+/// Why an output option with this value cannot be distributed, where its name alone would
+/// be: an encoder's own two-pass through its private parameters, and interlaced coding flags
+/// (`-flags +ildct+ilme`), whose field order the chunk container does not carry.
+pub fn unsupported_value(o: &Opt) -> Option<String> {
+    let arg = o.arg.as_deref().unwrap_or("");
+    if PRIVATE_PARAMS.contains(&o.name()) {
+        let key = arg
+            .split(':')
+            .filter_map(|kv| kv.split('=').next())
+            .map(str::trim)
+            .find(|k| PRIVATE_PASS_KEYS.contains(k))?;
+        return Some(format!(
+            "-{} {key}=… (the encoder's own multi-pass)",
+            o.flag
+        ));
+    }
+    if o.is("flags") && (arg.contains("ildct") || arg.contains("ilme")) {
+        return Some(format!("-{} {arg} (interlaced coding)", o.flag));
+    }
+    None
+}
+
 /// Options on the output that are timestamps-neutral muxing, metadata or other-stream settings.
 const FINAL_OUT: &[&str] = &[
     "map",

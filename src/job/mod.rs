@@ -95,6 +95,27 @@ pub struct JobSpec {
     pub discard_output: bool,
 }
 
+/// Extensions the image2 demuxer reads (as one image or a numbered sequence).
+const IMAGE_EXTS: &[&str] = &[
+    "png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp", "gif", "dpx", "exr", "tga", "ppm", "pgm",
+    "pbm", "pnm", "sgi", "jp2", "j2k", "pcx", "xbm", "xpm", "qoi", "jxl", "dds", "psd", "svg",
+];
+
+/// Whether an input is read by the image2 demuxer: a glob (`-pattern_type`), an image file, or
+/// a name with a `%d`-style sequence number that is not itself a file.
+fn is_image_input(path: &str, inp: &crate::cli::argv::FileArgs) -> bool {
+    let ext = std::path::Path::new(path)
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    let numbered = path.split('%').skip(1).any(|rest| {
+        rest.trim_start_matches(|c: char| c.is_ascii_digit())
+            .starts_with('d')
+    });
+    inp.last("pattern_type").is_some()
+        || ext.is_some_and(|e| IMAGE_EXTS.contains(&e.as_str()))
+        || (numbered && !std::path::Path::new(path).exists())
+}
+
 /// Static checks: exit options, the number and kind of outputs and inputs, global options.
 pub fn precheck(cmd: &CmdLine) -> Result<Pre, Passthrough> {
     if let Some(o) = cmd.exit_option() {
@@ -119,8 +140,11 @@ pub fn precheck(cmd: &CmdLine) -> Result<Pre, Passthrough> {
     let out = &cmd.outputs[0];
     let path = local_path(&out.url).ok_or_else(|| Passthrough("output is a pipe or URL".into()))?;
     for inp in &cmd.inputs {
-        if local_path(&inp.url).is_none() {
+        let Some(path) = local_path(&inp.url) else {
             return pass(format!("input {} is a pipe or URL", inp.url));
+        };
+        if is_image_input(path, inp) {
+            return pass(format!("input {} is an image or image sequence", inp.url));
         }
         if let Some(f) = inp.last("f") {
             let f = f.arg.as_deref().unwrap_or("");
@@ -161,6 +185,9 @@ pub fn precheck(cmd: &CmdLine) -> Result<Pre, Passthrough> {
     for o in &out.opts {
         if classify::output_role(o) == OutRole::Unsupported {
             return pass(format!("output option -{}", o.flag));
+        }
+        if let Some(why) = classify::unsupported_value(o) {
+            return pass(format!("output option {why}"));
         }
     }
     let overwrite = if cmd.has_global("y") {

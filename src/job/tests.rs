@@ -89,6 +89,63 @@ fn passthrough_reasons() {
 }
 
 #[test]
+fn image_inputs_encoder_multipass_and_interlaced_flags_pass_through() {
+    for argv in [
+        &["-framerate", "24", "-i", "img/%03d.png", "o.mkv"][..],
+        &["-i", "img-%d.jpg", "o.mkv"],
+        &["-pattern_type", "glob", "-i", "*.png", "o.mkv"],
+        &["-i", "poster.PNG", "o.mp4"],
+    ] {
+        assert!(reason(argv).contains("image"), "{argv:?}");
+    }
+    for (opt, val) in [
+        ("-x265-params", "pass=2:stats=x265.log"),
+        ("-x265-params", "crf=20:pass=1"),
+        ("-x264-params", "stats=a.log:pass=1"),
+        ("-x264opts", "pass=2"),
+        ("-svtav1-params", "passes=2"),
+    ] {
+        let r = reason(&["-i", "a.mp4", "-c:v", "libx265", opt, val, "o.mkv"]);
+        assert!(r.contains("multi-pass"), "{opt} {val}: {r}");
+    }
+    let r = reason(&[
+        "-i",
+        "a.mp4",
+        "-c:v",
+        "libx264",
+        "-flags",
+        "+ildct+ilme",
+        "o.mkv",
+    ]);
+    assert!(r.contains("interlaced"), "{r}");
+    // what stays distributed
+    let one = one();
+    for argv in [
+        &[
+            "-i",
+            "a.mp4",
+            "-c:v",
+            "libx265",
+            "-x265-params",
+            "crf=20:preset=slow",
+            "o.mkv",
+        ][..],
+        &[
+            "-i",
+            "a.mp4",
+            "-c:v",
+            "libx264",
+            "-x264-params",
+            "bframes=2:passive=1",
+            "o.mkv",
+        ],
+        &["-i", "a.mp4", "-c:v", "libx264", "-flags", "+cgop", "o.mkv"],
+    ] {
+        assert!(decide(argv, &one).is_ok(), "{argv:?}");
+    }
+}
+
+#[test]
 fn filters_and_options_route_to_the_video_stream_only() {
     let j = decide(
         &[
