@@ -140,6 +140,7 @@ pub fn encode(
         "pipe:1",
     ]);
     push_opts(&mut v, &job.decode_opts);
+    v.extend(job.src_color.iter().cloned());
     v.extend(s(&["-copyts", "-itsoffset"]));
     v.push(format_us(shift.worker_us));
     if let Some(ss) = start_trim {

@@ -61,6 +61,10 @@ pub struct StreamInfo {
     pub id: Option<String>,
     pub pix_fmt: Option<String>,
     pub field_order: Option<String>,
+    /// The color properties the demuxer reports (range, matrix, transfer, primaries, chroma
+    /// location) as ffmpeg codec options with their values; unspecified ones left out.
+    #[serde(default)]
+    pub color: Vec<(String, String)>,
     /// Rotation from a display matrix, if any.
     pub rotation: Option<f64>,
 }
@@ -153,8 +157,37 @@ struct RawStream {
     id: Option<String>,
     pix_fmt: Option<String>,
     field_order: Option<String>,
+    color_range: Option<String>,
+    color_space: Option<String>,
+    color_transfer: Option<String>,
+    color_primaries: Option<String>,
+    chroma_location: Option<String>,
     #[serde(default)]
     side_data_list: Vec<serde_json::Value>,
+}
+
+/// ffprobe's color fields as codec options (ffprobe's names are the options' values, except
+/// `gbr`, which the colorspace option calls `rgb`).
+fn color_options(s: &RawStream) -> Vec<(String, String)> {
+    [
+        ("color_range", &s.color_range),
+        ("colorspace", &s.color_space),
+        ("color_trc", &s.color_transfer),
+        ("color_primaries", &s.color_primaries),
+        ("chroma_sample_location", &s.chroma_location),
+    ]
+    .into_iter()
+    .filter_map(|(opt, v)| {
+        let v = v.as_deref()?;
+        let v = if opt == "colorspace" && v == "gbr" {
+            "rgb"
+        } else {
+            v
+        };
+        (!matches!(v, "unknown" | "unspecified" | "reserved"))
+            .then(|| (opt.to_string(), v.to_string()))
+    })
+    .collect()
 }
 
 #[derive(Deserialize)]
@@ -193,27 +226,31 @@ pub fn parse_info(json: &[u8]) -> Result<MediaInfo> {
     let streams = raw
         .streams
         .into_iter()
-        .map(|s| StreamInfo {
-            index: s.index,
-            kind: MediaKind::from_ffprobe(&s.codec_type),
-            codec_name: s.codec_name,
-            width: s.width.unwrap_or(0),
-            height: s.height.unwrap_or(0),
-            channels: s.channels.unwrap_or(0),
-            sample_rate: s.sample_rate.and_then(|r| r.parse().ok()).unwrap_or(0),
-            time_base: rat(&s.time_base),
-            r_frame_rate: rat(&s.r_frame_rate),
-            avg_frame_rate: rat(&s.avg_frame_rate),
-            start_pts: s.start_pts,
-            disposition: s.disposition,
-            tags: s.tags,
-            id: s.id,
-            pix_fmt: s.pix_fmt,
-            field_order: s.field_order,
-            rotation: s
-                .side_data_list
-                .iter()
-                .find_map(|v| v.get("rotation").and_then(serde_json::Value::as_f64)),
+        .map(|s| {
+            let color = color_options(&s);
+            StreamInfo {
+                index: s.index,
+                kind: MediaKind::from_ffprobe(&s.codec_type),
+                codec_name: s.codec_name,
+                width: s.width.unwrap_or(0),
+                height: s.height.unwrap_or(0),
+                channels: s.channels.unwrap_or(0),
+                sample_rate: s.sample_rate.and_then(|r| r.parse().ok()).unwrap_or(0),
+                time_base: rat(&s.time_base),
+                r_frame_rate: rat(&s.r_frame_rate),
+                avg_frame_rate: rat(&s.avg_frame_rate),
+                start_pts: s.start_pts,
+                disposition: s.disposition,
+                tags: s.tags,
+                id: s.id,
+                pix_fmt: s.pix_fmt,
+                field_order: s.field_order,
+                color,
+                rotation: s
+                    .side_data_list
+                    .iter()
+                    .find_map(|v| v.get("rotation").and_then(serde_json::Value::as_f64)),
+            }
         })
         .collect();
     Ok(MediaInfo {

@@ -22,6 +22,7 @@ pub fn stream(index: usize, kind: MediaKind, codec: &str) -> StreamInfo {
         id: None,
         pix_fmt: None,
         field_order: None,
+        color: Vec::new(),
         rotation: None,
     }
 }

@@ -201,3 +201,44 @@ fn variable_frame_rate_source() {
         assert_same(&p, &o);
     }
 }
+
+#[test]
+fn color_properties_the_chunk_files_do_not_carry_come_through() {
+    let e = Env::new();
+    let v = "testsrc2=size=160x120:rate=24";
+    // only the range is tagged (no primaries, transfer or matrix)
+    let x264 = e.make(
+        "range.mkv",
+        3.0,
+        v,
+        &[
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-color_range",
+            "tv",
+        ],
+    );
+    // The range alone (no primaries, transfer or matrix) is lost by the NUT chunk files; the
+    // workers get the source's color properties as input options. (A lone primaries tag or
+    // the chroma location of an ffv1 output is still lost by the mov chunks: README.)
+    let cases: [(&str, &[&str], &str); 3] = [
+        (&x264, &["-c:v", "libx264", "-preset", "ultrafast"], "mkv"),
+        (&x264, &["-map_metadata", "-1", "-c:v", "ffv1"], "mkv"),
+        (&x264, &["-c:v", "libx264", "-preset", "ultrafast"], "mp4"),
+    ];
+    for (src, opts, ext) in cases {
+        let args: Vec<&str> = ["-i", src]
+            .iter()
+            .copied()
+            .chain(opts.iter().copied())
+            .collect();
+        assert!(planned_chunks(&e, &[&args[..], &["x.mkv"]].concat()) >= 3);
+        let (p, o) = e.both(&args, ext);
+        assert_same(&p, &o);
+        if opts.contains(&"ffv1") {
+            assert!(framemd5(&p) == framemd5(&o), "{args:?}");
+        }
+    }
+}

@@ -72,6 +72,10 @@ pub struct JobSpec {
     pub demux_opts: Vec<Opt>,
     /// Decoder options of the source input: the workers' input side.
     pub decode_opts: Vec<Opt>,
+    /// The source stream's color properties as the worker's input options (`-color_range tv`
+    /// …): the NUT chunk files do not carry them, and plain ffmpeg's decoder starts from what
+    /// the demuxer reports. Properties the user sets on the input are left to the user's option.
+    pub src_color: Vec<String>,
     /// The video encode's output options, specifiers resolved, in the user's order.
     pub encode_opts: Vec<Opt>,
     /// The user's `-vf` chain, if any.
@@ -381,6 +385,12 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
         video_out,
         encoder,
         demux_opts,
+        src_color: st
+            .color
+            .iter()
+            .filter(|(name, _)| !decode_opts.iter().any(|o| o.is(name)))
+            .flat_map(|(name, v)| [format!("-{name}"), v.clone()])
+            .collect(),
         decode_opts,
         encode_opts,
         filter,
