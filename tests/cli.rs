@@ -325,10 +325,7 @@ fn image_sequences_encoder_multipass_and_interlaced_flags_run_as_plain_ffmpeg() 
             &["-i", &src, "-an"],
             &["-x264-params", "pass=1:stats=x264.log"],
         ),
-        with(
-            &["-i", &src, "-an"],
-            &["-flags", "+ildct+ilme", "-top", "1"],
-        ),
+        with(&["-i", &src, "-an"], &["-flags", "+ildct+ilme"]),
     ];
     for args in &cases {
         let a: Vec<&str> = args.iter().map(String::as_str).collect();

@@ -146,8 +146,9 @@ const PRIVATE_PASS_KEYS: &[&str] = &["pass", "passes", "stats", "stats-in", "sta
 
 /// Why an output option with this value cannot be distributed, where its name alone would
 /// be: an encoder's own two-pass through its private parameters, and interlaced coding flags
-/// (`-flags +ildct+ilme`), whose field order the chunk container does not carry.
-pub fn unsupported_value(o: &Opt) -> Option<String> {
+/// (`-flags +ildct+ilme`) without `-top` (`top` says whether an explicit field order is
+/// given), where plain ffmpeg's encoder picks a field order the chunks do not reproduce.
+pub fn unsupported_value(o: &Opt, top: bool) -> Option<String> {
     let arg = o.arg.as_deref().unwrap_or("");
     if PRIVATE_PARAMS.contains(&o.name()) {
         let key = arg
@@ -160,8 +161,11 @@ pub fn unsupported_value(o: &Opt) -> Option<String> {
             o.flag
         ));
     }
-    if o.is("flags") && (arg.contains("ildct") || arg.contains("ilme")) {
-        return Some(format!("-{} {arg} (interlaced coding)", o.flag));
+    if o.is("flags") && !top && (arg.contains("ildct") || arg.contains("ilme")) {
+        return Some(format!(
+            "-{} {arg} (interlaced coding without -top)",
+            o.flag
+        ));
     }
     None
 }

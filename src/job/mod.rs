@@ -190,7 +190,7 @@ pub fn precheck(cmd: &CmdLine) -> Result<Pre, Passthrough> {
         if classify::output_role(o) == OutRole::Unsupported {
             return pass(format!("output option -{}", o.flag));
         }
-        if let Some(why) = classify::unsupported_value(o) {
+        if let Some(why) = classify::unsupported_value(o, out.last("top").is_some()) {
             return pass(format!("output option {why}"));
         }
     }

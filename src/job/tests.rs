@@ -118,6 +118,21 @@ fn image_inputs_encoder_multipass_and_interlaced_flags_pass_through() {
         "o.mkv",
     ]);
     assert!(r.contains("interlaced"), "{r}");
+    let top = [
+        "-i",
+        "a.mp4",
+        "-c:v",
+        "libx264",
+        "-flags",
+        "+ildct+ilme",
+        "-top",
+        "1",
+        "o.mkv",
+    ];
+    assert!(
+        decide(&top, &one()).is_ok(),
+        "an explicit field order distributes"
+    );
     // what stays distributed
     let one = one();
     for argv in [
