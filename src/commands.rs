@@ -128,12 +128,13 @@ pub fn encode(
     output: &str,
     passlog: Option<&str>,
 ) -> Vec<String> {
-    // info level: the output stream's description (see `worker::encoder_color_range`)
+    // verbose level: the output stream's description with every color property, the chroma
+    // location included (see `worker::encoder_color`)
     let mut v = s(&[
         "-nostdin",
         "-hide_banner",
         "-v",
-        "info",
+        "verbose",
         "-y",
         "-nostats",
         "-progress",

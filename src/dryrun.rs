@@ -66,7 +66,7 @@ pub fn render(job: &JobSpec, planned: &Planned, env: &RunEnv) -> String {
             list: "chunks.ffconcat",
             itsoffset_us: 0,
             chunk_tags: &Default::default(),
-            color_range: None,
+            color: &[],
             audio: done.as_ref(),
         },
         &job.output,

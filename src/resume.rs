@@ -13,7 +13,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 const FILE: &str = "manifest.json";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -170,7 +170,7 @@ mod tests {
             size: 9,
             tb: crate::rational::Rational::new(1, 1000),
             tags: Default::default(),
-            color_range: None,
+            color: Vec::new(),
         });
         m.save(&wd).unwrap();
         assert_eq!(Manifest::load(&wd), Some(m));

@@ -220,13 +220,40 @@ fn color_properties_the_chunk_files_do_not_carry_come_through() {
             "tv",
         ],
     );
-    // The range alone (no primaries, transfer or matrix) is lost by the NUT chunk files; the
-    // workers get the source's color properties as input options. (A lone primaries tag or
-    // the chroma location of an ffv1 output is still lost by the mov chunks: README.)
-    let cases: [(&str, &[&str], &str); 3] = [
+    // a codec that stores none of it in its bitstream: the container's tags only
+    let ffv1 = e.make(
+        "ffv1.mkv",
+        3.0,
+        v,
+        &[
+            "-c:v",
+            "ffv1",
+            "-color_range",
+            "pc",
+            "-chroma_sample_location",
+            "topleft",
+            "-color_primaries",
+            "bt709",
+        ],
+    );
+    // NUT chunk files drop the source's color properties (the workers' decoders get them as
+    // options); mp4 and mov chunks drop some of the encoder's (the final mux sets them again)
+    let vp9 = [
+        "-c:v",
+        "libvpx-vp9",
+        "-deadline",
+        "realtime",
+        "-cpu-used",
+        "8",
+    ];
+    let cases: [(&str, &[&str], &str); 7] = [
         (&x264, &["-c:v", "libx264", "-preset", "ultrafast"], "mkv"),
         (&x264, &["-map_metadata", "-1", "-c:v", "ffv1"], "mkv"),
         (&x264, &["-c:v", "libx264", "-preset", "ultrafast"], "mp4"),
+        (&ffv1, &["-c:v", "ffv1"], "mkv"),
+        (&ffv1, &["-vf", "format=gbrp", "-c:v", "ffv1"], "mkv"),
+        (&ffv1, &["-c:v", "libx264", "-preset", "ultrafast"], "mp4"),
+        (&ffv1, &vp9, "webm"),
     ];
     for (src, opts, ext) in cases {
         let args: Vec<&str> = ["-i", src]

@@ -107,7 +107,7 @@ pub async fn assemble(
             list: &list.to_string_lossy(),
             itsoffset_us: itsoffset,
             chunk_tags: &chunks[0].tags,
-            color_range: chunks[0].color_range.as_deref(),
+            color: &chunks[0].color,
             audio,
         },
         &tmp.to_string_lossy(),

@@ -20,9 +20,10 @@ pub struct EncodedChunk {
     pub tb: Rational,
     /// The video stream's tags as the chunk container returns them.
     pub tags: std::collections::BTreeMap<String, String>,
-    /// The color range the worker's encoder was opened with (`tv`, `pc`), when set.
+    /// The color properties the worker's encoder was opened with, as codec options and values
+    /// (`color_range` `tv`, …), where set.
     #[serde(default)]
-    pub color_range: Option<String>,
+    pub color: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -153,7 +154,7 @@ pub async fn verify(
         size,
         tb,
         tags,
-        color_range: None,
+        color: Vec::new(),
     })
 }
 

@@ -55,12 +55,12 @@ pub(super) fn keep_video_read(job: &JobSpec, v: &mut Vec<String>) {
 }
 
 /// What FINAL joins: the chunks (their concat list and where the first frame belongs, the
-/// first chunk's tags and the encoder's color range) and the early-encoded audio, if any.
+/// first chunk's tags and the encoder's color properties) and the early-encoded audio, if any.
 pub struct FinalParts<'a> {
     pub list: &'a str,
     pub itsoffset_us: i64,
     pub chunk_tags: &'a BTreeMap<String, String>,
-    pub color_range: Option<&'a str>,
+    pub color: &'a [(String, String)],
     pub audio: Option<&'a AudioDone>,
 }
 
@@ -71,7 +71,7 @@ pub fn final_mux(job: &JobSpec, parts: &FinalParts, tmp_out: &str) -> Vec<String
         list,
         itsoffset_us,
         chunk_tags,
-        color_range,
+        color,
         audio,
     } = *parts;
     let cmd: &CmdLine = &job.cmd;
@@ -141,9 +141,9 @@ pub fn final_mux(job: &JobSpec, parts: &FinalParts, tmp_out: &str) -> Vec<String
         v.extend([format!("-c:{i}"), "copy".into()]);
         v.extend([format!("-bsf:{i}"), super::audio::last_duration_bsf(st)]);
     }
-    if let Some(range) = color_range {
-        // what the workers' encoder was opened with (mp4 chunks may not carry it)
-        v.extend([format!("-color_range:{vi}"), range.to_string()]);
+    for (opt, value) in color {
+        // what the workers' encoder was opened with (mp4 and mov chunks drop some of it)
+        v.extend([format!("-{opt}:{vi}"), value.clone()]);
     }
     for (i, d) in dispositions(job) {
         v.extend([format!("-disposition:{i}"), d]);

@@ -87,7 +87,7 @@ fn split_encode_and_final_commands() {
             list: "list.ffconcat",
             itsoffset_us: 0,
             chunk_tags: &Default::default(),
-            color_range: Some("tv"),
+            color: &[("color_range".into(), "tv".into())],
             audio: None,
         },
         ".out.tmp",

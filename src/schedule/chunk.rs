@@ -230,7 +230,7 @@ impl Scheduler {
                 size: 0,
                 tb: job.sync.enc_tb,
                 tags: Default::default(),
-                color_range: None,
+                color: Vec::new(),
             });
         }
         let local = self.p.workdir.file(&out_name);
@@ -242,7 +242,7 @@ impl Scheduler {
                 tail: format!("{e} (chunk from {})", w.label()),
                 fatal: false,
             })?;
-        enc.color_range = crate::worker::encoder_color_range(&log).map(str::to_string);
+        enc.color = crate::worker::encoder_color(&log);
         tracing::debug!(
             "timing: chunk {k} encoded on {} in {encoded_in:.3}s, collected in {:.3}s ({fetched} bytes fetched while it was written)",
             w.label(),

@@ -118,19 +118,97 @@ impl StderrLog {
 /// logs at info level (`Stream #0:0: Video: h264 …, yuv420p(tv, progressive), …`): `tv`,
 /// `pc`, or None when unspecified. mp4 chunks cannot always carry it, so the final mux sets it.
 pub fn encoder_color_range(stderr: &str) -> Option<&'static str> {
-    let out = stderr.split("Output #0").nth(1)?;
-    let line = out
-        .lines()
-        .find(|l| l.contains("Stream #0:0") && l.contains("Video:"))?;
-    let inner = line.split('(').skip(1).find_map(|s| {
-        let first = s.split([',', ')']).next()?.trim();
-        match first {
+    encoder_color(stderr)
+        .into_iter()
+        .find(|(o, _)| o == "color_range")
+        .and_then(|(_, v)| match v.as_str() {
             "tv" => Some("tv"),
             "pc" => Some("pc"),
             _ => None,
-        }
+        })
+}
+
+/// Every color property the encoder was opened with, as codec options and their values, from
+/// its output stream description at verbose level (`yuv420p(tv, bt709/bt470bg/smpte170m,
+/// progressive, left)`; one name when matrix, primaries and transfer agree): range, matrix,
+/// primaries, transfer, chroma location. Chunk containers drop some of them; the final mux
+/// sets them all again.
+pub fn encoder_color(stderr: &str) -> Vec<(String, String)> {
+    let Some(out) = stderr.split("Output #0").nth(1) else {
+        return Vec::new();
+    };
+    let Some(line) = out
+        .lines()
+        .find(|l| l.contains("Stream #0:0") && l.contains("Video:"))
+    else {
+        return Vec::new();
+    };
+    // the pixel format's parenthesis: the first one whose first item names a color property
+    // or the field order (codec tags like `(avc1 / 0x…)` come earlier)
+    let fields = line.split('(').skip(1).find_map(|s| {
+        let inner = s.split(')').next()?;
+        let items: Vec<&str> = inner.split(',').map(str::trim).collect();
+        let known = |i: &&str| {
+            matches!(
+                *i,
+                "tv" | "pc" | "progressive" | "top first" | "bottom first"
+            ) || i.contains("coded first")
+                || is_color_triple(i)
+                || is_color_name(i)
+        };
+        items.iter().all(known).then_some(items)
     });
-    inner
+    let mut v = Vec::new();
+    for item in fields.unwrap_or_default() {
+        let opt = |o: &str, val: &str| (o.to_string(), val.to_string());
+        match item {
+            "tv" | "pc" => v.push(opt("color_range", item)),
+            "progressive" | "top first" | "bottom first" => {}
+            _ if item.contains("coded first") => {}
+            _ if is_color_triple(item) => {
+                let mut it = item.split('/');
+                let (col, pri, trc) = (it.next(), it.next(), it.next());
+                for (o, val) in [
+                    ("colorspace", col),
+                    ("color_primaries", pri),
+                    ("color_trc", trc),
+                ] {
+                    if let Some(val) = val.filter(|x| *x != "unknown") {
+                        v.push(opt(o, if val == "gbr" { "rgb" } else { val }));
+                    }
+                }
+            }
+            _ if CHROMA_LOCATIONS.contains(&item) => v.push(opt("chroma_sample_location", item)),
+            _ if item != "unknown" => {
+                // one name: matrix, primaries and transfer are all this
+                let col = if item == "gbr" { "rgb" } else { item };
+                v.push(opt("colorspace", col));
+                v.push(opt("color_primaries", item));
+                v.push(opt("color_trc", item));
+            }
+            _ => {}
+        }
+    }
+    v
+}
+
+/// `matrix/primaries/transfer` as a stream description writes them (`bt709/bt709/unknown`),
+/// unlike a codec tag (`avc1 / 0x31637661`).
+fn is_color_triple(w: &str) -> bool {
+    w.split('/').count() == 3 && !w.contains(' ')
+}
+
+/// libavutil's chroma location names (`av_chroma_location_name`).
+const CHROMA_LOCATIONS: &[&str] = &["left", "center", "topleft", "top", "bottomleft", "bottom"];
+
+/// Whether a word of a stream description is a chroma location or a color name that stands
+/// alone (matrix, primaries and transfer equal), e.g. `bt709`, `smpte170m`, `bt2020nc`.
+fn is_color_name(w: &str) -> bool {
+    CHROMA_LOCATIONS.contains(&w)
+        || matches!(
+            w,
+            "bt709" | "smpte170m" | "smpte240m" | "bt470bg" | "fcc" | "gbr" | "ycgco" | "unknown"
+        )
 }
 
 /// What the operating system says (strerror) when a worker's disk, file system or device is
@@ -202,6 +280,30 @@ mod tests {
         assert_eq!(encoder_color_range(log), None);
         let log = "Output #0, mov, to 'e.mov':\n  Stream #0:0: Video: ffv1 (FFV1 / 0x31564646), yuv422p10le(pc, bt709, progressive), 64x64\n";
         assert_eq!(encoder_color_range(log), Some("pc"));
+        let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            encoder_color(log),
+            pairs(&[
+                ("color_range", "pc"),
+                ("colorspace", "bt709"),
+                ("color_primaries", "bt709"),
+                ("color_trc", "bt709")
+            ])
+        );
+        let log = "Output #0, mov, to 'e.mov':\n  Stream #0:0: Video: ffv1, 1 reference frame, gbrp(gbr/unknown/unknown, progressive, topleft), 80x60 (0x0)\n";
+        assert_eq!(
+            encoder_color(log),
+            pairs(&[("colorspace", "rgb"), ("chroma_sample_location", "topleft")])
+        );
+        let log = "Output #0, mp4, to 'e.mp4':\n  Stream #0:0: Video: h264 (avc1 / 0x31637661), yuv420p(progressive, left), 160x120\n";
+        assert_eq!(
+            encoder_color(log),
+            pairs(&[("chroma_sample_location", "left")])
+        );
         let mut s = StderrLog::default();
         s.push(&vec![b'a'; STDERR_HEAD + 10]);
         assert_eq!(s.head.len(), STDERR_HEAD);

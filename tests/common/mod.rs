@@ -218,7 +218,7 @@ pub fn layout(path: &Path) -> Value {
         path,
         &[
             "-show_entries",
-            "stream=index,codec_type,codec_name,profile,width,height,pix_fmt,field_order,color_range,color_space,color_transfer,color_primaries,sample_rate,channels,r_frame_rate,avg_frame_rate,time_base,start_pts,start_time,duration_ts,nb_frames:stream_disposition:stream_tags:format=format_name,start_time,duration,nb_streams:format_tags:chapter=start,end,time_base:chapter_tags",
+            "stream=index,codec_type,codec_name,profile,width,height,pix_fmt,field_order,color_range,color_space,color_transfer,color_primaries,chroma_location,sample_rate,channels,r_frame_rate,avg_frame_rate,time_base,start_pts,start_time,duration_ts,nb_frames:stream_disposition:stream_tags:format=format_name,start_time,duration,nb_streams:format_tags:chapter=start,end,time_base:chapter_tags",
             "-show_chapters",
         ],
     )
