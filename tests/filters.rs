@@ -267,11 +267,7 @@ fn framemd5_all(files: &[String]) -> Vec<Vec<String>> {
 }
 
 /// The fields of `tests/common`'s stream layout that differ (`stream 0 field_order`,
-/// `stream 0 tag DURATION`, `format duration`, …), except a color tag that ours lost: chunks
-/// written as mov drop `color_space`/`color_transfer`/`color_primaries` that come without the
-/// others (any RGB output: plain `-vf format=gbrp` reads `gbr` from plain ffmpeg and `unknown`
-/// from distrffmpeg). That is issue 18's color-properties bullet, the same with no filter at
-/// all, not a property of the filters audited here; a tag that changes value still counts.
+/// `stream 0 tag DURATION`, `format duration`, …).
 fn layout_diff(plain: &Path, ours: &Path) -> Vec<String> {
     let (a, b) = (layout(plain), layout(ours));
     let mut diff = Vec::new();
@@ -283,9 +279,7 @@ fn layout_diff(plain: &Path, ours: &Path) -> Vec<String> {
             .collect();
         for k in keys {
             let (u, v) = (&x[k.as_str()], &y[k.as_str()]);
-            let lost =
-                k.starts_with("color_") && k != "color_range" && (v.is_null() || v == "unknown");
-            if u != v && !lost {
+            if u != v {
                 diff.push(format!("{what}{k}"));
             }
         }

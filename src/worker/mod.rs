@@ -143,11 +143,11 @@ pub fn encoder_color(stderr: &str) -> Vec<(String, String)> {
     else {
         return Vec::new();
     };
-    // the pixel format's parenthesis: the first one whose first item names a color property
-    // or the field order (codec tags like `(avc1 / 0x…)` come earlier)
-    let fields = line.split('(').skip(1).find_map(|s| {
-        let inner = s.split(')').next()?;
-        let items: Vec<&str> = inner.split(',').map(str::trim).collect();
+    // the pixel format's parenthesis: the first one whose items all name a color property or
+    // the field order (codec tags like `(avc1 / 0x…)` come earlier; the field order may hold a
+    // parenthesis of its own: `top coded first (swapped)`)
+    let fields = parentheses(line).into_iter().find_map(|inner| {
+        let items: Vec<&str> = top_level_items(inner);
         let known = |i: &&str| {
             matches!(
                 *i,
@@ -196,6 +196,47 @@ pub fn encoder_color(stderr: &str) -> Vec<(String, String)> {
 /// unlike a codec tag (`avc1 / 0x31637661`).
 fn is_color_triple(w: &str) -> bool {
     w.split('/').count() == 3 && !w.contains(' ')
+}
+
+/// The contents of every outermost parenthesis of a line.
+fn parentheses(line: &str) -> Vec<&str> {
+    let (mut out, mut depth, mut start) = (Vec::new(), 0usize, 0);
+    for (i, c) in line.char_indices() {
+        match c {
+            '(' => {
+                if depth == 0 {
+                    start = i + 1;
+                }
+                depth += 1;
+            }
+            ')' if depth > 0 => {
+                depth -= 1;
+                if depth == 0 {
+                    out.push(&line[start..i]);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The comma-separated items of a parenthesis' contents, commas inside nested ones kept.
+fn top_level_items(inner: &str) -> Vec<&str> {
+    let (mut out, mut depth, mut start) = (Vec::new(), 0usize, 0);
+    for (i, c) in inner.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                out.push(inner[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(inner[start..].trim());
+    out
 }
 
 /// libavutil's chroma location names (`av_chroma_location_name`).
@@ -300,6 +341,11 @@ mod tests {
             pairs(&[("colorspace", "rgb"), ("chroma_sample_location", "topleft")])
         );
         let log = "Output #0, mp4, to 'e.mp4':\n  Stream #0:0: Video: h264 (avc1 / 0x31637661), yuv420p(progressive, left), 160x120\n";
+        assert_eq!(
+            encoder_color(log),
+            pairs(&[("chroma_sample_location", "left")])
+        );
+        let log = "Output #0, mov, to 'w.mov':\n  Stream #0:0: Video: ffv1, 1 reference frame, yuv420p(top coded first (swapped), left), 320x240 (0x0) [SAR 1:1 DAR 4:3]\n";
         assert_eq!(
             encoder_color(log),
             pairs(&[("chroma_sample_location", "left")])
