@@ -241,17 +241,7 @@ fn identities_only_keeps_the_agents_keys_out() {
     let ssh = c.home.join(".ssh");
     // the authorized key is only in the agent; the key file is another one
     let sock = e.path("agent.sock");
-    let mut agent = std::process::Command::new("ssh-agent")
-        .arg("-D")
-        .arg("-a")
-        .arg(&sock)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("ssh-agent (openssh-client)");
-    let t = std::time::Instant::now();
-    while !sock.exists() && t.elapsed() < std::time::Duration::from_secs(5) {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let agent = common::sshd::Agent::start(&sock);
     let add = std::process::Command::new("ssh-add")
         .arg(ssh.join("id_ed25519"))
         .env("SSH_AUTH_SOCK", &sock)
@@ -292,8 +282,7 @@ fn identities_only_keeps_the_agents_keys_out() {
         text.contains("other_key") && !text.contains("ssh-agent keys"),
         "{text}"
     );
-    let _ = agent.kill();
-    let _ = agent.wait();
+    drop(agent);
 }
 
 /// A worker that stops answering after the connection is up: opening a channel gives up

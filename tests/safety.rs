@@ -55,6 +55,26 @@ fn plant(dir: &Path, outside: &Path) -> Vec<PathBuf> {
     .collect()
 }
 
+/// The names `plant` puts in a dir, plus `more`, sorted: what a dir holds after a run that
+/// touched nothing of the user's.
+fn planted_names(more: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "0123456789abcdef",
+        "dfjob-0123456789abcdef-1-00000000",
+        "dfjob-fedcba9876543210-1-00000000",
+        "fedcba9876543210",
+        "link-out",
+        "new.txt",
+        "thesis",
+    ]
+    .iter()
+    .chain(more)
+    .map(|s| s.to_string())
+    .collect();
+    v.sort();
+    v
+}
+
 /// A dir elsewhere that links point to; it looks like a marked job dir of ours.
 fn outside(e: &Env) -> (PathBuf, Vec<PathBuf>) {
     let o = e.path("outside");
@@ -127,15 +147,7 @@ fn a_configured_work_dir_keeps_every_file_of_the_users() {
     left.sort();
     assert_eq!(
         left,
-        [
-            "0123456789abcdef",
-            "dfjob-0123456789abcdef-1-00000000",
-            "dfjob-fedcba9876543210-1-00000000",
-            "fedcba9876543210",
-            "link-out",
-            "new.txt",
-            "thesis"
-        ],
+        planted_names(&[]),
         "this run's job dir is gone, nothing else"
     );
 }
@@ -174,16 +186,7 @@ fn a_workers_work_path_keeps_every_file_of_the_users() {
     left.sort();
     assert_eq!(
         left,
-        [
-            "0123456789abcdef",
-            "dfjob-00000000000000fe-78-deadbeef",
-            "dfjob-0123456789abcdef-1-00000000",
-            "dfjob-fedcba9876543210-1-00000000",
-            "fedcba9876543210",
-            "link-out",
-            "new.txt",
-            "thesis"
-        ],
+        planted_names(&["dfjob-00000000000000fe-78-deadbeef"]),
         "this run's job dir is gone, nothing else"
     );
 }

@@ -297,17 +297,7 @@ fn ssh_agent_encrypted_keys_and_ssh_config_aliases() {
     // the client key goes into an agent, then its file is encrypted
     let key = c.home.join(".ssh/id_ed25519");
     let sock = e.path("agent.sock");
-    let mut agent = std::process::Command::new("ssh-agent")
-        .arg("-D")
-        .arg("-a")
-        .arg(&sock)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("ssh-agent (openssh-client)");
-    let t = std::time::Instant::now();
-    while !sock.exists() && t.elapsed() < std::time::Duration::from_secs(5) {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let agent = common::sshd::Agent::start(&sock);
     let add = std::process::Command::new("ssh-add")
         .arg(&key)
         .env("SSH_AUTH_SOCK", &sock)
@@ -343,8 +333,7 @@ fn ssh_agent_encrypted_keys_and_ssh_config_aliases() {
     // without it: the encrypted key is named, with what to do
     let o = e.distr().args(args).output().unwrap();
     assert_fails_with(&o, 1, "is encrypted; add it to ssh-agent");
-    let _ = agent.kill();
-    let _ = agent.wait();
+    drop(agent);
 }
 
 /// The output of a running encode is copied home while it grows; what the muxer patches at the

@@ -273,3 +273,30 @@ impl Sshd {
         let _ = Command::new("kill").arg("-CONT").args(pids).status();
     }
 }
+
+/// An ssh-agent listening on `sock` for a test, killed when dropped.
+pub struct Agent(Child);
+
+impl Agent {
+    pub fn start(sock: &Path) -> Agent {
+        let child = Command::new("ssh-agent")
+            .arg("-D")
+            .arg("-a")
+            .arg(sock)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("ssh-agent (openssh-client)");
+        let t = Instant::now();
+        while !sock.exists() && t.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Agent(child)
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
