@@ -118,6 +118,23 @@ pub fn start_trim_us(
     half_mid_us as i64 + 1 - file_start_us
 }
 
+/// The `trim` after the user's chain that drops the outputs of a chunk's context frames
+/// (temporal filters): its start and end lie strictly between the last context frame and the
+/// chunk's first frame, and between the chunk's last frame and the first context frame after.
+fn context_trim(job: &JobSpec, c: &Chunk) -> Option<String> {
+    let mid = |a: i64, b: i64| format_us(start_trim_us(a, b, 0, job.sync.filter_tb, 0));
+    let start = c
+        .context
+        .before
+        .map(|(_, prev)| format!("start={}", mid(prev, c.first_pts)));
+    let end = c
+        .context
+        .after
+        .map(|(last, next)| format!("end={}", mid(last, next)));
+    let opts: Vec<String> = start.into_iter().chain(end).collect();
+    (!opts.is_empty()).then(|| format!("trim={}", opts.join(":")))
+}
+
 /// ENCODE: the worker's command, reading `input` (the chunk's NUT file) and writing `output`.
 pub fn encode(
     job: &JobSpec,
@@ -153,7 +170,10 @@ pub fn encode(
     v.extend(s(&["-map", "0:v:0"]));
     if let Some(f) = &job.filter {
         v.push("-vf".into());
-        v.push(f.clone());
+        v.push(match context_trim(job, c) {
+            Some(trim) => format!("{f},{trim}"),
+            None => f.clone(),
+        });
     }
     push_opts(&mut v, &job.encode_opts);
     if let (Some(tp), Some(log)) = (&job.two_pass, passlog) {

@@ -41,7 +41,7 @@ pub fn render(job: &JobSpec, planned: &Planned, env: &RunEnv) -> String {
         );
         let split = commands::split(job, source_path(job), c, &planned.packets, &shift, tb, &src);
         let _ = writeln!(s, "  PRE    {}", display_cmd(&ffmpeg, &split));
-        let first_src = c.first_pts - shift.offset_ticks;
+        let first_src = c.chain_first_pts() - shift.offset_ticks;
         let trim = commands::pre_roll(c, &planned.packets, first_src)
             .map(|prev| commands::start_trim_us(prev, first_src, shift.offset_ticks, tb, 0));
         let note = if trim.is_some() {

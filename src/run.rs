@@ -103,6 +103,7 @@ pub async fn plan_job(
         sizing,
         base_cost: plan::base_cost(job.src_size.0, job.src_size.1),
         cuts,
+        window: job.window,
     })
     .with_context(|| format!("{src}: cannot plan the video"))?;
     tracing::debug!(

@@ -176,6 +176,7 @@ mod tests {
             worker_mode: SyncMode::Vfr,
             out_pts: pts,
             cost: 0,
+            context: Default::default(),
         }
     }
 

@@ -6,12 +6,13 @@
 /// Filters whose output frame depends only on its input frame (and its timestamp), which keep
 /// every frame and its timestamp and need no local files. Every entry is proven exact against
 /// plain ffmpeg by tests/filters.rs (ffv1, framemd5, several chunks); an entry without that
-/// proof fails there. Removed after that audit, so they pass through (counts: 96 frames in 4
-/// chunks, as tests/filters.rs runs them):
-/// - `yadif`: reads the previous and the next frame (temporal window): 6 of 96 frames differed,
-///   on progressive and on interlaced sources.
-/// - `kerndeint`: keeps the previous frame (temporal window): 3 of 96 differed.
+/// proof fails there. Removed after that audit (counts: 96 frames in 4 chunks, as
+/// tests/filters.rs runs them):
+/// - `yadif`, `kerndeint`: temporal windows (6 and 3 of 96 frames differed when chunks saw no
+///   context); they distribute as temporal filters (`window`), with the context decoded.
 /// - `hqdn3d`: recursive state, each output feeds the next frame's filter: 84 of 96 differed.
+///   A warm-up converged after 6 frames on noisy motion but not within 75 on calmer content:
+///   no bounded context makes it exact, so it passes through.
 /// - `cropdetect`: frames pass unchanged, but its result is the log, a running maximum over
 ///   all frames that workers neither share nor print (0 of plain ffmpeg's 94 `crop=` lines).
 /// - `colormatrix`: frames matched, but the output lost the `color_space` tag it sets.
@@ -73,6 +74,7 @@ pub const FRAME_LOCAL: &[&str] = &[
     "fspp",
     "pp",
     "gradfun",
+    "fade",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -125,13 +127,67 @@ pub fn filter_names(chain: &str) -> Result<Vec<String>, FilterError> {
         .collect())
 }
 
-/// Filters known to read other frames or carry state, and why (the pass-through reason).
+/// Filters known to carry state across frames without a bound, and why (the pass-through
+/// reason).
 const STATEFUL: &[(&str, &str)] = &[
-    ("yadif", "it reads the previous and the next frame"),
-    ("kerndeint", "it reads the previous frame"),
     ("hqdn3d", "its state carries from frame to frame"),
     ("cropdetect", "its result is a log over all frames"),
 ];
+
+pub use crate::plan::timeline::Window;
+
+/// Temporal filters that keep one output frame per input frame at its timestamp, with the
+/// window each reads in the form its options give it (each proven by tests/filters.rs), or why
+/// that form does not distribute. Positional options follow each filter's option order.
+fn temporal_window(name: &str, args: &str) -> Option<Result<Window, String>> {
+    let per_field = || Err("it sends one frame per field (doubles the frame rate)".to_string());
+    let window = |before, after| Ok(Window { before, after });
+    Some(match name {
+        // prev, cur and next frame; modes 1 and 3 send one frame per field
+        "yadif" | "bwdif" => {
+            let default = if name == "yadif" { "0" } else { "1" };
+            match option(args, "mode", 0).as_deref().unwrap_or(default) {
+                "0" | "2" | "send_frame" | "send_frame_nospatial" => window(1, 1),
+                _ => per_field(),
+            }
+        }
+        "w3fdif" => match option(args, "mode", 1).as_deref().unwrap_or("1") {
+            "0" | "frame" => window(1, 1),
+            _ => per_field(),
+        },
+        // keeps the previous frame's planes
+        "kerndeint" => window(1, 0),
+        // mixes the last `frames` frames (the first one repeated at the start)
+        "tmix" => match option(args, "frames", 0).map_or(Ok(3), |v| v.parse::<usize>()) {
+            Ok(n) if (1..=1024).contains(&n) => window(n - 1, 0),
+            _ => Err("its frame count is not a plain number".into()),
+        },
+        // a window of `s` frames centred on the output frame (an even size is made odd)
+        "atadenoise" => match option(args, "s", 6).map_or(Ok(9), |v| v.parse::<usize>()) {
+            Ok(s) if (5..=129).contains(&s) => window((s | 1) / 2, (s | 1) / 2),
+            _ => Err("its window size is not a plain number".into()),
+        },
+        _ => return None,
+    })
+}
+
+/// A filter option's value, by name or at its position among the leading positional values
+/// (libavfilter's shorthand: values before the first `key=value` fill the options in order).
+fn option(args: &str, name: &str, position: usize) -> Option<String> {
+    let args = args.trim().trim_matches(['\'', '"']);
+    let parts: Vec<&str> = args.split(':').filter(|p| !p.is_empty()).collect();
+    for (i, p) in parts.iter().enumerate() {
+        match p.split_once('=') {
+            Some((k, v)) if k.trim() == name => return Some(v.trim().to_string()),
+            Some(_) => {}
+            None if i == position && parts[..i].iter().all(|q| !q.contains('=')) => {
+                return Some(p.trim().to_string())
+            }
+            None => {}
+        }
+    }
+    None
+}
 
 /// libpostproc subfilters proven spatial (tests/filters.rs); `al` (autolevels) keeps a
 /// histogram across frames and `tn` (tmpnoise) blends with earlier frames: 84 of 96 frames
@@ -158,14 +214,24 @@ const PP_SPATIAL: &[&str] = &[
     "dering",
 ];
 
-/// Checks that every filter of the chain is frame-local, in the form its options give it.
-pub fn check_chain(chain: &str) -> Result<(), FilterError> {
+/// Checks that every filter of the chain is frame-local or a proven temporal filter, in the
+/// form its options give it, and returns the window of context frames the chain reads.
+pub fn check_chain(chain: &str) -> Result<Window, FilterError> {
+    let mut total = Window::default();
     for (name, args) in chain_filters(chain)? {
         if let Some((_, why)) = STATEFUL.iter().find(|(n, _)| *n == name) {
             return Err(FilterError::Stateful(name, why.to_string()));
         }
-        if !FRAME_LOCAL.contains(&name.as_str()) {
-            return Err(FilterError::NotFrameLocal(name));
+        match temporal_window(&name, &args) {
+            Some(Ok(w)) => {
+                total.before += w.before;
+                total.after += w.after;
+            }
+            Some(Err(why)) => return Err(FilterError::Stateful(name, why)),
+            None if !FRAME_LOCAL.contains(&name.as_str()) => {
+                return Err(FilterError::NotFrameLocal(name))
+            }
+            None => {}
         }
         if let Some(word) = counting_word(&args) {
             return Err(FilterError::Stateful(
@@ -174,6 +240,11 @@ pub fn check_chain(chain: &str) -> Result<(), FilterError> {
                     "'{word}' (frame number, byte position or random state) restarts in each chunk"
                 ),
             ));
+        }
+        if name == "fade" {
+            if let Some(why) = fade_counts_frames(&args) {
+                return Err(FilterError::Stateful(name, why.into()));
+            }
         }
         if name == "pp" {
             if let Some(sub) = pp_unproven(&args) {
@@ -184,7 +255,7 @@ pub fn check_chain(chain: &str) -> Result<(), FilterError> {
             }
         }
     }
-    Ok(())
+    Ok(total)
 }
 
 /// An expression variable or function in a filter's option values that differs per chunk: `n`
@@ -207,6 +278,32 @@ fn counting_word(args: &str) -> Option<&str> {
         start = i + c.len_utf8();
     }
     None
+}
+
+/// Why a `fade` counts frames (which restart in each chunk) rather than following the
+/// timestamps: it fades by time only with a duration (`d`) and no start frame or frame count
+/// (its positional options are type, start frame, frame count).
+fn fade_counts_frames(args: &str) -> Option<&'static str> {
+    let parts: Vec<&str> = args
+        .trim()
+        .trim_matches(['\'', '"'])
+        .split(':')
+        .filter(|p| !p.is_empty())
+        .collect();
+    let named = |names: &[&str]| {
+        parts.iter().find_map(|p| {
+            let (k, v) = p.split_once('=')?;
+            names.contains(&k.trim()).then(|| v.trim())
+        })
+    };
+    let positional = parts.iter().take_while(|p| !p.contains('=')).count();
+    if positional > 1 || named(&["start_frame", "s", "nb_frames", "n"]).is_some() {
+        return Some("it fades over a number of frames (the count restarts in each chunk)");
+    }
+    match named(&["duration", "d"]) {
+        Some(d) if crate::rational::parse_duration_us(d).is_some_and(|us| us > 0) => None,
+        _ => Some("without a duration (d=) it fades over a number of frames (the count restarts in each chunk)"),
+    }
 }
 
 /// The first libpostproc subfilter of `pp`'s options outside `PP_SPATIAL`.
@@ -295,18 +392,49 @@ mod tests {
     }
 
     #[test]
-    fn temporal_and_recursive_filters_are_refused() {
+    fn temporal_filters_declare_their_window() {
+        let w = |before, after| Window { before, after };
+        for (chain, want) in [
+            ("scale=640:-2,unsharp", w(0, 0)),
+            ("yadif", w(1, 1)),
+            ("yadif=0", w(1, 1)),
+            ("yadif=mode=send_frame_nospatial", w(1, 1)),
+            ("yadif=2:1:1", w(1, 1)),
+            ("yadif=parity=tff:mode=0", w(1, 1)),
+            ("bwdif=mode=send_frame", w(1, 1)),
+            ("bwdif=0", w(1, 1)),
+            ("w3fdif=complex:frame", w(1, 1)),
+            ("w3fdif=mode=0", w(1, 1)),
+            ("kerndeint", w(1, 0)),
+            ("tmix", w(2, 0)),
+            ("tmix=frames=5", w(4, 0)),
+            ("tmix=4:'1 2 3 4'", w(3, 0)),
+            ("atadenoise", w(4, 4)),
+            ("atadenoise=s=5", w(2, 2)),
+            ("atadenoise=s=6", w(3, 3)),
+            ("yadif,tmix,scale=320:-2", w(3, 1)),
+        ] {
+            assert_eq!(check_chain(chain), Ok(want), "{chain}");
+        }
+    }
+
+    #[test]
+    fn recursive_per_field_and_logging_filters_are_refused() {
         for bad in [
-            "yadif",
-            "yadif=0",
             "yadif=1",
             "yadif=mode=send_field",
+            "yadif=3:0",
+            "bwdif",
+            "bwdif=mode=send_field",
+            "w3fdif",
+            "w3fdif=complex:field",
             "hqdn3d",
             "hqdn3d=4:3:6:4.5",
             "scale=640:-2,hqdn3d,unsharp",
-            "kerndeint",
             "cropdetect",
             "colormatrix=bt601:bt709",
+            "tmix=frames=x",
+            "atadenoise=s=500",
         ] {
             let e = check_chain(bad).unwrap_err();
             assert!(
@@ -314,8 +442,8 @@ mod tests {
                 "{bad}: {e}"
             );
         }
-        let e = check_chain("scale=640:-2,yadif").unwrap_err().to_string();
-        assert!(e.contains("'yadif'") && e.contains("next frame"), "{e}");
+        let e = check_chain("scale=640:-2,yadif=1").unwrap_err().to_string();
+        assert!(e.contains("'yadif'") && e.contains("per field"), "{e}");
         assert!(check_chain("hqdn3d")
             .unwrap_err()
             .to_string()
@@ -335,6 +463,11 @@ mod tests {
             "crop=100:80:n",
             "hue=n*5",
             "eq=brightness=n/100:eval=frame",
+            "fade=in:0:30",
+            "fade=t=in:s=10:n=20",
+            "fade=t=out:st=2",
+            "fade=t=in:st=1:nb_frames=5:d=1",
+            "fade=in:st=0:d=0",
         ] {
             let e = check_chain(bad).unwrap_err().to_string();
             assert!(e.contains("restarts in each chunk"), "{bad}: {e}");
@@ -347,6 +480,9 @@ mod tests {
             "dctdnoiz=sigma=4.5:n=3:overlap=3",
             "dctdnoiz=n=3",
             "scale=1280:-2:flags=neighbor",
+            "fade=t=in:st=0:d=1.5",
+            "fade=out:st=4:d=1:color=white",
+            "fade=type=out:start_time=2:duration=0.5",
         ] {
             assert!(check_chain(good).is_ok(), "{good}");
         }

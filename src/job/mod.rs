@@ -80,6 +80,8 @@ pub struct JobSpec {
     pub encode_opts: Vec<Opt>,
     /// The user's `-vf` chain, if any.
     pub filter: Option<String>,
+    /// The context frames the chain reads around each frame (temporal filters).
+    pub window: filters::Window,
     pub timing: Timing,
     /// The output frame rate the encoder gets (`-r` or the input's rate).
     pub frame_rate: Rational,
@@ -279,9 +281,10 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
     let filter = last_matching(&out.opts, &["filter"], &views, vi)
         .map_err(|e| Passthrough(e.to_string()))?
         .and_then(|o| o.arg.clone());
-    if let Some(f) = &filter {
-        filters::check_chain(f).map_err(|e| Passthrough(e.to_string()))?;
-    }
+    let window = match &filter {
+        Some(f) => filters::check_chain(f).map_err(|e| Passthrough(e.to_string()))?,
+        None => filters::Window::default(),
+    };
     for o in out
         .opts
         .iter()
@@ -394,6 +397,7 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
         decode_opts,
         encode_opts,
         filter,
+        window,
         timing,
         frame_rate,
         sync,

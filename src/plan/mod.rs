@@ -13,7 +13,7 @@ use crate::probe::Packet;
 use crate::rational::Rational;
 use serde::Serialize;
 use sync::{Emitted, SyncMode, SyncParams, SyncState};
-use timeline::{decode_starts, encoder_input, Frame, Trims};
+use timeline::{decode_starts, encoder_input, filter_input, Frame, Trims, Window};
 
 /// Chunk length targets, in encoder input frames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -70,6 +70,8 @@ pub struct PlanInput<'a> {
     pub base_cost: u64,
     /// Chunk starts to use instead of choosing them (pass 2 reuses pass 1's).
     pub cuts: Option<&'a [usize]>,
+    /// The context frames the user's filter chain reads around each frame.
+    pub window: Window,
 }
 
 /// The per-frame part of the encoding cost model, in source bytes: a frame costs
@@ -101,6 +103,18 @@ pub struct Chunk {
     pub out_pts: Vec<i64>,
     /// Estimated encoding cost (`base_cost` model, bytes): the scheduler starts dear chunks first.
     pub cost: u64,
+    /// Frames decoded only as context for temporal filters.
+    pub context: Context,
+}
+
+/// The frames a chunk decodes only as context for a temporal filter chain (`Window`): they run
+/// through the user's chain and their outputs are dropped after it. Filter-graph pts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Context {
+    /// The first context frame before the chunk, and the frame just before the chunk's first.
+    pub before: Option<(i64, i64)>,
+    /// The chunk's last frame, and the first context frame after it.
+    pub after: Option<(i64, i64)>,
 }
 
 impl Chunk {
@@ -112,6 +126,13 @@ impl Chunk {
     }
     pub fn out_count(&self) -> i64 {
         self.out_pts.len() as i64
+    }
+    /// Filter pts of the first frame the worker's chain must see: the first context frame, or
+    /// the chunk's first frame. Frames decoded before it are trimmed ahead of the chain.
+    pub fn chain_first_pts(&self) -> i64 {
+        self.context
+            .before
+            .map_or(self.first_pts, |(first, _)| first)
     }
 }
 
@@ -152,6 +173,10 @@ pub fn worker_mode(plain: SyncMode, k: usize) -> SyncMode {
 struct Ctx<'a> {
     inp: &'a PlanInput<'a>,
     frames: Vec<Frame>,
+    /// The frames plain ffmpeg's filter chain sees (before the output trims): `frames` is
+    /// `chain[chain_offset..]`, cut at its end.
+    chain: Vec<Frame>,
+    chain_offset: usize,
     starts: Vec<Option<usize>>,
     leading: Vec<bool>,
     plain: Vec<Emitted>,
@@ -185,12 +210,52 @@ impl Ctx<'_> {
         if plain.count == 0 || plain.dups_of_previous != 0 {
             return false;
         }
+        let (lo, hi) = self.context_range(b, b);
+        if self.chain[lo..hi]
+            .iter()
+            .any(|f| self.starts[f.packet].is_none())
+        {
+            // a context frame that cannot be decoded
+            return false;
+        }
         let p = SyncParams {
             mode: worker_mode(self.inp.sync.mode, 1),
             recording_us: None,
             ..self.inp.sync
         };
         p.step(&mut SyncState::default(), Some(self.fr(b))) == plain
+    }
+
+    /// The range of `chain` a chunk of frames `[a, b)` decodes: its frames and the window's
+    /// context on each side, as far as plain ffmpeg's chain sees frames.
+    fn context_range(&self, a: usize, b: usize) -> (usize, usize) {
+        let w = self.inp.window;
+        let lo = (self.chain_offset + a).saturating_sub(w.before);
+        let hi = (self.chain_offset + b + w.after).min(self.chain.len());
+        (lo, hi)
+    }
+
+    /// The context of a chunk `[a, b)`, and its first and last packet in decode order.
+    fn context(&self, a: usize, b: usize) -> (Context, usize, usize) {
+        let (lo, hi) = self.context_range(a, b);
+        let (ca, cb) = (self.chain_offset + a, self.chain_offset + b);
+        let first = self.chain[lo..ca]
+            .iter()
+            .filter_map(|f| self.starts[f.packet])
+            .chain(self.starts[self.frames[a].packet])
+            .min()
+            .expect("the chunk's first frame is decodable");
+        let last = self.frames[a..b]
+            .iter()
+            .chain(&self.chain[cb..hi])
+            .map(|f| f.packet)
+            .max()
+            .expect("non-empty");
+        let context = Context {
+            before: (lo < ca).then(|| (self.chain[lo].pts, self.chain[ca - 1].pts)),
+            after: (hi > cb).then(|| (self.chain[cb - 1].pts, self.chain[cb].pts)),
+        };
+        (context, first, last)
     }
 
     fn is_key(&self, b: usize) -> bool {
@@ -308,6 +373,11 @@ pub fn plan(inp: &PlanInput) -> Result<Plan, PlanError> {
     if frames.is_empty() {
         return Err(PlanError::NoFrames);
     }
+    let chain = filter_input(inp.packets, inp.stream_tb, &inp.trims);
+    let chain_offset = chain
+        .iter()
+        .position(|f| f.packet == frames[0].packet)
+        .expect("the encoder's frames come through the chain");
     let starts = decode_starts(inp.packets);
     let leading = timeline::leading_pictures(inp.packets);
     let mut st = SyncState::default();
@@ -328,6 +398,8 @@ pub fn plan(inp: &PlanInput) -> Result<Plan, PlanError> {
     let ctx = Ctx {
         inp,
         frames,
+        chain,
+        chain_offset,
         starts,
         leading,
         plain,
@@ -377,12 +449,7 @@ pub fn plan(inp: &PlanInput) -> Result<Plan, PlanError> {
                 continue;
             }
         }
-        let first_packet = ctx.starts[ctx.frames[a].packet].expect("checked");
-        let last_packet = ctx.frames[a..b]
-            .iter()
-            .map(|f| f.packet)
-            .max()
-            .expect("non-empty");
+        let (context, first_packet, last_packet) = ctx.context(a, b);
         chunks.push(Chunk {
             index: k,
             start: a,
@@ -395,6 +462,7 @@ pub fn plan(inp: &PlanInput) -> Result<Plan, PlanError> {
             worker_mode: worker_mode(inp.sync.mode, k),
             out_pts: want,
             cost: ctx.cum[b] - ctx.cum[a] + ctx.lead_in(a),
+            context,
         });
         k += 1;
     }

@@ -116,6 +116,7 @@ fn run(pk: &[Packet], mode: SyncMode, sz: Sizing, trims: Trims) -> Plan {
         sizing: sz,
         base_cost: 0,
         cuts: None,
+        window: Default::default(),
     })
     .unwrap()
 }
@@ -251,6 +252,7 @@ fn stream_not_starting_with_a_keyframe_is_refused() {
         sizing: sizing(600, 300, 900),
         base_cost: 0,
         cuts: None,
+        window: Default::default(),
     });
     assert_eq!(e, Err(PlanError::NoLeadingKeyframe));
 }
@@ -287,6 +289,7 @@ fn busy_scenes_get_shorter_chunks_of_about_equal_cost() {
         sizing: sizing(100, 20, 200),
         base_cost: 500,
         cuts: None,
+        window: Default::default(),
     })
     .unwrap();
     check_cover(&p);

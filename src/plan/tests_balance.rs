@@ -35,6 +35,7 @@ fn plan_for(pk: &[Packet], sizing: Sizing) -> Plan {
         sizing,
         base_cost: 36_864,
         cuts: None,
+        window: Default::default(),
     })
     .unwrap()
 }

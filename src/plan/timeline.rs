@@ -21,6 +21,22 @@ pub struct Trims {
     pub output_duration_us: Option<i64>,
 }
 
+/// The frames around each output frame that a chain reads: `before` earlier and `after` later
+/// input frames. Workers decode that many frames of context on each side of a chunk, run the
+/// chain over them and drop their outputs, so every output frame sees what it sees in plain
+/// ffmpeg.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Window {
+    pub before: usize,
+    pub after: usize,
+}
+
+impl Window {
+    pub fn is_empty(self) -> bool {
+        self.before == 0 && self.after == 0
+    }
+}
+
 /// A frame that reaches the encoder's frame-rate logic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Frame {
@@ -79,10 +95,16 @@ pub fn trim(
     out
 }
 
+/// The frames plain ffmpeg's video filter chain sees, with their filter timestamps: the
+/// input trims come before the user's filters, the output trims after them.
+pub fn filter_input(packets: &[Packet], tb: Rational, t: &Trims) -> Vec<Frame> {
+    let frames = presentation_order(packets, tb, t.ts_offset_us);
+    trim(&frames, tb, t.input_start.then_some(0), t.input_duration_us)
+}
+
 /// The frames plain ffmpeg's encoder path sees, with their filter timestamps.
 pub fn encoder_input(packets: &[Packet], tb: Rational, t: &Trims) -> Vec<Frame> {
-    let frames = presentation_order(packets, tb, t.ts_offset_us);
-    let frames = trim(&frames, tb, t.input_start.then_some(0), t.input_duration_us);
+    let frames = filter_input(packets, tb, t);
     trim(&frames, tb, t.output_start_us, t.output_duration_us)
 }
 

@@ -97,7 +97,7 @@ impl Scheduler {
             w.upload(&src.path, &src.name).await?;
         }
         let out_name = WorkDir::encoded_name(k, attempt.id, job.chunk_format().1);
-        let first_src = c.first_pts - sp.shift.offset_ticks;
+        let first_src = c.chain_first_pts() - sp.shift.offset_ticks;
         let trim = commands::pre_roll(c, &sp.packets, first_src).map(|prev| {
             commands::start_trim_us(prev, first_src, sp.shift.offset_ticks, sp.tb, src.start_us)
         });
