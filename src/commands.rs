@@ -135,6 +135,38 @@ fn context_trim(job: &JobSpec, c: &Chunk) -> Option<String> {
     (!opts.is_empty()).then(|| format!("trim={}", opts.join(":")))
 }
 
+/// The filters that make a worker keep exactly plain ffmpeg's frames at plain ffmpeg's pts
+/// when its frame-rate logic drops frames (`Chunk::explicit_drops`): a `select` that drops
+/// them, and a `setpts` that gives each kept frame its encoder pts (plus the output `-ss`,
+/// which the encoder subtracts), rounded to the filter time base, for `-fps_mode passthrough`.
+fn explicit_timing(job: &JobSpec, c: &Chunk) -> Vec<String> {
+    let Some(drops) = &c.explicit_drops else {
+        return Vec::new();
+    };
+    let mut v = Vec::new();
+    if !drops.is_empty() {
+        let terms: Vec<String> = drops.iter().map(|i| format!("eq(n,{i})")).collect();
+        v.push(format!("select='not({})'", terms.join("+")));
+    }
+    let Some(&first) = c.out_pts.first() else {
+        return v;
+    };
+    let mut ticks = format!("{first}+N");
+    for (j, w) in c.out_pts.windows(2).enumerate() {
+        let jump = w[1] - w[0] - 1;
+        if jump != 0 {
+            ticks.push_str(&format!("+{jump}*gte(N,{})", j + 1));
+        }
+    }
+    let tb = job.sync.enc_tb;
+    let ss = format_us(job.timing.out_ss_us.unwrap_or(0));
+    v.push(format!(
+        "setpts='floor((({ticks})*{}/{}+{ss})/TB+0.5)'",
+        tb.num, tb.den
+    ));
+    v
+}
+
 /// ENCODE: the worker's command, reading `input` (the chunk's NUT file) and writing `output`.
 pub fn encode(
     job: &JobSpec,
@@ -168,12 +200,16 @@ pub fn encode(
     v.push("-i".into());
     v.push(input.to_string());
     v.extend(s(&["-map", "0:v:0"]));
-    if let Some(f) = &job.filter {
+    let chain: Vec<String> = job
+        .filter
+        .iter()
+        .cloned()
+        .chain(context_trim(job, c))
+        .chain(explicit_timing(job, c))
+        .collect();
+    if !chain.is_empty() {
         v.push("-vf".into());
-        v.push(match context_trim(job, c) {
-            Some(trim) => format!("{f},{trim}"),
-            None => f.clone(),
-        });
+        v.push(chain.join(","));
     }
     push_opts(&mut v, &job.encode_opts);
     if let (Some(tp), Some(log)) = (&job.two_pass, passlog) {

@@ -177,6 +177,7 @@ mod tests {
             out_pts: pts,
             cost: 0,
             context: Default::default(),
+            explicit_drops: None,
         }
     }
 

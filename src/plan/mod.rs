@@ -105,6 +105,11 @@ pub struct Chunk {
     pub cost: u64,
     /// Frames decoded only as context for temporal filters.
     pub context: Context,
+    /// Plain ffmpeg's frame-rate logic drops frames (a frame-rate conversion) and the worker
+    /// reproduces its choice explicitly: it drops these frames (indices among the chunk's
+    /// frames) and gives the rest `out_pts`, in `-fps_mode passthrough`. None: the worker runs
+    /// the frame-rate logic itself (`worker_mode`).
+    pub explicit_drops: Option<Vec<usize>>,
 }
 
 /// The frames a chunk decodes only as context for a temporal filter chain (`Window`): they run
@@ -172,6 +177,8 @@ pub fn worker_mode(plain: SyncMode, k: usize) -> SyncMode {
 
 struct Ctx<'a> {
     inp: &'a PlanInput<'a>,
+    /// Chunks reproduce plain ffmpeg's frame-rate decisions explicitly (`Chunk::explicit_drops`).
+    explicit: bool,
     frames: Vec<Frame>,
     /// The frames plain ffmpeg's filter chain sees (before the output trims): `frames` is
     /// `chain[chain_offset..]`, cut at its end.
@@ -210,12 +217,10 @@ impl Ctx<'_> {
         if plain.count == 0 || plain.dups_of_previous != 0 {
             return false;
         }
-        let (lo, hi) = self.context_range(b, b);
-        if self.chain[lo..hi]
-            .iter()
-            .any(|f| self.starts[f.packet].is_none())
-        {
-            // a context frame that cannot be decoded
+        if self.explicit {
+            return self.context_decodable(b);
+        }
+        if !self.context_decodable(b) {
             return false;
         }
         let p = SyncParams {
@@ -224,6 +229,14 @@ impl Ctx<'_> {
             ..self.inp.sync
         };
         p.step(&mut SyncState::default(), Some(self.fr(b))) == plain
+    }
+
+    /// Whether every context frame before a chunk starting at `b` can be decoded.
+    fn context_decodable(&self, b: usize) -> bool {
+        let (lo, hi) = self.context_range(b, b);
+        self.chain[lo..hi]
+            .iter()
+            .all(|f| self.starts[f.packet].is_some())
     }
 
     /// The range of `chain` a chunk of frames `[a, b)` decodes: its frames and the window's
@@ -273,6 +286,12 @@ impl Ctx<'_> {
 
     /// What a worker produces for frames `[a, b)` as chunk `k`, capped at `cap` frames.
     fn worker_pts(&self, k: usize, a: usize, b: usize, cap: i64) -> Vec<i64> {
+        if self.explicit {
+            // the worker keeps exactly plain ffmpeg's frames at plain ffmpeg's pts
+            let mut v = self.plain_pts(a, b);
+            v.truncate(cap.max(0) as usize);
+            return v;
+        }
         let p = SyncParams {
             mode: worker_mode(self.inp.sync.mode, k),
             max_frames: Some(cap),
@@ -395,8 +414,22 @@ pub fn plan(inp: &PlanInput) -> Result<Plan, PlanError> {
         let c = inp.base_cost + u64::from(p.size) + 1;
         pcum.push(pcum.last().copied().unwrap_or(0) + c);
     }
+    // Frames dropped before the last kept one (not a tail cut by -t or -frames), and no
+    // duplicate anywhere: the worker can be told which frames to keep.
+    let last_kept = plain.iter().rposition(|e| e.count > 0);
+    // (the worker's pts are rounded to the filter time base: it must be finer than the
+    // encoder's)
+    let finer = crate::rational::compare_ts(1, inp.sync.filter_tb, 1, inp.sync.enc_tb) < 0;
+    let explicit = inp.sync.mode != SyncMode::Passthrough
+        && finer
+        && flush.count == 0
+        && plain
+            .iter()
+            .all(|e| e.count <= 1 && e.dups_of_previous == 0)
+        && last_kept.is_some_and(|l| plain[..l].iter().any(|e| e.count == 0));
     let ctx = Ctx {
         inp,
+        explicit,
         frames,
         chain,
         chain_offset,
@@ -459,7 +492,17 @@ pub fn plan(inp: &PlanInput) -> Result<Plan, PlanError> {
             key_pts: inp.packets[first_packet].pts,
             first_pts: ctx.frames[a].pts,
             prev_pts: a.checked_sub(1).map(|i| ctx.frames[i].pts),
-            worker_mode: worker_mode(inp.sync.mode, k),
+            worker_mode: if explicit {
+                SyncMode::Passthrough
+            } else {
+                worker_mode(inp.sync.mode, k)
+            },
+            explicit_drops: explicit.then(|| {
+                (a..b)
+                    .filter(|&i| ctx.plain[i].count == 0)
+                    .map(|i| i - a)
+                    .collect()
+            }),
             out_pts: want,
             cost: ctx.cum[b] - ctx.cum[a] + ctx.lead_in(a),
             context,

@@ -325,3 +325,36 @@ fn segment_frames_alone_sets_the_chunk_length() {
     let p = run(&pk, SyncMode::Vfr, s, Trims::default());
     assert_eq!(p.chunks.len(), 5, "{}", summary(&p));
 }
+
+/// 30 fps into `-r 24` (vfr): plain ffmpeg drops one frame in five and a fresh worker's
+/// frame-rate logic never agrees with its pts after the first frame, so the chunks carry the
+/// drops and pts explicitly and run in passthrough.
+#[test]
+fn rate_conversion_chunks_carry_plain_ffmpegs_drops() {
+    let pk = packets(300, 30, 2, false);
+    let mut inp = PlanInput {
+        packets: &pk,
+        stream_tb: TB,
+        trims: Trims::default(),
+        sync: sync(SyncMode::Vfr),
+        sizing: sizing(60, 30, 120),
+        base_cost: 0,
+        cuts: None,
+        window: Default::default(),
+    };
+    inp.sync.enc_tb = Rational::new(1, 24);
+    inp.sync.ost_rate = Rational::new(24, 1);
+    let p = plan(&inp).unwrap();
+    check_cover(&p);
+    assert!(p.chunks.len() >= 4, "{}", summary(&p));
+    assert_eq!(p.output_frames, 241);
+    for c in &p.chunks {
+        assert_eq!(c.worker_mode, SyncMode::Passthrough);
+        let drops = c.explicit_drops.as_ref().expect("explicit");
+        assert_eq!(c.frames() - drops.len(), c.out_pts.len());
+    }
+    // the same rate keeps the worker's own frame-rate logic
+    inp.sync = sync(SyncMode::Vfr);
+    let p = plan(&inp).unwrap();
+    assert!(p.chunks.iter().all(|c| c.explicit_drops.is_none()));
+}
