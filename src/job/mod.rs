@@ -4,6 +4,7 @@
 
 pub mod classify;
 pub mod filters;
+pub mod graph;
 mod timing;
 
 use crate::cli::argv::{CmdLine, Opt};
