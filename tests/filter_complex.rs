@@ -88,7 +88,11 @@ fn linear_chains_match_plain_ffmpeg_in_mkv() {
             // ffmpeg-python: ffmpeg.input(src).filter('scale', 160, -2).output(out)
             (
                 "mkv",
-                with(&[i, &["-filter_complex", "[0]scale=160:-2[s0]", "-map", "[s0]"], &X264]),
+                with(&[
+                    i,
+                    &["-filter_complex", "[0]scale=160:-2[s0]", "-map", "[s0]"],
+                    &X264,
+                ]),
             ),
             // .crop(…).hflip() with the audio streams: ffmpeg.output(v, src['a'], out)
             (
@@ -144,7 +148,11 @@ fn linear_chains_match_plain_ffmpeg_in_mp4() {
         &[
             (
                 "mp4",
-                with(&[i, &["-filter_complex", "[0]scale=160:-2[s0]", "-map", "[s0]"], &X264]),
+                with(&[
+                    i,
+                    &["-filter_complex", "[0]scale=160:-2[s0]", "-map", "[s0]"],
+                    &X264,
+                ]),
             ),
             (
                 "mp4",
@@ -216,7 +224,11 @@ fn single_stream_input_is_cfr_for_a_graph_output() {
     let (a, _) = e.both(&args, "mp4");
     let complex_frames = video_frames(&a);
     let (b, _) = e.both(&vf, "mp4");
-    assert_eq!(complex_frames, video_frames(&b) + 1, "the graph output is cfr");
+    assert_eq!(
+        complex_frames,
+        video_frames(&b) + 1,
+        "the graph output is cfr"
+    );
 }
 
 #[test]
@@ -253,7 +265,17 @@ fn other_graphs_pass_through() {
     std::fs::write(e.path("s.srt"), "1\n00:00:00,500 --> 00:00:01,500\nHi\n").unwrap();
     let subs_first = e.p("subs_first.mkv");
     e.ffmpeg(&[
-        "-i", "s.srt", "-i", &src, "-map", "0", "-map", "1", "-c", "copy", &subs_first,
+        "-i",
+        "s.srt",
+        "-i",
+        &src,
+        "-map",
+        "0",
+        "-map",
+        "1",
+        "-c",
+        "copy",
+        &subs_first,
     ]);
     let out = e.p("o.mkv");
     let one = |g: &str, extra: &[&str]| -> Vec<String> {
@@ -265,7 +287,10 @@ fn other_graphs_pass_through() {
     };
     let list: Vec<(Vec<String>, &str)> = vec![
         (
-            one("[0]split[a][b];[a]hflip[c];[b][c]hstack[o]", &["-map", "[o]"]),
+            one(
+                "[0]split[a][b];[a]hflip[c];[b][c]hstack[o]",
+                &["-map", "[o]"],
+            ),
             "not one linear chain",
         ),
         (
@@ -302,7 +327,10 @@ fn other_graphs_pass_through() {
             "-vf",
         ),
         (
-            one("[0]scale=160:-2[o]", &["-map", "[o]", "-sws_flags", "lanczos"]),
+            one(
+                "[0]scale=160:-2[o]",
+                &["-map", "[o]", "-sws_flags", "lanczos"],
+            ),
             "sws_flags",
         ),
         (

@@ -6,9 +6,74 @@
 //! `init_input_filter`). Anything else — several inputs or outputs, labels in the middle of a
 //! chain, an unlabelled output, `sws_flags=` — is not one chain and passes through.
 
+use crate::cli::argv::{CmdLine, Opt};
 use crate::cli::mapping;
 use crate::cli::spec::Spec;
 use crate::probe::{MediaInfo, MediaKind};
+
+/// The job's filter graph, resolved: its output label, the input stream it reads and the chain
+/// the workers run as `-vf`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphOut {
+    pub label: String,
+    pub file: usize,
+    pub stream: usize,
+    pub chain: String,
+}
+
+/// libswscale options a user can give on the output (`-sws_flags lanczos`): a simple `-vf`
+/// graph hands them to its scale filters, a complex graph does not (fftools 5.1
+/// `configure_filtergraph`), so a worker's `-vf` would scale differently.
+const SWS_OPTS: &[&str] = &[
+    "sws_flags",
+    "sws_dither",
+    "param0",
+    "param1",
+    "src_range",
+    "dst_range",
+    "src_v_chr_pos",
+    "src_h_chr_pos",
+    "dst_v_chr_pos",
+    "dst_h_chr_pos",
+    "alphablend",
+    "gamma",
+];
+
+/// The `-filter_complex`/`-lavfi` of `cmd` as one linear chain of the `-vf` whitelist, or why
+/// it passes through; None without a graph.
+pub fn of_cmd(cmd: &CmdLine, infos: &[MediaInfo]) -> Result<Option<GraphOut>, String> {
+    let graphs: Vec<&Opt> = cmd
+        .globals
+        .iter()
+        .filter(|g| matches!(g.name(), "filter_complex" | "lavfi"))
+        .collect();
+    let g = match graphs[..] {
+        [] => return Ok(None),
+        [g] => g.arg.as_deref().unwrap_or(""),
+        _ => return Err(format!("{} filter graphs", graphs.len())),
+    };
+    let why = |e: String| format!("-filter_complex {g}: {e}");
+    let lin = linear(g).map_err(why)?;
+    super::filters::check_chain(&lin.chain).map_err(|e| why(e.to_string()))?;
+    if let Some(o) = cmd.outputs[0]
+        .opts
+        .iter()
+        .find(|o| o.def.is_none() && SWS_OPTS.contains(&o.name()))
+    {
+        return Err(format!(
+            "-{} with -filter_complex (a complex graph does not use it)",
+            o.flag
+        ));
+    }
+    let disabled = |f: usize| cmd.inputs[f].last("vn").is_some_and(Opt::bool_value);
+    let (file, stream) = source(lin.input.as_deref(), infos, disabled).map_err(why)?;
+    Ok(Some(GraphOut {
+        label: lin.output,
+        file,
+        stream,
+        chain: lin.chain,
+    }))
+}
 
 /// One linear chain: `[input]f1,f2;…[output]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,7 +301,11 @@ mod tests {
         );
         assert_eq!(
             lin("[0:v]crop=100:80:10:10[s0];[s0]hflip[s1]").unwrap(),
-            (Some("0:v".into()), "crop=100:80:10:10,hflip".into(), "s1".into())
+            (
+                Some("0:v".into()),
+                "crop=100:80:10:10,hflip".into(),
+                "s1".into()
+            )
         );
         assert_eq!(
             lin(" [0:v:0] scale=w='min(320\\,iw)':h=-2 , hflip [out] ").unwrap(),

@@ -130,7 +130,10 @@ pub fn parse_rate(s: &str) -> Option<Rational> {
     r.is_valid().then_some(r)
 }
 
-/// Plain ffmpeg's frame-rate mode for the encoded stream.
+/// Plain ffmpeg's frame-rate mode for the encoded stream. `from_graph`: the stream is a
+/// `-filter_complex` output, which has no source stream when ffmpeg chooses the mode, so the
+/// single-stream input never turns cfr into vscfr.
+#[allow(clippy::too_many_arguments)]
 pub fn sync_mode(
     cmd: &CmdLine,
     out: &FileArgs,
@@ -139,6 +142,7 @@ pub fn sync_mode(
     muxer: &Muxer,
     info: &MediaInfo,
     input: &FileArgs,
+    from_graph: bool,
 ) -> Result<SyncMode, Passthrough> {
     let global = cmd.global("vsync").and_then(|o| o.arg.clone());
     let per = last_matching(&out.opts, &["fps_mode"], views, vi)
@@ -160,7 +164,7 @@ pub fn sync_mode(
         None => {
             let mode = muxer.auto_sync();
             let itsoffset = input.last("itsoffset").is_some();
-            if mode == SyncMode::Cfr && info.streams.len() == 1 && !itsoffset {
+            if mode == SyncMode::Cfr && info.streams.len() == 1 && !itsoffset && !from_graph {
                 Ok(SyncMode::Vscfr)
             } else {
                 Ok(mode)
