@@ -171,6 +171,15 @@ fn linear_chains_match_plain_ffmpeg_in_mp4() {
                     &X264,
                 ]),
             ),
+            // an unlabelled input pad reads the first video stream
+            (
+                "mp4",
+                with(&[
+                    i,
+                    &["-filter_complex", "scale=160:-2[o]", "-map", "[o]"],
+                    &X264,
+                ]),
+            ),
             // -map_metadata -1 and a -disposition of the user's
             (
                 "mp4",
