@@ -105,6 +105,14 @@ pub async fn plan_job(
         cuts,
     })
     .with_context(|| format!("{src}: cannot plan the video"))?;
+    if let Some(n) = job.sync.max_frames {
+        if job.out_streams.len() > 1 && plan.output_frames as i64 >= n {
+            anyhow::bail!(
+                "-frames:v {n} stops the video before its end, and ffmpeg then stops the \
+                 other streams where its decoder's delay puts them"
+            );
+        }
+    }
     tracing::debug!(
         "timing: packet index of {} packets read in {read:.3}s, planned {} chunks in {:.3}s",
         packets.len(),

@@ -77,8 +77,8 @@ fn the_frame_cap_is_cut_exactly() {
             (
                 "mkv",
                 2,
-                30,
-                with(&[i, &["-an", "-ss", "0.5", "-frames:v", "30"], &X264]),
+                60,
+                with(&[i, &["-an", "-ss", "0.5", "-frames:v", "60"], &X264]),
             ),
             // more than the video has: no stream is cut, the audio stays
             (

@@ -337,6 +337,9 @@ pub fn alias(o: &Opt) -> (&str, String) {
         "vf" => ("filter", "v".into()),
         "af" => ("filter", "a".into()),
         "vtag" => ("tag", "v".into()),
+        "vframes" => ("frames", "v".into()),
+        "aframes" => ("frames", "a".into()),
+        "dframes" => ("frames", "d".into()),
         "atag" => ("tag", "a".into()),
         n => (n, spec),
     }

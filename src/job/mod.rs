@@ -379,7 +379,7 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
         duration_from_packets: filter.is_none(),
         in_tb: st.time_base,
         recording_us: timing.out_duration_us(),
-        max_frames: None,
+        max_frames: timing::max_frames(out, &views, vi)?,
     };
     let trims = timing.trims(info.format.start_time_us.unwrap_or(0));
     let (stream_metadata_off, stream_metadata_mapped) = stream_metadata_mode(out);

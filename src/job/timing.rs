@@ -130,6 +130,39 @@ pub fn parse_rate(s: &str) -> Option<Rational> {
     r.is_valid().then_some(r)
 }
 
+/// The encoded video's `-frames:v`/`-vframes`/`-frames` cap (fftools 5.1 counts the frames it
+/// sends to the encoder). When the output has other streams, ffmpeg closes them all the moment
+/// the video reaches the cap, at a point its decoder's delay decides; the planner then checks
+/// that the cap is never reached (`run::plan_job`). A cap that also limits another stream
+/// passes through.
+pub fn max_frames(
+    out: &FileArgs,
+    views: &[StreamView],
+    vi: usize,
+) -> Result<Option<i64>, Passthrough> {
+    let err = |e: crate::cli::mapping::MapError| Passthrough(e.to_string());
+    let Some(o) = last_matching(&out.opts, &["frames"], views, vi).map_err(err)? else {
+        return Ok(None);
+    };
+    let arg = o.arg.as_deref().unwrap_or("");
+    let n = match arg.parse::<i64>() {
+        Ok(n) if n > 0 && arg.bytes().all(|b| b.is_ascii_digit()) => n,
+        _ => return Err(Passthrough(format!("-{} {arg}", o.flag))),
+    };
+    for i in (0..views.len()).filter(|&i| i != vi) {
+        if last_matching(&out.opts, &["frames"], views, i)
+            .map_err(err)?
+            .is_some()
+        {
+            return Err(Passthrough(format!(
+                "-{} {arg} also limits output stream {i}",
+                o.flag
+            )));
+        }
+    }
+    Ok(Some(n))
+}
+
 /// Plain ffmpeg's frame-rate mode for the encoded stream. `from_graph`: the stream is a
 /// `-filter_complex` output, which has no source stream when ffmpeg chooses the mode, so the
 /// single-stream input never turns cfr into vscfr.
