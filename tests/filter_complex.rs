@@ -112,6 +112,22 @@ fn linear_chains_match_plain_ffmpeg_in_mkv() {
                     &X264,
                 ]),
             ),
+            // stream metadata mapped explicitly onto the graph's output
+            (
+                "mkv",
+                with(&[
+                    i,
+                    &[
+                        "-filter_complex",
+                        "[0]hflip[s0]",
+                        "-map",
+                        "[s0]",
+                        "-map_metadata:s:v",
+                        "0:s:v",
+                    ],
+                    &X264,
+                ]),
+            ),
             // the audio first, the filtered video second; -lavfi; an output -ss/-t
             (
                 "mkv",
