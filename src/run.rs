@@ -106,10 +106,13 @@ pub async fn plan_job(
     })
     .with_context(|| format!("{src}: cannot plan the video"))?;
     if let Some(n) = job.sync.max_frames {
-        if job.out_streams.len() > 1 && plan.output_frames as i64 >= n {
+        // fftools' need_output closes every stream of the file when the video reaches its
+        // cap, but only once the streams before the video are finished
+        let streams_after = job.video_out + 1 < job.out_streams.len();
+        if streams_after && plan.output_frames as i64 >= n {
             anyhow::bail!(
                 "-frames:v {n} stops the video before its end, and ffmpeg then stops the \
-                 other streams where its decoder's delay puts them"
+                 streams mapped after it where its decoder's delay puts them"
             );
         }
     }

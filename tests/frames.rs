@@ -1,8 +1,9 @@
 //! `-frames:v N` (`-vframes N`, `-frames N` when only the video is written) on the output: the
 //! planner stops the frame list where plain ffmpeg's encoder reaches N, in one chunk or across
-//! several, after input or output `-ss`; the result equals plain ffmpeg's. When N stops the
-//! video while other streams are written, ffmpeg closes them at a point its video decoder's
-//! delay decides (its thread count): that passes through.
+//! several, after input or output `-ss`; the result equals plain ffmpeg's. Streams mapped
+//! before the video are written whole. When N stops the video while streams mapped after it
+//! are written, ffmpeg closes them at a point its video decoder's delay decides (its thread
+//! count): that passes through.
 
 mod common;
 use common::*;
@@ -93,6 +94,38 @@ fn the_frame_cap_is_cut_exactly() {
                 120,
                 with(&[i, &["-frames:v", "121", "-c:a", "aac"], &X264]),
             ),
+            // streams mapped before the video are not cut
+            (
+                "mkv",
+                2,
+                50,
+                with(&[
+                    i,
+                    &[
+                        "-map",
+                        "0:a",
+                        "-map",
+                        "0:v",
+                        "-frames:v",
+                        "50",
+                        "-c:a",
+                        "copy",
+                    ],
+                    &X264,
+                ]),
+            ),
+            (
+                "mp4",
+                1,
+                10,
+                with(&[
+                    i,
+                    &[
+                        "-map", "0:a", "-map", "0:v", "-vframes", "10", "-c:a", "aac",
+                    ],
+                    &X264,
+                ]),
+            ),
             // a filter graph's output
             (
                 "mkv",
@@ -124,7 +157,8 @@ fn the_frame_cap_is_cut_exactly() {
 fn a_cap_that_stops_other_streams_passes_through() {
     let e = Env::new();
     let src = e.av_clip("clip.mp4", 4.0, 30, 2);
-    // Why: plain ffmpeg stops the audio where the video decoder's delay puts the cap.
+    // Why: plain ffmpeg stops the audio mapped after the video where the video decoder's delay
+    // puts the cap.
     let audio_packets = |threads: &str| {
         let out = e.p(&format!("t{threads}.mkv"));
         e.ffmpeg(&[
@@ -153,6 +187,21 @@ fn a_cap_that_stops_other_streams_passes_through() {
         ),
         (
             vec!["-i", &src, "-frames:v", "120", "-c:a", "copy"],
+            "stops the video before its end",
+        ),
+        (
+            vec![
+                "-i",
+                &src,
+                "-map",
+                "0:a",
+                "-map",
+                "0:v",
+                "-map",
+                "0:a",
+                "-frames:v",
+                "9",
+            ],
             "stops the video before its end",
         ),
         (

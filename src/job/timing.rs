@@ -131,10 +131,11 @@ pub fn parse_rate(s: &str) -> Option<Rational> {
 }
 
 /// The encoded video's `-frames:v`/`-vframes`/`-frames` cap (fftools 5.1 counts the frames it
-/// sends to the encoder). When the output has other streams, ffmpeg closes them all the moment
-/// the video reaches the cap, at a point its decoder's delay decides; the planner then checks
-/// that the cap is never reached (`run::plan_job`). A cap that also limits another stream
-/// passes through.
+/// sends to the encoder). When the video reaches the cap, ffmpeg closes every stream of the
+/// output that comes after it (`need_output` scans the streams in order and stops at the first
+/// unfinished one), at a point its decoder's delay decides; with such streams the planner
+/// checks that the cap is never reached (`run::plan_job`). A cap that also limits another
+/// stream passes through.
 pub fn max_frames(
     out: &FileArgs,
     views: &[StreamView],
