@@ -347,6 +347,8 @@ fn other_graphs_pass_through() {
             "mapped more than once",
         ),
         (one("[0]fps=10[o]", &["-map", "[o]"]), "fps"),
+        // a backslash inside quotes is literal: the quote closes and hqdn3d is a filter
+        (one("[0]null@'a\\',hqdn3d[o]", &["-map", "[o]"]), "hqdn3d"),
         (
             one("[0]scale=160:-2[o]", &["-map", "[o]", "-vf", "hflip"]),
             "-vf",

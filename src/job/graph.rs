@@ -54,7 +54,10 @@ pub fn of_cmd(cmd: &CmdLine, infos: &[MediaInfo]) -> Result<Option<GraphOut>, St
     };
     let why = |e: String| format!("-filter_complex {g}: {e}");
     let lin = linear(g).map_err(why)?;
-    super::filters::check_chain(&lin.chain).map_err(|e| why(e.to_string()))?;
+    // one filter at a time: each text is exactly one filter to libavfilter
+    for f in &lin.filters {
+        super::filters::check_chain(f).map_err(|e| why(e.to_string()))?;
+    }
     if let Some(o) = cmd.outputs[0]
         .opts
         .iter()
@@ -82,6 +85,8 @@ pub struct Linear {
     pub input: Option<String>,
     /// The filters, in order, as one `-vf` chain (each filter's text as the user wrote it).
     pub chain: String,
+    /// Each filter's text, split where libavfilter splits them.
+    pub filters: Vec<String>,
     /// The output label the user must `-map`.
     pub output: String,
 }
@@ -233,6 +238,7 @@ pub fn linear(g: &str) -> Result<Linear, String> {
     Ok(Linear {
         input,
         chain: filters.join(","),
+        filters,
         output,
     })
 }
@@ -324,6 +330,13 @@ mod tests {
             lin("[0]drawbox=c='red;[x]',crop=1:1\\;[o]").unwrap().1,
             "drawbox=c='red;[x]',crop=1:1\\;"
         );
+    }
+
+    #[test]
+    fn each_filter_is_checked_as_libavfilter_splits_them() {
+        // inside quotes a backslash is literal: `'a\'` closes, hqdn3d is a second filter
+        let l = linear("[0]null@'a\\',hqdn3d[o]").unwrap();
+        assert_eq!(l.filters, ["null@'a\\'", "hqdn3d"]);
     }
 
     #[test]
