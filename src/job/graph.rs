@@ -337,6 +337,8 @@ mod tests {
         // inside quotes a backslash is literal: `'a\'` closes, hqdn3d is a second filter
         let l = linear("[0]null@'a\\',hqdn3d[o]").unwrap();
         assert_eq!(l.filters, ["null@'a\\'", "hqdn3d"]);
+        // and so does the -vf check
+        assert!(super::super::filters::check_chain("null@'a\\',hqdn3d").is_err());
     }
 
     #[test]
