@@ -106,6 +106,17 @@ pub async fn plan_job(
         window: job.window,
     })
     .with_context(|| format!("{src}: cannot plan the video"))?;
+    if let Some(n) = job.sync.max_frames {
+        // fftools' need_output closes every stream of the file when the video reaches its
+        // cap, but only once the streams before the video are finished
+        let streams_after = job.video_out + 1 < job.out_streams.len();
+        if streams_after && plan.output_frames as i64 >= n {
+            anyhow::bail!(
+                "-frames:v {n} stops the video before its end, and ffmpeg then stops the \
+                 streams mapped after it where its decoder's delay puts them"
+            );
+        }
+    }
     tracing::debug!(
         "timing: packet index of {} packets read in {read:.3}s, planned {} chunks in {:.3}s",
         packets.len(),

@@ -19,12 +19,19 @@ pub struct OutStream {
     pub disposition: Vec<String>,
     pub time_base: crate::rational::Rational,
     pub sample_rate: u32,
+    /// The output of a `-filter_complex` chain reading `file`/`stream`: fftools opens it with
+    /// no source stream, so neither the disposition nor the tags of the input are copied.
+    pub from_graph: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MapError {
     #[error("-map {0}: filter graph outputs are not distributed")]
     Label(String),
+    #[error("the filter graph's output [{0}] is not mapped")]
+    Unmapped(String),
+    #[error("the filter graph's output [{0}] is mapped more than once")]
+    MappedTwice(String),
     #[error("-map {0}: not understood")]
     Syntax(String),
     #[error("-map {0} matches no streams")]
@@ -74,6 +81,20 @@ pub fn resolve(
     infos: &[MediaInfo],
     muxer: &Muxer,
 ) -> Result<Vec<OutStream>, MapError> {
+    resolve_with_graph(cmd, out, infos, muxer, None)
+}
+
+/// `resolve` when a filter graph has one output, labelled `graph.0`, fed by input stream
+/// (`graph.1`, `graph.2`): `-map [label]` puts it where the map stands; it must be mapped
+/// exactly once (ffmpeg refuses an unconnected or twice-used output). `-vn` and negative maps
+/// do not remove it, as in fftools.
+pub fn resolve_with_graph(
+    cmd: &CmdLine,
+    out: &FileArgs,
+    infos: &[MediaInfo],
+    muxer: &Muxer,
+    graph: Option<(&str, usize, usize)>,
+) -> Result<Vec<OutStream>, MapError> {
     let disabled = |k: &str| out.last(k).is_some_and(Opt::bool_value);
     let (vn, an, sn, dn) = (
         disabled("vn"),
@@ -97,8 +118,12 @@ pub fn resolve(
                 .collect(),
             time_base: s.time_base,
             sample_rate: s.sample_rate,
+            from_graph: false,
         }
     };
+    if let (Some((label, ..)), true) = (graph, maps.is_empty()) {
+        return Err(MapError::Unmapped(label.into()));
+    }
     if maps.is_empty() {
         let mut v = Vec::new();
         if !vn {
@@ -118,12 +143,21 @@ pub fn resolve(
         }
         return Ok(v);
     }
-    // (file, stream, disabled)
-    let mut list: Vec<(usize, usize, bool)> = Vec::new();
+    // (file, stream, disabled, from the graph)
+    let mut list: Vec<(usize, usize, bool, bool)> = Vec::new();
     for m in maps {
         let arg = m.arg.as_deref().unwrap_or("");
         if arg.starts_with('[') {
-            return Err(MapError::Label(arg.into()));
+            match graph {
+                Some((label, f, s)) if arg == format!("[{label}]") => {
+                    if list.iter().any(|e| e.3) {
+                        return Err(MapError::MappedTwice(label.into()));
+                    }
+                    list.push((f, s, false, true));
+                    continue;
+                }
+                _ => return Err(MapError::Label(arg.into())),
+            }
         }
         if arg.contains(',') {
             return Err(MapError::Syntax(arg.into()));
@@ -147,7 +181,7 @@ pub fn resolve(
         let spec = Spec::parse(spec)?;
         let views: Vec<StreamView> = info.streams.iter().map(view).collect();
         if negative {
-            for e in list.iter_mut().filter(|e| e.0 == file) {
+            for e in list.iter_mut().filter(|e| e.0 == file && !e.3) {
                 if spec.matches(&views, e.1) {
                     e.2 = true;
                 }
@@ -159,16 +193,29 @@ pub fn resolve(
             if !spec.matches(&views, i) || discarded(&cmd.inputs[file], info.streams[i].kind) {
                 continue;
             }
-            list.push((file, i, false));
+            list.push((file, i, false, false));
             added = true;
         }
         if !added && !optional {
             return Err(MapError::NoMatch(arg.into()));
         }
     }
+    if let (Some((label, ..)), false) = (graph, list.iter().any(|e| e.3)) {
+        return Err(MapError::Unmapped(label.into()));
+    }
     let mut v = Vec::new();
-    for (f, s, off) in list {
+    for (f, s, off, from_graph) in list {
         if off {
+            continue;
+        }
+        if from_graph {
+            v.push(OutStream {
+                kind: MediaKind::Video,
+                attached_pic: false,
+                disposition: Vec::new(),
+                from_graph: true,
+                ..mk(f, s)
+            });
             continue;
         }
         let o = mk(f, s);
@@ -290,6 +337,9 @@ pub fn alias(o: &Opt) -> (&str, String) {
         "vf" => ("filter", "v".into()),
         "af" => ("filter", "a".into()),
         "vtag" => ("tag", "v".into()),
+        "vframes" => ("frames", "v".into()),
+        "aframes" => ("frames", "a".into()),
+        "dframes" => ("frames", "d".into()),
         "atag" => ("tag", "a".into()),
         n => (n, spec),
     }

@@ -36,7 +36,7 @@ const BLOCKING: &[&str] = &[
 ];
 
 /// Global options that change how the final mux shifts its inputs.
-const BLOCKING_GLOBAL: &[&str] = &["copyts", "start_at_zero", "copytb", "filter_complex"];
+const BLOCKING_GLOBAL: &[&str] = &["copyts", "start_at_zero", "copytb"];
 
 /// The audio streams of an output that can be encoded early.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -25,6 +25,8 @@ pub(super) fn head(job: &JobSpec) -> Vec<String> {
                 | "v"
                 | "progress"
                 | "report"
+                | "filter_complex"
+                | "lavfi"
         ) {
             v.extend(g.tokens());
         }

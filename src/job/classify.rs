@@ -255,13 +255,14 @@ pub fn output_role(o: &Opt) -> OutRole {
         "ss" | "t" | "to" => OutRole::Timing,
         "pass" | "passlogfile" => OutRole::TwoPass,
         "vf" | "filter" => OutRole::Filter,
-        "frames" => {
-            // -frames:a / -frames:s only limit other streams.
+        "frames" | "vframes" => {
+            // -frames:a / -frames:s only limit other streams; the video's cap is the planner's
+            // (`job::timing::max_frames`).
             match o.spec() {
                 Some(s) if s.starts_with('a') || s.starts_with('s') || s.starts_with('d') => {
                     OutRole::Final
                 }
-                _ => OutRole::Unsupported,
+                _ => OutRole::Timing,
             }
         }
         _ if FINAL_OUT.contains(&name) => OutRole::Final,
@@ -336,7 +337,7 @@ mod tests {
         assert_eq!(output_role(&o("x264-params")), OutRole::Encode);
         assert_eq!(output_role(&o("movflags")), OutRole::Final);
         assert_eq!(output_role(&o("vf")), OutRole::Filter);
-        assert_eq!(output_role(&o("frames:v")), OutRole::Unsupported);
+        assert_eq!(output_role(&o("frames:v")), OutRole::Timing);
         assert_eq!(output_role(&o("frames:a")), OutRole::Final);
         assert_eq!(output_role(&o("force_key_frames")), OutRole::Unsupported);
         assert_eq!(output_role(&o("metadata:s:a:0")), OutRole::Final);

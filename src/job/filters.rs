@@ -103,7 +103,8 @@ pub fn filter_names(chain: &str) -> Result<Vec<String>, FilterError> {
             continue;
         }
         match c {
-            '\\' => {
+            // inside quotes a backslash is literal (av_get_token)
+            '\\' if !quoted => {
                 escaped = true;
                 cur.push(c);
             }
@@ -343,7 +344,7 @@ fn top_level_comma(s: &str) -> Option<usize> {
             continue;
         }
         match c {
-            '\\' => escaped = true,
+            '\\' if !quoted => escaped = true,
             '\'' => quoted = !quoted,
             ',' if !quoted => return Some(i),
             _ => {}

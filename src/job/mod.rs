@@ -4,6 +4,7 @@
 
 pub mod classify;
 pub mod filters;
+pub mod graph;
 mod timing;
 
 use crate::cli::argv::{CmdLine, Opt};
@@ -139,7 +140,8 @@ pub fn precheck(cmd: &CmdLine) -> Result<Pre, Passthrough> {
         return pass("no input file");
     }
     for g in &cmd.globals {
-        if !classify::global_is_neutral(g) {
+        // a -filter_complex is judged with the probe (graph::of_cmd)
+        if !classify::global_is_neutral(g) && !matches!(g.name(), "filter_complex" | "lavfi") {
             return pass(format!("global option -{}", g.name()));
         }
     }
@@ -231,8 +233,10 @@ pub fn local_path(url: &str) -> Option<&str> {
 /// The full decision, given ffprobe results for every input.
 pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec, Passthrough> {
     let out = &cmd.outputs[0];
-    let outs =
-        mapping::resolve(cmd, out, infos, pre.muxer).map_err(|e| Passthrough(e.to_string()))?;
+    let graph = graph::of_cmd(cmd, infos).map_err(Passthrough)?;
+    let graph_out = graph.as_ref().map(|g| (g.label.as_str(), g.file, g.stream));
+    let outs = mapping::resolve_with_graph(cmd, out, infos, pre.muxer, graph_out)
+        .map_err(|e| Passthrough(e.to_string()))?;
     let views = out_views(&outs);
     let codec = |i: usize| -> Result<Option<String>, Passthrough> {
         Ok(last_matching(&out.opts, &["codec"], &views, i)
@@ -250,6 +254,9 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
         [i] => i,
         _ => return pass("several video streams are encoded"),
     };
+    if graph.is_some() && !outs[video_out].from_graph {
+        return pass("the encoded video is not the filter graph's output");
+    }
     let (src_file, src_stream) = (outs[video_out].file, outs[video_out].stream);
     let info = &infos[src_file];
     let st = &info.streams[src_stream];
@@ -278,9 +285,15 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
         }
     }
     let vi = video_out;
-    let filter = last_matching(&out.opts, &["filter"], &views, vi)
+    let mut filter = last_matching(&out.opts, &["filter"], &views, vi)
         .map_err(|e| Passthrough(e.to_string()))?
         .and_then(|o| o.arg.clone());
+    if let Some(g) = &graph {
+        if filter.is_some() {
+            return pass("-vf on the filter graph's output (ffmpeg refuses it)");
+        }
+        filter = Some(g.chain.clone());
+    }
     let window = match &filter {
         Some(f) => filters::check_chain(f).map_err(|e| Passthrough(e.to_string()))?,
         None => filters::Window::default(),
@@ -322,7 +335,16 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
             return pass("-metadata rotate on the encoded video");
         }
     }
-    let sync_mode = timing::sync_mode(cmd, out, &views, vi, pre.muxer, info, input)?;
+    let sync_mode = timing::sync_mode(
+        cmd,
+        out,
+        &views,
+        vi,
+        pre.muxer,
+        info,
+        input,
+        graph.is_some(),
+    )?;
     let user_rate = last_matching(&out.opts, &["r"], &views, vi)
         .map_err(|e| Passthrough(e.to_string()))?
         .and_then(|o| o.arg.clone());
@@ -360,7 +382,7 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
         duration_from_packets: filter.is_none(),
         in_tb: st.time_base,
         recording_us: timing.out_duration_us(),
-        max_frames: None,
+        max_frames: timing::max_frames(out, &views, vi)?,
     };
     let trims = timing.trims(info.format.start_time_us.unwrap_or(0));
     let (stream_metadata_off, stream_metadata_mapped) = stream_metadata_mode(out);
@@ -402,7 +424,12 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
         frame_rate,
         sync,
         trims,
-        src_tags: st.tags.clone(),
+        // a graph's output has no source stream when ffmpeg copies stream metadata
+        src_tags: if graph.is_some() {
+            BTreeMap::new()
+        } else {
+            st.tags.clone()
+        },
         src_size: (st.width, st.height),
         stream_metadata_off,
         stream_metadata_mapped,

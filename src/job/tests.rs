@@ -81,7 +81,7 @@ fn passthrough_reasons() {
             .contains("filter_complex")
     );
     assert!(reason(&["-i", "a.mp4", "-vf", "fps=24", "o.mkv"]).contains("fps"));
-    assert!(reason(&["-i", "a.mp4", "-frames:v", "10", "o.mkv"]).contains("frames"));
+    assert!(reason(&["-i", "a.mp4", "-frames", "10", "o.mkv"]).contains("also limits"));
     assert!(reason(&["-i", "a.mp4", "o.avi"]).contains("avi"));
     assert!(reason(&["-r", "24", "-i", "a.mp4", "o.mkv"]).contains("input option -r"));
     assert!(reason(&["-i", "a.mp4", "-fps_mode", "cfr", "o.mkv"]).contains("cfr"));
@@ -240,4 +240,54 @@ fn local_paths() {
     assert_eq!(local_path("C:/x.mp4"), Some("C:/x.mp4"));
     assert_eq!(local_path("srt://h:1"), None);
     assert_eq!(local_path("-"), None);
+}
+
+#[test]
+fn a_linear_filter_graph_distributes_as_its_chain() {
+    let j = decide(
+        &[
+            "-i",
+            "a.mp4",
+            "-filter_complex",
+            "[0]scale=320:-2[s0];[s0]hflip[s1]",
+            "-map",
+            "0:a",
+            "-map",
+            "[s1]",
+            "-c:v",
+            "libx264",
+            "o.mkv",
+        ],
+        &one(),
+    )
+    .unwrap();
+    assert_eq!((j.src_file, j.src_stream, j.video_out), (0, 0, 1));
+    assert_eq!(j.filter.as_deref(), Some("scale=320:-2,hflip"));
+    assert!(j.src_tags.is_empty(), "a graph output has no source stream");
+    assert!(j.out_streams[1].from_graph && j.out_streams[1].disposition.is_empty());
+    assert!(!j.sync.duration_from_packets);
+    let lone = vec![info(vec![video(0, 320, 240)])];
+    let argv = [
+        "-i",
+        "a.mp4",
+        "-lavfi",
+        "[0:v]null[o]",
+        "-map",
+        "[o]",
+        "o.mp4",
+    ];
+    assert_eq!(
+        decide(&argv, &lone).unwrap().sync.mode,
+        SyncMode::Cfr,
+        "no single-stream vscfr for a graph output"
+    );
+}
+
+#[test]
+fn a_video_frame_cap_goes_to_the_planner() {
+    let j = decide(&["-i", "a.mp4", "-vframes", "10", "o.mkv"], &one()).unwrap();
+    assert_eq!(j.sync.max_frames, Some(10));
+    assert!(j.encode_opts.iter().all(|o| !o.is("vframes")));
+    let j = decide(&["-i", "a.mp4", "-an", "-frames", "7", "o.mkv"], &one()).unwrap();
+    assert_eq!(j.sync.max_frames, Some(7));
 }

@@ -130,7 +130,44 @@ pub fn parse_rate(s: &str) -> Option<Rational> {
     r.is_valid().then_some(r)
 }
 
-/// Plain ffmpeg's frame-rate mode for the encoded stream.
+/// The encoded video's `-frames:v`/`-vframes`/`-frames` cap (fftools 5.1 counts the frames it
+/// sends to the encoder). When the video reaches the cap, ffmpeg closes every stream of the
+/// output that comes after it (`need_output` scans the streams in order and stops at the first
+/// unfinished one), at a point its decoder's delay decides; with such streams the planner
+/// checks that the cap is never reached (`run::plan_job`). A cap that also limits another
+/// stream passes through.
+pub fn max_frames(
+    out: &FileArgs,
+    views: &[StreamView],
+    vi: usize,
+) -> Result<Option<i64>, Passthrough> {
+    let err = |e: crate::cli::mapping::MapError| Passthrough(e.to_string());
+    let Some(o) = last_matching(&out.opts, &["frames"], views, vi).map_err(err)? else {
+        return Ok(None);
+    };
+    let arg = o.arg.as_deref().unwrap_or("");
+    let n = match arg.parse::<i64>() {
+        Ok(n) if n > 0 && arg.bytes().all(|b| b.is_ascii_digit()) => n,
+        _ => return Err(Passthrough(format!("-{} {arg}", o.flag))),
+    };
+    for i in (0..views.len()).filter(|&i| i != vi) {
+        if last_matching(&out.opts, &["frames"], views, i)
+            .map_err(err)?
+            .is_some()
+        {
+            return Err(Passthrough(format!(
+                "-{} {arg} also limits output stream {i}",
+                o.flag
+            )));
+        }
+    }
+    Ok(Some(n))
+}
+
+/// Plain ffmpeg's frame-rate mode for the encoded stream. `from_graph`: the stream is a
+/// `-filter_complex` output, which has no source stream when ffmpeg chooses the mode, so the
+/// single-stream input never turns cfr into vscfr.
+#[allow(clippy::too_many_arguments)]
 pub fn sync_mode(
     cmd: &CmdLine,
     out: &FileArgs,
@@ -139,6 +176,7 @@ pub fn sync_mode(
     muxer: &Muxer,
     info: &MediaInfo,
     input: &FileArgs,
+    from_graph: bool,
 ) -> Result<SyncMode, Passthrough> {
     let global = cmd.global("vsync").and_then(|o| o.arg.clone());
     let per = last_matching(&out.opts, &["fps_mode"], views, vi)
@@ -160,7 +198,7 @@ pub fn sync_mode(
         None => {
             let mode = muxer.auto_sync();
             let itsoffset = input.last("itsoffset").is_some();
-            if mode == SyncMode::Cfr && info.streams.len() == 1 && !itsoffset {
+            if mode == SyncMode::Cfr && info.streams.len() == 1 && !itsoffset && !from_graph {
                 Ok(SyncMode::Vscfr)
             } else {
                 Ok(mode)

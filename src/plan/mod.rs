@@ -401,7 +401,19 @@ pub fn plan(inp: &PlanInput) -> Result<Plan, PlanError> {
     let leading = timeline::leading_pictures(inp.packets);
     let mut st = SyncState::default();
     let list: Vec<(i64, i64)> = frames.iter().map(|f| (f.pts, f.duration)).collect();
-    let (plain, flush) = sync::simulate(&inp.sync, &mut st, &list);
+    let (mut plain, flush) = sync::simulate(&inp.sync, &mut st, &list);
+    let mut frames = frames;
+    if let Some(cap) = inp.sync.max_frames {
+        // `-frames:v`: nothing after the frame that reaches the cap is encoded (or split)
+        let mut sum = 0;
+        if let Some(last) = plain.iter().position(|e| {
+            sum += e.count;
+            sum >= cap
+        }) {
+            frames.truncate(last + 1);
+            plain.truncate(last + 1);
+        }
+    }
     let mut cum = Vec::with_capacity(frames.len() + 1);
     cum.push(0u64);
     for f in &frames {

@@ -358,3 +358,35 @@ fn rate_conversion_chunks_carry_plain_ffmpegs_drops() {
     let p = plan(&inp).unwrap();
     assert!(p.chunks.iter().all(|c| c.explicit_drops.is_none()));
 }
+
+#[test]
+fn a_frame_cap_ends_the_plan_where_the_encoder_reaches_it() {
+    let pk = packets(300, 60, 2, false);
+    for (mode, cap) in [
+        (SyncMode::Cfr, 150),
+        (SyncMode::Vfr, 7),
+        (SyncMode::Cfr, 400),
+    ] {
+        let p = plan(&PlanInput {
+            packets: &pk,
+            stream_tb: TB,
+            trims: Trims::default(),
+            sync: SyncParams {
+                max_frames: Some(cap),
+                ..sync(mode)
+            },
+            sizing: sizing(60, 30, 90),
+            base_cost: 0,
+            cuts: None,
+            window: Default::default(),
+        })
+        .unwrap();
+        check_cover(&p);
+        assert_eq!(p.output_frames, cap.min(300), "{mode:?} {cap}");
+        let last = p.chunks.last().unwrap();
+        // nothing after the capped frame is split: only packets up to it in decode order
+        assert!(pk[..=last.last_packet]
+            .iter()
+            .all(|x| x.pts <= (cap.min(300) + 2) * TICK));
+    }
+}

@@ -98,6 +98,39 @@ fn explicit_maps_negative_and_optional() {
 }
 
 #[test]
+fn a_graph_output_stands_where_it_is_mapped() {
+    let i = [sample()];
+    let run = |argv: &[&str]| {
+        let cmd = CmdLine::parse(argv).unwrap();
+        let out = &cmd.outputs[0];
+        let mux = formats::by_filename(&out.url).unwrap();
+        resolve_with_graph(&cmd, out, &i, mux, Some(("s0", 0, 0)))
+    };
+    let outs = run(&["-i", "a", "-map", "0:a:1", "-map", "[s0]", "-vn", "o.mkv"]).unwrap();
+    let got: Vec<_> = outs.iter().map(|o| (o.stream, o.from_graph)).collect();
+    assert_eq!(got, [(2, false), (0, true)], "-vn does not remove it");
+    assert!(outs[1].disposition.is_empty(), "no source disposition");
+    let outs = run(&["-i", "a", "-map", "[s0]", "-map", "-0:v", "o.mkv"]).unwrap();
+    assert_eq!(outs.len(), 1, "negative maps leave it");
+    assert_eq!(
+        run(&["-i", "a", "-map", "0:a", "o.mkv"]),
+        Err(MapError::Unmapped("s0".into()))
+    );
+    assert_eq!(
+        run(&["-i", "a", "o.mkv"]),
+        Err(MapError::Unmapped("s0".into()))
+    );
+    assert_eq!(
+        run(&["-i", "a", "-map", "[s0]", "-map", "[s0]", "o.mkv"]),
+        Err(MapError::MappedTwice("s0".into()))
+    );
+    assert!(matches!(
+        run(&["-i", "a", "-map", "[s1]", "o.mkv"]),
+        Err(MapError::Label(_))
+    ));
+}
+
+#[test]
 fn last_matching_option_wins_per_output_stream() {
     let cmd = CmdLine::parse(&[
         "-i", "a", "-c", "copy", "-c:v", "libx264", "-vcodec", "libx265", "-c:a:1", "aac", "o.mkv",
@@ -112,6 +145,7 @@ fn last_matching_option_wins_per_output_stream() {
             disposition: vec![],
             time_base: crate::rational::Rational::new(1, 1000),
             sample_rate: 0,
+            from_graph: false,
         },
         OutStream {
             file: 0,
@@ -121,6 +155,7 @@ fn last_matching_option_wins_per_output_stream() {
             disposition: vec![],
             time_base: crate::rational::Rational::new(1, 1000),
             sample_rate: 0,
+            from_graph: false,
         },
         OutStream {
             file: 0,
@@ -130,6 +165,7 @@ fn last_matching_option_wins_per_output_stream() {
             disposition: vec![],
             time_base: crate::rational::Rational::new(1, 1000),
             sample_rate: 0,
+            from_graph: false,
         },
     ]);
     let opts = &cmd.outputs[0].opts;

@@ -1,0 +1,406 @@
+//! `-filter_complex` / `-lavfi` graphs that are one linear video chain, in the argv forms
+//! ffmpeg-python writes (`-filter_complex [0]scale=320:-2[s0] -map [s0]`): split into several
+//! chunks and equal to plain ffmpeg on every ffprobe stream field and every packet's
+//! timestamps, lossless cases frame by frame. A graph output has no source stream when ffmpeg
+//! opens the output, so the sources carry tags and dispositions on their video stream that
+//! plain ffmpeg does not copy. Every other graph passes through.
+
+mod common;
+use common::*;
+
+const X264: [&str; 4] = ["-c:v", "libx264", "-preset", "ultrafast"];
+
+fn with<'a>(parts: &[&[&'a str]]) -> Vec<&'a str> {
+    parts.iter().flat_map(|p| p.iter().copied()).collect()
+}
+
+/// The dry run of `args` (the output name appended): its first line.
+fn dry(e: &Env, args: &[&str], out: &str) -> String {
+    let mut a = vec!["-df_dry_run", "-y"];
+    a.extend_from_slice(args);
+    a.push(out);
+    let o = e.run_distr(&a);
+    assert!(o.status.success(), "{}", stderr(&o));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Runs each argv both ways: distributed in at least two chunks, the same as plain ffmpeg.
+fn cases(e: &Env, list: &[(&str, Vec<&str>)]) {
+    for (ext, args) in list {
+        let chunks = planned_chunks(e, &with(&[&["-y"], args, &[&e.p(&format!("dry.{ext}"))]]));
+        assert!(chunks >= 2, "{args:?} was not split: {chunks} chunks");
+        let (p, o) = e.both(args, ext);
+        assert_same(&p, &o);
+        eprintln!("case ok: {args:?} -> {ext}");
+    }
+}
+
+/// mp4 (h264 + aac, 30 fps, 4 s) whose video stream has a language, a handler name and the
+/// forced disposition, which a stream copy or a `-vf` encode would keep.
+fn tagged_mp4(e: &Env) -> String {
+    let out = e.p("tagged.mp4");
+    e.ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=30",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000",
+        "-t",
+        "4",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "30",
+        "-bf",
+        "2",
+        "-c:a",
+        "aac",
+        "-metadata:s:v:0",
+        "language=fra",
+        "-metadata:s:v:0",
+        "handler_name=Camera",
+        "-disposition:v:0",
+        "default+forced",
+        &out,
+    ]);
+    out
+}
+
+#[test]
+fn linear_chains_match_plain_ffmpeg_in_mkv() {
+    let e = Env::new();
+    // h264 25 fps (B-frames, GOP 25), two audio tracks, subtitles, chapters, an attachment;
+    // the video has a title
+    let src = media::rich_mkv(&e);
+    let i: &[&str] = &["-i", &src];
+    cases(
+        &e,
+        &[
+            // ffmpeg-python: ffmpeg.input(src).filter('scale', 160, -2).output(out)
+            (
+                "mkv",
+                with(&[
+                    i,
+                    &["-filter_complex", "[0]scale=160:-2[s0]", "-map", "[s0]"],
+                    &X264,
+                ]),
+            ),
+            // .crop(…).hflip() with the audio streams: ffmpeg.output(v, src['a'], out)
+            (
+                "mkv",
+                with(&[
+                    i,
+                    &[
+                        "-filter_complex",
+                        "[0:v]crop=200:160:10:10[s0];[s0]hflip[s1]",
+                        "-map",
+                        "[s1]",
+                        "-map",
+                        "0:a",
+                        "-c:a",
+                        "aac",
+                    ],
+                    &X264,
+                ]),
+            ),
+            // stream metadata mapped explicitly onto the graph's output
+            (
+                "mkv",
+                with(&[
+                    i,
+                    &[
+                        "-filter_complex",
+                        "[0]hflip[s0]",
+                        "-map",
+                        "[s0]",
+                        "-map_metadata:s:v",
+                        "0:s:v",
+                    ],
+                    &X264,
+                ]),
+            ),
+            // the audio first, the filtered video second; -lavfi; an output -ss/-t
+            (
+                "mkv",
+                with(&[
+                    i,
+                    &[
+                        "-lavfi",
+                        "[0:v:0]scale=160:-2,vflip[out]",
+                        "-map",
+                        "0:a:1",
+                        "-map",
+                        "[out]",
+                        "-c:a",
+                        "aac",
+                        "-ss",
+                        "0.5",
+                        "-t",
+                        "2.7",
+                    ],
+                    &X264,
+                ]),
+            ),
+        ],
+    );
+}
+
+#[test]
+fn linear_chains_match_plain_ffmpeg_in_mp4() {
+    let e = Env::new();
+    let src = tagged_mp4(&e);
+    let i: &[&str] = &["-i", &src];
+    cases(
+        &e,
+        &[
+            (
+                "mp4",
+                with(&[
+                    i,
+                    &["-filter_complex", "[0]scale=160:-2[s0]", "-map", "[s0]"],
+                    &X264,
+                ]),
+            ),
+            (
+                "mp4",
+                with(&[
+                    i,
+                    &[
+                        "-filter_complex",
+                        "[0:v]scale=240:-2[s0];[s0]hflip[s1];[s1]crop=200:150[s2]",
+                        "-map",
+                        "[s2]",
+                        "-map",
+                        "0:a",
+                        "-c:a",
+                        "copy",
+                    ],
+                    &X264,
+                ]),
+            ),
+            // an unlabelled input pad reads the first video stream
+            (
+                "mp4",
+                with(&[
+                    i,
+                    &["-filter_complex", "scale=160:-2[o]", "-map", "[o]"],
+                    &X264,
+                ]),
+            ),
+            // -map_metadata -1 and a -disposition of the user's
+            (
+                "mp4",
+                with(&[
+                    i,
+                    &[
+                        "-filter_complex",
+                        "[0:v:0]hflip[v]",
+                        "-map",
+                        "0:a",
+                        "-map",
+                        "[v]",
+                        "-map_metadata",
+                        "-1",
+                        "-disposition:a:0",
+                        "default",
+                        "-c:a",
+                        "copy",
+                        "-c:0",
+                        "copy",
+                        "-c:1",
+                        "libx264",
+                        "-preset",
+                        "ultrafast",
+                    ],
+                ]),
+            ),
+        ],
+    );
+}
+
+/// The single-stream rule of `-fps_mode auto` (cfr becomes vscfr for an input with one stream)
+/// looks at the output stream's source when the output is opened: a graph output has none.
+/// After an input `-ss` between two frames, plain ffmpeg therefore repeats the first frame.
+#[test]
+fn single_stream_input_is_cfr_for_a_graph_output() {
+    let e = Env::new();
+    let src = e.make(
+        "video_only.mp4",
+        4.0,
+        "testsrc2=size=320x240:rate=30",
+        &["-c:v", "libx264", "-preset", "ultrafast", "-g", "30"],
+    );
+    let args = with(&[
+        &["-ss", "0.51", "-i", &src],
+        &["-filter_complex", "[0]scale=160:-2[s0]", "-map", "[s0]"],
+        &X264,
+    ]);
+    let vf = with(&[&["-ss", "0.51", "-i", &src, "-vf", "scale=160:-2"], &X264]);
+    cases(&e, &[("mp4", args.clone()), ("mp4", vf.clone())]);
+    let (a, _) = e.both(&args, "mp4");
+    let complex_frames = video_frames(&a);
+    let (b, _) = e.both(&vf, "mp4");
+    assert_eq!(
+        complex_frames,
+        video_frames(&b) + 1,
+        "the graph output is cfr"
+    );
+}
+
+#[test]
+fn lossless_chain_is_bit_exact() {
+    let e = Env::new();
+    let src = tagged_mp4(&e);
+    let args = with(&[
+        &["-i", &src],
+        &[
+            "-filter_complex",
+            "[0]scale=200:150[s0];[s0]eq=contrast=1.3[s1]",
+            "-map",
+            "[s1]",
+            "-map",
+            "0:a",
+            "-c:a",
+            "copy",
+            "-c:v",
+            "ffv1",
+        ],
+    ]);
+    cases(&e, &[("mkv", args.clone())]);
+    let (p, o) = e.both(&args, "mkv");
+    let (fa, fb) = (framemd5(&p), framemd5(&o));
+    assert_eq!(fa.len(), 120);
+    assert_eq!(fa, fb, "decoded frames differ");
+}
+
+#[test]
+fn other_graphs_pass_through() {
+    let e = Env::new();
+    let src = tagged_mp4(&e);
+    // a subtitle stream first: [0] then selects it (sub2video)
+    std::fs::write(e.path("s.srt"), "1\n00:00:00,500 --> 00:00:01,500\nHi\n").unwrap();
+    let subs_first = e.p("subs_first.mkv");
+    e.ffmpeg(&[
+        "-i",
+        "s.srt",
+        "-i",
+        &src,
+        "-map",
+        "0",
+        "-map",
+        "1",
+        "-c",
+        "copy",
+        &subs_first,
+    ]);
+    let out = e.p("o.mkv");
+    let one = |g: &str, extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = ["-i", src.as_str(), "-filter_complex", g]
+            .map(String::from)
+            .to_vec();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let list: Vec<(Vec<String>, &str)> = vec![
+        (
+            one(
+                "[0]split[a][b];[a]hflip[c];[b][c]hstack[o]",
+                &["-map", "[o]"],
+            ),
+            "not one linear chain",
+        ),
+        (
+            [
+                "-i",
+                &src,
+                "-i",
+                &src,
+                "-filter_complex",
+                "[0][1]overlay[o]",
+                "-map",
+                "[o]",
+            ]
+            .map(String::from)
+            .to_vec(),
+            "not one linear chain",
+        ),
+        (
+            one(
+                "[0:v]scale=160:-2[v];[0:a]volume=2[a]",
+                &["-map", "[v]", "-map", "[a]"],
+            ),
+            "not one linear chain",
+        ),
+        (one("[0]scale=160:-2", &[]), "not labelled"),
+        (one("[0]scale=160:-2[o]", &[]), "not mapped"),
+        (
+            one("[0]scale=160:-2[o]", &["-map", "[o]", "-map", "[o]"]),
+            "mapped more than once",
+        ),
+        (one("[0]fps=10[o]", &["-map", "[o]"]), "fps"),
+        // a backslash inside quotes is literal: the quote closes and hqdn3d is a filter
+        (one("[0]null@'a\\',hqdn3d[o]", &["-map", "[o]"]), "hqdn3d"),
+        (
+            one("[0]scale=160:-2[o]", &["-map", "[o]", "-vf", "hflip"]),
+            "-vf",
+        ),
+        (
+            one(
+                "[0]scale=160:-2[o]",
+                &["-map", "[o]", "-sws_flags", "lanczos"],
+            ),
+            "sws_flags",
+        ),
+        (
+            one("sws_flags=lanczos;[0]scale=160:-2[o]", &["-map", "[o]"]),
+            "sws_flags",
+        ),
+        (
+            [
+                "-i",
+                &subs_first,
+                "-filter_complex",
+                "[0]scale=160:-2[o]",
+                "-map",
+                "[o]",
+            ]
+            .map(String::from)
+            .to_vec(),
+            "subtitle",
+        ),
+        (
+            [
+                "-i",
+                &src,
+                "-filter_complex",
+                "[0]scale=160:-2[o]",
+                "-filter_complex",
+                "[0:a]volume=2[a]",
+                "-map",
+                "[o]",
+                "-map",
+                "[a]",
+            ]
+            .map(String::from)
+            .to_vec(),
+            "filter graphs",
+        ),
+    ];
+    for (args, why) in list {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let first = dry(&e, &refs, &out);
+        assert!(
+            first.starts_with("passthrough:") && first.contains(why),
+            "{args:?}: expected a pass through naming {why:?}, got {first:?}"
+        );
+    }
+}
