@@ -486,7 +486,10 @@ fn end_to_end() {
                 .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_default();
             let first = msg.lines().next().unwrap_or("").to_string();
-            failures.push(format!("{what}\n  differs from plain ffmpeg: {first}"));
+            let detail = first_difference(&p, &o);
+            failures.push(format!(
+                "{what}\n  differs from plain ffmpeg: {first}\n  {detail}"
+            ));
         }
     }
     assert!(
@@ -496,4 +499,29 @@ fn end_to_end() {
         entries.len(),
         failures.join("\n")
     );
+}
+
+/// Where two outputs first differ, for the failure message: the first differing line of their
+/// layouts, else the first differing packet of a stream.
+fn first_difference(plain: &Path, ours: &Path) -> String {
+    let pretty = |p: &Path| serde_json::to_string_pretty(&layout(p)).unwrap();
+    let (a, b) = (pretty(plain), pretty(ours));
+    if let Some((x, y)) = a.lines().zip(b.lines()).find(|(x, y)| x != y) {
+        return format!("layout: plain {} / ours {}", x.trim(), y.trim());
+    }
+    let n = layout(plain)["streams"].as_array().map_or(0, Vec::len);
+    for i in 0..n {
+        let (pa, pb) = (
+            packets(plain, &i.to_string()),
+            packets(ours, &i.to_string()),
+        );
+        if let Some(k) = (0..pa.len().max(pb.len())).find(|&k| pa.get(k) != pb.get(k)) {
+            return format!(
+                "stream {i}, packet {k} (pts, duration): plain {:?} / ours {:?}",
+                pa.get(k),
+                pb.get(k)
+            );
+        }
+    }
+    "no difference found on a second look".into()
 }
