@@ -458,7 +458,10 @@ async fn distribute(session: Session) -> Result<ExitCode> {
 /// Reads the packet index and plans; a planning failure is a reason to pass through.
 async fn plan(spec: &job::JobSpec, env: &RunEnv) -> Result<Result<run::Planned, String>> {
     let slots = run::configured_slots(&env.config);
-    let cuts = run::pass1_cuts(spec)?;
+    let cuts = match run::pass1_cuts(spec) {
+        Err(e) if e.is::<run::NoPass1>() => return Ok(Err(e.to_string())),
+        other => other?,
+    };
     Ok(
         match run::plan_job(spec, env, slots, cuts.as_deref()).await {
             Ok(p) => {

@@ -3,6 +3,7 @@
 //! whether chunk files in that format can be joined exactly. Also the subtitle codecs' kinds.
 
 use crate::plan::sync::SyncMode;
+use crate::rational::Rational;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SubKind {
@@ -89,6 +90,19 @@ pub fn by_filename(path: &str) -> Option<&'static Muxer> {
 }
 
 impl Muxer {
+    /// The time base this muxer gives an audio stream of `sample_rate` (None: the one asked
+    /// for, i.e. the source's on a stream copy).
+    pub fn audio_time_base(&self, sample_rate: u32) -> Option<Rational> {
+        match self.name {
+            "mp4" | "mov" | "ipod" | "3gp" | "ismv" => {
+                (sample_rate > 0).then(|| Rational::new(1, i64::from(sample_rate)))
+            }
+            "mpegts" => Some(Rational::new(1, 90_000)),
+            "matroska" | "webm" | "flv" => Some(Rational::new(1, 1000)),
+            _ => None,
+        }
+    }
+
     /// What ffmpeg's `auto` frame-rate mode resolves to for this muxer (avi is special-cased
     /// to vfr by ffmpeg; VSCFR is decided by the caller).
     pub fn auto_sync(&self) -> SyncMode {

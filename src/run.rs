@@ -59,12 +59,20 @@ pub fn source_path(job: &JobSpec) -> &str {
     crate::job::local_path(&job.cmd.inputs[job.src_file].url).unwrap_or_default()
 }
 
-/// Reads the packet index and plans the chunks.
+/// Pass 2 without distrffmpeg's pass-1 statistics: pass 1 ran through plain ffmpeg, whose own
+/// log plain ffmpeg's pass 2 reads (a reason to pass through).
+#[derive(Debug, thiserror::Error)]
+#[error("-pass 2 without distrffmpeg's pass-1 statistics ({0}): pass 1 ran through plain ffmpeg")]
+pub struct NoPass1(String);
+
 /// Pass 2 reuses pass 1's chunks: their cuts, checked against this command.
 pub fn pass1_cuts(job: &JobSpec) -> Result<Option<Vec<usize>>> {
     let Some(tp) = job.two_pass.as_ref().filter(|tp| tp.pass == 2) else {
         return Ok(None);
     };
+    if !tp.stored() {
+        return Err(NoPass1(tp.store.display().to_string()).into());
+    }
     let stored = tp.load().with_context(|| {
         format!(
             "no pass-1 statistics in {}: run pass 1 through distrffmpeg first",

@@ -48,6 +48,11 @@ impl TwoPass {
         std::fs::rename(tmp, self.store.join(PLAN_FILE))
     }
 
+    /// Whether a pass 1 through distrffmpeg left its statistics here.
+    pub fn stored(&self) -> bool {
+        self.store.join(PLAN_FILE).exists()
+    }
+
     pub fn load(&self) -> Option<Stored> {
         serde_json::from_slice(&std::fs::read(self.store.join(PLAN_FILE)).ok()?).ok()
     }

@@ -320,6 +320,33 @@ fn containers_and_passthrough() {
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("passing the command to ffmpeg unchanged")
     );
+    // aac copied from matroska (1 ms) into mp4 or ts (finer): plain ffmpeg writes the source's
+    // millisecond timestamps when audio packets wait for its video encoder, and smoothed ones
+    // when none do (8 samples apart at the end here); it passes through. Copies into a time
+    // base that is not finer distribute and match.
+    let mkv = e.p("av.mkv");
+    e.ffmpeg(&["-i", &av, "-c", "copy", &mkv]);
+    for ext in ["mp4", "ts"] {
+        let args = with(&["-i", &mkv, "-c:a", "copy"], &X264);
+        let dry_out = format!("dry.{ext}");
+        let mut a = args.clone();
+        a.push(&dry_out);
+        let dry = e.run_distr(&with(&["-df_dry_run"], &a));
+        let text = String::from_utf8_lossy(&dry.stdout);
+        assert!(
+            text.contains("passthrough: audio copied from a 1/1000 time base"),
+            "{text}"
+        );
+        let (p, o) = e.both(&args, ext);
+        assert_same(&p, &o);
+    }
+    cases(
+        &e,
+        &[
+            ("mp4", with(&["-i", &av, "-c:a", "copy"], &X264)),
+            ("mkv", with(&["-i", &mkv, "-c:a", "copy"], &X264)),
+        ],
+    );
 }
 
 #[test]

@@ -249,6 +249,22 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
             encoded.push(i);
         }
     }
+    for (i, o) in outs.iter().enumerate() {
+        if o.kind != MediaKind::Audio || codec(i)?.as_deref() != Some("copy") {
+            continue;
+        }
+        let out_tb = pre.muxer.audio_time_base(o.sample_rate);
+        if out_tb.is_some_and(|tb| crate::rational::compare_ts(1, o.time_base, 1, tb) > 0) {
+            // fftools smooths a copied audio stream's timestamps into the muxer's finer time
+            // base, unless packets were queued before the header (while the video encoder
+            // starts): whether they were depends on the data and the decoder's threads
+            return pass(format!(
+                "audio copied from a {} time base into {}'s finer one: plain ffmpeg's audio \
+                 timestamps then depend on when its video encoder starts",
+                o.time_base, pre.muxer.name
+            ));
+        }
+    }
     let video_out = match encoded[..] {
         [] => return pass("no video stream is encoded"),
         [i] => i,
