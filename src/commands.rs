@@ -151,9 +151,9 @@ pub fn encode(
     v.push("-i".into());
     v.push(input.to_string());
     v.extend(s(&["-map", "0:v:0"]));
-    if let Some(f) = &job.filter {
+    if let Some(f) = job.worker_filter() {
         v.push("-vf".into());
-        v.push(f.clone());
+        v.push(f);
     }
     push_opts(&mut v, &job.encode_opts);
     if let (Some(tp), Some(log)) = (&job.two_pass, passlog) {

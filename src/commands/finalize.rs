@@ -148,6 +148,10 @@ pub fn final_mux(job: &JobSpec, parts: &FinalParts, tmp_out: &str) -> Vec<String
     for (i, d) in dispositions(job) {
         v.extend([format!("-disposition:{i}"), d]);
     }
+    if let Some(r) = job.rotation.keep {
+        // autorotate off: plain ffmpeg's encoded stream keeps the source's display matrix
+        v.extend([format!("-metadata:s:{vi}"), format!("rotate={r}")]);
+    }
     v.push("-f".into());
     v.push(job.muxer.name.to_string());
     v.push(tmp_out.to_string());

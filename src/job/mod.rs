@@ -4,6 +4,7 @@
 
 pub mod classify;
 pub mod filters;
+pub mod rotation;
 mod timing;
 
 use crate::cli::argv::{CmdLine, Opt};
@@ -40,6 +41,14 @@ impl JobSpec {
     /// The container (muxer, extension) workers write this job's chunks in.
     pub fn chunk_format(&self) -> (&'static str, &'static str) {
         self.muxer.chunk_format(self.encoder.as_deref())
+    }
+
+    /// The workers' `-vf`: autorotate's filters (their chunk files carry no display matrix),
+    /// then the user's chain.
+    pub fn worker_filter(&self) -> Option<String> {
+        let mut parts: Vec<&str> = self.rotation.filters.clone();
+        parts.extend(self.filter.as_deref());
+        (!parts.is_empty()).then(|| parts.join(","))
     }
 }
 
@@ -97,6 +106,8 @@ pub struct JobSpec {
     pub two_pass: Option<TwoPass>,
     /// The output is thrown away (pass 1 into `-f null` or /dev/null): no final mux.
     pub discard_output: bool,
+    /// What autorotate does with the source's display matrix (workers' filters, final mux).
+    pub rotation: rotation::Rotation,
 }
 
 /// Extensions the image2 demuxer reads (as one image or a numbered sequence).
@@ -254,13 +265,11 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
     if st.is_attached_pic() {
         return pass("the encoded video is an attached picture");
     }
-    if st.rotation.is_some_and(|r| r != 0.0) {
-        return pass("the video carries a rotation matrix");
-    }
     if !st.time_base.is_valid() {
         return pass("the video stream has no time base");
     }
     let input = &cmd.inputs[src_file];
+    let rotation = rotation_of(input, info, src_stream)?;
     let mut demux_opts = Vec::new();
     let mut decode_opts = Vec::new();
     for o in &input.opts {
@@ -274,6 +283,9 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
             }
             InRole::Timing | InRole::Final => {}
         }
+    }
+    if rotation.worker_off {
+        decode_opts.push(Opt::new("autorotate", Some("0")));
     }
     let vi = video_out;
     let filter = last_matching(&out.opts, &["filter"], &views, vi)
@@ -355,6 +367,7 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
         ost_rate: frame_rate,
         cap_with_ost_rate: st.start_pts.is_some(),
         duration_from_packets: filter.is_none(),
+        worker_vf: filter.is_none() && !rotation.filters.is_empty(),
         in_tb: st.time_base,
         recording_us: timing.out_duration_us(),
         max_frames: None,
@@ -404,7 +417,20 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
         stream_metadata_mapped,
         two_pass,
         discard_output: pre.discard_output,
+        rotation,
     })
+}
+
+/// The source video's display matrix under the input's autorotate setting (see `rotation`).
+fn rotation_of(
+    input: &crate::cli::argv::FileArgs,
+    info: &MediaInfo,
+    stream: usize,
+) -> Result<rotation::Rotation, Passthrough> {
+    let views: Vec<_> = info.streams.iter().map(mapping::view).collect();
+    let on = rotation::autorotate(input, &views, stream).map_err(Passthrough)?;
+    let matrix = info.streams[stream].display_matrix.as_ref();
+    rotation::decide(matrix, on).map_err(Passthrough)
 }
 
 /// How `-map_metadata` options treat per-stream metadata (fftools' copy_metadata): turned off

@@ -134,6 +134,8 @@ pub enum PlanError {
         "the chunks of pass 1 do not fit this command (run pass 1 again with the same options)"
     )]
     Cuts,
+    #[error("the workers' explicit autorotate filters would change the frame durations ffmpeg's frame-rate logic sees")]
+    WorkerFilter,
 }
 
 fn pts_of(e: &Emitted) -> impl Iterator<Item = i64> {
@@ -188,7 +190,7 @@ impl Ctx<'_> {
         let p = SyncParams {
             mode: worker_mode(self.inp.sync.mode, 1),
             recording_us: None,
-            ..self.inp.sync
+            ..self.inp.sync.for_worker()
         };
         p.step(&mut SyncState::default(), Some(self.fr(b))) == plain
     }
@@ -212,7 +214,7 @@ impl Ctx<'_> {
             mode: worker_mode(self.inp.sync.mode, k),
             max_frames: Some(cap),
             recording_us: None,
-            ..self.inp.sync
+            ..self.inp.sync.for_worker()
         };
         let mut st = SyncState::default();
         let mut v: Vec<i64> = (a..b)
@@ -375,6 +377,10 @@ pub fn plan(inp: &PlanInput) -> Result<Plan, PlanError> {
                 chunks.pop();
                 k -= 1;
                 continue;
+            }
+            if inp.sync.worker_vf {
+                // even one chunk would differ from plain ffmpeg
+                return Err(PlanError::WorkerFilter);
             }
         }
         let first_packet = ctx.starts[ctx.frames[a].packet].expect("checked");

@@ -35,6 +35,9 @@ pub struct SyncParams {
     pub cap_with_ost_rate: bool,
     /// True when no `-vf`/filtergraph is given: frame durations come from packet durations.
     pub duration_from_packets: bool,
+    /// The workers get a `-vf` where plain ffmpeg has none (autorotate's filters made
+    /// explicit), so their frame durations never come from packets.
+    pub worker_vf: bool,
     /// The input stream's time base, for packet durations.
     pub in_tb: Rational,
     /// Output `-t` in microseconds.
@@ -75,6 +78,14 @@ fn mid_pred(a: i64, b: i64, c: i64) -> i64 {
 }
 
 impl SyncParams {
+    /// The parameters of a worker's encode of the same frames.
+    pub fn for_worker(self) -> SyncParams {
+        SyncParams {
+            duration_from_packets: self.duration_from_packets && !self.worker_vf,
+            ..self
+        }
+    }
+
     /// `adjust_frame_pts_to_encoder_tb`: the frame's pts in encoder time base, with extra
     /// precision and the half-tick nudge.
     pub fn sync_ipts(&self, pts: i64) -> f64 {
@@ -218,6 +229,7 @@ mod tests {
             ost_rate: Rational::new(30, 1),
             cap_with_ost_rate: true,
             duration_from_packets: true,
+            worker_vf: false,
             in_tb: Rational::new(1, 15360),
             recording_us: None,
             max_frames: None,
