@@ -134,7 +134,7 @@ pub enum PlanError {
         "the chunks of pass 1 do not fit this command (run pass 1 again with the same options)"
     )]
     Cuts,
-    #[error("the workers' explicit autorotate filters would change the frame durations ffmpeg's frame-rate logic sees")]
+    #[error("the workers' explicit autorotate filters would change the frame durations of ffmpeg's frame-rate logic (packet durations differ from the frame rate)")]
     WorkerFilter,
 }
 
@@ -190,7 +190,7 @@ impl Ctx<'_> {
         let p = SyncParams {
             mode: worker_mode(self.inp.sync.mode, 1),
             recording_us: None,
-            ..self.inp.sync.for_worker()
+            ..self.inp.sync
         };
         p.step(&mut SyncState::default(), Some(self.fr(b))) == plain
     }
@@ -214,7 +214,7 @@ impl Ctx<'_> {
             mode: worker_mode(self.inp.sync.mode, k),
             max_frames: Some(cap),
             recording_us: None,
-            ..self.inp.sync.for_worker()
+            ..self.inp.sync
         };
         let mut st = SyncState::default();
         let mut v: Vec<i64> = (a..b)
@@ -314,6 +314,9 @@ pub fn plan(inp: &PlanInput) -> Result<Plan, PlanError> {
     let leading = timeline::leading_pictures(inp.packets);
     let mut st = SyncState::default();
     let list: Vec<(i64, i64)> = frames.iter().map(|f| (f.pts, f.duration)).collect();
+    if inp.sync.worker_vf && !inp.sync.worker_durations_agree(&list) {
+        return Err(PlanError::WorkerFilter);
+    }
     let (plain, flush) = sync::simulate(&inp.sync, &mut st, &list);
     let mut cum = Vec::with_capacity(frames.len() + 1);
     cum.push(0u64);
@@ -377,10 +380,6 @@ pub fn plan(inp: &PlanInput) -> Result<Plan, PlanError> {
                 chunks.pop();
                 k -= 1;
                 continue;
-            }
-            if inp.sync.worker_vf {
-                // even one chunk would differ from plain ffmpeg
-                return Err(PlanError::WorkerFilter);
             }
         }
         let first_packet = ctx.starts[ctx.frames[a].packet].expect("checked");

@@ -78,12 +78,16 @@ fn mid_pred(a: i64, b: i64, c: i64) -> i64 {
 }
 
 impl SyncParams {
-    /// The parameters of a worker's encode of the same frames.
-    pub fn for_worker(self) -> SyncParams {
-        SyncParams {
+    /// Whether workers whose `-vf` rules out packet durations (`worker_vf`) still decide every
+    /// frame as plain ffmpeg does: each frame's duration is the same either way.
+    pub fn worker_durations_agree(&self, frames: &[(i64, i64)]) -> bool {
+        let w = SyncParams {
             duration_from_packets: self.duration_from_packets && !self.worker_vf,
-            ..self
-        }
+            ..*self
+        };
+        frames
+            .iter()
+            .all(|&(_, d)| self.duration(d).to_bits() == w.duration(d).to_bits())
     }
 
     /// `adjust_frame_pts_to_encoder_tb`: the frame's pts in encoder time base, with extra
@@ -238,6 +242,17 @@ mod tests {
 
     fn cfr_frames(n: i64) -> Vec<(i64, i64)> {
         (0..n).map(|i| (i * 512, 512)).collect()
+    }
+
+    #[test]
+    fn an_explicit_worker_vf_matters_only_where_packet_durations_differ() {
+        let mut p = params(SyncMode::Cfr);
+        p.worker_vf = true;
+        assert!(p.worker_durations_agree(&cfr_frames(10)));
+        // a dropped frame: one packet lasts two frames
+        assert!(!p.worker_durations_agree(&[(0, 512), (512, 1024), (1536, 512)]));
+        p.duration_from_packets = false;
+        assert!(p.worker_durations_agree(&[(0, 512), (512, 1024)]));
     }
 
     fn pts_list(per: &[Emitted]) -> Vec<i64> {
