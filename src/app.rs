@@ -475,6 +475,22 @@ async fn plan(spec: &job::JobSpec, env: &RunEnv) -> Result<Result<run::Planned, 
     )
 }
 
+/// The user's hardware decoding options, tried here on one frame: plain ffmpeg fails where they
+/// fail, so the command then passes through and ffmpeg prints its own error.
+async fn hw_check(config: &Config, job: job::JobSpec) -> Result<Result<job::JobSpec, Passthrough>> {
+    let Some(args) = &job.hw_check else {
+        return Ok(Ok(job));
+    };
+    let ffmpeg = ffmpeg_path(config)?;
+    match crate::process::output(&ffmpeg.to_string_lossy(), args).await {
+        Ok(_) => Ok(Ok(job)),
+        Err(e) => Ok(Err(Passthrough(format!(
+            "the hardware decoding options fail here ({})",
+            e.to_string().lines().last().unwrap_or("").trim()
+        )))),
+    }
+}
+
 /// Probes the inputs, decides, and checks the output.
 async fn prepare(session: Session) -> Result<Prepared> {
     let Session {
@@ -503,7 +519,11 @@ async fn prepare(session: Session) -> Result<Prepared> {
         let path = job::local_path(&inp.url).unwrap_or(&inp.url);
         infos.push(probe::probe_info(&ffprobe_s, path, &demux).await?);
     }
-    let spec = match job::analyze(&cmd, &pre, &infos) {
+    let checked = match job::analyze(&cmd, &pre, &infos) {
+        Ok(j) => hw_check(&config, j).await?,
+        Err(p) => Err(p),
+    };
+    let spec = match checked {
         Ok(j) => j,
         Err(Passthrough(why)) => {
             return Ok(Prepared::Done(passthrough(

@@ -286,6 +286,8 @@ pub fn input_role(o: &Opt) -> InRole {
         | "dump_attachment" | "thread_queue_size" | "bitexact" => InRole::Final,
         // job::rotation decides; the workers get `-autorotate 0` where it matters
         "autorotate" => InRole::Final,
+        // job::hwaccel decides; workers decode in software, the final mux decodes no video
+        "hwaccel" | "hwaccel_device" | "hwaccel_output_format" => InRole::Final,
         _ if o.def.is_none() && DEMUXER_OPTS.contains(&name) => InRole::Demux,
         _ if o.def.is_none() => InRole::Decode,
         _ => InRole::Unsupported,

@@ -4,6 +4,7 @@
 
 pub mod classify;
 pub mod filters;
+pub mod hwaccel;
 pub mod rotation;
 mod timing;
 
@@ -108,6 +109,9 @@ pub struct JobSpec {
     pub discard_output: bool,
     /// What autorotate does with the source's display matrix (workers' filters, final mux).
     pub rotation: rotation::Rotation,
+    /// The user's hardware options must work here first (plain ffmpeg fails otherwise): the
+    /// arguments of a one-frame local decode with them (`hwaccel::probe_args`).
+    pub hw_check: Option<Vec<String>>,
 }
 
 /// Extensions the image2 demuxer reads (as one image or a numbered sequence).
@@ -147,8 +151,12 @@ pub fn precheck(cmd: &CmdLine) -> Result<Pre, Passthrough> {
     if cmd.inputs.is_empty() {
         return pass("no input file");
     }
+    if hwaccel::prints_information(cmd) {
+        return pass("-init_hw_device list prints information");
+    }
     for g in &cmd.globals {
-        if !classify::global_is_neutral(g) {
+        // hardware devices: decided in analyze (job::hwaccel)
+        if !classify::global_is_neutral(g) && !hwaccel::is_hw_option(g) {
             return pass(format!("global option -{}", g.name()));
         }
     }
@@ -284,6 +292,8 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
             InRole::Timing | InRole::Final => {}
         }
     }
+    let decoder = decode_opts.iter().find(|o| o.is("c"));
+    hwaccel::check_input(input, decoder.and_then(|o| o.arg.as_deref())).map_err(Passthrough)?;
     if rotation.worker_off {
         decode_opts.push(Opt::new("autorotate", Some("0")));
     }
@@ -292,6 +302,9 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
         .map_err(|e| Passthrough(e.to_string()))?
         .and_then(|o| o.arg.clone());
     if let Some(f) = &filter {
+        if let Some(why) = hwaccel::gpu_filter(&filters::filter_names(f).unwrap_or_default()) {
+            return pass(why);
+        }
         filters::check_chain(f).map_err(|e| Passthrough(e.to_string()))?;
     }
     for o in out
@@ -342,6 +355,9 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
         None => Rational::new(25, 1),
     };
     let encoder = codec(vi)?;
+    if let Some(why) = encoder.as_deref().and_then(hwaccel::gpu_encoder) {
+        return pass(why);
+    }
     if let Some(e) = &encoder {
         if matches!(
             e.as_str(),
@@ -418,6 +434,7 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
         two_pass,
         discard_output: pre.discard_output,
         rotation,
+        hw_check: hwaccel::probe_args(cmd, src_file, src_stream),
     })
 }
 
