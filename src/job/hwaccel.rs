@@ -285,4 +285,51 @@ mod tests {
         let list = cmd(&["-init_hw_device", "list"]);
         assert!(prints_information(&list));
     }
+
+    fn job(argv: &[&str]) -> Result<crate::job::JobSpec, String> {
+        use crate::testutil::{audio, info, video};
+        let c = cmd(argv);
+        let pre = crate::job::precheck(&c).map_err(|p| p.0)?;
+        let infos = [info(vec![video(0, 1280, 720), audio(1, 2, "eng")])];
+        crate::job::analyze(&c, &pre, &infos).map_err(|p| p.0)
+    }
+
+    #[test]
+    fn jobs_drop_the_options_for_the_workers_and_keep_the_check() {
+        let argv = [
+            "-init_hw_device",
+            "cuda=gpu:0",
+            "-hwaccel",
+            "cuda",
+            "-hwaccel_device",
+            "gpu",
+            "-threads",
+            "4",
+            "-i",
+            "in.mp4",
+            "-c:v",
+            "libx265",
+            "o.mkv",
+        ];
+        let j = job(&argv).unwrap();
+        let dec: Vec<String> = j.decode_opts.iter().flat_map(|o| o.tokens()).collect();
+        assert_eq!(dec, ["-threads", "4"]);
+        assert!(j.hw_check.unwrap().contains(&"cuda=gpu:0".to_string()));
+        let j = job(&["-hwaccel", "auto", "-i", "in.mp4", "o.mp4"]).unwrap();
+        assert!(j.decode_opts.is_empty() && j.hw_check.is_none());
+        let gpu = job(&[
+            "-hwaccel",
+            "cuda",
+            "-i",
+            "in.mp4",
+            "-c:v",
+            "h264_nvenc",
+            "o.mp4",
+        ]);
+        assert!(gpu.unwrap_err().contains("GPU encoder h264_nvenc"));
+        let filt = job(&["-i", "in.mp4", "-vf", "scale_npp=640:-2", "o.mp4"]);
+        assert!(filt.unwrap_err().contains("GPU filter scale_npp"));
+        let list = job(&["-init_hw_device", "list", "-i", "in.mp4", "o.mp4"]);
+        assert!(list.unwrap_err().contains("prints information"));
+    }
 }
