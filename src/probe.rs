@@ -317,6 +317,42 @@ pub fn parse_packets(csv: &[u8]) -> Result<Vec<Packet>> {
 }
 
 /// Runs ffprobe for streams, format and chapters.
+/// Whether the first decoded frame of stream `stream` carries a display matrix of its own (an
+/// H.264/HEVC display orientation SEI): one frame is decoded.
+pub async fn first_frame_display_matrix(
+    ffprobe: &str,
+    path: &str,
+    demux: &[String],
+    stream: usize,
+) -> Result<bool> {
+    let mut args: Vec<String> = ["-v", "error", "-select_streams"]
+        .map(String::from)
+        .to_vec();
+    args.push(stream.to_string());
+    args.extend(
+        [
+            "-read_intervals",
+            "%+#1",
+            "-show_entries",
+            "frame_side_data=side_data_type",
+            "-of",
+            "json",
+        ]
+        .map(String::from),
+    );
+    args.extend(demux.iter().cloned());
+    args.extend(["-i".to_string(), path.to_string()]);
+    let out = process::output(ffprobe, &args).await?;
+    let v: serde_json::Value = serde_json::from_slice(&out)
+        .with_context(|| format!("{path}: cannot read ffprobe output"))?;
+    let sides = v["frames"][0]["side_data_list"].as_array().cloned();
+    Ok(sides.unwrap_or_default().iter().any(|d| {
+        d["side_data_type"].as_str().is_some_and(|t| {
+            t.to_ascii_lowercase().contains("displaymatrix") || t == "Display Matrix"
+        })
+    }))
+}
+
 pub async fn probe_info(ffprobe: &str, path: &str, demux: &[String]) -> Result<MediaInfo> {
     let args: Vec<String> = [
         "-v",

@@ -204,6 +204,16 @@ fn what_cannot_be_reproduced_passes_through() {
     let flip = with_matrix(&e, &src, "hflip.mp4", [-65536, 0, 0, 0, 65536, 0, 0, 0, W]);
     let i = ["-noautorotate", "-i", flip.as_str()];
     passes_through(&e, &argv(&[&i, &X264]), "mp4", "kept by -noautorotate");
+    // a display orientation SEI in the first frame as well as the stream's matrix: plain
+    // ffmpeg's autorotate prefers the frame's; without autorotate both ignore it
+    let sei = e.p("sei.mp4");
+    let bsf = "h264_metadata=display_orientation=insert:rotate=90";
+    e.ffmpeg(&["-i", &src, "-c", "copy", "-bsf:v", bsf, &sei]);
+    let sei = rotated(&e, &sei, 270);
+    let i = ["-i", sei.as_str()];
+    passes_through(&e, &argv(&[&i, &X264]), "mp4", "display orientation SEI");
+    let i = ["-noautorotate", "-i", sei.as_str()];
+    same(&e, &argv(&[&i, &LOSSLESS_X264]), "mp4", true);
     // VFR into cfr mp4 without a -vf: plain ffmpeg's frame-rate logic reads packet durations,
     // the workers' (with the rotation as -vf) cannot
     let vfr = e.make(

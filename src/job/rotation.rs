@@ -19,6 +19,9 @@ pub struct Rotation {
     /// The workers' decoder must not rotate (`-autorotate 0`): autorotate is off, or the
     /// filters above stand for it.
     pub worker_off: bool,
+    /// The filters stand for autorotate: the first frame must carry no display matrix of its
+    /// own (a display orientation SEI), which plain ffmpeg's autorotate would prefer.
+    pub check_frames: bool,
 }
 
 /// Whether autorotate is on for input stream `stream`: the last `-autorotate` /
@@ -146,6 +149,7 @@ pub fn decide(matrix: Option<&[i32; 9]>, autorotate: bool) -> Result<Rotation, S
         filters,
         keep: None,
         worker_off: true,
+        check_frames: true,
     })
 }
 
@@ -184,7 +188,7 @@ mod tests {
         );
         assert!(filters(IDENTITY).is_empty());
         let r = decide(Some(&rotate_matrix(90)), true).unwrap();
-        assert!(r.worker_off && r.keep.is_none());
+        assert!(r.worker_off && r.check_frames && r.keep.is_none());
     }
 
     #[test]
@@ -207,8 +211,13 @@ mod tests {
             keep([0, U, 0, -U, 0, 0, 1080 * U, 0, W]).is_err(),
             "a translation"
         );
+        assert!(
+            !decide(Some(&rotate_matrix(90)), false)
+                .unwrap()
+                .check_frames
+        );
         let none = decide(None, false).unwrap();
-        assert!(none.worker_off && none.filters.is_empty());
+        assert!(none.worker_off && none.filters.is_empty() && !none.check_frames);
         assert!(!decide(None, true).unwrap().worker_off);
     }
 
