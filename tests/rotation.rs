@@ -276,3 +276,35 @@ fn workers_get_the_filters_and_no_autorotate() {
     e.ffmpeg(&["-i", &r, "-map", "0:v", "-c", "copy", "-f", "nut", &nut]);
     assert_eq!(matrix_of(Path::new(&nut)), Value::Null);
 }
+
+#[test]
+fn rotated_video_over_ssh_workers() {
+    let e = Env::new();
+    let c = common::sshd::Cluster::start(&e, 2);
+    c.write_config(&e, "", &[]);
+    let src = base(&e);
+    let r = rotated(&e, &src, 90);
+    let flip = with_matrix(
+        &e,
+        &src,
+        "vflip.mp4",
+        [65536, 0, 0, 0, -65536, 0, 0, 0, 1 << 30],
+    );
+    let (_, log) = same(
+        &e,
+        &["-i", &r, "-vf", "scale=160:-2", "-c:v", "ffv1"],
+        "mkv",
+        true,
+    );
+    assert!(
+        !log.contains("skipping worker") && !log.contains("failed on"),
+        "{log}"
+    );
+    same(&e, &["-i", &flip, "-c:v", "ffv1"], "mkv", true);
+    same(
+        &e,
+        &argv(&[&["-noautorotate", "-i", &r], &X264]),
+        "mp4",
+        false,
+    );
+}
