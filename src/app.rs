@@ -478,6 +478,37 @@ async fn plan(spec: &job::JobSpec, env: &RunEnv) -> Result<Result<run::Planned, 
     )
 }
 
+/// What the decision needs from decoding one frame here: the user's hardware decoding options
+/// must work (plain ffmpeg fails where they fail, so the command then passes through and ffmpeg
+/// prints its own error), and a rotated source's first frame must carry no display matrix of
+/// its own (plain ffmpeg's autorotate would prefer it to the stream's).
+async fn local_checks(
+    config: &Config,
+    ffprobe: &str,
+    job: job::JobSpec,
+) -> Result<Result<job::JobSpec, Passthrough>> {
+    if let Some(args) = &job.hw_check {
+        let ffmpeg = ffmpeg_path(config)?;
+        if let Err(e) = crate::process::output(&ffmpeg.to_string_lossy(), args).await {
+            return Ok(Err(Passthrough(format!(
+                "the hardware decoding options fail here ({})",
+                e.to_string().lines().last().unwrap_or("").trim()
+            ))));
+        }
+    }
+    if job.rotation.check_frames {
+        let src = &job.cmd.inputs[job.src_file].url;
+        let path = job::local_path(src).unwrap_or(src);
+        let demux: Vec<String> = job.demux_opts.iter().flat_map(|o| o.tokens()).collect();
+        if probe::first_frame_display_matrix(ffprobe, path, &demux, job.src_stream).await? {
+            return Ok(Err(Passthrough(
+                "the frames carry their own display matrix (display orientation SEI)".into(),
+            )));
+        }
+    }
+    Ok(Ok(job))
+}
+
 /// Probes the inputs, decides, and checks the output.
 async fn prepare(session: Session) -> Result<Prepared> {
     let Session {
@@ -506,7 +537,11 @@ async fn prepare(session: Session) -> Result<Prepared> {
         let path = job::local_path(&inp.url).unwrap_or(&inp.url);
         infos.push(probe::probe_info(&ffprobe_s, path, &demux).await?);
     }
-    let spec = match job::analyze(&cmd, &pre, &infos) {
+    let checked = match job::analyze(&cmd, &pre, &infos) {
+        Ok(j) => local_checks(&config, &ffprobe_s, j).await?,
+        Err(p) => Err(p),
+    };
+    let spec = match checked {
         Ok(j) => j,
         Err(Passthrough(why)) => {
             return Ok(Prepared::Done(passthrough(

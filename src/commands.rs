@@ -201,9 +201,8 @@ pub fn encode(
     v.push(input.to_string());
     v.extend(s(&["-map", "0:v:0"]));
     let chain: Vec<String> = job
-        .filter
-        .iter()
-        .cloned()
+        .worker_filter()
+        .into_iter()
         .chain(context_trim(job, c))
         .chain(explicit_timing(job, c))
         .collect();

@@ -65,8 +65,8 @@ pub struct StreamInfo {
     /// location) as ffmpeg codec options with their values; unspecified ones left out.
     #[serde(default)]
     pub color: Vec<(String, String)>,
-    /// Rotation from a display matrix, if any.
-    pub rotation: Option<f64>,
+    /// The stream's display matrix (ffprobe's `displaymatrix`, row by row), if any.
+    pub display_matrix: Option<[i32; 9]>,
 }
 
 impl StreamInfo {
@@ -209,6 +209,22 @@ struct RawChapter {
     tags: BTreeMap<String, String>,
 }
 
+/// A "Display Matrix" side data entry's nine values: ffprobe prints them as three rows, each
+/// after a `0000000N:` label.
+fn display_matrix(v: &serde_json::Value) -> Option<[i32; 9]> {
+    if v.get("side_data_type")?.as_str()? != "Display Matrix" {
+        return None;
+    }
+    let text = v.get("displaymatrix")?.as_str()?;
+    let values: Vec<i32> = text
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .flat_map(|(_, row)| row.split_whitespace().map(str::parse))
+        .collect::<Result<_, _>>()
+        .ok()?;
+    values.try_into().ok()
+}
+
 fn rat(s: &Option<String>) -> Rational {
     s.as_deref()
         .and_then(Rational::parse)
@@ -246,10 +262,7 @@ pub fn parse_info(json: &[u8]) -> Result<MediaInfo> {
                 pix_fmt: s.pix_fmt,
                 field_order: s.field_order,
                 color,
-                rotation: s
-                    .side_data_list
-                    .iter()
-                    .find_map(|v| v.get("rotation").and_then(serde_json::Value::as_f64)),
+                display_matrix: s.side_data_list.iter().find_map(display_matrix),
             }
         })
         .collect();
@@ -304,6 +317,42 @@ pub fn parse_packets(csv: &[u8]) -> Result<Vec<Packet>> {
 }
 
 /// Runs ffprobe for streams, format and chapters.
+/// Whether the first decoded frame of stream `stream` carries a display matrix of its own (an
+/// H.264/HEVC display orientation SEI): one frame is decoded.
+pub async fn first_frame_display_matrix(
+    ffprobe: &str,
+    path: &str,
+    demux: &[String],
+    stream: usize,
+) -> Result<bool> {
+    let mut args: Vec<String> = ["-v", "error", "-select_streams"]
+        .map(String::from)
+        .to_vec();
+    args.push(stream.to_string());
+    args.extend(
+        [
+            "-read_intervals",
+            "%+#1",
+            "-show_entries",
+            "frame_side_data=side_data_type",
+            "-of",
+            "json",
+        ]
+        .map(String::from),
+    );
+    args.extend(demux.iter().cloned());
+    args.extend(["-i".to_string(), path.to_string()]);
+    let out = process::output(ffprobe, &args).await?;
+    let v: serde_json::Value = serde_json::from_slice(&out)
+        .with_context(|| format!("{path}: cannot read ffprobe output"))?;
+    let sides = v["frames"][0]["side_data_list"].as_array().cloned();
+    Ok(sides.unwrap_or_default().iter().any(|d| {
+        d["side_data_type"].as_str().is_some_and(|t| {
+            t.to_ascii_lowercase().contains("displaymatrix") || t == "Display Matrix"
+        })
+    }))
+}
+
 pub async fn probe_info(ffprobe: &str, path: &str, demux: &[String]) -> Result<MediaInfo> {
     let args: Vec<String> = [
         "-v",
@@ -375,14 +424,16 @@ mod tests {
         let json = br#"{"streams":[{"index":0,"codec_type":"video","codec_name":"h264",
             "width":320,"height":240,"time_base":"1/15360","r_frame_rate":"30/1",
             "avg_frame_rate":"30/1","start_pts":0,"disposition":{"default":1,"attached_pic":0},
-            "tags":{"language":"und"},"side_data_list":[{"side_data_type":"Display Matrix","rotation":-90}]},
+            "tags":{"language":"und"},"side_data_list":[{"side_data_type":"Display Matrix",
+            "displaymatrix":"\n00000000:            0       65536           0\n00000001:       -65536           0           0\n00000002:            0           0  1073741824\n","rotation":-90}]},
             {"index":1,"codec_type":"audio","codec_name":"aac","channels":2,"time_base":"1/48000"}],
             "format":{"format_name":"mov,mp4,m4a,3gp,3g2,mj2","start_time":"0.000000",
             "duration":"10.005000","size":"1234"},"chapters":[]}"#;
         let m = parse_info(json).unwrap();
         assert_eq!(m.streams.len(), 2);
         assert_eq!(m.streams[0].time_base, Rational::new(1, 15360));
-        assert_eq!(m.streams[0].rotation, Some(-90.0));
+        let m0 = m.streams[0].display_matrix;
+        assert_eq!(m0, Some([0, 65536, 0, -65536, 0, 0, 0, 0, 1 << 30]));
         assert!(m.streams[0].disposition("default"));
         assert_eq!(m.streams[1].kind, MediaKind::Audio);
         assert_eq!(m.format.duration_us, Some(10_005_000));

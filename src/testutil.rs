@@ -23,7 +23,7 @@ pub fn stream(index: usize, kind: MediaKind, codec: &str) -> StreamInfo {
         pix_fmt: None,
         field_order: None,
         color: Vec::new(),
-        rotation: None,
+        display_matrix: None,
     }
 }
 

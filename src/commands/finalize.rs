@@ -2,11 +2,11 @@
 //! what makes the copied video stream look exactly like an encoded one (disposition, tags).
 
 use super::audio::AudioDone;
-use super::{push_opts, s};
+use super::s;
 use crate::cli::argv::CmdLine;
 use crate::cli::mapping::{alias, last_matching, out_views, OutStream};
 use crate::cli::spec::{Spec, StreamView};
-use crate::job::{classify, JobSpec};
+use crate::job::{classify, hwaccel, JobSpec};
 use crate::rational::format_us;
 use std::collections::BTreeMap;
 
@@ -27,12 +27,16 @@ pub(super) fn head(job: &JobSpec) -> Vec<String> {
                 | "report"
                 | "filter_complex"
                 | "lavfi"
-        ) {
+        ) && !hwaccel::is_hw_option(g)
+        {
             v.extend(g.tokens());
         }
     }
     for inp in &job.cmd.inputs {
-        push_opts(&mut v, &inp.opts);
+        // no video is decoded here: hardware devices are neither needed nor opened
+        for o in inp.opts.iter().filter(|o| !hwaccel::is_hw_option(o)) {
+            v.extend(o.tokens());
+        }
         v.push("-i".into());
         v.push(inp.url.clone());
     }
@@ -149,6 +153,10 @@ pub fn final_mux(job: &JobSpec, parts: &FinalParts, tmp_out: &str) -> Vec<String
     }
     for (i, d) in dispositions(job) {
         v.extend([format!("-disposition:{i}"), d]);
+    }
+    if let Some(r) = job.rotation.keep {
+        // autorotate off: plain ffmpeg's encoded stream keeps the source's display matrix
+        v.extend([format!("-metadata:s:{vi}"), format!("rotate={r}")]);
     }
     v.push("-f".into());
     v.push(job.muxer.name.to_string());

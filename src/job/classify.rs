@@ -285,6 +285,10 @@ pub fn input_role(o: &Opt) -> InRole {
         "an" | "sn" | "dn" | "acodec" | "scodec" | "ar" | "ac" | "ch_layout" | "channel_layout"
         | "sample_fmt" | "guess_layout_max" | "fix_sub_duration" | "canvas_size"
         | "dump_attachment" | "thread_queue_size" | "bitexact" => InRole::Final,
+        // job::rotation decides; the workers get `-autorotate 0` where it matters
+        "autorotate" => InRole::Final,
+        // job::hwaccel decides; workers decode in software, the final mux decodes no video
+        "hwaccel" | "hwaccel_device" | "hwaccel_output_format" => InRole::Final,
         _ if o.def.is_none() && DEMUXER_OPTS.contains(&name) => InRole::Demux,
         _ if o.def.is_none() => InRole::Decode,
         _ => InRole::Unsupported,

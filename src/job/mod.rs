@@ -5,6 +5,8 @@
 pub mod classify;
 pub mod filters;
 pub mod graph;
+pub mod hwaccel;
+pub mod rotation;
 mod timing;
 
 use crate::cli::argv::{CmdLine, Opt};
@@ -41,6 +43,14 @@ impl JobSpec {
     /// The container (muxer, extension) workers write this job's chunks in.
     pub fn chunk_format(&self) -> (&'static str, &'static str) {
         self.muxer.chunk_format(self.encoder.as_deref())
+    }
+
+    /// The workers' `-vf`: autorotate's filters (their chunk files carry no display matrix),
+    /// then the user's chain.
+    pub fn worker_filter(&self) -> Option<String> {
+        let mut parts: Vec<&str> = self.rotation.filters.clone();
+        parts.extend(self.filter.as_deref());
+        (!parts.is_empty()).then(|| parts.join(","))
     }
 }
 
@@ -100,6 +110,11 @@ pub struct JobSpec {
     pub two_pass: Option<TwoPass>,
     /// The output is thrown away (pass 1 into `-f null` or /dev/null): no final mux.
     pub discard_output: bool,
+    /// What autorotate does with the source's display matrix (workers' filters, final mux).
+    pub rotation: rotation::Rotation,
+    /// The user's hardware options must work here first (plain ffmpeg fails otherwise): the
+    /// arguments of a one-frame local decode with them (`hwaccel::probe_args`).
+    pub hw_check: Option<Vec<String>>,
 }
 
 /// Extensions the image2 demuxer reads (as one image or a numbered sequence).
@@ -139,9 +154,16 @@ pub fn precheck(cmd: &CmdLine) -> Result<Pre, Passthrough> {
     if cmd.inputs.is_empty() {
         return pass("no input file");
     }
+    if hwaccel::prints_information(cmd) {
+        return pass("-init_hw_device list prints information");
+    }
     for g in &cmd.globals {
-        // a -filter_complex is judged with the probe (graph::of_cmd)
-        if !classify::global_is_neutral(g) && !matches!(g.name(), "filter_complex" | "lavfi") {
+        // a -filter_complex is judged with the probe (graph::of_cmd); hardware devices in
+        // analyze (job::hwaccel)
+        if !classify::global_is_neutral(g)
+            && !matches!(g.name(), "filter_complex" | "lavfi")
+            && !hwaccel::is_hw_option(g)
+        {
             return pass(format!("global option -{}", g.name()));
         }
     }
@@ -279,13 +301,11 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
     if st.is_attached_pic() {
         return pass("the encoded video is an attached picture");
     }
-    if st.rotation.is_some_and(|r| r != 0.0) {
-        return pass("the video carries a rotation matrix");
-    }
     if !st.time_base.is_valid() {
         return pass("the video stream has no time base");
     }
     let input = &cmd.inputs[src_file];
+    let rotation = rotation_of(input, info, src_stream)?;
     let mut demux_opts = Vec::new();
     let mut decode_opts = Vec::new();
     for o in &input.opts {
@@ -300,6 +320,11 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
             InRole::Timing | InRole::Final => {}
         }
     }
+    let decoder = decode_opts.iter().find(|o| o.is("c"));
+    hwaccel::check_input(input, decoder.and_then(|o| o.arg.as_deref())).map_err(Passthrough)?;
+    if rotation.worker_off {
+        decode_opts.push(Opt::new("autorotate", Some("0")));
+    }
     let vi = video_out;
     let mut filter = last_matching(&out.opts, &["filter"], &views, vi)
         .map_err(|e| Passthrough(e.to_string()))?
@@ -309,6 +334,11 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
             return pass("-vf on the filter graph's output (ffmpeg refuses it)");
         }
         filter = Some(g.chain.clone());
+    }
+    if let Some(f) = &filter {
+        if let Some(why) = hwaccel::gpu_filter(&filters::filter_names(f).unwrap_or_default()) {
+            return pass(why);
+        }
     }
     let window = match &filter {
         Some(f) => filters::check_chain(f).map_err(|e| Passthrough(e.to_string()))?,
@@ -371,6 +401,9 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
         None => Rational::new(25, 1),
     };
     let encoder = codec(vi)?;
+    if let Some(why) = encoder.as_deref().and_then(hwaccel::gpu_encoder) {
+        return pass(why);
+    }
     if let Some(e) = &encoder {
         if matches!(
             e.as_str(),
@@ -396,6 +429,7 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
         ost_rate: frame_rate,
         cap_with_ost_rate: st.start_pts.is_some(),
         duration_from_packets: filter.is_none(),
+        worker_vf: filter.is_none() && !rotation.filters.is_empty(),
         in_tb: st.time_base,
         recording_us: timing.out_duration_us(),
         max_frames: timing::max_frames(out, &views, vi)?,
@@ -451,7 +485,21 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
         stream_metadata_mapped,
         two_pass,
         discard_output: pre.discard_output,
+        rotation,
+        hw_check: hwaccel::probe_args(cmd, src_file, src_stream),
     })
+}
+
+/// The source video's display matrix under the input's autorotate setting (see `rotation`).
+fn rotation_of(
+    input: &crate::cli::argv::FileArgs,
+    info: &MediaInfo,
+    stream: usize,
+) -> Result<rotation::Rotation, Passthrough> {
+    let views: Vec<_> = info.streams.iter().map(mapping::view).collect();
+    let on = rotation::autorotate(input, &views, stream).map_err(Passthrough)?;
+    let matrix = info.streams[stream].display_matrix.as_ref();
+    rotation::decide(matrix, on).map_err(Passthrough)
 }
 
 /// How `-map_metadata` options treat per-stream metadata (fftools' copy_metadata): turned off

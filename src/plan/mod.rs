@@ -160,6 +160,8 @@ pub enum PlanError {
         "the chunks of pass 1 do not fit this command (run pass 1 again with the same options)"
     )]
     Cuts,
+    #[error("the workers' explicit autorotate filters would change the frame durations of ffmpeg's frame-rate logic (packet durations differ from the frame rate)")]
+    WorkerFilter,
 }
 
 fn pts_of(e: &Emitted) -> impl Iterator<Item = i64> {
@@ -401,6 +403,9 @@ pub fn plan(inp: &PlanInput) -> Result<Plan, PlanError> {
     let leading = timeline::leading_pictures(inp.packets);
     let mut st = SyncState::default();
     let list: Vec<(i64, i64)> = frames.iter().map(|f| (f.pts, f.duration)).collect();
+    if inp.sync.worker_vf && !inp.sync.worker_durations_agree(&list) {
+        return Err(PlanError::WorkerFilter);
+    }
     let (mut plain, flush) = sync::simulate(&inp.sync, &mut st, &list);
     let mut frames = frames;
     if let Some(cap) = inp.sync.max_frames {

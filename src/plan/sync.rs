@@ -35,6 +35,9 @@ pub struct SyncParams {
     pub cap_with_ost_rate: bool,
     /// True when no `-vf`/filtergraph is given: frame durations come from packet durations.
     pub duration_from_packets: bool,
+    /// The workers get a `-vf` where plain ffmpeg has none (autorotate's filters made
+    /// explicit), so their frame durations never come from packets.
+    pub worker_vf: bool,
     /// The input stream's time base, for packet durations.
     pub in_tb: Rational,
     /// Output `-t` in microseconds.
@@ -75,6 +78,18 @@ fn mid_pred(a: i64, b: i64, c: i64) -> i64 {
 }
 
 impl SyncParams {
+    /// Whether workers whose `-vf` rules out packet durations (`worker_vf`) still decide every
+    /// frame as plain ffmpeg does: each frame's duration is the same either way.
+    pub fn worker_durations_agree(&self, frames: &[(i64, i64)]) -> bool {
+        let w = SyncParams {
+            duration_from_packets: self.duration_from_packets && !self.worker_vf,
+            ..*self
+        };
+        frames
+            .iter()
+            .all(|&(_, d)| self.duration(d).to_bits() == w.duration(d).to_bits())
+    }
+
     /// `adjust_frame_pts_to_encoder_tb`: the frame's pts in encoder time base, with extra
     /// precision and the half-tick nudge.
     pub fn sync_ipts(&self, pts: i64) -> f64 {
@@ -218,6 +233,7 @@ mod tests {
             ost_rate: Rational::new(30, 1),
             cap_with_ost_rate: true,
             duration_from_packets: true,
+            worker_vf: false,
             in_tb: Rational::new(1, 15360),
             recording_us: None,
             max_frames: None,
@@ -226,6 +242,17 @@ mod tests {
 
     fn cfr_frames(n: i64) -> Vec<(i64, i64)> {
         (0..n).map(|i| (i * 512, 512)).collect()
+    }
+
+    #[test]
+    fn an_explicit_worker_vf_matters_only_where_packet_durations_differ() {
+        let mut p = params(SyncMode::Cfr);
+        p.worker_vf = true;
+        assert!(p.worker_durations_agree(&cfr_frames(10)));
+        // a dropped frame: one packet lasts two frames
+        assert!(!p.worker_durations_agree(&[(0, 512), (512, 1024), (1536, 512)]));
+        p.duration_from_packets = false;
+        assert!(p.worker_durations_agree(&[(0, 512), (512, 1024)]));
     }
 
     fn pts_list(per: &[Emitted]) -> Vec<i64> {

@@ -64,6 +64,7 @@ pub(super) fn sync(mode: SyncMode) -> SyncParams {
         ost_rate: Rational::new(30, 1),
         cap_with_ost_rate: true,
         duration_from_packets: true,
+        worker_vf: false,
         in_tb: TB,
         recording_us: None,
         max_frames: None,
