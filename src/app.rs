@@ -485,7 +485,8 @@ async fn plan(spec: &job::JobSpec, env: &RunEnv) -> Result<Result<run::Planned, 
 async fn local_checks(
     config: &Config,
     ffprobe: &str,
-    job: job::JobSpec,
+    mut job: job::JobSpec,
+    infos: &[probe::MediaInfo],
 ) -> Result<Result<job::JobSpec, Passthrough>> {
     if let Some(args) = &job.hw_check {
         let ffmpeg = ffmpeg_path(config)?;
@@ -506,7 +507,37 @@ async fn local_checks(
             )));
         }
     }
+    if !job.audio_copies.is_empty() {
+        match audio_copies(ffprobe, &job, infos).await? {
+            Ok(bsf) => job.audio_bsf = bsf,
+            Err(p) => return Ok(Err(p)),
+        }
+    }
     Ok(Ok(job))
+}
+
+/// Reads what `job::audio_copy` decides the job's audio copies by: the order of the source's
+/// first packets and each copied stream's packets.
+async fn audio_copies(
+    ffprobe: &str,
+    spec: &job::JobSpec,
+    infos: &[probe::MediaInfo],
+) -> Result<Result<Vec<(usize, String)>, Passthrough>> {
+    let path = run::source_path(spec);
+    let demux: Vec<String> = spec.demux_opts.iter().flat_map(|o| o.tokens()).collect();
+    let first = probe::first_positions(ffprobe, path, &demux).await?;
+    let mut packets = Vec::new();
+    for c in &spec.audio_copies {
+        packets.push((
+            c.stream,
+            probe::probe_packets(ffprobe, path, c.stream, &demux).await?,
+        ));
+    }
+    let start = infos[spec.src_file].format.start_time_us.unwrap_or(0);
+    let video = &infos[spec.src_file].streams[spec.src_stream];
+    Ok(job::audio_copy::decide(
+        spec, video, &first, &packets, start,
+    ))
 }
 
 /// Probes the inputs, decides, and checks the output.
@@ -538,7 +569,7 @@ async fn prepare(session: Session) -> Result<Prepared> {
         infos.push(probe::probe_info(&ffprobe_s, path, &demux).await?);
     }
     let checked = match job::analyze(&cmd, &pre, &infos) {
-        Ok(j) => local_checks(&config, &ffprobe_s, j).await?,
+        Ok(j) => local_checks(&config, &ffprobe_s, j, &infos).await?,
         Err(p) => Err(p),
     };
     let spec = match checked {

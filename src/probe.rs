@@ -48,6 +48,12 @@ pub struct StreamInfo {
     pub index: usize,
     pub kind: MediaKind,
     pub codec_name: String,
+    /// The codec profile ffprobe names (`LC`, `High`, …).
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// The decoder's reorder delay in frames (`video_delay`).
+    #[serde(default)]
+    pub has_b_frames: u32,
     pub width: u32,
     pub height: u32,
     pub channels: u32,
@@ -142,6 +148,8 @@ struct RawStream {
     codec_type: String,
     #[serde(default)]
     codec_name: String,
+    profile: Option<String>,
+    has_b_frames: Option<u32>,
     width: Option<u32>,
     height: Option<u32>,
     channels: Option<u32>,
@@ -248,6 +256,8 @@ pub fn parse_info(json: &[u8]) -> Result<MediaInfo> {
                 index: s.index,
                 kind: MediaKind::from_ffprobe(&s.codec_type),
                 codec_name: s.codec_name,
+                profile: s.profile,
+                has_b_frames: s.has_b_frames.unwrap_or(0),
                 width: s.width.unwrap_or(0),
                 height: s.height.unwrap_or(0),
                 channels: s.channels.unwrap_or(0),
@@ -401,6 +411,44 @@ pub async fn probe_packets(
         .await
         .with_context(|| format!("{path}: cannot read the packet index"))?;
     parse_packets(&out).with_context(|| format!("{path}: packet index"))
+}
+
+/// The byte positions of each stream's packets among the file's first packets (the order the
+/// demuxer delivers them in).
+pub async fn first_positions(
+    ffprobe: &str,
+    path: &str,
+    demux: &[String],
+) -> Result<BTreeMap<usize, Vec<i64>>> {
+    let mut args: Vec<String> = [
+        "-v",
+        "error",
+        "-read_intervals",
+        "%+#512",
+        "-show_entries",
+        "packet=stream_index,pos",
+        "-of",
+        "csv=p=0",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(demux.iter().cloned());
+    args.extend(["-i".to_string(), path.to_string()]);
+    let out = process::output(ffprobe, &args)
+        .await
+        .with_context(|| format!("{path}: cannot read the packet order"))?;
+    let mut first = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out).lines() {
+        let mut it = line.trim().split(',');
+        let (Some(Ok(index)), Some(Ok(pos))) = (
+            it.next().map(str::parse::<usize>),
+            it.next().map(str::parse::<i64>),
+        ) else {
+            continue;
+        };
+        first.entry(index).or_insert_with(Vec::new).push(pos);
+    }
+    Ok(first)
 }
 
 #[cfg(test)]

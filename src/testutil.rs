@@ -9,6 +9,8 @@ pub fn stream(index: usize, kind: MediaKind, codec: &str) -> StreamInfo {
         index,
         kind,
         codec_name: codec.into(),
+        profile: None,
+        has_b_frames: 0,
         width: 0,
         height: 0,
         channels: 0,

@@ -83,6 +83,11 @@ pub fn final_mux(job: &JobSpec, parts: &FinalParts, tmp_out: &str) -> Vec<String
     let cmd: &CmdLine = &job.cmd;
     let mut v = head(job);
     let concat = cmd.inputs.len();
+    if job.muxer.name == "nut" {
+        // the chunks' mp4 tag (avc1) would be kept on the copy; with none the muxer picks its
+        // own (H264), as for plain ffmpeg's encoded stream
+        v.extend(s(&["-tag:v", "0"]));
+    }
     v.extend(s(&["-f", "concat", "-safe", "0", "-itsoffset"]));
     v.push(format_us(itsoffset_us));
     v.push("-i".into());
@@ -146,6 +151,10 @@ pub fn final_mux(job: &JobSpec, parts: &FinalParts, tmp_out: &str) -> Vec<String
         let i = st.out;
         v.extend([format!("-c:{i}"), "copy".into()]);
         v.extend([format!("-bsf:{i}"), super::audio::last_duration_bsf(st)]);
+    }
+    for (i, bsf) in &job.audio_bsf {
+        // copied audio's timestamps as plain ffmpeg writes them (job::audio_copy)
+        v.extend([format!("-bsf:{i}"), bsf.clone()]);
     }
     for (opt, value) in color {
         // what the workers' encoder was opened with (mp4 and mov chunks drop some of it)

@@ -2,6 +2,7 @@
 //! distributed job pins down everything later stages need — the source stream, the options for
 //! the workers' encode, the timing that shapes the frame list, and the final mux's options.
 
+pub mod audio_copy;
 pub mod classify;
 pub mod filters;
 pub mod graph;
@@ -93,6 +94,11 @@ pub struct JobSpec {
     pub filter: Option<String>,
     /// The context frames the chain reads around each frame (temporal filters).
     pub window: filters::Window,
+    /// Audio streams copied into a finer time base, whose timestamps the final mux must map
+    /// back to plain ffmpeg's (`audio_copy`): decided once their packets are read.
+    pub audio_copies: Vec<AudioCopy>,
+    /// The final mux's `-bsf:N` for those streams (output index, bitstream filter).
+    pub audio_bsf: Vec<(usize, String)>,
     pub timing: Timing,
     /// The output frame rate the encoder gets (`-r` or the input's rate).
     pub frame_rate: Rational,
@@ -115,6 +121,17 @@ pub struct JobSpec {
     /// The user's hardware options must work here first (plain ffmpeg fails otherwise): the
     /// arguments of a one-frame local decode with them (`hwaccel::probe_args`).
     pub hw_check: Option<Vec<String>>,
+}
+
+/// An audio stream copied into a finer time base (see `audio_copy`).
+#[derive(Debug, Clone)]
+pub struct AudioCopy {
+    /// Output stream index, and the source stream (in the encoded video's input file).
+    pub out: usize,
+    pub stream: usize,
+    pub bases: audio_copy::Bases,
+    /// Samples per packet.
+    pub samples: i64,
 }
 
 /// Extensions the image2 demuxer reads (as one image or a numbered sequence).
@@ -271,20 +288,58 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
             encoded.push(i);
         }
     }
+    let mut audio_copies = Vec::new();
     for (i, o) in outs.iter().enumerate() {
         if o.kind != MediaKind::Audio || codec(i)?.as_deref() != Some("copy") {
             continue;
         }
-        let out_tb = pre.muxer.audio_time_base(o.sample_rate);
-        if out_tb.is_some_and(|tb| crate::rational::compare_ts(1, o.time_base, 1, tb) > 0) {
-            // fftools smooths a copied audio stream's timestamps into the muxer's finer time
-            // base, unless packets were queued before the header (while the video encoder
-            // starts): whether they were depends on the data and the decoder's threads
-            return pass(format!(
-                "audio copied from a {} time base into {}'s finer one: plain ffmpeg's audio \
-                 timestamps then depend on when its video encoder starts",
-                o.time_base, pre.muxer.name
-            ));
+        let Some(out_tb) = pre.muxer.audio_time_base(o.sample_rate) else {
+            continue;
+        };
+        if crate::rational::compare_ts(1, o.time_base, 1, out_tb) <= 0 {
+            continue;
+        }
+        // fftools smooths a copied audio stream's timestamps into the muxer's finer time
+        // base, unless packets were queued before the header (while the video encoder
+        // starts): `audio_copy` reproduces that where it is certain
+        let st = &infos[o.file].streams[o.stream];
+        let samples = match (st.codec_name.as_str(), st.profile.as_deref()) {
+            ("aac", Some("LC")) => Some(1024),
+            ("aac", Some("HE-AAC" | "HE-AACv2")) => Some(2048),
+            ("ac3", _) => Some(1536),
+            _ => None,
+        };
+        let plain_input = cmd.inputs[o.file].opts.iter().all(|x| {
+            !matches!(
+                classify::input_role(x),
+                InRole::Timing | InRole::Unsupported
+            )
+        });
+        let retimable = o.file == outs[encoded.first().copied().unwrap_or(0)].file
+            && plain_input
+            && o.sample_rate > 0
+            && !out
+                .opts
+                .iter()
+                .any(|x| matches!(x.name(), "ss" | "bsf" | "absf"));
+        match samples.filter(|_| retimable) {
+            Some(samples) => audio_copies.push(AudioCopy {
+                out: i,
+                stream: o.stream,
+                bases: audio_copy::Bases {
+                    src: o.time_base,
+                    samples: Rational::new(1, i64::from(o.sample_rate)),
+                    out: out_tb,
+                },
+                samples,
+            }),
+            None => {
+                return pass(format!(
+                    "audio copied from a {} time base into {}'s finer one: plain ffmpeg's \
+                     audio timestamps then depend on when its video encoder starts",
+                    o.time_base, pre.muxer.name
+                ))
+            }
         }
     }
     let video_out = match encoded[..] {
@@ -470,6 +525,8 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
         encode_opts,
         filter,
         window,
+        audio_copies,
+        audio_bsf: Vec::new(),
         timing,
         frame_rate,
         sync,

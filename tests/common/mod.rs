@@ -212,16 +212,32 @@ pub fn probe(path: &Path, args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).expect("json")
 }
 
-/// Stream layout, format and chapters: what must match exactly.
+/// Every ffprobe stream field (side data and dispositions included), the format and the
+/// chapters: what must match exactly. Left out: the bitrates (the encoders' own measure of
+/// what they wrote) and the format's file size and name.
 pub fn layout(path: &Path) -> Value {
-    probe(
+    let mut v = probe(
         path,
         &[
-            "-show_entries",
-            "stream=index,codec_type,codec_name,profile,width,height,pix_fmt,field_order,color_range,color_space,color_transfer,color_primaries,chroma_location,sample_rate,channels,r_frame_rate,avg_frame_rate,time_base,start_pts,start_time,duration_ts,nb_frames:stream_disposition:stream_tags:format=format_name,start_time,duration,nb_streams:format_tags:chapter=start,end,time_base:chapter_tags",
+            "-show_streams",
+            "-show_format",
             "-show_chapters",
+            "-show_programs",
         ],
-    )
+    );
+    if let Some(streams) = v["streams"].as_array_mut() {
+        for s in streams.iter_mut().filter_map(Value::as_object_mut) {
+            for k in ["bit_rate", "max_bit_rate"] {
+                s.remove(k);
+            }
+        }
+    }
+    if let Some(f) = v["format"].as_object_mut() {
+        for k in ["bit_rate", "size", "filename", "probe_score"] {
+            f.remove(k);
+        }
+    }
+    v
 }
 
 /// Every packet's (pts, duration) of the streams matching `select`, sorted by pts.
