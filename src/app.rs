@@ -553,7 +553,10 @@ async fn prepare(session: Session) -> Result<Prepared> {
         sink,
     } = session;
     for inp in &cmd.inputs {
-        check_input(&inp.url)?;
+        let path = job::local_path(&inp.url).unwrap_or(&inp.url);
+        if !job::is_image_sequence(path, inp) {
+            check_input(&inp.url)?;
+        }
     }
     let ffprobe = ffbin::resolve(&config.ffprobe_bin)?;
     let ffprobe_s = ffprobe.to_string_lossy().into_owned();

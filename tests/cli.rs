@@ -320,7 +320,10 @@ fn image_sequences_encoder_multipass_and_interlaced_flags_run_as_plain_ffmpeg() 
             .collect()
     };
     let cases = [
-        with(&["-framerate", "24", "-i", "img/%03d.png"], &[]),
+        with(
+            &["-loop", "1", "-framerate", "24", "-i", "img/%03d.png"],
+            &["-t", "2"],
+        ),
         with(
             &["-i", &src, "-an"],
             &["-x264-params", "pass=1:stats=x264.log"],

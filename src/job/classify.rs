@@ -281,6 +281,14 @@ pub fn input_role(o: &Opt) -> InRole {
         "ss" | "t" | "to" | "itsoffset" | "accurate_seek" => InRole::Timing,
         "seek_timestamp" if o.arg.as_deref() == Some("0") => InRole::Timing,
         "f" => InRole::Demux,
+        // the image2 demuxer's (an image sequence)
+        "framerate"
+        | "start_number"
+        | "start_number_range"
+        | "pattern_type"
+        | "ts_from_file"
+        | "export_path_metadata" => InRole::Demux,
+        "loop" => InRole::Unsupported,
         "c" | "codec" | "vcodec" => InRole::Decode,
         "an" | "sn" | "dn" | "acodec" | "scodec" | "ar" | "ac" | "ch_layout" | "channel_layout"
         | "sample_fmt" | "guess_layout_max" | "fix_sub_duration" | "canvas_size"

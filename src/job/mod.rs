@@ -140,19 +140,22 @@ const IMAGE_EXTS: &[&str] = &[
     "pbm", "pnm", "sgi", "jp2", "j2k", "pcx", "xbm", "xpm", "qoi", "jxl", "dds", "psd", "svg",
 ];
 
-/// Whether an input is read by the image2 demuxer: a glob (`-pattern_type`), an image file, or
-/// a name with a `%d`-style sequence number that is not itself a file.
-fn is_image_input(path: &str, inp: &crate::cli::argv::FileArgs) -> bool {
-    let ext = std::path::Path::new(path)
-        .extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+/// Whether an input is an image sequence the image2 demuxer reads: a glob (`-pattern_type`),
+/// or a name with a `%d`-style sequence number that is not itself a file.
+pub fn is_image_sequence(path: &str, inp: &crate::cli::argv::FileArgs) -> bool {
     let numbered = path.split('%').skip(1).any(|rest| {
         rest.trim_start_matches(|c: char| c.is_ascii_digit())
             .starts_with('d')
     });
-    inp.last("pattern_type").is_some()
-        || ext.is_some_and(|e| IMAGE_EXTS.contains(&e.as_str()))
-        || (numbered && !std::path::Path::new(path).exists())
+    inp.last("pattern_type").is_some() || (numbered && !std::path::Path::new(path).exists())
+}
+
+/// Whether an input is a single image file (read by the image2 demuxer as one frame).
+fn is_single_image(path: &str, inp: &crate::cli::argv::FileArgs) -> bool {
+    let ext = std::path::Path::new(path)
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    !is_image_sequence(path, inp) && ext.is_some_and(|e| IMAGE_EXTS.contains(&e.as_str()))
 }
 
 /// Static checks: exit options, the number and kind of outputs and inputs, global options.
@@ -190,15 +193,20 @@ pub fn precheck(cmd: &CmdLine) -> Result<Pre, Passthrough> {
         let Some(path) = local_path(&inp.url) else {
             return pass(format!("input {} is a pipe or URL", inp.url));
         };
-        if is_image_input(path, inp) {
-            return pass(format!("input {} is an image or image sequence", inp.url));
+        if is_single_image(path, inp) {
+            return pass(format!("input {} is an image", inp.url));
+        }
+        if is_image_sequence(path, inp) && inp.last("loop").is_some() {
+            return pass(format!(
+                "input {} is an image sequence read in a loop",
+                inp.url
+            ));
         }
         if let Some(f) = inp.last("f") {
             let f = f.arg.as_deref().unwrap_or("");
             if matches!(
                 f,
                 "lavfi"
-                    | "image2"
                     | "concat"
                     | "v4l2"
                     | "x11grab"

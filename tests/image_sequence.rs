@@ -1,0 +1,81 @@
+//! Image sequences as the video input (`-framerate 24 -i img/%03d.png`, `-pattern_type glob`,
+//! `-start_number`) distribute: the split copies the images into NUT chunk files and the
+//! workers decode them. Compared with plain ffmpeg on every ffprobe field, every packet and
+//! the decoded frames (lossless encodes). Before, they passed through (and an earlier version
+//! failed with "No such file or directory" on the pattern).
+
+mod common;
+use common::*;
+
+#[test]
+fn image_sequences_match_plain_ffmpeg() {
+    let e = Env::new();
+    std::fs::create_dir(e.path("img")).unwrap();
+    e.ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x120:rate=24",
+        "-frames:v",
+        "100",
+        &e.p("img/%03d.png"),
+    ]);
+    let x = ["-c:v", "libx264", "-preset", "ultrafast", "-qp", "0"];
+    let with = |head: &[&'static str], tail: &[&'static str]| -> Vec<&'static str> {
+        head.iter().chain(&x).chain(tail).copied().collect()
+    };
+    for (args, ext) in [
+        (
+            with(&["-framerate", "24", "-i", "img/%03d.png"], &[]),
+            "mkv",
+        ),
+        (
+            with(
+                &["-framerate", "24", "-i", "img/%03d.png"],
+                &["-pix_fmt", "yuv420p"],
+            ),
+            "mp4",
+        ),
+        (
+            with(
+                &[
+                    "-framerate",
+                    "30",
+                    "-pattern_type",
+                    "glob",
+                    "-i",
+                    "img/*.png",
+                ],
+                &["-pix_fmt", "yuv420p"],
+            ),
+            "mp4",
+        ),
+        (
+            vec![
+                "-framerate",
+                "25",
+                "-start_number",
+                "10",
+                "-i",
+                "img/%03d.png",
+                "-vf",
+                "scale=80:-2",
+                "-c:v",
+                "ffv1",
+            ],
+            "mkv",
+        ),
+    ] {
+        let mut dry = args.clone();
+        dry.push("dry.mkv");
+        let chunks = planned_chunks(&e, &dry);
+        assert!(chunks >= 3, "{args:?}: {chunks} chunk(s)");
+        let (p, o) = e.both(&args, ext);
+        assert_same(&p, &o);
+        assert_eq!(
+            framemd5(&p),
+            framemd5(&o),
+            "{args:?}: decoded frames differ"
+        );
+    }
+}
