@@ -233,6 +233,13 @@ pub fn encode(
         v.push("-ss".into());
         v.push(format_us(ss));
     }
+    if !c.forced_keyframes.is_empty() {
+        // the frames plain ffmpeg forces, by their exact time
+        let times: Vec<String> = (c.forced_keyframes.iter())
+            .map(|&p| format_us(rescale_q(p, job.sync.enc_tb, MICROS)))
+            .collect();
+        v.extend(["-force_key_frames".to_string(), times.join(",")]);
+    }
     v.push("-frames:v".into());
     v.push(c.out_count().to_string());
     v.extend(mov_chunk_options(job));

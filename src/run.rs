@@ -112,6 +112,7 @@ pub async fn plan_job(
         base_cost: plan::base_cost(job.src_size.0, job.src_size.1),
         cuts,
         window: job.window,
+        keyframes: job.keyframes.as_ref(),
     })
     .with_context(|| format!("{src}: cannot plan the video"))?;
     if let Some(n) = job.sync.max_frames {

@@ -178,6 +178,7 @@ mod tests {
             cost: 0,
             context: Default::default(),
             explicit_drops: None,
+            forced_keyframes: Vec::new(),
         }
     }
 

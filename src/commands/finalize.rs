@@ -123,6 +123,7 @@ pub fn final_mux(job: &JobSpec, parts: &FinalParts, tmp_out: &str) -> Vec<String
         if o.is("map")
             || o.is("f")
             || role == classify::OutRole::TwoPass
+            || role == classify::OutRole::Keyframes
             || (role == classify::OutRole::Filter && only_for_video(o, &views, vi))
             || (role == classify::OutRole::Encode && only_for_video(o, &views, vi))
             || audio_filter(o)

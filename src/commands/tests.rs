@@ -68,6 +68,7 @@ fn split_encode_and_final_commands() {
         base_cost: 0,
         cuts: None,
         window: j.window,
+        keyframes: None,
     })
     .unwrap();
     let shift = Shift::new(tb, j.trims.ts_offset_us);

@@ -18,6 +18,8 @@ pub enum OutRole {
     Final,
     /// `-pass`/`-passlogfile`: each chunk runs its own two-pass encode.
     TwoPass,
+    /// `-force_key_frames`: the planner tells each chunk which of its frames to force.
+    Keyframes,
     /// Cannot be distributed exactly.
     Unsupported,
 }
@@ -254,6 +256,7 @@ pub fn output_role(o: &Opt) -> OutRole {
     match name {
         "ss" | "t" | "to" => OutRole::Timing,
         "pass" | "passlogfile" => OutRole::TwoPass,
+        "force_key_frames" => OutRole::Keyframes,
         "vf" | "filter" => OutRole::Filter,
         "frames" | "vframes" => {
             // -frames:a / -frames:s only limit other streams; the video's cap is the planner's
@@ -351,7 +354,7 @@ mod tests {
         assert_eq!(output_role(&o("vf")), OutRole::Filter);
         assert_eq!(output_role(&o("frames:v")), OutRole::Timing);
         assert_eq!(output_role(&o("frames:a")), OutRole::Final);
-        assert_eq!(output_role(&o("force_key_frames")), OutRole::Unsupported);
+        assert_eq!(output_role(&o("force_key_frames")), OutRole::Keyframes);
         assert_eq!(output_role(&o("metadata:s:a:0")), OutRole::Final);
         assert_eq!(input_role(&o("ss")), InRole::Timing);
         assert_eq!(input_role(&o("probesize")), InRole::Demux);

@@ -99,6 +99,8 @@ pub struct JobSpec {
     pub audio_copies: Vec<AudioCopy>,
     /// The final mux's `-bsf:N` for those streams (output index, bitstream filter).
     pub audio_bsf: Vec<(usize, String)>,
+    /// `-force_key_frames` on the encoded video.
+    pub keyframes: Option<crate::plan::keyframes::Keyframes>,
     pub timing: Timing,
     /// The output frame rate the encoder gets (`-r` or the input's rate).
     pub frame_rate: Rational,
@@ -504,6 +506,13 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
             .map_err(|e| Passthrough(e.to_string()))?
             .and_then(|o| o.arg.clone()))
     };
+    let keyframes = match pass_opt("force_key_frames")? {
+        None => None,
+        Some(v) => Some(
+            timing::keyframes(&v, frame_rate.inv())
+                .ok_or_else(|| Passthrough(format!("-force_key_frames {v}")))?,
+        ),
+    };
     let two_pass = match pass_opt("pass")?.as_deref() {
         None => None,
         Some(p @ ("1" | "2")) => Some(TwoPass::new(
@@ -535,6 +544,7 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
         window,
         audio_copies,
         audio_bsf: Vec::new(),
+        keyframes,
         timing,
         frame_rate,
         sync,

@@ -9,7 +9,7 @@ use crate::formats::Muxer;
 use crate::plan::sync::SyncMode;
 use crate::plan::timeline::Trims;
 use crate::probe::MediaInfo;
-use crate::rational::{parse_duration_us, Rational};
+use crate::rational::{parse_duration_us, rescale_q, Rational, MICROS};
 
 /// Parsed timing options, microseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -205,6 +205,25 @@ pub fn sync_mode(
             }
         }
     }
+}
+
+/// `-force_key_frames`: a list of times (as encoder pts) or an `expr:` form the planner
+/// reproduces (`plan::keyframes`); None for the forms it does not (`chapters`, `source`,
+/// other expressions).
+pub fn keyframes(v: &str, enc_tb: Rational) -> Option<crate::plan::keyframes::Keyframes> {
+    use crate::plan::keyframes::{parse_expr, Keyframes};
+    if let Some(e) = v.strip_prefix("expr:") {
+        return parse_expr(e);
+    }
+    if v.starts_with("source") || v.contains("chapters") {
+        return None;
+    }
+    let mut times = v
+        .split(',')
+        .map(|t| parse_duration_us(t.trim()).map(|us| rescale_q(us, MICROS, enc_tb)))
+        .collect::<Option<Vec<i64>>>()?;
+    times.sort_unstable();
+    Some(Keyframes::Times(times))
 }
 
 #[cfg(test)]

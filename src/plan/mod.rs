@@ -5,6 +5,7 @@
 //! encoder frames (count and pts) it must come back with.
 
 pub mod balance;
+pub mod keyframes;
 mod refine;
 pub mod sync;
 pub mod timeline;
@@ -72,6 +73,8 @@ pub struct PlanInput<'a> {
     pub cuts: Option<&'a [usize]>,
     /// The context frames the user's filter chain reads around each frame.
     pub window: Window,
+    /// `-force_key_frames`.
+    pub keyframes: Option<&'a keyframes::Keyframes>,
 }
 
 /// The per-frame part of the encoding cost model, in source bytes: a frame costs
@@ -105,6 +108,8 @@ pub struct Chunk {
     pub cost: u64,
     /// Frames decoded only as context for temporal filters.
     pub context: Context,
+    /// Encoder pts of the chunk's frames plain ffmpeg forces to keyframes (`-force_key_frames`).
+    pub forced_keyframes: Vec<i64>,
     /// Plain ffmpeg's frame-rate logic drops frames (a frame-rate conversion) and the worker
     /// reproduces its choice explicitly: it drops these frames (indices among the chunk's
     /// frames) and gives the rest `out_pts`, in `-fps_mode passthrough`. None: the worker runs
@@ -523,8 +528,19 @@ pub fn plan(inp: &PlanInput) -> Result<Plan, PlanError> {
             out_pts: want,
             cost: ctx.cum[b] - ctx.cum[a] + ctx.lead_in(a),
             context,
+            forced_keyframes: Vec::new(),
         });
         k += 1;
+    }
+    if let Some(k) = inp.keyframes {
+        let all: Vec<i64> = chunks.iter().flat_map(|c| c.out_pts.clone()).collect();
+        let forced = keyframes::forced(k, &all, inp.sync.enc_tb);
+        for c in &mut chunks {
+            c.forced_keyframes = (c.out_pts.iter())
+                .filter(|p| forced.binary_search(p).is_ok())
+                .copied()
+                .collect();
+        }
     }
     let output_frames = chunks.iter().map(Chunk::out_count).sum();
     Ok(Plan {

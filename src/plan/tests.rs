@@ -118,6 +118,7 @@ fn run(pk: &[Packet], mode: SyncMode, sz: Sizing, trims: Trims) -> Plan {
         base_cost: 0,
         cuts: None,
         window: Default::default(),
+        keyframes: None,
     })
     .unwrap()
 }
@@ -254,6 +255,7 @@ fn stream_not_starting_with_a_keyframe_is_refused() {
         base_cost: 0,
         cuts: None,
         window: Default::default(),
+        keyframes: None,
     });
     assert_eq!(e, Err(PlanError::NoLeadingKeyframe));
 }
@@ -291,6 +293,7 @@ fn busy_scenes_get_shorter_chunks_of_about_equal_cost() {
         base_cost: 500,
         cuts: None,
         window: Default::default(),
+        keyframes: None,
     })
     .unwrap();
     check_cover(&p);
@@ -342,6 +345,7 @@ fn rate_conversion_chunks_carry_plain_ffmpegs_drops() {
         base_cost: 0,
         cuts: None,
         window: Default::default(),
+        keyframes: None,
     };
     inp.sync.enc_tb = Rational::new(1, 24);
     inp.sync.ost_rate = Rational::new(24, 1);
@@ -380,6 +384,7 @@ fn a_frame_cap_ends_the_plan_where_the_encoder_reaches_it() {
             base_cost: 0,
             cuts: None,
             window: Default::default(),
+            keyframes: None,
         })
         .unwrap();
         check_cover(&p);

@@ -36,6 +36,7 @@ fn plan_for(pk: &[Packet], sizing: Sizing) -> Plan {
         base_cost: 36_864,
         cuts: None,
         window: Default::default(),
+        keyframes: None,
     })
     .unwrap()
 }
