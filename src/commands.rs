@@ -262,22 +262,55 @@ pub fn followable(format: &str, args: &[String]) -> bool {
 /// Muxer options for mp4/mov chunk files. Edit lists are written in the movie timescale: make
 /// it the track's so the chunk's start survives exactly.
 fn mov_chunk_options(job: &JobSpec) -> Vec<String> {
-    match mov_timescale(job) {
-        Some(ts) => vec!["-movie_timescale".into(), ts.to_string()],
-        None => vec![],
+    let Some(ts) = mov_timescale(job) else {
+        return vec![];
+    };
+    let mut v = vec!["-movie_timescale".to_string(), ts.to_string()];
+    if ts != muxer_timescale(job) {
+        v.extend(["-video_track_timescale".to_string(), ts.to_string()]);
     }
+    v
 }
 
-/// The video track timescale the mov muxer picks for the encoder time base (mp4/mov chunks).
-pub fn mov_timescale(job: &JobSpec) -> Option<i64> {
-    if !matches!(job.chunk_format().0, "mp4" | "mov") {
-        return None;
-    }
+/// The video track timescale the mov muxer picks for the encoder time base.
+fn muxer_timescale(job: &JobSpec) -> i64 {
     let mut ts = job.sync.enc_tb.den;
     while ts < 10_000 {
         ts *= 2;
     }
-    Some(ts)
+    ts
+}
+
+/// The video track timescale of mp4/mov chunks: the mov muxer's own pick, unless an output
+/// `-ss` is not a whole number of its ticks and the output's time base is not the chunks'
+/// (matroska, mpegts): the final mux shifts the joined chunks by the `-ss` and subtracts it
+/// again when it copies them, which then rounds twice (a 48 fps frame 1 ms early). Then the
+/// smallest multiple of the encoder's time base, from 10000 up, that holds the `-ss` exactly.
+pub fn mov_timescale(job: &JobSpec) -> Option<i64> {
+    if !matches!(job.chunk_format().0, "mp4" | "mov") {
+        return None;
+    }
+    let ts = muxer_timescale(job);
+    let ss = job.timing.out_ss_us.unwrap_or(0);
+    let own_time_base = matches!(job.muxer.name, "matroska" | "webm" | "mpegts");
+    if !own_time_base || (i128::from(ss) * i128::from(ts)) % 1_000_000 == 0 {
+        return Some(ts);
+    }
+    let gcd = |mut a: i64, mut b: i64| {
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        a.abs()
+    };
+    let den = job.sync.enc_tb.den;
+    let q = 1_000_000 / gcd(ss, 1_000_000);
+    let step = den / gcd(den, q) * q;
+    let exact = step * (10_000 + step - 1).div_euclid(step).max(1);
+    Some(if exact <= i64::from(i32::MAX) {
+        exact
+    } else {
+        ts
+    })
 }
 
 /// The ffconcat list joining the encoded chunks: each entry but the last carries its exact

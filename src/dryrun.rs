@@ -9,7 +9,7 @@ use std::fmt::Write;
 
 pub fn render(job: &JobSpec, planned: &Planned, env: &RunEnv) -> String {
     let plan = &planned.plan;
-    let tb = job.sync.filter_tb;
+    let tb = job.sync.in_tb;
     let shift = Shift::new(tb, job.trims.ts_offset_us);
     let ffmpeg = env.ffmpeg.to_string_lossy();
     let mut s = String::new();

@@ -100,7 +100,7 @@ pub async fn plan_job(
     let packets =
         probe::probe_packets(&env.ffprobe.to_string_lossy(), src, job.src_stream, &demux).await?;
     let read = t0.elapsed().as_secs_f64();
-    let tb = job.sync.filter_tb;
+    let tb = job.sync.in_tb;
     let c = &env.config;
     let sizing = Sizing::new(c.segment_frames, c.keyint_min, c.keyint_max, slots);
     let plan = plan::plan(&PlanInput {
@@ -301,7 +301,7 @@ async fn run_in(
         job.clone(),
         Arc::new(plan.chunks.clone()),
         planned.packets.clone(),
-        job.sync.filter_tb,
+        job.sync.in_tb,
         src.to_string(),
         ffmpeg.clone(),
         ffprobe.clone(),

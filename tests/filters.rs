@@ -82,10 +82,8 @@ const EXTRA: &[&str] = &[
 /// Filters and option forms that must pass through: they differed from plain ffmpeg when
 /// distributed (counts from this test's clip, 96 frames in 4 chunks).
 const PASS_THROUGH: &[&str] = &[
-    "yadif=1",                           // one frame per field: the frame rate doubles
-    "yadif=mode=send_field_nospatial",   // the same
-    "bwdif",                             // its default mode sends one frame per field
-    "w3fdif",                            // the same
+    "yadif=1:-1:1",                      // per field, only the frames flagged interlaced
+    "bwdif=deint=interlaced",            // the same
     "hqdn3d",                            // recursive: 84 of 96 differed
     "scale=200:150,hqdn3d",              // in a chain too
     "cropdetect",                        // its result is the log: 0 of 94 crop= lines
@@ -116,6 +114,13 @@ const TEMPORAL: &[&str] = &[
     "atadenoise",
     "atadenoise=s=5",
     "scale=120:90,tmix=frames=4,yadif",
+    // one frame per field (twice the frames, half the time base)
+    "yadif=1",
+    "yadif=mode=send_field_nospatial",
+    "bwdif",
+    "bwdif=1:-1:0",
+    "w3fdif",
+    "yadif=1,tmix=frames=3,scale=120:90",
 ];
 
 /// The progressive source: testsrc2 (motion and detail), 4 s at 24 fps, x264 GOP of 12.
@@ -481,10 +486,16 @@ fn temporal_filters_match_plain_ffmpeg() {
 fn temporal_filters_with_trims_match_plain_ffmpeg() {
     let e = Env::new();
     let src = progressive(&e);
-    let cases: Vec<String> = ["yadif", "tmix=frames=4", "atadenoise=s=7"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let cases: Vec<String> = [
+        "yadif",
+        "tmix=frames=4",
+        "atadenoise=s=7",
+        "yadif=1",
+        "bwdif",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     for (inp, out) in [
         (&["-ss", "0.55"][..], &[][..]),
         (&[], &["-ss", "0.3", "-t", "3.2"][..]),

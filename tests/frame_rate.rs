@@ -79,3 +79,38 @@ fn rate_conversion_with_trims_and_filters_matches_plain_ffmpeg() {
         "mp4",
     );
 }
+
+/// An output `-ss` that is not a whole number of the chunks' ticks (0.3 s at 48 fps: 1/12288)
+/// into matroska or mpegts: the final mux shifts by it and subtracts it again, which rounded
+/// twice (the last frame 1 ms early) until the chunks got a timescale that holds it.
+#[test]
+fn an_output_seek_at_48_fps_matches_plain_ffmpeg() {
+    let e = Env::new();
+    let src = e.make(
+        "p48.mkv",
+        4.0,
+        "testsrc2=size=160x120:rate=48",
+        &["-c:v", "libx264", "-preset", "ultrafast", "-g", "24"],
+    );
+    for ext in ["mkv", "ts"] {
+        let (p, o) = e.both(
+            &[
+                "-i",
+                &src,
+                "-ss",
+                "0.3",
+                "-t",
+                "3.2",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-qp",
+                "0",
+            ],
+            ext,
+        );
+        assert_same(&p, &o);
+        assert_eq!(framemd5(&p), framemd5(&o));
+    }
+}

@@ -177,6 +177,7 @@ mod tests {
             out_pts: pts,
             cost: 0,
             context: Default::default(),
+            decode_pts: 0,
             explicit_drops: None,
             forced_keyframes: Vec::new(),
         }

@@ -141,20 +141,40 @@ pub use crate::plan::timeline::Window;
 /// window each reads in the form its options give it (each proven by tests/filters.rs), or why
 /// that form does not distribute. Positional options follow each filter's option order.
 fn temporal_window(name: &str, args: &str) -> Option<Result<Window, String>> {
-    let per_field = || Err("it sends one frame per field (doubles the frame rate)".to_string());
-    let window = |before, after| Ok(Window { before, after });
+    let window = |before, after| {
+        Ok(Window {
+            before,
+            after,
+            fields: false,
+        })
+    };
+    // one frame per field: the same window, twice the frames; only where every frame is
+    // deinterlaced (with `deint=interlaced` the count depends on each frame's flags)
+    let per_field = |deint_at: usize| match option(args, "deint", deint_at).as_deref() {
+        None | Some("0" | "all") => Ok(Window {
+            before: 1,
+            after: 1,
+            fields: true,
+        }),
+        Some(_) => Err(
+            "it sends one frame per field of the frames flagged interlaced only (deint=1)"
+                .to_string(),
+        ),
+    };
     Some(match name {
         // prev, cur and next frame; modes 1 and 3 send one frame per field
         "yadif" | "bwdif" => {
             let default = if name == "yadif" { "0" } else { "1" };
             match option(args, "mode", 0).as_deref().unwrap_or(default) {
                 "0" | "2" | "send_frame" | "send_frame_nospatial" => window(1, 1),
-                _ => per_field(),
+                "1" | "3" | "send_field" | "send_field_nospatial" => per_field(2),
+                m => Err(format!("mode {m} is not understood")),
             }
         }
         "w3fdif" => match option(args, "mode", 1).as_deref().unwrap_or("1") {
             "0" | "frame" => window(1, 1),
-            _ => per_field(),
+            "1" | "field" => per_field(3),
+            m => Err(format!("mode {m} is not understood")),
         },
         // keeps the previous frame's planes
         "kerndeint" => window(1, 0),
@@ -225,8 +245,17 @@ pub fn check_chain(chain: &str) -> Result<Window, FilterError> {
         }
         match temporal_window(&name, &args) {
             Some(Ok(w)) => {
+                if w.fields && total.fields {
+                    return Err(FilterError::Stateful(
+                        name,
+                        "a second field-rate deinterlacer in the chain".into(),
+                    ));
+                }
+                // (windows after a field-rate deinterlacer count its output frames: summed as
+                // input frames they over-estimate the context, which costs only decoding)
                 total.before += w.before;
                 total.after += w.after;
+                total.fields |= w.fields;
             }
             Some(Err(why)) => return Err(FilterError::Stateful(name, why)),
             None if !FRAME_LOCAL.contains(&name.as_str()) => {
@@ -394,7 +423,11 @@ mod tests {
 
     #[test]
     fn temporal_filters_declare_their_window() {
-        let w = |before, after| Window { before, after };
+        let w = |before, after| Window {
+            before,
+            after,
+            fields: false,
+        };
         for (chain, want) in [
             ("scale=640:-2,unsharp", w(0, 0)),
             ("yadif", w(1, 1)),
@@ -422,13 +455,12 @@ mod tests {
     #[test]
     fn recursive_per_field_and_logging_filters_are_refused() {
         for bad in [
-            "yadif=1",
-            "yadif=mode=send_field",
-            "yadif=3:0",
-            "bwdif",
-            "bwdif=mode=send_field",
-            "w3fdif",
-            "w3fdif=complex:field",
+            "yadif=1:-1:1",
+            "yadif=mode=send_field:deint=interlaced",
+            "bwdif=deint=1",
+            "w3fdif=complex:field:-1:1",
+            "yadif=1,bwdif",
+            "yadif=4",
             "hqdn3d",
             "hqdn3d=4:3:6:4.5",
             "scale=640:-2,hqdn3d,unsharp",
@@ -443,12 +475,19 @@ mod tests {
                 "{bad}: {e}"
             );
         }
-        let e = check_chain("scale=640:-2,yadif=1").unwrap_err().to_string();
-        assert!(e.contains("'yadif'") && e.contains("per field"), "{e}");
+        let e = check_chain("scale=640:-2,yadif=1:-1:1")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("'yadif'") && e.contains("interlaced"), "{e}");
         assert!(check_chain("hqdn3d")
             .unwrap_err()
             .to_string()
             .contains("frame to frame"));
+        // one frame per field
+        for chain in ["yadif=1", "yadif=3:0", "bwdif", "bwdif=1:-1:0", "w3fdif"] {
+            let w = check_chain(chain).unwrap();
+            assert!(w.fields && w.before == 1 && w.after == 1, "{chain}: {w:?}");
+        }
     }
 
     #[test]

@@ -459,7 +459,10 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
     let user_rate = last_matching(&out.opts, &["r"], &views, vi)
         .map_err(|e| Passthrough(e.to_string()))?
         .and_then(|o| o.arg.clone());
+    // a field-rate deinterlacer doubles the rate and halves the time base of what it sends
+    let fields = if window.fields { 2 } else { 1 };
     let sink_rate = st.guessed_frame_rate();
+    let sink_rate = Rational::new(sink_rate.num * fields, sink_rate.den);
     let frame_rate = match user_rate {
         Some(r) => timing::parse_rate(&r).ok_or_else(|| Passthrough(format!("-r {r}")))?,
         None if sink_rate.is_valid() => sink_rate,
@@ -487,7 +490,7 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
     }
     let sync = SyncParams {
         mode: sync_mode,
-        filter_tb: st.time_base,
+        filter_tb: Rational::new(st.time_base.num, st.time_base.den * fields),
         enc_tb: frame_rate.inv(),
         out_start_us: timing.out_ss_us.unwrap_or(0),
         sink_rate,

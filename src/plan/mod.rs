@@ -14,7 +14,7 @@ use crate::probe::Packet;
 use crate::rational::Rational;
 use serde::Serialize;
 use sync::{Emitted, SyncMode, SyncParams, SyncState};
-use timeline::{decode_starts, encoder_input, filter_input, Frame, Trims, Window};
+use timeline::{chain_output, decode_starts, filter_input, ChainOut, Frame, Trims, Window};
 
 /// Chunk length targets, in encoder input frames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -108,6 +108,8 @@ pub struct Chunk {
     pub cost: u64,
     /// Frames decoded only as context for temporal filters.
     pub context: Context,
+    /// Filter pts, at the chain's input, of the first frame the chain must see.
+    pub decode_pts: i64,
     /// Encoder pts of the chunk's frames plain ffmpeg forces to keyframes (`-force_key_frames`).
     pub forced_keyframes: Vec<i64>,
     /// Plain ffmpeg's frame-rate logic drops frames (a frame-rate conversion) and the worker
@@ -118,12 +120,15 @@ pub struct Chunk {
 }
 
 /// The frames a chunk decodes only as context for a temporal filter chain (`Window`): they run
-/// through the user's chain and their outputs are dropped after it. Filter-graph pts.
+/// through the user's chain and their outputs are dropped after it. Filter-graph pts: the
+/// first context frame's at the chain's input, the others at its output (half the time base
+/// after a field-rate deinterlacer).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Context {
-    /// The first context frame before the chunk, and the frame just before the chunk's first.
+    /// The first context frame before the chunk, and the chain's output just before the
+    /// chunk's first.
     pub before: Option<(i64, i64)>,
-    /// The chunk's last frame, and the first context frame after it.
+    /// The chunk's last output frame, and the chain's next output after it.
     pub after: Option<(i64, i64)>,
 }
 
@@ -137,12 +142,11 @@ impl Chunk {
     pub fn out_count(&self) -> i64 {
         self.out_pts.len() as i64
     }
-    /// Filter pts of the first frame the worker's chain must see: the first context frame, or
-    /// the chunk's first frame. Frames decoded before it are trimmed ahead of the chain.
+    /// Filter pts (of the chain's input) of the first frame the worker's chain must see: the
+    /// first context frame, or the chunk's first frame. Frames decoded before it are trimmed
+    /// ahead of the chain.
     pub fn chain_first_pts(&self) -> i64 {
-        self.context
-            .before
-            .map_or(self.first_pts, |(first, _)| first)
+        self.decode_pts
     }
 }
 
@@ -187,10 +191,11 @@ struct Ctx<'a> {
     /// Chunks reproduce plain ffmpeg's frame-rate decisions explicitly (`Chunk::explicit_drops`).
     explicit: bool,
     frames: Vec<Frame>,
-    /// The frames plain ffmpeg's filter chain sees (before the output trims): `frames` is
-    /// `chain[chain_offset..]`, cut at its end.
+    /// The frames plain ffmpeg's filter chain sees (before the output trims), and what it
+    /// makes of them: `frames` is `outputs[out_offset..]`, cut at its end.
     chain: Vec<Frame>,
-    chain_offset: usize,
+    outputs: Vec<ChainOut>,
+    out_offset: usize,
     starts: Vec<Option<usize>>,
     leading: Vec<bool>,
     plain: Vec<Emitted>,
@@ -221,7 +226,8 @@ impl Ctx<'_> {
             return false;
         }
         let plain = self.plain[b];
-        if plain.count == 0 || plain.dups_of_previous != 0 {
+        if plain.count == 0 || plain.dups_of_previous != 0 || !self.outputs[self.out(b)].first {
+            // (a chunk starts with all the chain's outputs of its first source frame)
             return false;
         }
         if self.explicit {
@@ -238,27 +244,38 @@ impl Ctx<'_> {
         p.step(&mut SyncState::default(), Some(self.fr(b))) == plain
     }
 
+    /// Index in `outputs` of encoder frame `i`.
+    fn out(&self, i: usize) -> usize {
+        self.out_offset + i
+    }
+
+    /// Index in `chain` of the source frame of encoder frame `i`.
+    fn src(&self, i: usize) -> usize {
+        self.outputs[self.out(i)].source
+    }
+
     /// Whether every context frame before a chunk starting at `b` can be decoded.
     fn context_decodable(&self, b: usize) -> bool {
-        let (lo, hi) = self.context_range(b, b);
-        self.chain[lo..hi]
+        let lo = self.src(b).saturating_sub(self.inp.window.before);
+        self.chain[lo..self.src(b)]
             .iter()
             .all(|f| self.starts[f.packet].is_some())
     }
 
-    /// The range of `chain` a chunk of frames `[a, b)` decodes: its frames and the window's
-    /// context on each side, as far as plain ffmpeg's chain sees frames.
+    /// The range of `chain` a chunk of frames `[a, b)` decodes: its source frames and the
+    /// window's context on each side, as far as plain ffmpeg's chain sees frames.
     fn context_range(&self, a: usize, b: usize) -> (usize, usize) {
         let w = self.inp.window;
-        let lo = (self.chain_offset + a).saturating_sub(w.before);
-        let hi = (self.chain_offset + b + w.after).min(self.chain.len());
+        let lo = self.src(a).saturating_sub(w.before);
+        let hi = (self.src(b - 1) + 1 + w.after).min(self.chain.len());
         (lo, hi)
     }
 
-    /// The context of a chunk `[a, b)`, and its first and last packet in decode order.
-    fn context(&self, a: usize, b: usize) -> (Context, usize, usize) {
+    /// The context of a chunk `[a, b)`, its first and last packet in decode order, and the
+    /// chain-input pts of the first frame its chain must see.
+    fn context(&self, a: usize, b: usize) -> (Context, usize, usize, i64) {
         let (lo, hi) = self.context_range(a, b);
-        let (ca, cb) = (self.chain_offset + a, self.chain_offset + b);
+        let (ca, cb) = (self.src(a), self.src(b - 1) + 1);
         let first = self.chain[lo..ca]
             .iter()
             .filter_map(|f| self.starts[f.packet])
@@ -271,11 +288,12 @@ impl Ctx<'_> {
             .map(|f| f.packet)
             .max()
             .expect("non-empty");
+        let output = |i: usize| self.outputs[i].frame.pts;
         let context = Context {
-            before: (lo < ca).then(|| (self.chain[lo].pts, self.chain[ca - 1].pts)),
-            after: (hi > cb).then(|| (self.chain[cb - 1].pts, self.chain[cb].pts)),
+            before: (lo < ca).then(|| (self.chain[lo].pts, output(self.out(a) - 1))),
+            after: (hi > cb).then(|| (output(self.out(b) - 1), output(self.out(b)))),
         };
-        (context, first, last)
+        (context, first, last, self.chain[lo].pts)
     }
 
     fn is_key(&self, b: usize) -> bool {
@@ -395,14 +413,18 @@ impl Ctx<'_> {
 
 /// Plans the chunks for one encode.
 pub fn plan(inp: &PlanInput) -> Result<Plan, PlanError> {
-    let frames = encoder_input(inp.packets, inp.stream_tb, &inp.trims);
+    let chain = filter_input(inp.packets, inp.stream_tb, &inp.trims);
+    let outputs = chain_output(&chain, inp.window.fields);
+    // the output trims come after the chain, in its output time base
+    let (t, out_tb) = (&inp.trims, inp.sync.filter_tb);
+    let all: Vec<Frame> = outputs.iter().map(|o| o.frame).collect();
+    let frames = timeline::trim(&all, out_tb, t.output_start_us, t.output_duration_us);
     if frames.is_empty() {
         return Err(PlanError::NoFrames);
     }
-    let chain = filter_input(inp.packets, inp.stream_tb, &inp.trims);
-    let chain_offset = chain
+    let out_offset = all
         .iter()
-        .position(|f| f.packet == frames[0].packet)
+        .position(|f| *f == frames[0])
         .expect("the encoder's frames come through the chain");
     let starts = decode_starts(inp.packets);
     let leading = timeline::leading_pictures(inp.packets);
@@ -454,7 +476,8 @@ pub fn plan(inp: &PlanInput) -> Result<Plan, PlanError> {
         explicit,
         frames,
         chain,
-        chain_offset,
+        outputs,
+        out_offset,
         starts,
         leading,
         plain,
@@ -504,7 +527,7 @@ pub fn plan(inp: &PlanInput) -> Result<Plan, PlanError> {
                 continue;
             }
         }
-        let (context, first_packet, last_packet) = ctx.context(a, b);
+        let (context, first_packet, last_packet, decode_pts) = ctx.context(a, b);
         chunks.push(Chunk {
             index: k,
             start: a,
@@ -528,6 +551,7 @@ pub fn plan(inp: &PlanInput) -> Result<Plan, PlanError> {
             out_pts: want,
             cost: ctx.cum[b] - ctx.cum[a] + ctx.lead_in(a),
             context,
+            decode_pts,
             forced_keyframes: Vec::new(),
         });
         k += 1;

@@ -29,12 +29,60 @@ pub struct Trims {
 pub struct Window {
     pub before: usize,
     pub after: usize,
+    /// A deinterlacer sends one frame per field: two output frames per input frame, in half
+    /// the time base (yadif's `mode=1`).
+    pub fields: bool,
 }
 
 impl Window {
     pub fn is_empty(self) -> bool {
         self.before == 0 && self.after == 0
     }
+}
+
+/// An output frame of the user's chain, and the index of the chain input frame it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ChainOut {
+    pub frame: Frame,
+    pub source: usize,
+    /// The first (or only) output of its source frame.
+    pub first: bool,
+}
+
+/// The chain's output frames for its input frames: the same frames, or with `fields` two per
+/// frame in half the time base, as yadif's field mode times them: `2·p(i)` and `p(i) + p(i+1)`,
+/// the last frame's next one extrapolated to `2·p(n-1) - p(n-2)`.
+pub fn chain_output(chain: &[Frame], fields: bool) -> Vec<ChainOut> {
+    if !fields {
+        return (chain.iter().enumerate())
+            .map(|(source, &frame)| ChainOut {
+                frame,
+                source,
+                first: true,
+            })
+            .collect();
+    }
+    let n = chain.len();
+    let mut out = Vec::with_capacity(2 * n);
+    for (i, f) in chain.iter().enumerate() {
+        let next = match (chain.get(i + 1), i.checked_sub(1).map(|j| chain[j])) {
+            (Some(nx), _) => nx.pts,
+            (None, Some(prev)) => 2 * f.pts - prev.pts,
+            (None, None) => f.pts,
+        };
+        let frame = |pts| Frame { pts, ..*f };
+        out.push(ChainOut {
+            frame: frame(2 * f.pts),
+            source: i,
+            first: true,
+        });
+        out.push(ChainOut {
+            frame: frame(f.pts + next),
+            source: i,
+            first: false,
+        });
+    }
+    out
 }
 
 /// A frame that reaches the encoder's frame-rate logic.
@@ -102,7 +150,8 @@ pub fn filter_input(packets: &[Packet], tb: Rational, t: &Trims) -> Vec<Frame> {
     trim(&frames, tb, t.input_start.then_some(0), t.input_duration_us)
 }
 
-/// The frames plain ffmpeg's encoder path sees, with their filter timestamps.
+/// The frames plain ffmpeg's encoder path sees, with their filter timestamps (a chain without
+/// a field-rate deinterlacer).
 pub fn encoder_input(packets: &[Packet], tb: Rational, t: &Trims) -> Vec<Frame> {
     let frames = filter_input(packets, tb, t);
     trim(&frames, tb, t.output_start_us, t.output_duration_us)
