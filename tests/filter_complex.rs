@@ -10,24 +10,6 @@ use common::*;
 
 const X264: [&str; 4] = ["-c:v", "libx264", "-preset", "ultrafast"];
 
-fn with<'a>(parts: &[&[&'a str]]) -> Vec<&'a str> {
-    parts.iter().flat_map(|p| p.iter().copied()).collect()
-}
-
-/// The dry run of `args` (the output name appended): its first line.
-fn dry(e: &Env, args: &[&str], out: &str) -> String {
-    let mut a = vec!["-df_dry_run", "-y"];
-    a.extend_from_slice(args);
-    a.push(out);
-    let o = e.run_distr(&a);
-    assert!(o.status.success(), "{}", stderr(&o));
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .next()
-        .unwrap_or("")
-        .to_string()
-}
-
 /// Runs each argv both ways: distributed in at least two chunks, the same as plain ffmpeg.
 fn cases(e: &Env, list: &[(&str, Vec<&str>)]) {
     for (ext, args) in list {

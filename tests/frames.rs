@@ -10,24 +10,6 @@ use common::*;
 
 const X264: [&str; 4] = ["-c:v", "libx264", "-preset", "ultrafast"];
 
-fn with<'a>(parts: &[&[&'a str]]) -> Vec<&'a str> {
-    parts.iter().flat_map(|p| p.iter().copied()).collect()
-}
-
-/// The first line of the dry run of `args` (the output name appended).
-fn dry(e: &Env, args: &[&str], out: &str) -> String {
-    let mut a = vec!["-df_dry_run", "-y"];
-    a.extend_from_slice(args);
-    a.push(out);
-    let o = e.run_distr(&a);
-    assert!(o.status.success(), "{}", stderr(&o));
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .next()
-        .unwrap_or("")
-        .to_string()
-}
-
 /// Each argv both ways: distributed in at least `min_chunks` chunks, the same as plain ffmpeg
 /// with `frames` video frames.
 fn cases(e: &Env, list: &[(&str, usize, usize, Vec<&str>)]) {

@@ -326,6 +326,26 @@ pub fn video_frames(path: &Path) -> usize {
     packets(path, "v:0").len()
 }
 
+/// The argument lists joined.
+pub fn with<'a>(parts: &[&[&'a str]]) -> Vec<&'a str> {
+    parts.iter().flat_map(|p| p.iter().copied()).collect()
+}
+
+/// The first line of the dry run of `args` (the output name appended): `passthrough: …` or
+/// `plan: …`.
+pub fn dry(e: &Env, args: &[&str], out: &str) -> String {
+    let mut a = vec!["-df_dry_run", "-y"];
+    a.extend_from_slice(args);
+    a.push(out);
+    let o = e.run_distr(&a);
+    assert!(o.status.success(), "{}", stderr(&o));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
 /// Chunk count of a run, from its dry-run plan.
 pub fn planned_chunks(env: &Env, args: &[&str]) -> usize {
     let mut a = vec!["-df_dry_run"];
