@@ -286,8 +286,11 @@ impl Agent {
             .stdout(Stdio::null())
             .spawn()
             .expect("ssh-agent (openssh-client)");
+        // the socket file exists once bound, a moment before the agent listens on it
         let t = Instant::now();
-        while !sock.exists() && t.elapsed() < Duration::from_secs(5) {
+        while std::os::unix::net::UnixStream::connect(sock).is_err()
+            && t.elapsed() < Duration::from_secs(5)
+        {
             std::thread::sleep(Duration::from_millis(20));
         }
         Agent(child)
