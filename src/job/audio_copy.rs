@@ -10,6 +10,12 @@
 //! queues: its smoothed timestamps are mapped back to the source's by rounding them to the
 //! source's ticks, which this module checks packet by packet before it is used.
 
+use super::classify::{self, InRole};
+use super::Passthrough;
+use crate::cli::argv::CmdLine;
+use crate::cli::mapping::OutStream;
+use crate::formats::Muxer;
+use crate::probe::{MediaInfo, MediaKind};
 use crate::rational::{rescale_q, rescale_q_floor, Rational};
 
 /// One copied audio packet as the final mux's demuxer delivers it.
@@ -90,6 +96,85 @@ pub fn retime(packets: &[AudioPacket], b: Bases) -> Option<String> {
     None
 }
 
+/// An audio stream copied into a finer time base, to be decided once its packets are read.
+#[derive(Debug, Clone)]
+pub struct AudioCopy {
+    /// Output stream index, and the source stream (in the encoded video's input file).
+    pub out: usize,
+    pub stream: usize,
+    pub bases: Bases,
+    /// Samples per packet.
+    pub samples: i64,
+}
+
+/// The output's audio streams copied into a finer time base (`copied`: which output streams
+/// are stream copies): those `decide` can settle once their packets are read, or why the
+/// command passes through.
+pub fn candidates(
+    cmd: &CmdLine,
+    muxer: &Muxer,
+    outs: &[OutStream],
+    infos: &[MediaInfo],
+    copied: &[bool],
+    video_file: usize,
+) -> Result<Vec<AudioCopy>, Passthrough> {
+    let mut copies = Vec::new();
+    for (i, o) in outs.iter().enumerate() {
+        if o.kind != MediaKind::Audio || !copied[i] {
+            continue;
+        }
+        let Some(out_tb) = muxer.audio_time_base(o.sample_rate) else {
+            continue;
+        };
+        if crate::rational::compare_ts(1, o.time_base, 1, out_tb) <= 0 {
+            continue;
+        }
+        // fftools smooths a copied audio stream's timestamps into the muxer's finer time
+        // base, unless packets were queued before the header (while the video encoder
+        // starts): `decide` reproduces that where it is certain
+        let st = &infos[o.file].streams[o.stream];
+        let samples = match (st.codec_name.as_str(), st.profile.as_deref()) {
+            ("aac", Some("LC")) => Some(1024),
+            ("aac", Some("HE-AAC" | "HE-AACv2")) => Some(2048),
+            ("ac3", _) => Some(1536),
+            _ => None,
+        };
+        let plain_input = cmd.inputs[o.file].opts.iter().all(|x| {
+            !matches!(
+                classify::input_role(x),
+                InRole::Timing | InRole::Unsupported
+            )
+        });
+        let retimable = o.file == video_file
+            && plain_input
+            && o.sample_rate > 0
+            && !cmd.outputs[0]
+                .opts
+                .iter()
+                .any(|x| matches!(x.name(), "ss" | "bsf" | "absf"));
+        match samples.filter(|_| retimable) {
+            Some(samples) => copies.push(AudioCopy {
+                out: i,
+                stream: o.stream,
+                bases: Bases {
+                    src: o.time_base,
+                    samples: Rational::new(1, i64::from(o.sample_rate)),
+                    out: out_tb,
+                },
+                samples,
+            }),
+            None => {
+                return Err(Passthrough(format!(
+                    "audio copied from a {} time base into {}'s finer one: plain ffmpeg's \
+                     audio timestamps then depend on when its video encoder starts",
+                    o.time_base, muxer.name
+                )))
+            }
+        }
+    }
+    Ok(copies)
+}
+
 /// Decides each of the job's audio copies into a finer time base from the order of the
 /// source's first packets and the copied stream's packets: the final mux's `-bsf`, or why
 /// the command passes through.
@@ -99,11 +184,11 @@ pub fn decide(
     first_pos: &std::collections::BTreeMap<usize, Vec<i64>>,
     packets: &[(usize, Vec<crate::probe::Packet>)],
     start_us: i64,
-) -> Result<Vec<(usize, String)>, super::Passthrough> {
+) -> Result<Vec<(usize, String)>, Passthrough> {
     let mut bsf = Vec::new();
     for c in &job.audio_copies {
         let why = |what: &str| {
-            super::Passthrough(format!(
+            Passthrough(format!(
                 "audio copied from a {} time base into {}'s finer one: {what}",
                 c.bases.src, job.muxer.name
             ))

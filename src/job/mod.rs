@@ -3,9 +3,12 @@
 //! the workers' encode, the timing that shapes the frame list, and the final mux's options.
 
 pub mod audio_copy;
+pub use audio_copy::AudioCopy;
 pub mod classify;
 pub mod filters;
 pub mod graph;
+mod precheck;
+pub use precheck::{is_image_sequence, local_path, precheck};
 pub mod hwaccel;
 pub mod rotation;
 mod timing;
@@ -13,7 +16,7 @@ mod timing;
 use crate::cli::argv::{CmdLine, Opt};
 use crate::cli::mapping::{self, last_matching, out_views, OutStream};
 use crate::cli::spec::Spec;
-use crate::formats::{self, Muxer};
+use crate::formats::Muxer;
 use crate::plan::sync::SyncParams;
 use crate::plan::timeline::Trims;
 use crate::probe::{MediaInfo, MediaKind};
@@ -125,160 +128,6 @@ pub struct JobSpec {
     pub hw_check: Option<Vec<String>>,
 }
 
-/// An audio stream copied into a finer time base (see `audio_copy`).
-#[derive(Debug, Clone)]
-pub struct AudioCopy {
-    /// Output stream index, and the source stream (in the encoded video's input file).
-    pub out: usize,
-    pub stream: usize,
-    pub bases: audio_copy::Bases,
-    /// Samples per packet.
-    pub samples: i64,
-}
-
-/// Extensions the image2 demuxer reads (as one image or a numbered sequence).
-const IMAGE_EXTS: &[&str] = &[
-    "png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp", "gif", "dpx", "exr", "tga", "ppm", "pgm",
-    "pbm", "pnm", "sgi", "jp2", "j2k", "pcx", "xbm", "xpm", "qoi", "jxl", "dds", "psd", "svg",
-];
-
-/// Whether an input is an image sequence the image2 demuxer reads: a glob (`-pattern_type`),
-/// or a name with a `%d`-style sequence number that is not itself a file.
-pub fn is_image_sequence(path: &str, inp: &crate::cli::argv::FileArgs) -> bool {
-    let numbered = path.split('%').skip(1).any(|rest| {
-        rest.trim_start_matches(|c: char| c.is_ascii_digit())
-            .starts_with('d')
-    });
-    inp.last("pattern_type").is_some() || (numbered && !std::path::Path::new(path).exists())
-}
-
-/// Whether an input is a single image file (read by the image2 demuxer as one frame).
-fn is_single_image(path: &str, inp: &crate::cli::argv::FileArgs) -> bool {
-    let ext = std::path::Path::new(path)
-        .extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase());
-    !is_image_sequence(path, inp) && ext.is_some_and(|e| IMAGE_EXTS.contains(&e.as_str()))
-}
-
-/// Static checks: exit options, the number and kind of outputs and inputs, global options.
-pub fn precheck(cmd: &CmdLine) -> Result<Pre, Passthrough> {
-    if let Some(o) = cmd.exit_option() {
-        return pass(format!("-{} prints information", o.name()));
-    }
-    match cmd.outputs.len() {
-        0 => return pass("no output file"),
-        1 => {}
-        n => return pass(format!("{n} output files")),
-    }
-    if !cmd.trailing.is_empty() {
-        return pass("options after the last output file");
-    }
-    if cmd.inputs.is_empty() {
-        return pass("no input file");
-    }
-    if hwaccel::prints_information(cmd) {
-        return pass("-init_hw_device list prints information");
-    }
-    for g in &cmd.globals {
-        // a -filter_complex is judged with the probe (graph::of_cmd); hardware devices in
-        // analyze (job::hwaccel)
-        if !classify::global_is_neutral(g)
-            && !matches!(g.name(), "filter_complex" | "lavfi")
-            && !hwaccel::is_hw_option(g)
-        {
-            return pass(format!("global option -{}", g.name()));
-        }
-    }
-    let out = &cmd.outputs[0];
-    let path = local_path(&out.url).ok_or_else(|| Passthrough("output is a pipe or URL".into()))?;
-    for inp in &cmd.inputs {
-        let Some(path) = local_path(&inp.url) else {
-            return pass(format!("input {} is a pipe or URL", inp.url));
-        };
-        if is_single_image(path, inp) {
-            return pass(format!("input {} is an image", inp.url));
-        }
-        if is_image_sequence(path, inp) && inp.last("loop").is_some() {
-            return pass(format!(
-                "input {} is an image sequence read in a loop",
-                inp.url
-            ));
-        }
-        if let Some(f) = inp.last("f") {
-            let f = f.arg.as_deref().unwrap_or("");
-            if matches!(
-                f,
-                "lavfi"
-                    | "concat"
-                    | "v4l2"
-                    | "x11grab"
-                    | "alsa"
-                    | "pulse"
-                    | "dshow"
-                    | "avfoundation"
-                    | "gdigrab"
-                    | "image2pipe"
-            ) {
-                return pass(format!("input format {f}"));
-            }
-        }
-    }
-    let muxer = match out.last("f").and_then(|o| o.arg.as_deref()) {
-        Some(name) => formats::by_name(name),
-        None => formats::by_filename(path),
-    };
-    let pass1 = out
-        .opts
-        .iter()
-        .any(|o| o.is("pass") && o.arg.as_deref() == Some("1"));
-    let discard_output =
-        pass1 && (muxer.is_some_and(|m| m.name == "null") || matches!(path, "/dev/null" | "NUL"));
-    let muxer = match muxer {
-        Some(m) if m.name == "null" && !discard_output => return pass("output format null"),
-        Some(m) if m.distributable => m,
-        Some(m) => return pass(format!("output format {} is not distributed", m.name)),
-        None => return pass("output format not recognised"),
-    };
-    for o in &out.opts {
-        if classify::output_role(o) == OutRole::Unsupported {
-            return pass(format!("output option -{}", o.flag));
-        }
-        if let Some(why) = classify::unsupported_value(o, out.last("top").is_some()) {
-            return pass(format!("output option {why}"));
-        }
-    }
-    let overwrite = if cmd.has_global("y") {
-        Overwrite::Yes
-    } else if cmd.has_global("n") {
-        Overwrite::No
-    } else {
-        Overwrite::Ask
-    };
-    Ok(Pre {
-        output: path.to_string(),
-        muxer,
-        overwrite,
-        discard_output,
-    })
-}
-
-/// A local file path from an ffmpeg URL (`file:` prefix allowed), None for pipes and URLs.
-pub fn local_path(url: &str) -> Option<&str> {
-    let p = url.strip_prefix("file:").unwrap_or(url);
-    if p == "-" || p.is_empty() || url.starts_with("pipe:") {
-        return None;
-    }
-    if let Some(i) = url.find("://") {
-        if url[..i]
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '+')
-        {
-            return None;
-        }
-    }
-    Some(p)
-}
-
 /// The full decision, given ffprobe results for every input.
 pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec, Passthrough> {
     let out = &cmd.outputs[0];
@@ -298,60 +147,11 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
             encoded.push(i);
         }
     }
-    let mut audio_copies = Vec::new();
-    for (i, o) in outs.iter().enumerate() {
-        if o.kind != MediaKind::Audio || codec(i)?.as_deref() != Some("copy") {
-            continue;
-        }
-        let Some(out_tb) = pre.muxer.audio_time_base(o.sample_rate) else {
-            continue;
-        };
-        if crate::rational::compare_ts(1, o.time_base, 1, out_tb) <= 0 {
-            continue;
-        }
-        // fftools smooths a copied audio stream's timestamps into the muxer's finer time
-        // base, unless packets were queued before the header (while the video encoder
-        // starts): `audio_copy` reproduces that where it is certain
-        let st = &infos[o.file].streams[o.stream];
-        let samples = match (st.codec_name.as_str(), st.profile.as_deref()) {
-            ("aac", Some("LC")) => Some(1024),
-            ("aac", Some("HE-AAC" | "HE-AACv2")) => Some(2048),
-            ("ac3", _) => Some(1536),
-            _ => None,
-        };
-        let plain_input = cmd.inputs[o.file].opts.iter().all(|x| {
-            !matches!(
-                classify::input_role(x),
-                InRole::Timing | InRole::Unsupported
-            )
-        });
-        let retimable = o.file == outs[encoded.first().copied().unwrap_or(0)].file
-            && plain_input
-            && o.sample_rate > 0
-            && !out
-                .opts
-                .iter()
-                .any(|x| matches!(x.name(), "ss" | "bsf" | "absf"));
-        match samples.filter(|_| retimable) {
-            Some(samples) => audio_copies.push(AudioCopy {
-                out: i,
-                stream: o.stream,
-                bases: audio_copy::Bases {
-                    src: o.time_base,
-                    samples: Rational::new(1, i64::from(o.sample_rate)),
-                    out: out_tb,
-                },
-                samples,
-            }),
-            None => {
-                return pass(format!(
-                    "audio copied from a {} time base into {}'s finer one: plain ffmpeg's \
-                     audio timestamps then depend on when its video encoder starts",
-                    o.time_base, pre.muxer.name
-                ))
-            }
-        }
-    }
+    let copied: Vec<bool> = (0..outs.len())
+        .map(|i| Ok(codec(i)?.as_deref() == Some("copy")))
+        .collect::<Result<_, Passthrough>>()?;
+    let video_file = outs[encoded.first().copied().unwrap_or(0)].file;
+    let audio_copies = audio_copy::candidates(cmd, pre.muxer, &outs, infos, &copied, video_file)?;
     let video_out = match encoded[..] {
         [] => return pass("no video stream is encoded"),
         [i] => i,

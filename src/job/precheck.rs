@@ -1,0 +1,151 @@
+//! The decision that needs no probing: exit options, the number and kind of inputs and
+//! outputs, global options, image inputs, the output's muxer and the options that rule a
+//! command out whatever the media are.
+
+use super::classify::{self, OutRole};
+use super::{hwaccel, pass, Overwrite, Passthrough, Pre};
+use crate::cli::argv::CmdLine;
+use crate::formats;
+
+/// Extensions the image2 demuxer reads (as one image or a numbered sequence).
+const IMAGE_EXTS: &[&str] = &[
+    "png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp", "gif", "dpx", "exr", "tga", "ppm", "pgm",
+    "pbm", "pnm", "sgi", "jp2", "j2k", "pcx", "xbm", "xpm", "qoi", "jxl", "dds", "psd", "svg",
+];
+
+/// Whether an input is an image sequence the image2 demuxer reads: a glob (`-pattern_type`),
+/// or a name with a `%d`-style sequence number that is not itself a file.
+pub fn is_image_sequence(path: &str, inp: &crate::cli::argv::FileArgs) -> bool {
+    let numbered = path.split('%').skip(1).any(|rest| {
+        rest.trim_start_matches(|c: char| c.is_ascii_digit())
+            .starts_with('d')
+    });
+    inp.last("pattern_type").is_some() || (numbered && !std::path::Path::new(path).exists())
+}
+
+/// Whether an input is a single image file (read by the image2 demuxer as one frame).
+fn is_single_image(path: &str, inp: &crate::cli::argv::FileArgs) -> bool {
+    let ext = std::path::Path::new(path)
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    !is_image_sequence(path, inp) && ext.is_some_and(|e| IMAGE_EXTS.contains(&e.as_str()))
+}
+
+/// Static checks: exit options, the number and kind of outputs and inputs, global options.
+pub fn precheck(cmd: &CmdLine) -> Result<Pre, Passthrough> {
+    if let Some(o) = cmd.exit_option() {
+        return pass(format!("-{} prints information", o.name()));
+    }
+    match cmd.outputs.len() {
+        0 => return pass("no output file"),
+        1 => {}
+        n => return pass(format!("{n} output files")),
+    }
+    if !cmd.trailing.is_empty() {
+        return pass("options after the last output file");
+    }
+    if cmd.inputs.is_empty() {
+        return pass("no input file");
+    }
+    if hwaccel::prints_information(cmd) {
+        return pass("-init_hw_device list prints information");
+    }
+    for g in &cmd.globals {
+        // a -filter_complex is judged with the probe (graph::of_cmd); hardware devices in
+        // analyze (job::hwaccel)
+        if !classify::global_is_neutral(g)
+            && !matches!(g.name(), "filter_complex" | "lavfi")
+            && !hwaccel::is_hw_option(g)
+        {
+            return pass(format!("global option -{}", g.name()));
+        }
+    }
+    let out = &cmd.outputs[0];
+    let path = local_path(&out.url).ok_or_else(|| Passthrough("output is a pipe or URL".into()))?;
+    for inp in &cmd.inputs {
+        let Some(path) = local_path(&inp.url) else {
+            return pass(format!("input {} is a pipe or URL", inp.url));
+        };
+        if is_single_image(path, inp) {
+            return pass(format!("input {} is an image", inp.url));
+        }
+        if is_image_sequence(path, inp) && inp.last("loop").is_some() {
+            return pass(format!(
+                "input {} is an image sequence read in a loop",
+                inp.url
+            ));
+        }
+        if let Some(f) = inp.last("f") {
+            let f = f.arg.as_deref().unwrap_or("");
+            if matches!(
+                f,
+                "lavfi"
+                    | "concat"
+                    | "v4l2"
+                    | "x11grab"
+                    | "alsa"
+                    | "pulse"
+                    | "dshow"
+                    | "avfoundation"
+                    | "gdigrab"
+                    | "image2pipe"
+            ) {
+                return pass(format!("input format {f}"));
+            }
+        }
+    }
+    let muxer = match out.last("f").and_then(|o| o.arg.as_deref()) {
+        Some(name) => formats::by_name(name),
+        None => formats::by_filename(path),
+    };
+    let pass1 = out
+        .opts
+        .iter()
+        .any(|o| o.is("pass") && o.arg.as_deref() == Some("1"));
+    let discard_output =
+        pass1 && (muxer.is_some_and(|m| m.name == "null") || matches!(path, "/dev/null" | "NUL"));
+    let muxer = match muxer {
+        Some(m) if m.name == "null" && !discard_output => return pass("output format null"),
+        Some(m) if m.distributable => m,
+        Some(m) => return pass(format!("output format {} is not distributed", m.name)),
+        None => return pass("output format not recognised"),
+    };
+    for o in &out.opts {
+        if classify::output_role(o) == OutRole::Unsupported {
+            return pass(format!("output option -{}", o.flag));
+        }
+        if let Some(why) = classify::unsupported_value(o, out.last("top").is_some()) {
+            return pass(format!("output option {why}"));
+        }
+    }
+    let overwrite = if cmd.has_global("y") {
+        Overwrite::Yes
+    } else if cmd.has_global("n") {
+        Overwrite::No
+    } else {
+        Overwrite::Ask
+    };
+    Ok(Pre {
+        output: path.to_string(),
+        muxer,
+        overwrite,
+        discard_output,
+    })
+}
+
+/// A local file path from an ffmpeg URL (`file:` prefix allowed), None for pipes and URLs.
+pub fn local_path(url: &str) -> Option<&str> {
+    let p = url.strip_prefix("file:").unwrap_or(url);
+    if p == "-" || p.is_empty() || url.starts_with("pipe:") {
+        return None;
+    }
+    if let Some(i) = url.find("://") {
+        if url[..i]
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '+')
+        {
+            return None;
+        }
+    }
+    Some(p)
+}
