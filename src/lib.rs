@@ -11,6 +11,7 @@ pub mod dryrun;
 pub mod ffbin;
 pub mod formats;
 pub mod job;
+pub mod local_checks;
 pub mod logging;
 pub mod plan;
 pub mod probe;
