@@ -34,12 +34,6 @@ pub struct Window {
     pub fields: bool,
 }
 
-impl Window {
-    pub fn is_empty(self) -> bool {
-        self.before == 0 && self.after == 0
-    }
-}
-
 /// An output frame of the user's chain, and the index of the chain input frame it came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct ChainOut {
@@ -150,13 +144,6 @@ pub fn filter_input(packets: &[Packet], tb: Rational, t: &Trims) -> Vec<Frame> {
     trim(&frames, tb, t.input_start.then_some(0), t.input_duration_us)
 }
 
-/// The frames plain ffmpeg's encoder path sees, with their filter timestamps (a chain without
-/// a field-rate deinterlacer).
-pub fn encoder_input(packets: &[Packet], tb: Rational, t: &Trims) -> Vec<Frame> {
-    let frames = filter_input(packets, tb, t);
-    trim(&frames, tb, t.output_start_us, t.output_duration_us)
-}
-
 /// For every packet, the index of the keyframe decoding must start from to reach it: the last
 /// keyframe at or before it in decode order — or, for a leading picture of an open GOP (shown
 /// before its keyframe, referencing the previous GOP), the keyframe before that one. None when
@@ -249,7 +236,7 @@ mod tests {
     fn discarded_packets_never_reach_the_encoder() {
         let mut p = vec![pk(0, true), pk(1, false)];
         p[0].discard = true;
-        let f = encoder_input(&p, tb(), &Trims::default());
+        let f = filter_input(&p, tb(), &Trims::default());
         assert_eq!(f.len(), 1);
     }
 
