@@ -300,16 +300,7 @@ fn config_errors_name_the_key_and_touch_nothing() {
 #[test]
 fn image_sequences_encoder_multipass_and_interlaced_flags_run_as_plain_ffmpeg() {
     let e = Env::new();
-    std::fs::create_dir(e.path("img")).unwrap();
-    e.ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=160x120:rate=24",
-        "-frames:v",
-        "30",
-        &e.p("img/%03d.png"),
-    ]);
+    common::media::png_sequence(&e, 30);
     let src = e.av_clip("in.mp4", 2.0, 24, 0);
     let x = ["-c:v", "libx264", "-preset", "ultrafast", "-threads", "1"];
     let with = |head: &[&str], tail: &[&str]| -> Vec<String> {

@@ -10,16 +10,7 @@ use common::*;
 #[test]
 fn image_sequences_match_plain_ffmpeg() {
     let e = Env::new();
-    std::fs::create_dir(e.path("img")).unwrap();
-    e.ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=160x120:rate=24",
-        "-frames:v",
-        "100",
-        &e.p("img/%03d.png"),
-    ]);
+    common::media::png_sequence(&e, 100);
     let x = ["-c:v", "libx264", "-preset", "ultrafast", "-qp", "0"];
     let with = |head: &[&'static str], tail: &[&'static str]| -> Vec<&'static str> {
         head.iter().chain(&x).chain(tail).copied().collect()

@@ -7,6 +7,20 @@ use super::Env;
 
 /// mkv: h264 320x240 25 fps (B-frames, GOP 25), eng stereo + fra 5.1 (default) with titles,
 /// an srt subtitle as ass, global title/artist, two chapters, an attached font. 4 s.
+/// `frames` PNG images of testsrc2 (160x120) as `img/001.png`, `img/002.png`, ….
+pub fn png_sequence(e: &Env, frames: u32) {
+    std::fs::create_dir(e.path("img")).unwrap();
+    e.ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x120:rate=24",
+        "-frames:v",
+        &frames.to_string(),
+        &e.p("img/%03d.png"),
+    ]);
+}
+
 pub fn rich_mkv(e: &Env) -> String {
     std::fs::write(
         e.path("subs.srt"),
