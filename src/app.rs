@@ -28,6 +28,8 @@ use tokio_util::sync::CancellationToken;
 struct DfFlags {
     #[arg(long = "help")]
     help: bool,
+    #[arg(long = "version")]
+    version: bool,
     #[arg(long = "dry_run")]
     dry_run: bool,
     #[arg(long = "check", num_args = 0..=1, default_missing_value = "table", value_parser = ["table", "json"])]
@@ -36,7 +38,7 @@ struct DfFlags {
     transfer_test: Option<PathBuf>,
 }
 
-const OWN: &[&str] = &["help", "dry_run", "check", "transfer_test"];
+const OWN: &[&str] = &["help", "version", "dry_run", "check", "transfer_test"];
 
 /// Exit code ffmpeg uses after SIGINT/SIGTERM.
 pub const EXIT_INTERRUPTED: u8 = 255;
@@ -141,8 +143,11 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         ExitCode::from(1)
     };
     if flags.help {
-        print!("{}", help_text());
+        stdout(help_text());
         return ExitCode::SUCCESS;
+    }
+    if flags.version {
+        return version(&config);
     }
     if let Some(file) = &flags.transfer_test {
         let Ok(rt) = tokio::runtime::Runtime::new() else {
@@ -150,9 +155,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         };
         return match rt.block_on(crate::check::transfer_test(&config, file)) {
             Ok(lines) => {
-                for l in &lines {
-                    println!("{l}");
-                }
+                stdout(&lines.iter().map(|l| format!("{l}\n")).collect::<String>());
                 ExitCode::from(u8::from(lines.iter().any(|l| l.starts_with("error"))))
             }
             Err(e) => {
@@ -163,9 +166,6 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     }
     if let Some(format) = &flags.check {
         return run_check(&config, &cmd, format == "json");
-    }
-    if cmd.exit_option().is_some_and(|o| o.is("version")) {
-        return version(&config, &cmd);
     }
     let pre = match job::precheck(&cmd) {
         Ok(p) => p,
@@ -198,31 +198,25 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     }
 }
 
-/// `-version`: ffmpeg's own output, then one line about distrffmpeg.
-fn version(config: &Config, cmd: &CmdLine) -> ExitCode {
-    let ffmpeg = match ffbin::resolve(&config.ffmpeg_bin) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("distrffmpeg: {e:#}");
-            return ExitCode::from(1);
-        }
-    };
-    let status = std::process::Command::new(&ffmpeg)
-        .args(cmd.to_ffmpeg_argv())
-        .env(ffbin::INNER_ENV, "1")
-        .status();
-    println!(
-        "distrffmpeg {} (distributed encoding over SSH; real ffmpeg: {})",
-        env!("CARGO_PKG_VERSION"),
-        ffmpeg.display()
-    );
-    match status {
-        Ok(s) => ExitCode::from(s.code().unwrap_or(1).clamp(0, 255) as u8),
-        Err(e) => {
-            eprintln!("distrffmpeg: cannot run {}: {e}", ffmpeg.display());
-            ExitCode::from(1)
-        }
-    }
+/// `-df_version`: distrffmpeg's own version and the real ffmpeg it runs (`-version` is
+/// ffmpeg's, passed through).
+fn version(config: &Config) -> ExitCode {
+    let ffmpeg = ffbin::resolve(&config.ffmpeg_bin)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|e| format!("{e:#}"));
+    stdout(&format!(
+        "distrffmpeg {} (distributed encoding over SSH; real ffmpeg: {ffmpeg})\n",
+        env!("CARGO_PKG_VERSION")
+    ));
+    ExitCode::SUCCESS
+}
+
+/// Writes to stdout; a reader that went away (`| head -1`) is not an error, as for ffmpeg,
+/// whose small outputs fit the pipe.
+pub fn stdout(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 /// The video encoder a command line names (for `-df_check`), if any.
@@ -249,12 +243,12 @@ fn run_check(config: &Config, cmd: &CmdLine, json: bool) -> ExitCode {
         encoder.as_deref(),
     ));
     if json {
-        println!(
-            "{}",
+        stdout(&format!(
+            "{}\n",
             serde_json::to_string_pretty(&rows).unwrap_or_default()
-        );
+        ));
     } else {
-        print!("{}", crate::check::table(&rows));
+        stdout(&crate::check::table(&rows));
     }
     if rows.iter().any(|r| r.ok) {
         ExitCode::SUCCESS
@@ -274,11 +268,18 @@ fn passthrough(config: &Config, cmd: &CmdLine, why: &str, dry_run: bool) -> Exit
         let ffmpeg = ffbin::resolve(&config.ffmpeg_bin)
             .map(|p| p.display().to_string())
             .unwrap_or_else(|_| config.ffmpeg_bin.clone());
-        println!("passthrough: {why}");
-        println!("FFMPEG {}", crate::process::display_cmd(&ffmpeg, &argv));
+        stdout(&format!(
+            "passthrough: {why}\nFFMPEG {}\n",
+            crate::process::display_cmd(&ffmpeg, &argv)
+        ));
         return ExitCode::SUCCESS;
     }
     let args: Vec<OsString> = argv.into_iter().map(OsString::from).collect();
+    if cmd.exit_option().is_some() {
+        // ffmpeg prints nothing on stderr for these (`-version | head -1` scripts)
+        tracing::debug!("passing the command to ffmpeg unchanged: {why}");
+        return exec_ffmpeg(&config.ffmpeg_bin, &args);
+    }
     passthrough_raw(&config.ffmpeg_bin, &args, why)
 }
 
@@ -286,6 +287,10 @@ fn passthrough(config: &Config, cmd: &CmdLine, why: &str, dry_run: bool) -> Exit
 /// `args` are ffmpeg's, without our `-df_` tokens (a value that starts with `-df_` is kept).
 fn passthrough_raw(ffmpeg_bin: &str, args: &[OsString], why: &str) -> ExitCode {
     tracing::info!("passing the command to ffmpeg unchanged: {why}");
+    exec_ffmpeg(ffmpeg_bin, args)
+}
+
+fn exec_ffmpeg(ffmpeg_bin: &str, args: &[OsString]) -> ExitCode {
     let ffmpeg = match ffbin::resolve(ffmpeg_bin) {
         Ok(p) => p,
         Err(e) => {
@@ -444,7 +449,7 @@ async fn distribute(session: Session) -> Result<ExitCode> {
         }
     };
     let Some(probing) = probing else {
-        print!("{}", crate::dryrun::render(&spec, &planned, &env));
+        stdout(&crate::dryrun::render(&spec, &planned, &env));
         return Ok(ExitCode::SUCCESS);
     };
     let result = run::execute(spec, planned, &env, probing, cancel).await;

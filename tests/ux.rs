@@ -184,17 +184,42 @@ fn works_as_a_symlink_named_ffmpeg() {
             .output()
             .unwrap()
     };
-    let o = run(&["-version"]);
+    // information commands print exactly what the real ffmpeg prints, nothing more
+    for info in [&["-version"][..], &["-hide_banner", "-encoders"], &["-h", "encoder=libx264"]] {
+        let o = run(info);
+        let real = std::process::Command::new("ffmpeg")
+            .args(info)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), real.status.code(), "{info:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&real.stdout),
+            "{info:?}"
+        );
+    }
+    let o = run(&["-df_version"]);
     assert!(o.status.success());
-    let out = String::from_utf8_lossy(&o.stdout);
     assert!(
-        out.starts_with("ffmpeg version"),
-        "the real ffmpeg answers first: {out}"
+        String::from_utf8_lossy(&o.stdout).starts_with("distrffmpeg "),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
     );
-    assert!(
-        out.lines().last().unwrap().starts_with("distrffmpeg "),
-        "{out}"
-    );
+    // a reader that stops early is not a panic, under pipefail, however often it is tried
+    for _ in 0..20 {
+        let o = std::process::Command::new("bash")
+            .args([
+                "-c",
+                "set -o pipefail; ffmpeg -version | head -1; ffmpeg -df_help | head -1; ffmpeg -df_version | head -c 3",
+            ])
+            .current_dir(e.dir.path())
+            .env("PATH", &path)
+            .env("DISTRFFMPEG_CONFIG", e.path("no-config.json"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    }
     let src = e.av_clip("in.mp4", 2.0, 30, 0);
     let o = run(&quick_x264(&src, "out.mkv"));
     assert!(o.status.success(), "{}", stderr(&o));
