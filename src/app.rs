@@ -175,13 +175,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(anyhow!("cannot start the runtime: {e}")),
     };
-    let stats = level.is_some_and(|l| l >= tracing::Level::INFO)
-        && cmd.global("stats").is_none_or(|o| o.bool_value());
-    let display = match (stats, std::io::stderr().is_terminal()) {
-        (false, _) => Display::Off,
-        (true, true) => Display::Tty,
-        (true, false) => Display::Plain,
-    };
+    let display = display(&cmd, level, ff_level);
     let session = Session {
         started,
         progress_url: cmd.global("progress").and_then(|o| o.arg.clone()),
@@ -196,6 +190,37 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         Ok(code) => code,
         Err(e) => fail(e),
     }
+}
+
+/// How progress is shown: bars on a terminal, otherwise what ffmpeg prints there, as its
+/// `-stats`/`-nostats`, `-stats_period` and `-loglevel` say (fftools' `print_report`).
+fn display(
+    cmd: &CmdLine,
+    level: Option<tracing::Level>,
+    ff_level: Option<Option<tracing::Level>>,
+) -> Display {
+    let print_stats = cmd.global("stats").map(|o| o.bool_value());
+    if std::io::stderr().is_terminal() {
+        let bars = level.is_some_and(|l| l >= tracing::Level::INFO) && print_stats != Some(false);
+        return if bars { Display::Tty } else { Display::Off };
+    }
+    // ffmpeg's own level (info when not given), not distrffmpeg's config level
+    let info = ff_level.unwrap_or(Some(tracing::Level::INFO)) >= Some(tracing::Level::INFO);
+    let period = cmd
+        .global("stats_period")
+        .and_then(|o| o.arg.as_deref())
+        .and_then(crate::rational::parse_duration_us)
+        .filter(|&us| us > 0)
+        .map_or(std::time::Duration::from_millis(500), |us| {
+            std::time::Duration::from_micros(us as u64)
+        });
+    Display::Ffmpeg(crate::progress::FfStderr {
+        lines: print_stats == Some(true) || print_stats.is_none() && info,
+        last: print_stats == Some(true) || info,
+        summary: info,
+        banner: info,
+        period,
+    })
 }
 
 /// `-df_version`: distrffmpeg's own version and the real ffmpeg it runs (`-version` is
@@ -452,6 +477,10 @@ async fn distribute(session: Session) -> Result<ExitCode> {
         stdout(&crate::dryrun::render(&spec, &planned, &env));
         return Ok(ExitCode::SUCCESS);
     };
+    if let Some(b) = &env.banner {
+        // the job distributes: ffmpeg would have printed this before encoding
+        eprint!("{b}");
+    }
     let result = run::execute(spec, planned, &env, probing, cancel).await;
     watch.abort();
     if interrupted.is_cancelled() {
@@ -483,6 +512,28 @@ async fn plan(spec: &job::JobSpec, env: &RunEnv) -> Result<Result<run::Planned, 
     )
 }
 
+/// What ffmpeg prints on stderr before it encodes: the version block (unless -hide_banner),
+/// each input, the stream mapping and the output.
+fn banner(
+    spec: &job::JobSpec,
+    infos: &[probe::MediaInfo],
+    dumps: &[String],
+    version: &str,
+    codecs: &crate::banner::Codecs,
+) -> String {
+    let mut s = String::new();
+    if !spec.cmd.has_global("hide_banner") {
+        s.push_str(version);
+    }
+    for (n, d) in dumps.iter().enumerate() {
+        s.push_str(&crate::banner::input_block(n, d));
+    }
+    let stdin = spec.cmd.global("stdin").is_none_or(|o| o.bool_value());
+    s.push_str(&crate::banner::mapping(spec, infos, codecs, stdin));
+    s.push_str(&crate::banner::output_block(spec, dumps, codecs, version));
+    s
+}
+
 /// Probes the inputs, decides, and checks the output.
 async fn prepare(session: Session) -> Result<Prepared> {
     let Session {
@@ -503,7 +554,19 @@ async fn prepare(session: Session) -> Result<Prepared> {
     }
     let ffprobe = ffbin::resolve(&config.ffprobe_bin)?;
     let ffprobe_s = ffprobe.to_string_lossy().into_owned();
+    let banner_wanted = matches!(display, Display::Ffmpeg(ff) if ff.banner);
+    // the real ffmpeg's version block and codec names, while the inputs are probed
+    let codecs = match banner_wanted {
+        true => {
+            let ffmpeg = ffmpeg_path(&config)?.to_string_lossy().into_owned();
+            Some(tokio::spawn(async move {
+                crate::banner::version_and_codecs(&ffmpeg).await
+            }))
+        }
+        false => None,
+    };
     let mut infos = Vec::new();
+    let mut dumps = Vec::new();
     for inp in &cmd.inputs {
         let demux: Vec<String> = inp
             .opts
@@ -512,7 +575,9 @@ async fn prepare(session: Session) -> Result<Prepared> {
             .flat_map(|o| o.tokens())
             .collect();
         let path = job::local_path(&inp.url).unwrap_or(&inp.url);
-        infos.push(probe::probe_info(&ffprobe_s, path, &demux).await?);
+        let (info, dump) = probe::probe_info(&ffprobe_s, path, &demux).await?;
+        infos.push(info);
+        dumps.push(dump);
     }
     let checked = match job::analyze(&cmd, &pre, &infos) {
         Ok(j) => {
@@ -538,6 +603,13 @@ async fn prepare(session: Session) -> Result<Prepared> {
     if !flags.dry_run && !pre.discard_output {
         check_output(&pre, &cmd)?;
     }
+    let banner = match codecs {
+        Some(task) => {
+            let (version, codecs) = task.await??;
+            Some(banner(&spec, &infos, &dumps, &version, &codecs))
+        }
+        None => None,
+    };
     let env = RunEnv {
         ffmpeg: ffmpeg_path(&config)?,
         ffprobe,
@@ -546,6 +618,7 @@ async fn prepare(session: Session) -> Result<Prepared> {
         progress_url,
         sink,
         started,
+        banner,
     };
     Ok(Prepared::Run(Box::new((spec, env))))
 }

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod assemble;
+pub mod banner;
 pub mod check;
 pub mod cli;
 pub mod commands;

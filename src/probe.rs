@@ -363,10 +363,17 @@ pub async fn first_frame_display_matrix(
     }))
 }
 
-pub async fn probe_info(ffprobe: &str, path: &str, demux: &[String]) -> Result<MediaInfo> {
+/// Probes one input: streams, format and chapters, and the `Input #0, …` block ffprobe
+/// prints for it (the same `av_dump_format` text ffmpeg prints for its inputs).
+pub async fn probe_info(
+    ffprobe: &str,
+    path: &str,
+    demux: &[String],
+) -> Result<(MediaInfo, String)> {
     let args: Vec<String> = [
+        "-hide_banner",
         "-v",
-        "error",
+        "info",
         "-show_format",
         "-show_streams",
         "-show_chapters",
@@ -378,14 +385,17 @@ pub async fn probe_info(ffprobe: &str, path: &str, demux: &[String]) -> Result<M
     .chain(demux.iter().cloned())
     .chain(["-i".to_string(), path.to_string()])
     .collect();
-    let out = process::output(ffprobe, &args).await.map_err(|e| {
-        let first = e.stderr_tail().lines().rev().find(|l| !l.trim().is_empty());
-        match first {
-            Some(line) => anyhow::anyhow!("{}", line.trim()),
-            None => anyhow::Error::new(e),
-        }
-    })?;
-    parse_info(&out).with_context(|| format!("{path}: cannot read ffprobe output"))
+    let (out, err) = process::output_and_stderr(ffprobe, &args)
+        .await
+        .map_err(|e| {
+            let first = e.stderr_tail().lines().rev().find(|l| !l.trim().is_empty());
+            match first {
+                Some(line) => anyhow::anyhow!("{}", line.trim()),
+                None => anyhow::Error::new(e),
+            }
+        })?;
+    let info = parse_info(&out).with_context(|| format!("{path}: cannot read ffprobe output"))?;
+    Ok((info, String::from_utf8_lossy(&err).into_owned()))
 }
 
 /// Reads the packet index of one stream (by absolute index).

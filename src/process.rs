@@ -249,10 +249,18 @@ pub async fn output_at(
     }
     #[cfg(not(unix))]
     let _ = background;
-    run(c, program).await
+    Ok(run(c, program).await?.0)
 }
 
-async fn run(mut c: Command, program: &str) -> Result<Vec<u8>, ProcessError> {
+/// `output`, with the whole stderr too (for reports a command prints there).
+pub async fn output_and_stderr(
+    program: &str,
+    args: &[String],
+) -> Result<(Vec<u8>, Vec<u8>), ProcessError> {
+    run(command(program, args), program).await
+}
+
+async fn run(mut c: Command, program: &str) -> Result<(Vec<u8>, Vec<u8>), ProcessError> {
     let mut child = spawn(&mut c).map_err(|source| ProcessError::Spawn {
         program: program.to_string(),
         source,
@@ -275,7 +283,7 @@ async fn run(mut c: Command, program: &str) -> Result<Vec<u8>, ProcessError> {
             stderr_tail: tail(&err),
         });
     }
-    Ok(out)
+    Ok((out, err))
 }
 
 #[cfg(test)]

@@ -30,23 +30,13 @@ pub struct RunEnv {
     pub ffprobe: PathBuf,
     pub config: Config,
     pub display: Display,
-    /// The user's `-progress` target (a file path, `pipe:1` or `pipe:2`).
+    /// The user's `-progress` target (any URL `progress::url` opens).
     pub progress_url: Option<String>,
     pub sink: Sink,
     /// When distrffmpeg started (for the timing lines at debug level).
     pub started: Instant,
-}
-
-/// Opens a `-progress` target the way ffmpeg names them.
-pub fn open_progress(url: &str) -> Result<Box<dyn std::io::Write + Send>> {
-    Ok(match url {
-        "pipe:1" | "pipe:" | "-" => Box::new(std::io::stdout()),
-        "pipe:2" => Box::new(std::io::stderr()),
-        other => {
-            let path = other.strip_prefix("file:").unwrap_or(other);
-            Box::new(std::fs::File::create(path).with_context(|| format!("-progress {other}"))?)
-        }
-    })
+    /// ffmpeg's banner, printed once the job is sure to distribute (stderr not a terminal).
+    pub banner: Option<String>,
 }
 
 /// The source's packet index and the plan for a job.
@@ -367,23 +357,23 @@ async fn run_slots(
         rx,
         ReporterOptions {
             display: ctx.env.display,
-            interval: Duration::from_secs(5),
             progress: match &ctx.env.progress_url {
-                Some(u) => Some(open_progress(u)?),
+                Some(u) => Some(progress::url::open(u).await?),
                 None => None,
             },
             rate: job.frame_rate.to_f64(),
+            video_out: job.video_out,
             sink: ctx.env.sink.clone(),
         },
     );
     let result = encode_and_mux(ctx, planned, cancel, start, &tx).await;
-    if result.is_ok() {
-        let _ = tx.send(Event::Finished);
+    if let Ok(stats) = &result {
+        let _ = tx.send(Event::Finished(stats.clone()));
     }
     // The reporter clears its bars (and prints the last line) whatever happened.
     drop(tx);
     let _ = reporter.await;
-    result
+    result.map(|_| ())
 }
 
 /// Waits for the chunks and the early audio; an audio error stops the chunks at once (plain
@@ -421,7 +411,7 @@ async fn encode_and_mux(
     cancel: CancellationToken,
     start: crew::Start,
     tx: &Events,
-) -> Result<()> {
+) -> Result<Option<progress::FinalStats>> {
     let job = &ctx.job;
     let plan = planned.plan.clone();
     let crew::Start {
@@ -488,7 +478,7 @@ async fn encode_and_mux(
             .with_context(|| format!("saving the pass-1 statistics in {}", tp.store.display()))?;
     }
     if job.discard_output {
-        return Ok(());
+        return Ok(None);
     }
     let _ = tx.send(Event::Muxing);
     let mux = assemble::assemble(
@@ -501,8 +491,7 @@ async fn encode_and_mux(
         &ctx.ffprobe,
     );
     tokio::select! {
-        r = mux => r?,
+        r = mux => r,
         _ = cancel.cancelled() => anyhow::bail!("interrupted"),
     }
-    Ok(())
 }

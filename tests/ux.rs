@@ -185,7 +185,11 @@ fn works_as_a_symlink_named_ffmpeg() {
             .unwrap()
     };
     // information commands print exactly what the real ffmpeg prints, nothing more
-    for info in [&["-version"][..], &["-hide_banner", "-encoders"], &["-h", "encoder=libx264"]] {
+    for info in [
+        &["-version"][..],
+        &["-hide_banner", "-encoders"],
+        &["-h", "encoder=libx264"],
+    ] {
         let o = run(info);
         let real = std::process::Command::new("ffmpeg")
             .args(info)

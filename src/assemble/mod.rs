@@ -12,6 +12,7 @@ use crate::job::{JobSpec, Overwrite};
 use crate::plan::Plan;
 use crate::probe::MediaKind;
 use crate::process;
+use crate::progress::FinalStats;
 use crate::rational::{rescale_q, MICROS};
 use crate::workdir::WorkDir;
 use anyhow::{bail, Context, Result};
@@ -42,13 +43,34 @@ async fn count_video(ffprobe: &str, path: &Path, stream: usize) -> Result<i64> {
         .with_context(|| format!("unexpected packet count {s:?}"))
 }
 
-/// The last `frame=` of ffmpeg's `-progress` report.
-fn last_frame_count(report: &[u8]) -> Option<i64> {
+/// The last value of `key` in ffmpeg's `-progress` report.
+fn last_value<T: std::str::FromStr>(report: &[u8], key: &str) -> Option<T> {
     String::from_utf8_lossy(report)
         .lines()
         .rev()
-        .find_map(|l| l.strip_prefix("frame="))
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
         .and_then(|v| v.trim().parse().ok())
+}
+
+/// The last `frame=` of ffmpeg's `-progress` report.
+fn last_frame_count(report: &[u8]) -> Option<i64> {
+    last_value(report, "frame")
+}
+
+/// The final mux's figures of the file it wrote: its last `-progress` block and the summary
+/// line it printed at info level.
+fn final_stats(report: &[u8], stderr: &[u8], frames: i64) -> Option<FinalStats> {
+    let summary = String::from_utf8_lossy(stderr)
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("video:") && l.contains("muxing overhead"))
+        .map(str::to_string);
+    Some(FinalStats {
+        frame: frames,
+        size: last_value(report, "total_size")?,
+        time_us: last_value(report, "out_time_us")?,
+        summary,
+    })
 }
 
 /// Writes the declaration file for mp4/mov chunks (see `commands::declaration`).
@@ -71,7 +93,7 @@ async fn declare(
     Ok(Some(path))
 }
 
-/// Writes the final output from the encoded chunks.
+/// Writes the final output from the encoded chunks; returns the final mux's figures of it.
 pub async fn assemble(
     job: &JobSpec,
     chunks: &[EncodedChunk],
@@ -80,7 +102,7 @@ pub async fn assemble(
     workdir: &WorkDir,
     ffmpeg: &str,
     ffprobe: &str,
-) -> Result<()> {
+) -> Result<Option<FinalStats>> {
     let (first_out_pts, expected_frames) = (plan.chunks[0].out_pts[0], plan.output_frames);
     let files: Vec<(String, i64)> = chunks
         .iter()
@@ -119,11 +141,15 @@ pub async fn assemble(
         .iter()
         .position(|o| o.kind == MediaKind::Video);
     let counted_by_ffmpeg = first_video == Some(job.video_out);
-    if counted_by_ffmpeg {
-        args.splice(0..0, ["-progress", "pipe:1", "-nostats"].map(String::from));
+    // its last report and summary (info level) describe the written file, for ffmpeg's own
+    args.splice(0..0, ["-progress", "pipe:1", "-nostats"].map(String::from));
+    if let Some(v) = args.iter().position(|a| a == "-v") {
+        if args.get(v + 1).is_some_and(|l| l == "error") {
+            args[v + 1] = "info".into();
+        }
     }
     tracing::debug!("FINAL {}", process::display_cmd(ffmpeg, &args));
-    let report = process::output(ffmpeg, &args)
+    let (report, stderr) = process::output_and_stderr(ffmpeg, &args)
         .await
         .context("final mux failed")?;
     let muxed = t0.elapsed().as_secs_f64();
@@ -142,7 +168,12 @@ pub async fn assemble(
     if job.overwrite == Overwrite::No && out.exists() {
         bail!("File '{}' already exists. Exiting.", job.output);
     }
-    temp.finish(out)
+    temp.finish(out)?;
+    Ok(final_stats(
+        &report,
+        &stderr,
+        last_frame_count(&report).unwrap_or(got),
+    ))
 }
 
 #[cfg(test)]
@@ -152,5 +183,11 @@ mod tests {
         let r = b"frame=120\nfps=0.0\nprogress=continue\nframe=1800\nfps=0.0\nprogress=end\n";
         assert_eq!(super::last_frame_count(r), Some(1800));
         assert_eq!(super::last_frame_count(b"progress=end\n"), None);
+        let err = b"frame=  200 fps=0.0 q=-1.0 Lsize=     216kB time=00:00:08.01 bitrate= 220.5kbits/s speed= 900x    \n\
+                    video:135kB audio:75kB subtitle:0kB other streams:0kB global headers:0kB muxing overhead: 2.440733%\n";
+        let r = b"frame=200\ntotal_size=220853\nout_time_us=8014000\nprogress=end\n";
+        let f = super::final_stats(r, err, 200).unwrap();
+        assert_eq!((f.frame, f.size, f.time_us), (200, 220_853, 8_014_000));
+        assert!(f.summary.unwrap().ends_with("muxing overhead: 2.440733%"));
     }
 }

@@ -60,6 +60,11 @@ pub fn precheck(cmd: &CmdLine) -> Result<Pre, Passthrough> {
             return pass(format!("global option -{}", g.name()));
         }
     }
+    if let Some(url) = cmd.global("progress").and_then(|o| o.arg.as_deref()) {
+        if crate::progress::url::needs_ffmpeg(url) {
+            return pass(format!("-progress {url}: a protocol only ffmpeg opens"));
+        }
+    }
     let out = &cmd.outputs[0];
     let path = local_path(&out.url).ok_or_else(|| Passthrough("output is a pipe or URL".into()))?;
     for inp in &cmd.inputs {

@@ -2,10 +2,12 @@
 //! one reporter task that turns events into a display (indicatif bars on a terminal, plain
 //! lines otherwise) and into the user's `-progress` file.
 
+pub mod ffstyle;
 mod reporter;
 pub mod state;
+pub mod url;
 
-pub use reporter::{spawn_reporter, Display, ReporterOptions};
+pub use reporter::{spawn_reporter, Display, FfStderr, ReporterOptions};
 use tokio::sync::mpsc;
 
 /// A live snapshot parsed from `-progress` output.
@@ -14,6 +16,8 @@ pub struct EncodeProgress {
     pub frame: i64,
     pub fps: f64,
     pub size: u64,
+    /// The encoder's quality (`stream_0_0_q`).
+    pub q: f32,
 }
 
 /// Accumulates `-progress` lines; returns a snapshot at each `progress=` line.
@@ -30,6 +34,9 @@ impl ProgressParser {
             "frame" => self.cur.frame = v.parse().unwrap_or(self.cur.frame),
             "fps" => self.cur.fps = v.parse().unwrap_or(self.cur.fps),
             "total_size" => self.cur.size = v.parse().unwrap_or(self.cur.size),
+            k if k.starts_with("stream_") && k.ends_with("_q") => {
+                self.cur.q = v.parse().unwrap_or(self.cur.q)
+            }
             "progress" => return Some(self.cur),
             _ => {}
         }
@@ -82,7 +89,19 @@ pub enum Event {
         error: String,
     },
     Muxing,
-    Finished,
+    /// The output is in place; the final mux's own figures for ffmpeg's last report.
+    Finished(Option<FinalStats>),
+}
+
+/// What the final mux reported of the written file: ffmpeg's last stats line and summary
+/// describe the same packets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FinalStats {
+    pub frame: i64,
+    pub size: u64,
+    pub time_us: i64,
+    /// `video:…kB audio:…kB … muxing overhead: …%`, when the final mux printed it.
+    pub summary: Option<String>,
 }
 
 pub type Events = mpsc::UnboundedSender<Event>;
@@ -102,7 +121,8 @@ mod tests {
             EncodeProgress {
                 frame: 12,
                 fps: 3.5,
-                size: 4096
+                size: 4096,
+                q: 28.0
             }
         );
         assert_eq!(snaps[1].frame, 20);

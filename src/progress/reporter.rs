@@ -1,7 +1,8 @@
 //! The reporter task: the only place that draws progress. Fed by the event channel; on a
 //! terminal it draws an indicatif bar for the job and a line per worker slot (log lines pass
-//! through it via the logging sink), otherwise it prints plain status lines at a low rate; it
-//! also writes ffmpeg-style `key=value` blocks to the user's `-progress` target.
+//! through it via the logging sink), otherwise it prints ffmpeg's own stats lines every
+//! `-stats_period` and its last report and summary; it also writes ffmpeg's `key=value`
+//! blocks to the user's `-progress` target.
 
 use super::state::State;
 use super::Event;
@@ -16,19 +17,41 @@ use tokio::task::JoinHandle;
 pub enum Display {
     /// Bars on a terminal.
     Tty,
-    /// A status line every `interval`, no escape codes.
-    Plain,
+    /// What ffmpeg prints on a stderr that is not a terminal.
+    Ffmpeg(FfStderr),
     Off,
+}
+
+/// Which of ffmpeg's reports are shown (`-stats`/`-nostats` and `-loglevel` decide, as in
+/// fftools' `print_report`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FfStderr {
+    /// `frame=… \r` every `period`.
+    pub lines: bool,
+    /// The last report (`Lsize=`, `\n`).
+    pub last: bool,
+    /// `video:…kB audio:…kB … muxing overhead: …%` (info level).
+    pub summary: bool,
+    /// The input, stream mapping and output blocks (info level).
+    pub banner: bool,
+    pub period: Duration,
 }
 
 pub struct ReporterOptions {
     pub display: Display,
-    pub interval: Duration,
     /// Where `-progress` blocks go, already opened.
     pub progress: Option<Box<dyn Write + Send>>,
     /// Output frame rate (for out_time in `-progress`).
     pub rate: f64,
+    /// The encoded video's output index (`stream_0_N_q`).
+    pub video_out: usize,
     pub sink: Sink,
+}
+
+/// ffmpeg's text on stderr, written at once (it carries its own `\r` or `\n`).
+fn to_stderr(text: &str) {
+    let mut e = std::io::stderr().lock();
+    let _ = e.write_all(text.as_bytes()).and_then(|()| e.flush());
 }
 
 struct Bars {
@@ -88,7 +111,14 @@ pub fn spawn_reporter(
         let mut bars: Option<Bars> = None;
         let tick = match opts.display {
             Display::Tty => Duration::from_millis(125),
-            _ => Duration::from_millis(500),
+            Display::Ffmpeg(ff) => ff
+                .period
+                .clamp(Duration::from_millis(50), Duration::from_millis(500)),
+            Display::Off => Duration::from_millis(500),
+        };
+        let ff = match opts.display {
+            Display::Ffmpeg(ff) => Some(ff),
+            _ => None,
         };
         let mut last_line = Instant::now();
         let mut last_block = Instant::now();
@@ -115,25 +145,33 @@ pub fn spawn_reporter(
             if let Some(b) = &bars {
                 b.draw(&st);
             }
-            if opts.display == Display::Plain
-                && (last_line.elapsed() >= opts.interval || closed)
-                && st.total_frames > 0
-            {
-                last_line = Instant::now();
-                tracing::info!("{}", st.line());
+            let last = closed && st.finished;
+            if let Some(ff) = ff.filter(|ff| ff.lines && !closed) {
+                if last_line.elapsed() >= ff.period && st.total_frames > 0 {
+                    last_line = Instant::now();
+                    to_stderr(&st.report(opts.rate, false).line());
+                }
             }
             if let Some(w) = opts.progress.as_mut() {
-                if last_block.elapsed() >= Duration::from_millis(500) || closed {
+                if last_block.elapsed() >= Duration::from_millis(500) || last {
                     last_block = Instant::now();
-                    let _ = w.write_all(
-                        st.progress_block(opts.rate, closed && st.finished)
-                            .as_bytes(),
-                    );
+                    let _ =
+                        w.write_all(st.report(opts.rate, last).block(opts.video_out).as_bytes());
                     let _ = w.flush();
                 }
             }
             if closed {
                 break;
+            }
+        }
+        if let Some(ff) = ff.filter(|_| st.finished) {
+            if ff.last {
+                to_stderr(&st.report(opts.rate, true).line());
+            }
+            if let Some(summary) = st.final_stats.as_ref().and_then(|f| f.summary.as_ref()) {
+                if ff.summary {
+                    to_stderr(&format!("{summary}\n"));
+                }
             }
         }
         if let Some(b) = bars {

@@ -1,7 +1,8 @@
 //! The job's progress as the reporter sees it: totals, per-slot live encodes, and the text
 //! forms it is shown in (status line, ffmpeg-style `-progress` block).
 
-use super::{EncodeProgress, Event};
+use super::ffstyle::Report;
+use super::{EncodeProgress, Event, FinalStats};
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::time::Instant;
@@ -29,6 +30,12 @@ pub struct State {
     pub collecting: HashMap<usize, EncodeProgress>,
     pub muxing: bool,
     pub finished: bool,
+    /// The final mux's figures of the written file.
+    pub final_stats: Option<FinalStats>,
+    /// The last quality an encoder reported.
+    pub q: f32,
+    /// The furthest output position reported so far (reports never go back).
+    pub time_us: i64,
 }
 
 impl Default for State {
@@ -44,6 +51,9 @@ impl Default for State {
             collecting: HashMap::new(),
             muxing: false,
             finished: false,
+            final_stats: None,
+            q: 0.0,
+            time_us: 0,
         }
     }
 }
@@ -106,6 +116,7 @@ impl State {
                 if let Some(s) = self.slots.get_mut(*slot) {
                     if s.chunk == Some(*chunk) {
                         s.p = *p;
+                        self.q = p.q;
                     }
                 }
             }
@@ -131,7 +142,10 @@ impl State {
                 self.size += size;
             }
             Event::Muxing => self.muxing = true,
-            Event::Finished => self.finished = true,
+            Event::Finished(stats) => {
+                self.finished = true;
+                self.final_stats = stats.clone();
+            }
             Event::Retry { .. } | Event::WorkerLost { .. } => {}
         }
     }
@@ -168,7 +182,7 @@ impl State {
     /// The plain one-line status (no escape codes).
     pub fn line(&self) -> String {
         let mut s = format!(
-            "frame={}/{} chunks={}/{} fps={:.1} size={} time={}",
+            "frame={}/{} chunks={}/{} fps={:.1} size={} elapsed={}",
             self.frames_now(),
             self.total_frames,
             self.done_chunks,
@@ -216,31 +230,32 @@ impl State {
         }
     }
 
-    /// An ffmpeg-style `-progress` block.
-    pub fn progress_block(&self, rate: f64, end: bool) -> String {
+    /// ffmpeg's report of the job so far: the frames done and in flight, their size, and the
+    /// output position they reach at `rate`; the last one gives the written file's figures.
+    pub fn report(&mut self, rate: f64, last: bool) -> Report {
+        let elapsed = self.elapsed();
+        if let (true, Some(f)) = (last, &self.final_stats) {
+            return Report {
+                frame: f.frame,
+                elapsed,
+                q: -1.0,
+                size: Some(f.size),
+                time_us: Some(f.time_us),
+                last,
+            };
+        }
         let frames = self.frames_now();
-        let out_us = if rate > 0.0 {
-            (frames as f64 / rate * 1e6) as i64
-        } else {
-            0
-        };
-        let speed = out_us as f64 / 1e6 / self.elapsed();
-        let bitrate = if out_us > 0 {
-            format!(
-                "{:.1}kbits/s",
-                self.size_now() as f64 * 8.0 / (out_us as f64 / 1e6) / 1000.0
-            )
-        } else {
-            "N/A".into()
-        };
-        format!(
-            "frame={frames}\nfps={:.2}\nbitrate={bitrate}\ntotal_size={}\nout_time_us={out_us}\nout_time_ms={out_us}\nout_time={}.{:06}\ndup_frames=0\ndrop_frames=0\nspeed={speed:.3}x\nprogress={}\n",
-            self.fps(),
-            self.size_now(),
-            clock(out_us as f64 / 1e6),
-            out_us.rem_euclid(1_000_000),
-            if end { "end" } else { "continue" }
-        )
+        if rate > 0.0 {
+            self.time_us = self.time_us.max((frames as f64 / rate * 1e6) as i64);
+        }
+        Report {
+            frame: frames,
+            elapsed,
+            q: self.q,
+            size: Some(self.size_now()),
+            time_us: Some(self.time_us),
+            last,
+        }
     }
 }
 
@@ -268,6 +283,7 @@ mod tests {
                 frame: 20,
                 fps: 10.0,
                 size: 1000,
+                q: 30.0,
             },
         });
         assert_eq!(st.frames_now(), 20);
@@ -281,9 +297,22 @@ mod tests {
         assert_eq!(st.size_now(), 5000);
         assert!(st.line().starts_with("frame=50/100 chunks=1/2"));
         assert!(st.slot_line(1).contains("idle"));
-        let block = st.progress_block(25.0, true);
+        let block = st.report(25.0, true).block(0);
         assert!(block.contains("frame=50\n") && block.contains("out_time_us=2000000\n"));
         assert!(block.ends_with("progress=end\n"));
+        // the written file's own figures come last
+        st.apply(&Event::Finished(Some(FinalStats {
+            frame: 100,
+            size: 9000,
+            time_us: 4_010_000,
+            summary: None,
+        })));
+        let r = st.report(25.0, true);
+        assert_eq!(
+            (r.frame, r.size, r.time_us),
+            (100, Some(9000), Some(4_010_000))
+        );
+        assert!(r.line().contains(" Lsize=       9kB time=00:00:04.01 "));
     }
 
     fn progress(st: &mut State, slot: usize, chunk: usize, frame: i64) {
@@ -291,6 +320,7 @@ mod tests {
             frame,
             fps: 1.0,
             size: 10 * frame as u64,
+            q: 30.0,
         };
         st.apply(&Event::Progress { slot, chunk, p });
     }
