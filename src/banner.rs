@@ -145,9 +145,18 @@ fn chain_ends(chain: &str) -> (String, String) {
     let names: Vec<String> = chain
         .split(',')
         .map(|f| {
-            let f = f.trim();
-            let f = f.rsplit(']').next().unwrap_or(f);
-            f.split(['=', '@']).next().unwrap_or(f).trim().to_string()
+            // without its [labels]
+            let mut name = String::new();
+            let mut depth = 0;
+            for c in f.trim().chars() {
+                match c {
+                    '[' => depth += 1,
+                    ']' => depth -= 1,
+                    _ if depth == 0 => name.push(c),
+                    _ => {}
+                }
+            }
+            name.split(['=', '@']).next().unwrap_or("").trim().to_string()
         })
         .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
         .collect();
