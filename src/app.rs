@@ -481,12 +481,57 @@ async fn distribute(session: Session) -> Result<ExitCode> {
         // the job distributes: ffmpeg would have printed this before encoding
         eprint!("{b}");
     }
+    let _keys = spec
+        .cmd
+        .global("stdin")
+        .is_none_or(|o| o.bool_value())
+        .then(|| watch_keys(env.quit.clone(), interrupted.clone(), cancel.clone()));
     let result = run::execute(spec, planned, &env, probing, cancel).await;
     watch.abort();
     if interrupted.is_cancelled() {
         return stop(EXIT_INTERRUPTED);
     }
     result.map(|_| ExitCode::SUCCESS)
+}
+
+/// ffmpeg's keys on stdin: the first `q` finishes the output with what is encoded so far, a
+/// second one aborts like Ctrl-C. stdin is read on a thread of its own, which a blocked read
+/// never keeps from exiting.
+fn watch_keys(
+    quit: CancellationToken,
+    interrupted: CancellationToken,
+    cancel: CancellationToken,
+) -> AbortOnDrop {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut stdin = std::io::stdin().lock();
+        let mut b = [0u8; 1];
+        while let Ok(1) = stdin.read(&mut b) {
+            if b[0] == b'q' && tx.send(()).is_err() {
+                break;
+            }
+        }
+    });
+    AbortOnDrop(tokio::spawn(async move {
+        if rx.recv().await.is_some() {
+            tracing::info!("[q] received: finishing the output with the chunks done so far");
+            quit.cancel();
+            if rx.recv().await.is_some() {
+                interrupted.cancel();
+                cancel.cancel();
+            }
+        }
+    }))
+}
+
+/// A task that ends with its scope.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Reads the packet index and plans; a planning failure is a reason to pass through.
@@ -619,6 +664,7 @@ async fn prepare(session: Session) -> Result<Prepared> {
         sink,
         started,
         banner,
+        quit: CancellationToken::new(),
     };
     Ok(Prepared::Run(Box::new((spec, env))))
 }

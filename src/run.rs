@@ -37,6 +37,8 @@ pub struct RunEnv {
     pub started: Instant,
     /// ffmpeg's banner, printed once the job is sure to distribute (stderr not a terminal).
     pub banner: Option<String>,
+    /// Cancelled by `q` on stdin: finish the output with the chunks done so far.
+    pub quit: CancellationToken,
 }
 
 /// The source's packet index and the plan for a job.
@@ -382,6 +384,7 @@ async fn video_and_audio<V>(
     video: impl std::future::Future<Output = Result<V>>,
     audio: Option<AbortOnDrop<Result<AudioDone>>>,
     stop: &CancellationToken,
+    quit: &CancellationToken,
 ) -> Result<(V, Option<AudioDone>)> {
     let Some(mut task) = audio else {
         return Ok((video.await?, None));
@@ -390,6 +393,11 @@ async fn video_and_audio<V>(
     tokio::select! {
         v = &mut video => {
             let v = v?;
+            if quit.is_cancelled() {
+                // the early audio runs to the end of the input: the final mux encodes the
+                // audio of the part that is written instead
+                return Ok((v, None));
+            }
             let a = (&mut task.0).await.context("encoding the audio")??;
             Ok((v, Some(a)))
         }
@@ -402,6 +410,23 @@ async fn video_and_audio<V>(
             }
         },
     }
+}
+
+/// The plan cut to its first `done` chunks, and the output time where they end (the other
+/// streams stop there too); None when no chunk is done.
+fn prefix_plan(plan: &Arc<Plan>, done: usize, job: &JobSpec) -> Option<(Arc<Plan>, Option<i64>)> {
+    if done == 0 {
+        return None;
+    }
+    if done >= plan.chunks.len() {
+        return Some((plan.clone(), None));
+    }
+    let mut cut = (**plan).clone();
+    cut.chunks.truncate(done);
+    cut.output_frames = cut.chunks.iter().map(crate::plan::Chunk::out_count).sum();
+    let end = plan.chunks[done].out_pts[0];
+    let until = crate::rational::rescale_q(end, job.sync.enc_tb, crate::rational::MICROS);
+    Some((Arc::new(cut), Some(until)))
 }
 
 /// The job's body between the reporter's start and end: split, schedule, verify, mux.
@@ -436,8 +461,16 @@ async fn encode_and_mux(
             size: reused.iter().map(|c| c.size).sum(),
         });
     }
-    // Stops the chunks when the early audio fails (or the user interrupts).
+    // Stops the chunks when the early audio fails (or the user interrupts, or quits).
     let stop = cancel.child_token();
+    let quit = ctx.env.quit.clone();
+    let _quit_stops = {
+        let (quit, stop) = (quit.clone(), stop.clone());
+        AbortOnDrop(tokio::spawn(async move {
+            quit.cancelled().await;
+            stop.cancel();
+        }))
+    };
     let (all_busy, mut busy) = tokio::sync::watch::channel(false);
     let sched = Arc::new(Scheduler::new(Parts {
         job: job.clone(),
@@ -449,6 +482,7 @@ async fn encode_and_mux(
         stall: Duration::from_secs(ctx.env.config.stall_timeout.max(1)),
         events: tx.clone(),
         cancel: stop.clone(),
+        quit: quit.clone(),
         manifest,
         started: ctx.env.started,
         busy: all_busy,
@@ -468,7 +502,19 @@ async fn encode_and_mux(
                 assemble::audio::encode(&job, &ea, &wd, &ffmpeg, &ffprobe).await
             }))
         });
-    let (encoded, audio) = video_and_audio(sched.run(first, joining), audio, &stop).await?;
+    let (encoded, audio) =
+        video_and_audio(sched.run(first, joining), audio, &stop, &quit).await?;
+    // `q`: the output ends with the chunks finished from the start on
+    let (plan, until_us) = match quit.is_cancelled() {
+        true => match prefix_plan(&plan, encoded.len(), job) {
+            Some(p) => p,
+            None => {
+                tracing::warn!("Output file is empty, nothing was encoded");
+                return Ok(None);
+            }
+        },
+        false => (plan, None),
+    };
     if let Some(tp) = job.two_pass.as_ref().filter(|tp| tp.pass == 1) {
         let stored = twopass::Stored {
             fingerprint: twopass::fingerprint(job, Path::new(ctx.src)),
@@ -486,6 +532,7 @@ async fn encode_and_mux(
         &encoded,
         &plan,
         audio.as_ref(),
+        until_us,
         ctx.wd,
         &ctx.ffmpeg,
         &ctx.ffprobe,

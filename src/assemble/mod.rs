@@ -99,6 +99,7 @@ pub async fn assemble(
     chunks: &[EncodedChunk],
     plan: &Plan,
     audio: Option<&AudioDone>,
+    until_us: Option<i64>,
     workdir: &WorkDir,
     ffmpeg: &str,
     ffprobe: &str,
@@ -141,6 +142,10 @@ pub async fn assemble(
         .iter()
         .position(|o| o.kind == MediaKind::Video);
     let counted_by_ffmpeg = first_video == Some(job.video_out);
+    if let (Some(us), Some(at)) = (until_us, args.iter().position(|a| *a == *tmp.to_string_lossy())) {
+        // stopped early (`q`): every stream ends where the video does
+        args.splice(at..at, ["-t".to_string(), crate::rational::format_us(us)]);
+    }
     // its last report and summary (info level) describe the written file, for ffmpeg's own
     args.splice(0..0, ["-progress", "pipe:1", "-nostats"].map(String::from));
     if let Some(v) = args.iter().position(|a| a == "-v") {

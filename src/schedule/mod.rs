@@ -49,6 +49,9 @@ pub struct Parts {
     pub stall: Duration,
     pub events: Events,
     pub cancel: CancellationToken,
+    /// Set with `cancel` when the user asked to finish early (`q`): the job then ends with
+    /// the chunks finished from the start on.
+    pub quit: CancellationToken,
     /// Chunks already done (resume) and where to record new ones.
     pub manifest: Manifest,
     /// Process start, for the timing lines.
@@ -181,6 +184,10 @@ impl Scheduler {
         let st = self.state.lock().unwrap();
         if let Some(e) = &st.error {
             return Err(anyhow!("{e}"));
+        }
+        if self.p.quit.is_cancelled() {
+            // `q`: the chunks done from the first on, as far as they go without a gap
+            return Ok(st.manifest.chunks.iter().map_while(Option::clone).collect());
         }
         if self.p.cancel.is_cancelled() {
             return Err(anyhow!("interrupted"));
