@@ -156,7 +156,11 @@ fn chain_ends(chain: &str) -> (String, String) {
                     _ => {}
                 }
             }
-            name.split(['=', '@']).next().unwrap_or("").trim().to_string()
+            name.split(['=', '@'])
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string()
         })
         .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
         .collect();

@@ -461,16 +461,9 @@ async fn encode_and_mux(
             size: reused.iter().map(|c| c.size).sum(),
         });
     }
-    // Stops the chunks when the early audio fails (or the user interrupts, or quits).
+    // Stops the chunks when the early audio fails (or the user interrupts).
     let stop = cancel.child_token();
     let quit = ctx.env.quit.clone();
-    let _quit_stops = {
-        let (quit, stop) = (quit.clone(), stop.clone());
-        AbortOnDrop(tokio::spawn(async move {
-            quit.cancelled().await;
-            stop.cancel();
-        }))
-    };
     let (all_busy, mut busy) = tokio::sync::watch::channel(false);
     let sched = Arc::new(Scheduler::new(Parts {
         job: job.clone(),
@@ -502,8 +495,7 @@ async fn encode_and_mux(
                 assemble::audio::encode(&job, &ea, &wd, &ffmpeg, &ffprobe).await
             }))
         });
-    let (encoded, audio) =
-        video_and_audio(sched.run(first, joining), audio, &stop, &quit).await?;
+    let (encoded, audio) = video_and_audio(sched.run(first, joining), audio, &stop, &quit).await?;
     // `q`: the output ends with the chunks finished from the start on
     let (plan, until_us) = match quit.is_cancelled() {
         true => match prefix_plan(&plan, encoded.len(), job) {

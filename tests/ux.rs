@@ -6,7 +6,7 @@ use common::sshd::Cluster;
 use common::*;
 
 #[test]
-fn plain_status_lines_without_a_terminal() {
+fn ffmpegs_stats_lines_without_a_terminal() {
     let e = Env::new();
     let src = e.av_clip("in.mp4", 2.0, 30, 0);
     let o = e
@@ -25,13 +25,12 @@ fn plain_status_lines_without_a_terminal() {
         .rfind(|l| l.contains("frame="))
         .expect(&err)
         .to_string();
-    assert!(last.contains("frame=60/60"), "{last}");
-    // -nostats and quiet log levels silence the status lines
-    for flag in ["-nostats", "-v"] {
-        let mut args = vec!["-y", flag];
-        if flag == "-v" {
-            args.push("error");
-        }
+    assert!(last.starts_with("frame=   60 fps="), "{last}");
+    assert!(last.contains(" Lsize="), "{last}");
+    // -nostats keeps only the last report, -v error silences it too (as ffmpeg)
+    for (flags, last_report) in [(&["-nostats"][..], true), (&["-v", "error"], false)] {
+        let mut args = vec!["-y"];
+        args.extend(flags);
         args.extend([
             "-i",
             &src,
@@ -43,7 +42,9 @@ fn plain_status_lines_without_a_terminal() {
         ]);
         let o = e.distr().args(&args).output().unwrap();
         assert!(o.status.success());
-        assert!(!stderr(&o).contains("frame="), "{flag}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(!err.contains('\r'), "{flags:?}: {err}");
+        assert_eq!(err.contains("Lsize="), last_report, "{flags:?}: {err}");
     }
 }
 
@@ -303,5 +304,8 @@ fn progress_to_stdout_like_ffmpeg() {
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.trim_end().ends_with("progress=end"), "{text}");
     assert!(text.contains("frame=60\n"), "{text}");
-    assert!(!stderr(&o).contains("frame="), "-nostats: {}", stderr(&o));
+    // -nostats: only ffmpeg's last report on stderr
+    let err = stderr(&o);
+    assert_eq!(err.matches("frame=").count(), 1, "-nostats: {err}");
+    assert!(err.contains(" Lsize="), "-nostats: {err}");
 }

@@ -142,7 +142,10 @@ pub async fn assemble(
         .iter()
         .position(|o| o.kind == MediaKind::Video);
     let counted_by_ffmpeg = first_video == Some(job.video_out);
-    if let (Some(us), Some(at)) = (until_us, args.iter().position(|a| *a == *tmp.to_string_lossy())) {
+    if let (Some(us), Some(at)) = (
+        until_us,
+        args.iter().position(|a| *a == *tmp.to_string_lossy()),
+    ) {
         // stopped early (`q`): every stream ends where the video does
         args.splice(at..at, ["-t".to_string(), crate::rational::format_us(us)]);
     }

@@ -120,7 +120,8 @@ pub fn spawn_reporter(
             Display::Ffmpeg(ff) => Some(ff),
             _ => None,
         };
-        let mut last_line = Instant::now();
+        // ffmpeg reports the first frame at once, then every period
+        let mut last_line: Option<Instant> = None;
         let mut last_block = Instant::now();
         loop {
             let ev = tokio::time::timeout(tick, rx.recv()).await;
@@ -147,8 +148,9 @@ pub fn spawn_reporter(
             }
             let last = closed && st.finished;
             if let Some(ff) = ff.filter(|ff| ff.lines && !closed) {
-                if last_line.elapsed() >= ff.period && st.total_frames > 0 {
-                    last_line = Instant::now();
+                let due = last_line.is_none_or(|t| t.elapsed() >= ff.period);
+                if due && st.total_frames > 0 {
+                    last_line = Some(Instant::now());
                     to_stderr(&st.report(opts.rate, false).line());
                 }
             }

@@ -238,7 +238,8 @@ impl State {
             return Report {
                 frame: f.frame,
                 elapsed,
-                q: -1.0,
+                // the encoder's last quality (-1 for x264 after its flush, -0 for ffv1)
+                q: self.q,
                 size: Some(f.size),
                 time_us: Some(f.time_us),
                 last,

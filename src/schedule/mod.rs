@@ -49,8 +49,9 @@ pub struct Parts {
     pub stall: Duration,
     pub events: Events,
     pub cancel: CancellationToken,
-    /// Set with `cancel` when the user asked to finish early (`q`): the job then ends with
-    /// the chunks finished from the start on.
+    /// The user asked to finish early (`q`): no chunk is started any more, the encodes are
+    /// killed, the chunks already encoded are still collected, and the job ends with the
+    /// chunks finished from the start on.
     pub quit: CancellationToken,
     /// Chunks already done (resume) and where to record new ones.
     pub manifest: Manifest,
@@ -178,6 +179,7 @@ impl Scheduler {
                 _ = tasks.join_next(), if !tasks.is_empty() => {}
                 // no slot is running: only a worker still connecting could be awaited
                 _ = self.p.cancel.cancelled(), if tasks.is_empty() => {}
+                _ = self.p.quit.cancelled(), if tasks.is_empty() => {}
             }
         }
         prefetch.abort();
@@ -185,12 +187,12 @@ impl Scheduler {
         if let Some(e) = &st.error {
             return Err(anyhow!("{e}"));
         }
+        if self.p.cancel.is_cancelled() {
+            return Err(anyhow!("interrupted"));
+        }
         if self.p.quit.is_cancelled() {
             // `q`: the chunks done from the first on, as far as they go without a gap
             return Ok(st.manifest.chunks.iter().map_while(Option::clone).collect());
-        }
-        if self.p.cancel.is_cancelled() {
-            return Err(anyhow!("interrupted"));
         }
         let missing: Vec<usize> = (0..st.manifest.chunks.len())
             .filter(|&k| st.manifest.chunks[k].is_none())
@@ -204,7 +206,10 @@ impl Scheduler {
     /// The job is over for the slots: done, failed or cancelled.
     fn over(&self) -> bool {
         let st = self.state.lock().unwrap();
-        st.error.is_some() || self.p.cancel.is_cancelled() || st.idle()
+        st.error.is_some()
+            || self.p.cancel.is_cancelled()
+            || self.p.quit.is_cancelled()
+            || st.idle()
     }
 
     /// A slot started an encode.
@@ -265,6 +270,7 @@ impl Scheduler {
         let mut st = self.state.lock().unwrap();
         if st.error.is_some()
             || self.p.cancel.is_cancelled()
+            || self.p.quit.is_cancelled()
             || !st.live.contains_key(label)
             || st.idle()
         {
@@ -366,6 +372,7 @@ impl Scheduler {
                             // progress does not wake slots: look again for a straggler
                             _ = tokio::time::sleep(RECHECK) => {}
                             _ = self.p.cancel.cancelled() => break,
+                            _ = self.p.quit.cancelled() => break,
                         }
                         continue;
                     }
@@ -378,6 +385,7 @@ impl Scheduler {
                 tokio::select! {
                     r = self.run_remote(&slot, k, &attempt, uploaded, done_tx) => r,
                     _ = attempt.cancel.cancelled() => Err(WorkerError::Cancelled),
+                    _ = self.p.quit.cancelled() => Err(WorkerError::Cancelled),
                 }
             };
             let (ran, next) = tokio::join!(work, self.upload_ahead(&slot, &label, done_rx));
@@ -424,6 +432,7 @@ impl Scheduler {
             tokio::select! {
                 r = done.changed() => r.ok()?,
                 _ = self.p.cancel.cancelled() => return None,
+                _ = self.p.quit.cancelled() => return None,
             }
         }
         let k = self.reserve_next(label)?;
