@@ -178,12 +178,13 @@ pub fn encode(
     passlog: Option<&str>,
 ) -> Vec<String> {
     // verbose level: the output stream's description with every color property, the chroma
-    // location included (see `worker::encoder_color`)
+    // location included (see `worker::encoder_color`); each line tagged with its level, so
+    // that a failure shows only ffmpeg's error lines (`worker::ffmpeg_errors`)
     let mut v = s(&[
         "-nostdin",
         "-hide_banner",
         "-v",
-        "verbose",
+        "level+verbose",
         "-y",
         "-nostats",
         "-progress",

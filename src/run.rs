@@ -526,8 +526,7 @@ async fn encode_and_mux(
         audio.as_ref(),
         until_us,
         ctx.wd,
-        &ctx.ffmpeg,
-        &ctx.ffprobe,
+        (&ctx.ffmpeg, &ctx.ffprobe),
     );
     tokio::select! {
         r = mux => r,

@@ -378,7 +378,7 @@ fn q_on_stdin_finishes_the_output_with_the_chunks_done() {
     assert_eq!(status.code(), Some(0), "{text}");
     let got = video_frames(&e.path("q.mkv"));
     assert!(
-        got >= 25 && got < 200 && got % 25 == 0,
+        (25..200).contains(&got) && got.is_multiple_of(25),
         "{got} frames: {text}"
     );
     assert!(
@@ -641,4 +641,69 @@ print(json.dumps({"rc": rc, **seen}))
         "ffpb's bar moved: {out}"
     );
     assert_eq!(n.last(), Some(&120), "{out}");
+}
+
+#[test]
+fn a_failing_encode_shows_ffmpegs_error_lines_not_the_chunks() {
+    let e = Env::new();
+    let src = e.av_clip("in.mp4", 2.0, 30, 0);
+    // x264 refuses the profile for this pixel format when the encoder opens
+    let args = [
+        "-i",
+        &src,
+        "-c:v",
+        "libx264",
+        "-profile:v",
+        "baseline",
+        "-pix_fmt",
+        "yuv444p",
+    ];
+    let plain = std::process::Command::new("ffmpeg")
+        .current_dir(e.dir.path())
+        .args(["-y"])
+        .args(args)
+        .arg("plain.mkv")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let ours = e
+        .distr()
+        .args(CHUNKS)
+        .arg("-y")
+        .args(args)
+        .arg("ours.mkv")
+        .output()
+        .unwrap();
+    assert_eq!(ours.status.code(), plain.status.code());
+    let err = stderr(&ours);
+    // ffmpeg's error lines, without the addresses that differ from run to run
+    let errors = |s: &str| -> Vec<String> {
+        lines(s)
+            .into_iter()
+            .filter(|l| l.contains("Error") || l.contains("Possible profiles"))
+            .map(|l| l.split_once("] ").map_or(l, |x| x.1).to_string())
+            .collect()
+    };
+    for l in errors(&stderr(&plain)) {
+        assert!(errors(&err).contains(&l), "{l:?} missing:\n{err}");
+    }
+    // nothing of the chunk: its banner, file names, time base or verbose chatter
+    for bad in [
+        ".nut",
+        "src-0",
+        "enc-0",
+        "27:46",
+        "[graph",
+        "AVIOContext",
+        "[verbose] ",
+        "[info] ",
+        "] [error] ",
+    ] {
+        assert!(!err.contains(bad), "{bad}:\n{err}");
+    }
+    assert!(
+        err.contains("Input #0, mov,mp4,m4a,3gp,3g2,mj2, from '"),
+        "{err}"
+    );
+    assert!(!e.path("ours.mkv").exists());
 }

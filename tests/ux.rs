@@ -21,7 +21,7 @@ fn ffmpegs_stats_lines_without_a_terminal() {
         "no escape codes off a terminal: {err:?}"
     );
     let last = err
-        .lines()
+        .split(['\r', '\n'])
         .rfind(|l| l.contains("frame="))
         .expect(&err)
         .to_string();

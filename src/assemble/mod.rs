@@ -93,7 +93,8 @@ async fn declare(
     Ok(Some(path))
 }
 
-/// Writes the final output from the encoded chunks; returns the final mux's figures of it.
+/// Writes the final output from the encoded chunks (`until_us`: every stream ends there, for
+/// a job stopped early); returns the final mux's figures of it. Runs `(ffmpeg, ffprobe)`.
 pub async fn assemble(
     job: &JobSpec,
     chunks: &[EncodedChunk],
@@ -101,8 +102,7 @@ pub async fn assemble(
     audio: Option<&AudioDone>,
     until_us: Option<i64>,
     workdir: &WorkDir,
-    ffmpeg: &str,
-    ffprobe: &str,
+    (ffmpeg, ffprobe): (&str, &str),
 ) -> Result<Option<FinalStats>> {
     let (first_out_pts, expected_frames) = (plan.chunks[0].out_pts[0], plan.output_frames);
     let files: Vec<(String, i64)> = chunks

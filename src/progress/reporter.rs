@@ -149,7 +149,8 @@ pub fn spawn_reporter(
             let last = closed && st.finished;
             if let Some(ff) = ff.filter(|ff| ff.lines && !closed) {
                 let due = last_line.is_none_or(|t| t.elapsed() >= ff.period);
-                if due && st.total_frames > 0 {
+                // like ffmpeg's first report, after the first encoded frame
+                if due && st.frames_now() > 0 {
                     last_line = Some(Instant::now());
                     to_stderr(&st.report(opts.rate, false).line());
                 }

@@ -502,7 +502,8 @@ impl Scheduler {
         };
         let _ = self.p.events.send(Event::Failed { slot, chunk: k });
         if let WorkerError::Ffmpeg { fatal: true, tail } = &err {
-            st.error = Some(format!("chunk {k} failed on {label}: {tail}"));
+            // ffmpeg's own error lines for the user's options (the chunk is not the user's)
+            st.error = Some(tail.clone());
             self.p.cancel.cancel();
             return;
         }

@@ -110,7 +110,7 @@ impl Worker for LocalWorker {
             let tail = process::tail(&err_buf);
             Err(WorkerError::Ffmpeg {
                 fatal: is_fatal_ffmpeg_error(&tail),
-                tail: format!("{} ({status})", tail.trim()),
+                tail: format!("{} ({status})", super::ffmpeg_errors(&tail)),
             })
         })
     }

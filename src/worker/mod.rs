@@ -281,6 +281,58 @@ pub fn is_io_error(stderr: &str) -> bool {
     IO_ERRORS.iter().any(|m| stderr.contains(m))
 }
 
+/// What ffmpeg itself would have shown of a failed encode: the lines it logged at error level
+/// or worse (the workers log with `-v level+verbose`, so each line carries its level), the
+/// other lines of the contexts that failed (`[libx264 @ …] Possible profiles: …`), what a
+/// library wrote to stderr by itself (`x264 [error]: …`) and `Conversion failed!`, the level
+/// tags removed: never the chunk's banner, its file names or the verbose chatter. The last
+/// line stands in when nothing else is left.
+pub fn ffmpeg_errors(stderr: &str) -> String {
+    const LEVELS: [&str; 8] = [
+        "[panic] ",
+        "[fatal] ",
+        "[error] ",
+        "[warning] ",
+        "[info] ",
+        "[verbose] ",
+        "[debug] ",
+        "[trace] ",
+    ];
+    // (context prefix, level index, text) of each line; untagged lines have no level
+    let parsed: Vec<(&str, Option<usize>, &str)> = stderr
+        .lines()
+        .map(|l| {
+            LEVELS
+                .iter()
+                .enumerate()
+                .find_map(|(n, t)| l.find(t).map(|at| (&l[..at], Some(n), &l[at + t.len()..])))
+                .unwrap_or(("", None, l))
+        })
+        .collect();
+    let failed: Vec<&str> = parsed
+        .iter()
+        .filter(|(ctx, lv, _)| lv.is_some_and(|n| n <= 2) && !ctx.is_empty())
+        .map(|(ctx, _, _)| *ctx)
+        .collect();
+    let kept: Vec<String> = parsed
+        .iter()
+        .filter(|(ctx, lv, text)| match lv {
+            None => !text.trim().is_empty(),
+            Some(n) => {
+                *n <= 2
+                    || *n <= 4 && !ctx.is_empty() && failed.contains(ctx)
+                    || *text == "Conversion failed!"
+            }
+        })
+        .map(|(ctx, _, text)| format!("{ctx}{text}"))
+        .collect();
+    if kept.is_empty() || kept.iter().all(|l| l == "Conversion failed!") {
+        let last = parsed.iter().rev().find(|(_, _, t)| !t.trim().is_empty());
+        return last.map(|(c, _, t)| format!("{c}{t}")).unwrap_or_default();
+    }
+    kept.join("\n")
+}
+
 /// Decides from ffmpeg's stderr whether a failure would repeat on any worker: the user's
 /// options (unknown encoder, bad option value, invalid argument). A failure that names an
 /// I/O error of the worker ("Could not write header …: No space left on device") is that
@@ -361,6 +413,26 @@ mod tests {
             "[libx264 @ 0x1] Error setting option foo to value bar."
         ));
         assert!(is_fatal_ffmpeg_error("Unknown encoder 'libx999'"));
+        // only the error lines, as ffmpeg shows them, of a log with levels
+        // (as ffmpeg 5.1 writes it with -v level+verbose)
+        let log = "[info] Input #0, nut, from 'src-00001.nut':\n[info]   Duration: 27:46:59.97, start: 100008.03\n\
+                   [warning] Please use -profile:a or -profile:v, -profile is ambiguous\n\
+                   [graph 0 input from stream 0:0 @ 0x5] [verbose] w:320 h:240 pixfmt:yuv420p\n\
+                   x264 [error]: baseline profile doesn't support 4:4:4\n\
+                   [libx264 @ 0x55b2] [error] Error setting profile baseline.\n\
+                   [libx264 @ 0x55b2] [info] Possible profiles: baseline main high\n\
+                   [error] Error initializing output stream 0:0 -- Error while opening encoder\n\
+                   [AVIOContext @ 0x5] [verbose] Statistics: 0 bytes written\n\
+                   [info] Conversion failed!\n";
+        assert_eq!(
+            ffmpeg_errors(log),
+            "x264 [error]: baseline profile doesn't support 4:4:4\n\
+             [libx264 @ 0x55b2] Error setting profile baseline.\n\
+             [libx264 @ 0x55b2] Possible profiles: baseline main high\n\
+             Error initializing output stream 0:0 -- Error while opening encoder\n\
+             Conversion failed!"
+        );
+        assert_eq!(ffmpeg_errors("[info] x\n[info] Killed\n"), "Killed");
         assert!(!is_fatal_ffmpeg_error("Segmentation fault"));
         assert!(!is_fatal_ffmpeg_error("c.nut: No such file or directory"));
     }

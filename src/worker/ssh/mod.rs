@@ -366,7 +366,11 @@ impl Worker for SshWorker {
                     let tail = process::tail(&err.tail);
                     Err(WorkerError::Ffmpeg {
                         fatal: is_fatal_ffmpeg_error(&tail),
-                        tail: format!("{} (exit status {code} on {})", tail.trim(), self.label),
+                        tail: format!(
+                            "{} (exit status {code} on {})",
+                            super::ffmpeg_errors(&tail),
+                            self.label
+                        ),
                     })
                 }
                 None => Err(WorkerError::Transport(format!(
