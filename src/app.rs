@@ -206,14 +206,7 @@ fn display(
     }
     // ffmpeg's own level (info when not given), not distrffmpeg's config level
     let info = ff_level.unwrap_or(Some(tracing::Level::INFO)) >= Some(tracing::Level::INFO);
-    let period = cmd
-        .global("stats_period")
-        .and_then(|o| o.arg.as_deref())
-        .and_then(crate::rational::parse_duration_us)
-        .filter(|&us| us > 0)
-        .map_or(std::time::Duration::from_millis(500), |us| {
-            std::time::Duration::from_micros(us as u64)
-        });
+    let period = crate::progress::stats_period(cmd);
     Display::Ffmpeg(crate::progress::FfStderr {
         lines: print_stats == Some(true) || print_stats.is_none() && info,
         last: print_stats == Some(true) || info,
@@ -485,7 +478,10 @@ async fn distribute(session: Session) -> Result<ExitCode> {
         .cmd
         .global("stdin")
         .is_none_or(|o| o.bool_value())
-        .then(|| watch_keys(env.quit.clone(), interrupted.clone(), cancel.clone()));
+        .then(|| {
+            let info = matches!(env.display, Display::Ffmpeg(ff) if ff.banner);
+            watch_keys(info, env.quit.clone(), interrupted.clone(), cancel.clone())
+        });
     let result = run::execute(spec, planned, &env, probing, cancel).await;
     watch.abort();
     if interrupted.is_cancelled() {
@@ -498,6 +494,7 @@ async fn distribute(session: Session) -> Result<ExitCode> {
 /// second one aborts like Ctrl-C. stdin is read on a thread of its own, which a blocked read
 /// never keeps from exiting.
 fn watch_keys(
+    ffmpeg_info: bool,
     quit: CancellationToken,
     interrupted: CancellationToken,
     cancel: CancellationToken,
@@ -515,7 +512,10 @@ fn watch_keys(
     });
     AbortOnDrop(tokio::spawn(async move {
         if rx.recv().await.is_some() {
-            tracing::info!("[q] received: finishing the output with the chunks done so far");
+            // ffmpeg's own words (info level), then the chunks done so far are written
+            if ffmpeg_info {
+                eprint!("\n\n[q] command received. Exiting.\n\n");
+            }
             quit.cancel();
             if rx.recv().await.is_some() {
                 interrupted.cancel();

@@ -177,12 +177,16 @@ pub fn mapping(job: &JobSpec, infos: &[MediaInfo], codecs: &Codecs, stdin: bool)
         .out_streams
         .get(job.video_out)
         .is_some_and(|o| o.from_graph);
+    // every other encoded stream has a simple graph of its own: fftools then numbers them
+    let several = (0..job.out_streams.len())
+        .any(|i| i != job.video_out && out_codec(job, codecs, i).is_some());
+    let tag = if graph && several { " (graph 0)" } else { "" };
     if let (true, Some((first, _))) = (graph, &ends) {
         let o = &job.out_streams[job.video_out];
         let dec = codecs.decoder(&src_codec(o.file, o.stream)).unwrap_or("?");
         let _ = writeln!(
             s,
-            "  Stream #{}:{} ({dec}) -> {first}:default",
+            "  Stream #{}:{} ({dec}) -> {first}:default{tag}",
             o.file, o.stream
         );
     }
@@ -190,7 +194,7 @@ pub fn mapping(job: &JobSpec, infos: &[MediaInfo], codecs: &Codecs, stdin: bool)
         let enc = out_codec(job, codecs, i);
         if let (true, true, Some((_, last))) = (graph, i == job.video_out, &ends) {
             let name = enc.map_or("?".to_string(), |e| e.1);
-            let _ = writeln!(s, "  {last}:default -> Stream #0:{i} ({name})");
+            let _ = writeln!(s, "  {last}:default{tag} -> Stream #0:{i} ({name})");
             continue;
         }
         let _ = write!(s, "  Stream #{}:{} -> #0:{i}", o.file, o.stream);
@@ -217,15 +221,16 @@ pub fn mapping(job: &JobSpec, infos: &[MediaInfo], codecs: &Codecs, stdin: bool)
 
 /// `Lavf59.27.100` from the version block's `libavformat    59. 27.100 / …` line.
 fn lavf(version: &str) -> Option<String> {
-    let l = version
-        .lines()
-        .find(|l| l.trim_start().starts_with("libavformat"))?;
-    let v = l
-        .trim_start()
-        .strip_prefix("libavformat")?
-        .split('/')
-        .next()?;
-    Some(format!("Lavf{}", v.split_whitespace().collect::<String>()))
+    lib_ident(version, "libavformat", "Lavf")
+}
+
+fn lib_ident(version: &str, lib: &str, ident: &str) -> Option<String> {
+    let l = version.lines().find(|l| l.trim_start().starts_with(lib))?;
+    let v = l.trim_start().strip_prefix(lib)?.split('/').next()?;
+    Some(format!(
+        "{ident}{}",
+        v.split_whitespace().collect::<String>()
+    ))
 }
 
 /// The global `Metadata:` lines of an input's dump (`    key             : value`).
@@ -288,13 +293,18 @@ fn encoded_description(input: &str, codec: &str, video: bool, exact_picture: boo
                 .map(|p| p.to_string()),
         );
     } else {
+        // libopus encodes at 48 kHz whatever the input's rate
+        let rate = |p: &&str| match codec == "opus" && p.ends_with(" Hz") {
+            true => "48000 Hz".to_string(),
+            false => p.to_string(),
+        };
         out.extend(
             parts
                 .iter()
                 .skip(1)
                 .filter(|p| !p.ends_with("kb/s"))
                 .take(2)
-                .map(|p| p.to_string()),
+                .map(rate),
         );
     }
     let mut s = out.join(", ");
@@ -349,14 +359,7 @@ pub fn output_block(job: &JobSpec, dumps: &[String], codecs: &Codecs, version: &
             .unwrap_or_default();
         let lang = dumps
             .get(o.file)
-            .and_then(|d| {
-                let key = format!("Stream #0:{}", o.stream);
-                let l = d
-                    .lines()
-                    .find(|l| l.contains(&format!("{key}[")) || l.contains(&format!("{key}(")))?;
-                let r = &l[l.find('(')? + 1..];
-                Some(r[..r.find(')')?].to_string())
-            })
+            .and_then(|d| dump_language(d, o.stream))
             .filter(|_| !o.from_graph);
         let lang = lang.map(|l| format!("({l})")).unwrap_or_default();
         let desc = match out_codec(job, codecs, i) {
@@ -371,8 +374,68 @@ pub fn output_block(job: &JobSpec, dumps: &[String], codecs: &Codecs, version: &
             desc
         };
         let _ = writeln!(s, "  Stream #0:{i}{lang}: {desc}");
+        // the source stream's tags (none for a graph output or with -map_metadata -1), and
+        // for an encoded stream the encoder's name
+        let mut tags = match o.from_graph || job.stream_metadata_off {
+            true => Vec::new(),
+            false => dumps
+                .get(o.file)
+                .map(|d| dump_stream_metadata(d, o.stream))
+                .unwrap_or_default(),
+        };
+        if let (Some((_, encoder)), Some(lavc)) = (out_codec(job, codecs, i), lavc(version)) {
+            tags.retain(|(k, _)| k != "encoder");
+            tags.push(("encoder".into(), format!("{lavc} {encoder}")));
+        }
+        if !tags.is_empty() {
+            s.push_str("    Metadata:\n");
+            for (k, v) in &tags {
+                let _ = writeln!(s, "      {k:<16}: {v}");
+            }
+        }
     }
     s
+}
+
+/// A stream's language in an input's dump: `(eng)` right after `Stream #0:N` or its `[0x1]`.
+fn dump_language(dump: &str, stream: usize) -> Option<String> {
+    let key = format!("Stream #0:{stream}");
+    let l = dump.lines().find_map(|l| {
+        let r = l.trim_start().strip_prefix(&key)?;
+        r.starts_with(['[', '(', ':']).then_some(r)
+    })?;
+    let r = match l.strip_prefix('[') {
+        Some(id) => &id[id.find(']')? + 1..],
+        None => l,
+    };
+    let r = r.strip_prefix('(')?;
+    Some(r[..r.find(')')?].to_string())
+}
+
+/// `Lavc59.37.100` from the version block's libavcodec line.
+fn lavc(version: &str) -> Option<String> {
+    lib_ident(version, "libavcodec", "Lavc")
+}
+
+/// A stream's `Metadata:` lines in an input's dump (`      key             : value`).
+fn dump_stream_metadata(dump: &str, stream: usize) -> Vec<(String, String)> {
+    let key = format!("Stream #0:{stream}");
+    let mut lines = dump.lines().skip_while(|l| {
+        !l.trim_start()
+            .strip_prefix(&key)
+            .is_some_and(|r| r.starts_with(['[', '(', ':']))
+    });
+    lines.next();
+    let mut tags = Vec::new();
+    if lines.next() != Some("    Metadata:") {
+        return tags;
+    }
+    for l in lines.take_while(|l| l.starts_with("      ")) {
+        if let Some((k, v)) = l.split_once(": ") {
+            tags.push((k.trim().to_string(), v.to_string()));
+        }
+    }
+    tags
 }
 
 #[cfg(test)]
@@ -410,6 +473,19 @@ mod tests {
             "{b}"
         );
         assert!(b.contains("  Stream #1:0: Audio: opus"), "{b}");
+        let meta = "  Stream #0:0[0x1](und): Video: h264\n    Metadata:\n      handler_name    : VideoHandler\n      \
+                    vendor_id       : [0][0][0][0]\n  Stream #0:1[0x2](und): Audio: aac\n";
+        assert_eq!(
+            dump_stream_metadata(meta, 0),
+            [
+                ("handler_name".into(), "VideoHandler".into()),
+                ("vendor_id".into(), "[0][0][0][0]".into())
+            ]
+        );
+        assert!(dump_stream_metadata(meta, 1).is_empty());
+        assert_eq!(dump_language(meta, 0).as_deref(), Some("und"));
+        let ts = "  Stream #0:0[0x100]: Video: h264 (High) ([27][0][0][0] / 0x001B), yuv420p\n";
+        assert_eq!(dump_language(ts, 0), None);
         assert_eq!(
             dump_stream(dump, 0).unwrap(),
             "Audio: opus, 48000 Hz, mono, fltp (default)"
@@ -430,7 +506,7 @@ mod tests {
         let a = "Audio: aac (LC) (mp4a / 0x6134706D), 44100 Hz, mono, fltp, 69 kb/s (default)";
         assert_eq!(
             encoded_description(a, "opus", false, true),
-            "Audio: opus, 44100 Hz, mono (default)"
+            "Audio: opus, 48000 Hz, mono (default)"
         );
         assert_eq!(
             chain_ends("[0]scale=320:-2,format=yuv420p[s0]"),

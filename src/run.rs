@@ -365,6 +365,8 @@ async fn run_slots(
             },
             rate: job.frame_rate.to_f64(),
             video_out: job.video_out,
+            period: progress::stats_period(&job.cmd),
+            sizeless: job.discard_output,
             sink: ctx.env.sink.clone(),
         },
     );

@@ -157,6 +157,28 @@ fn stderr_has_ffmpegs_banner_stats_and_summary() {
         }
         assert_eq!(summary(&ours), summary(&plain), "{flags:?}");
     }
+    // a linear graph with another encoded stream: fftools numbers the graphs
+    let graph = [
+        "-i",
+        &src,
+        "-filter_complex",
+        "[0]scale=160:-2[s0]",
+        "-map",
+        "[s0]",
+        "-map",
+        "0:a",
+        "-c:v",
+        "ffv1",
+        "-g",
+        "1",
+        "-c:a",
+        "flac",
+    ];
+    let (plain, ours) = side_by_side(&e, &graph, "mkv");
+    assert_eq!(shape(&ours), shape(&plain), "\n{plain}\n---\n{ours}");
+    assert!(shape(&ours)
+        .mapping
+        .contains("scale:default (graph 0) -> Stream #0:0 (ffv1)"));
     // the banner parts a client reads
     let (_, ours) = side_by_side(&e, &job, "mkv");
     let s = shape(&ours);

@@ -59,11 +59,14 @@ fn last_frame_count(report: &[u8]) -> Option<i64> {
 
 /// The final mux's figures of the file it wrote: its last `-progress` block and the summary
 /// line it printed at info level.
-fn final_stats(report: &[u8], stderr: &[u8], frames: i64) -> Option<FinalStats> {
+fn final_stats(report: &[u8], stderr: &[u8], frames: i64, one_output: bool) -> Option<FinalStats> {
+    // (the mux logs with level tags; a second output would count in the summary)
     let summary = String::from_utf8_lossy(stderr)
         .lines()
         .rev()
+        .map(|l| l.strip_prefix("[info] ").unwrap_or(l))
         .find(|l| l.starts_with("video:") && l.contains("muxing overhead"))
+        .filter(|_| one_output)
         .map(str::to_string);
     Some(FinalStats {
         frame: frames,
@@ -153,12 +156,19 @@ pub async fn assemble(
     args.splice(0..0, ["-progress", "pipe:1", "-nostats"].map(String::from));
     if let Some(v) = args.iter().position(|a| a == "-v") {
         if args.get(v + 1).is_some_and(|l| l == "error") {
-            args[v + 1] = "info".into();
+            args[v + 1] = "level+info".into();
         }
     }
     tracing::debug!("FINAL {}", process::display_cmd(ffmpeg, &args));
     let (report, stderr) = process::output_and_stderr(ffmpeg, &args)
         .await
+        .map_err(|e| match &e {
+            process::ProcessError::Failed { status, .. } => anyhow::anyhow!(
+                "{} ({status})",
+                crate::worker::ffmpeg_errors(e.stderr_tail())
+            ),
+            _ => anyhow::Error::new(e),
+        })
         .context("final mux failed")?;
     let muxed = t0.elapsed().as_secs_f64();
     let got = match counted_by_ffmpeg {
@@ -177,11 +187,10 @@ pub async fn assemble(
         bail!("File '{}' already exists. Exiting.", job.output);
     }
     temp.finish(out)?;
-    Ok(final_stats(
-        &report,
-        &stderr,
-        last_frame_count(&report).unwrap_or(got),
-    ))
+    // with an input -ss the mux has a second, null output (`keep_video_read`)
+    let one_output = job.timing.in_ss_us.is_none();
+    let frames = last_frame_count(&report).unwrap_or(got);
+    Ok(final_stats(&report, &stderr, frames, one_output))
 }
 
 #[cfg(test)]
@@ -194,7 +203,7 @@ mod tests {
         let err = b"frame=  200 fps=0.0 q=-1.0 Lsize=     216kB time=00:00:08.01 bitrate= 220.5kbits/s speed= 900x    \n\
                     video:135kB audio:75kB subtitle:0kB other streams:0kB global headers:0kB muxing overhead: 2.440733%\n";
         let r = b"frame=200\ntotal_size=220853\nout_time_us=8014000\nprogress=end\n";
-        let f = super::final_stats(r, err, 200).unwrap();
+        let f = super::final_stats(r, err, 200, true).unwrap();
         assert_eq!((f.frame, f.size, f.time_us), (200, 220_853, 8_014_000));
         assert!(f.summary.unwrap().ends_with("muxing overhead: 2.440733%"));
     }

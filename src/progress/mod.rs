@@ -106,6 +106,18 @@ pub struct FinalStats {
 
 pub type Events = mpsc::UnboundedSender<Event>;
 
+/// ffmpeg's `-stats_period` (0.5 s when not given): how often it reports, on stderr and to
+/// `-progress`.
+pub fn stats_period(cmd: &crate::cli::argv::CmdLine) -> std::time::Duration {
+    cmd.global("stats_period")
+        .and_then(|o| o.arg.as_deref())
+        .and_then(crate::rational::parse_duration_us)
+        .filter(|&us| us > 0)
+        .map_or(std::time::Duration::from_millis(500), |us| {
+            std::time::Duration::from_micros(us as u64)
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

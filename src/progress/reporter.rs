@@ -45,6 +45,10 @@ pub struct ReporterOptions {
     pub rate: f64,
     /// The encoded video's output index (`stream_0_N_q`).
     pub video_out: usize,
+    /// How often `-progress` gets a block (`-stats_period`).
+    pub period: Duration,
+    /// The output is thrown away (`-f null`): ffmpeg knows no size (`size=N/A`).
+    pub sizeless: bool,
     pub sink: Sink,
 }
 
@@ -107,7 +111,10 @@ pub fn spawn_reporter(
     mut opts: ReporterOptions,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut st = State::default();
+        let mut st = State {
+            sizeless: opts.sizeless,
+            ..State::default()
+        };
         let mut bars: Option<Bars> = None;
         let tick = match opts.display {
             Display::Tty => Duration::from_millis(125),
@@ -156,7 +163,7 @@ pub fn spawn_reporter(
                 }
             }
             if let Some(w) = opts.progress.as_mut() {
-                if last_block.elapsed() >= Duration::from_millis(500) || last {
+                if last_block.elapsed() >= opts.period || last {
                     last_block = Instant::now();
                     let _ =
                         w.write_all(st.report(opts.rate, last).block(opts.video_out).as_bytes());

@@ -36,6 +36,8 @@ pub struct State {
     pub q: f32,
     /// The furthest output position reported so far (reports never go back).
     pub time_us: i64,
+    /// No size is known (the output is thrown away).
+    pub sizeless: bool,
 }
 
 impl Default for State {
@@ -54,6 +56,7 @@ impl Default for State {
             final_stats: None,
             q: 0.0,
             time_us: 0,
+            sizeless: false,
         }
     }
 }
@@ -253,7 +256,7 @@ impl State {
             frame: frames,
             elapsed,
             q: self.q,
-            size: Some(self.size_now()),
+            size: (!self.sizeless).then(|| self.size_now()),
             time_us: Some(self.time_us),
             last,
         }

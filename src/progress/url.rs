@@ -62,14 +62,16 @@ fn open_blocking(url: &str) -> Result<Box<dyn Write + Send>> {
     let failed = || format!("Failed to open progress URL \"{url}\"");
     Ok(match scheme(url) {
         _ if url == "-" => Box::new(std::io::stdout()),
-        Some("pipe") => match &url[5..] {
-            "" | "1" => Box::new(std::io::stdout()),
-            "2" => Box::new(std::io::stderr()),
-            fd => {
-                let fd: u32 = fd.parse().with_context(failed)?;
+        // ffmpeg's strtol: no number (or trailing junk) means stdout
+        Some("pipe") => match url[5..].parse::<u32>() {
+            Err(_) | Ok(1) => Box::new(std::io::stdout()),
+            Ok(2) => Box::new(std::io::stderr()),
+            Ok(fd) => {
+                // the inherited descriptor, reopened: appending keeps a `3>>log` redirection's
+                // earlier content, and a fresh `3>log` is empty anyway
                 let f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .open(format!("/proc/self/fd/{fd}"))
+                    .append(true)
+                    .open(format!("/dev/fd/{fd}"))
                     .with_context(failed)?;
                 Box::new(f)
             }

@@ -342,6 +342,7 @@ impl Scheduler {
             && st.error.is_none()
             && st.live.contains_key(label)
             && !self.p.cancel.is_cancelled()
+            && !self.p.quit.is_cancelled()
         {
             return Some(st.start(k, label, &self.p.cancel));
         }
@@ -443,6 +444,7 @@ impl Scheduler {
         let ok = tokio::select! {
             r = upload => r.is_some(),
             _ = self.p.cancel.cancelled() => false,
+            _ = self.p.quit.cancelled() => false,
         };
         Some((k, ok))
     }

@@ -298,15 +298,25 @@ pub fn ffmpeg_errors(stderr: &str) -> String {
         "[debug] ",
         "[trace] ",
     ];
-    // (context prefix, level index, text) of each line; untagged lines have no level
+    // (context prefix, level index, text) of each line, the level tag where fftools puts it
+    // (after the `[name @ 0x…] ` contexts); untagged lines have no level
+    let split = |l: &'_ str| -> (usize, Option<usize>) {
+        let (mut at, mut rest) = (0, l);
+        while rest.starts_with('[') {
+            let Some(end) = rest.find("] ") else { break };
+            if let Some(n) = LEVELS.iter().position(|t| *t == &rest[..end + 2]) {
+                return (at, Some(n));
+            }
+            at += end + 2;
+            rest = &rest[end + 2..];
+        }
+        (0, None)
+    };
     let parsed: Vec<(&str, Option<usize>, &str)> = stderr
         .lines()
-        .map(|l| {
-            LEVELS
-                .iter()
-                .enumerate()
-                .find_map(|(n, t)| l.find(t).map(|at| (&l[..at], Some(n), &l[at + t.len()..])))
-                .unwrap_or(("", None, l))
+        .map(|l| match split(l) {
+            (at, Some(n)) => (&l[..at], Some(n), &l[at + LEVELS[n].len()..]),
+            _ => ("", None, l),
         })
         .collect();
     let failed: Vec<&str> = parsed
@@ -433,6 +443,11 @@ mod tests {
              Conversion failed!"
         );
         assert_eq!(ffmpeg_errors("[info] x\n[info] Killed\n"), "Killed");
+        // a tag inside the text is not the line's level
+        assert_eq!(
+            ffmpeg_errors("[info] title: [error] x\n[error] real\n"),
+            "real"
+        );
         assert!(!is_fatal_ffmpeg_error("Segmentation fault"));
         assert!(!is_fatal_ffmpeg_error("c.nut: No such file or directory"));
     }
