@@ -255,25 +255,11 @@ impl CmdLine {
     /// The argv without the global options that change only how ffmpeg talks to the user
     /// (`-y`, `-nostats`, `-v`, `-progress`, …): what identifies a job for resuming.
     pub fn identity_argv(&self) -> Vec<String> {
-        const COSMETIC: &[&str] = &[
-            "y",
-            "n",
-            "stdin",
-            "stats",
-            "stats_period",
-            "hide_banner",
-            "v",
-            "loglevel",
-            "progress",
-            "report",
-            "benchmark",
-            "benchmark_all",
-        ];
         let kept = CmdLine {
             items: self
                 .items
                 .iter()
-                .filter(|i| !matches!(i, Item::Global(o) if COSMETIC.contains(&o.name())))
+                .filter(|i| !matches!(i, Item::Global(o) if super::options::TALKS_TO_USER.contains(&o.name())))
                 .cloned()
                 .collect(),
             ..CmdLine::default()

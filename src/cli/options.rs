@@ -24,6 +24,24 @@ pub const SUBTITLE: u32 = 1 << 10;
 pub const DATA: u32 = 1 << 11;
 const NONE: u32 = 0;
 
+/// Global options that change only how ffmpeg talks to the user (prompts, logs, stats,
+/// progress reports), never what it writes: the one list for the job's identity (resume),
+/// for what FINAL and AUDIO leave out, and for what never keeps a job from distributing.
+pub const TALKS_TO_USER: &[&str] = &[
+    "y",
+    "n",
+    "stdin",
+    "stats",
+    "stats_period",
+    "hide_banner",
+    "v",
+    "loglevel",
+    "progress",
+    "report",
+    "benchmark",
+    "benchmark_all",
+];
+
 /// One entry of ffmpeg's option table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OptDef {

@@ -15,19 +15,9 @@ use std::collections::BTreeMap;
 pub(super) fn head(job: &JobSpec) -> Vec<String> {
     let mut v = s(&["-nostdin", "-hide_banner", "-v", "error", "-y"]);
     for g in &job.cmd.globals {
-        if !matches!(
-            g.name(),
-            "y" | "n"
-                | "stats"
-                | "stdin"
-                | "hide_banner"
-                | "loglevel"
-                | "v"
-                | "progress"
-                | "report"
-                | "filter_complex"
-                | "lavfi"
-        ) && !hwaccel::is_hw_option(g)
+        if !crate::cli::options::TALKS_TO_USER.contains(&g.name())
+            && !matches!(g.name(), "filter_complex" | "lavfi")
+            && !hwaccel::is_hw_option(g)
         {
             v.extend(g.tokens());
         }

@@ -306,38 +306,30 @@ pub fn input_role(o: &Opt) -> InRole {
     }
 }
 
-/// Global options that do not change what is written (or are re-chosen per command).
+/// Global options that do not keep a job from distributing: the ones that only talk to the
+/// user, and ones whose effect the workers and the final mux reproduce (or re-choose per
+/// command).
 pub fn global_is_neutral(o: &Opt) -> bool {
-    matches!(
-        o.name(),
-        "y" | "n"
-            | "stats"
-            | "stdin"
-            | "hide_banner"
-            | "loglevel"
-            | "v"
-            | "progress"
-            | "stats_period"
-            | "benchmark"
-            | "benchmark_all"
-            | "xerror"
-            | "abort_on"
-            | "max_error_rate"
-            | "filter_threads"
-            | "debug_ts"
-            | "report"
-            | "cpuflags"
-            | "cpucount"
-            | "max_alloc"
-            | "ignore_unknown"
-            | "copy_unknown"
-            | "vsync"
-            | "async"
-            | "adrift_threshold"
-            | "dts_delta_threshold"
-            | "dts_error_threshold"
-            | "auto_conversion_filters"
-    )
+    crate::cli::options::TALKS_TO_USER.contains(&o.name())
+        || matches!(
+            o.name(),
+            "xerror"
+                | "abort_on"
+                | "max_error_rate"
+                | "filter_threads"
+                | "debug_ts"
+                | "cpuflags"
+                | "cpucount"
+                | "max_alloc"
+                | "ignore_unknown"
+                | "copy_unknown"
+                | "vsync"
+                | "async"
+                | "adrift_threshold"
+                | "dts_delta_threshold"
+                | "dts_error_threshold"
+                | "auto_conversion_filters"
+        )
 }
 
 #[cfg(test)]
