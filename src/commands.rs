@@ -363,5 +363,6 @@ pub use finalize::{dispositions, final_mux, FinalParts};
 
 pub mod audio;
 mod finalize;
+mod inputs;
 #[cfg(test)]
 mod tests;

@@ -7,14 +7,9 @@ use crate::job::JobSpec;
 use crate::workdir::Fnv;
 use crate::worker::{Worker, WorkerError};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// Which pass and where its statistics live.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TwoPass {
-    pub pass: u8,
-    pub store: PathBuf,
-}
+pub use crate::job::TwoPass;
 
 /// What pass 1 leaves for pass 2.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,15 +22,6 @@ pub struct Stored {
 const PLAN_FILE: &str = "plan.json";
 
 impl TwoPass {
-    /// The store for `-passlogfile PREFIX` (default `ffmpeg2pass`), relative to the cwd.
-    pub fn new(pass: u8, passlogfile: Option<&str>) -> TwoPass {
-        let prefix = passlogfile.unwrap_or("ffmpeg2pass");
-        TwoPass {
-            pass,
-            store: PathBuf::from(format!("{prefix}-distrffmpeg")),
-        }
-    }
-
     /// The `-passlogfile` prefix a chunk's encode uses (a plain file name).
     pub fn prefix(k: usize) -> String {
         format!("pass-{k:05}")
@@ -60,9 +46,11 @@ impl TwoPass {
     /// Sends chunk `k`'s statistics to the worker (pass 2).
     pub async fn upload(&self, w: &dyn Worker, k: usize) -> Result<(), WorkerError> {
         let prefix = format!("{}-", Self::prefix(k));
-        let entries = std::fs::read_dir(&self.store).map_err(|e| WorkerError::Ffmpeg {
-            tail: format!("no pass-1 statistics in {}: {e}", self.store.display()),
-            fatal: true,
+        let entries = std::fs::read_dir(&self.store).map_err(|e| {
+            WorkerError::Local(format!(
+                "no pass-1 statistics in {}: {e}",
+                self.store.display()
+            ))
         })?;
         let mut any = false;
         for e in entries.flatten() {
@@ -86,7 +74,8 @@ impl TwoPass {
 
     /// Brings chunk `k`'s statistics back from the worker (pass 1).
     pub async fn fetch(&self, w: &dyn Worker, k: usize) -> Result<(), WorkerError> {
-        std::fs::create_dir_all(&self.store).map_err(|e| WorkerError::Transport(e.to_string()))?;
+        std::fs::create_dir_all(&self.store)
+            .map_err(|e| WorkerError::Local(format!("{}: {e}", self.store.display())))?;
         let prefix = format!("{}-", Self::prefix(k));
         let names: Vec<String> = w
             .list()

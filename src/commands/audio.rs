@@ -183,7 +183,7 @@ fn for_audio(o: &Opt, job: &JobSpec) -> bool {
 /// AUDIO: the user's command for the output's audio streams alone, written through the tee
 /// muxer to the intermediate matroska file and to a `framecrc` listing of every packet.
 pub fn command(job: &JobSpec, ea: &EarlyAudio, mka: &str, crc: &str) -> Vec<String> {
-    let mut v = super::finalize::head(job);
+    let mut v = super::inputs::head(job);
     for o in &job.cmd.outputs[0].opts {
         if for_audio(o, job) {
             v.extend(o.tokens());
@@ -207,7 +207,7 @@ pub fn command(job: &JobSpec, ea: &EarlyAudio, mka: &str, crc: &str) -> Vec<Stri
         tee_slave("matroska", mka),
         tee_slave("framecrc", crc)
     ));
-    super::finalize::keep_video_read(job, &mut v);
+    super::inputs::keep_video_read(job, &mut v);
     v
 }
 

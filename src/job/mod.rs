@@ -21,7 +21,6 @@ use crate::plan::sync::SyncParams;
 use crate::plan::timeline::Trims;
 use crate::probe::{MediaInfo, MediaKind};
 use crate::rational::Rational;
-use crate::twopass::TwoPass;
 use classify::{InRole, OutRole};
 use std::collections::BTreeMap;
 pub use timing::Timing;
@@ -126,6 +125,25 @@ pub struct JobSpec {
     /// The user's hardware options must work here first (plain ffmpeg fails otherwise): the
     /// arguments of a one-frame local decode with them (`hwaccel::probe_args`).
     pub hw_check: Option<Vec<String>>,
+}
+
+/// Which pass of a `-pass 1|2` encode and where its statistics live (the store's effects are
+/// `twopass`'s: the job only names it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TwoPass {
+    pub pass: u8,
+    pub store: std::path::PathBuf,
+}
+
+impl TwoPass {
+    /// The store for `-passlogfile PREFIX` (default `ffmpeg2pass`), relative to the cwd.
+    pub fn new(pass: u8, passlogfile: Option<&str>) -> TwoPass {
+        let prefix = passlogfile.unwrap_or("ffmpeg2pass");
+        TwoPass {
+            pass,
+            store: std::path::PathBuf::from(format!("{prefix}-distrffmpeg")),
+        }
+    }
 }
 
 /// The full decision, given ffprobe results for every input.

@@ -503,7 +503,7 @@ impl Scheduler {
             Err(e) => e,
         };
         let _ = self.p.events.send(Event::Failed { slot, chunk: k });
-        if let WorkerError::Ffmpeg { fatal: true, tail } = &err {
+        if let WorkerError::Ffmpeg { fatal: true, tail } | WorkerError::Local(tail) = &err {
             // ffmpeg's own error lines for the user's options (the chunk is not the user's)
             st.error = Some(tail.clone());
             self.p.cancel.cancel();

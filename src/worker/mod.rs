@@ -26,6 +26,10 @@ pub enum WorkerError {
     Ffmpeg { tail: String, fatal: bool },
     #[error("cancelled")]
     Cancelled,
+    /// A file of this machine could not be read or written: no worker can help, the job
+    /// stops with this message (never reported as ffmpeg's).
+    #[error("{0}")]
+    Local(String),
 }
 
 /// Called with each progress snapshot of a running encode.
