@@ -98,13 +98,21 @@ fn summary(err: &str) -> Option<String> {
         .map(String::from)
 }
 
-/// Runs plain ffmpeg and distrffmpeg on `args` + output, stdin closed; returns both stderrs.
-fn side_by_side(e: &Env, args: &[&str], ext: &str) -> (String, String) {
+/// Runs plain ffmpeg (with `plain_pre` first) and distrffmpeg (with `ours_pre`, in chunks) on
+/// `args` and an output of each, stdin closed; both must succeed. Returns their outputs.
+fn run_both(
+    e: &Env,
+    plain_pre: &[&str],
+    ours_pre: &[&str],
+    args: &[&str],
+    ext: &str,
+) -> [std::process::Output; 2] {
     let plain = e.p(&format!("plain.{ext}"));
     let ours = e.p(&format!("ours.{ext}"));
     let p = std::process::Command::new("ffmpeg")
         .current_dir(e.dir.path())
-        .args(["-y"])
+        .arg("-y")
+        .args(plain_pre)
         .args(args)
         .arg(&plain)
         .stdin(Stdio::null())
@@ -115,13 +123,20 @@ fn side_by_side(e: &Env, args: &[&str], ext: &str) -> (String, String) {
         .distr()
         .args(CHUNKS)
         .arg("-y")
+        .args(ours_pre)
         .args(args)
         .arg(&ours)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    let name = |s: String, n: &str| s.replace(n, "OUT");
-    (name(stderr(&p), &plain), name(stderr(&o), &ours))
+    [p, o]
+}
+
+/// `run_both` without extra options; both stderrs, each output named `OUT`.
+fn side_by_side(e: &Env, args: &[&str], ext: &str) -> (String, String) {
+    let [p, o] = run_both(e, &[], &[], args, ext);
+    let name = |s: String, who: &str| s.replace(&e.p(&format!("{who}.{ext}")), "OUT");
+    (name(stderr(&p), "plain"), name(stderr(&o), "ours"))
 }
 
 #[test]
@@ -243,25 +258,14 @@ fn progress_goes_to_unix_and_tcp_sockets_like_ffmpegs() {
     for swap in [false, true] {
         let (unix, u, tcp, t) = listeners(&e);
         let (to_plain, to_ours) = if swap { (&tcp, &unix) } else { (&unix, &tcp) };
-        let plain = e.p("plain.mkv");
+        run_both(
+            &e,
+            &["-progress", to_plain],
+            &["-progress", to_ours],
+            &job,
+            "mkv",
+        );
         let ours = e.p("ours.mkv");
-        let p = std::process::Command::new("ffmpeg")
-            .args(["-y", "-progress", to_plain])
-            .args(job)
-            .arg(&plain)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        assert!(p.status.success(), "{}", stderr(&p));
-        let o = e
-            .distr()
-            .args(CHUNKS)
-            .args(["-y", "-progress", to_ours])
-            .args(job)
-            .arg(&ours)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", stderr(&o));
         let (ut, tt) = (u.join().unwrap(), t.join().unwrap());
         let (pt, ot) = if swap { (tt, ut) } else { (ut, tt) };
         let (pb, ob) = (blocks(&pt), blocks(&ot));
@@ -519,24 +523,23 @@ print(json.dumps({"rc": p.wait(), "duration": duration, "times": times, "frames"
 #[test]
 fn a_script_with_the_clients_regexes_sees_ffmpegs_progress() {
     let e = Env::new();
-    let src = e.p("in.mp4");
-    e.ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=640x360:rate=25:duration=6",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=duration=6",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-c:a",
-        "aac",
-        &src,
-    ]);
+    let src = e.make(
+        "in.mp4",
+        6.0,
+        "testsrc2=size=640x360:rate=25",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "sine",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+        ],
+    );
     let out = python(
         &e,
         REGEX_CLIENT,

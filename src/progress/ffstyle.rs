@@ -75,14 +75,10 @@ impl Report {
         }
         match self.time_us {
             Some(t) => {
-                let sign = if t < 0 { "-" } else { "" };
-                let (secs, us) = (t.abs() / 1_000_000, t.abs() % 1_000_000);
+                let (sign, h, m, sec, us) = clock(t);
                 let _ = write!(
                     s,
-                    "{sign}{:02}:{:02}:{:02}.{:02} ",
-                    secs / 3600,
-                    secs / 60 % 60,
-                    secs % 60,
+                    "{sign}{h:02}:{m:02}:{sec:02}.{:02} ",
                     100 * us / 1_000_000
                 );
             }
@@ -113,14 +109,10 @@ impl Report {
         }
         match self.time_us {
             Some(t) => {
-                let sign = if t < 0 { "-" } else { "" };
-                let (secs, us) = (t.abs() / 1_000_000, t.abs() % 1_000_000);
+                let (sign, h, m, sec, us) = clock(t);
                 let _ = write!(
                     s,
-                    "out_time_us={t}\nout_time_ms={t}\nout_time={sign}{:02}:{:02}:{:02}.{us:06}\n",
-                    secs / 3600,
-                    secs / 60 % 60,
-                    secs % 60
+                    "out_time_us={t}\nout_time_ms={t}\nout_time={sign}{h:02}:{m:02}:{sec:02}.{us:06}\n"
                 );
             }
             None => s.push_str("out_time_us=N/A\nout_time_ms=N/A\nout_time=N/A\n"),
@@ -134,6 +126,13 @@ impl Report {
         );
         s
     }
+}
+
+/// A position in microseconds as fftools splits it: sign, hours, minutes, seconds, micros.
+fn clock(t: i64) -> (&'static str, i64, i64, i64, i64) {
+    let (secs, us) = (t.abs() / 1_000_000, t.abs() % 1_000_000);
+    let sign = if t < 0 { "-" } else { "" };
+    (sign, secs / 3600, secs / 60 % 60, secs % 60, us)
 }
 
 /// C's `%W.Pg`: P significant digits, trailing zeros dropped, exponent form outside
