@@ -188,6 +188,7 @@ fn descendants(pid: u32) -> Vec<u32> {
 
 /// SIGKILLs our child `pid` and every process it started. A pid that is no longer our
 /// child (reaped and reused) is left alone.
+#[allow(unsafe_code)]
 fn kill_tree(pid: u32) {
     #[cfg(target_os = "linux")]
     {
@@ -230,6 +231,7 @@ pub async fn background_output(program: &str, args: &[String]) -> Result<Vec<u8>
 }
 
 /// `output`, or `background_output` when `background`.
+#[allow(unsafe_code)]
 pub async fn output_at(
     program: &str,
     args: &[String],

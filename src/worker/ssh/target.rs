@@ -140,6 +140,7 @@ fn unsupported(p: Option<&HostParams>, alias: &str) -> Option<String> {
 
 /// The login name of the current user from the OS (getpwuid), not from the environment.
 #[cfg(unix)]
+#[allow(unsafe_code)]
 fn os_user() -> Option<String> {
     let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
     let mut buf = vec![0 as libc::c_char; 16 * 1024];
