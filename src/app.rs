@@ -10,10 +10,11 @@ use crate::logging::Sink;
 use crate::probe;
 use crate::progress::Display;
 use crate::run::{self, RunEnv};
+use crate::talk;
 use anyhow::{anyhow, bail, Result};
 use clap::Parser;
 use std::ffi::OsString;
-use std::io::{BufRead, IsTerminal};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
@@ -143,7 +144,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         ExitCode::from(1)
     };
     if flags.help {
-        stdout(help_text());
+        talk::stdout(help_text());
         return ExitCode::SUCCESS;
     }
     if flags.version {
@@ -155,7 +156,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         };
         return match rt.block_on(crate::check::transfer_test(&config, file)) {
             Ok(lines) => {
-                stdout(&lines.iter().map(|l| format!("{l}\n")).collect::<String>());
+                talk::stdout(&lines.iter().map(|l| format!("{l}\n")).collect::<String>());
                 ExitCode::from(u8::from(lines.iter().any(|l| l.starts_with("error"))))
             }
             Err(e) => {
@@ -175,7 +176,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(anyhow!("cannot start the runtime: {e}")),
     };
-    let display = display(&cmd, level, ff_level);
+    let display = talk::display(&cmd, level, ff_level);
     let session = Session {
         started,
         progress_url: cmd.global("progress").and_then(|o| o.arg.clone()),
@@ -192,49 +193,17 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     }
 }
 
-/// How progress is shown: bars on a terminal, otherwise what ffmpeg prints there, as its
-/// `-stats`/`-nostats`, `-stats_period` and `-loglevel` say (fftools' `print_report`).
-fn display(
-    cmd: &CmdLine,
-    level: Option<tracing::Level>,
-    ff_level: Option<Option<tracing::Level>>,
-) -> Display {
-    let print_stats = cmd.global("stats").map(|o| o.bool_value());
-    if std::io::stderr().is_terminal() {
-        let bars = level.is_some_and(|l| l >= tracing::Level::INFO) && print_stats != Some(false);
-        return if bars { Display::Tty } else { Display::Off };
-    }
-    // ffmpeg's own level (info when not given), not distrffmpeg's config level
-    let info = ff_level.unwrap_or(Some(tracing::Level::INFO)) >= Some(tracing::Level::INFO);
-    let period = crate::progress::stats_period(cmd);
-    Display::Ffmpeg(crate::progress::FfStderr {
-        lines: print_stats == Some(true) || print_stats.is_none() && info,
-        last: print_stats == Some(true) || info,
-        summary: info,
-        banner: info,
-        period,
-    })
-}
-
 /// `-df_version`: distrffmpeg's own version and the real ffmpeg it runs (`-version` is
 /// ffmpeg's, passed through).
 fn version(config: &Config) -> ExitCode {
     let ffmpeg = ffbin::resolve(&config.ffmpeg_bin)
         .map(|p| p.display().to_string())
         .unwrap_or_else(|e| format!("{e:#}"));
-    stdout(&format!(
+    talk::stdout(&format!(
         "distrffmpeg {} (distributed encoding over SSH; real ffmpeg: {ffmpeg})\n",
         env!("CARGO_PKG_VERSION")
     ));
     ExitCode::SUCCESS
-}
-
-/// Writes to stdout; a reader that went away (`| head -1`) is not an error, as for ffmpeg,
-/// whose small outputs fit the pipe.
-pub fn stdout(text: &str) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 /// The video encoder a command line names (for `-df_check`), if any.
@@ -261,12 +230,12 @@ fn run_check(config: &Config, cmd: &CmdLine, json: bool) -> ExitCode {
         encoder.as_deref(),
     ));
     if json {
-        stdout(&format!(
+        talk::stdout(&format!(
             "{}\n",
             serde_json::to_string_pretty(&rows).unwrap_or_default()
         ));
     } else {
-        stdout(&crate::check::table(&rows));
+        talk::stdout(&crate::check::table(&rows));
     }
     if rows.iter().any(|r| r.ok) {
         ExitCode::SUCCESS
@@ -286,7 +255,7 @@ fn passthrough(config: &Config, cmd: &CmdLine, why: &str, dry_run: bool) -> Exit
         let ffmpeg = ffbin::resolve(&config.ffmpeg_bin)
             .map(|p| p.display().to_string())
             .unwrap_or_else(|_| config.ffmpeg_bin.clone());
-        stdout(&format!(
+        talk::stdout(&format!(
             "passthrough: {why}\nFFMPEG {}\n",
             crate::process::display_cmd(&ffmpeg, &argv)
         ));
@@ -467,7 +436,7 @@ async fn distribute(session: Session) -> Result<ExitCode> {
         }
     };
     let Some(probing) = probing else {
-        stdout(&crate::dryrun::render(&spec, &planned, &env));
+        talk::stdout(&crate::dryrun::render(&spec, &planned, &env));
         return Ok(ExitCode::SUCCESS);
     };
     if let Some(b) = &env.banner {
@@ -480,7 +449,7 @@ async fn distribute(session: Session) -> Result<ExitCode> {
         .is_none_or(|o| o.bool_value())
         .then(|| {
             let info = matches!(env.display, Display::Ffmpeg(ff) if ff.banner);
-            watch_keys(info, env.quit.clone(), interrupted.clone(), cancel.clone())
+            talk::watch_keys(info, env.quit.clone(), interrupted.clone(), cancel.clone())
         });
     let result = run::execute(spec, planned, &env, probing, cancel).await;
     watch.abort();
@@ -488,50 +457,6 @@ async fn distribute(session: Session) -> Result<ExitCode> {
         return stop(EXIT_INTERRUPTED);
     }
     result.map(|_| ExitCode::SUCCESS)
-}
-
-/// ffmpeg's keys on stdin: the first `q` finishes the output with what is encoded so far, a
-/// second one aborts like Ctrl-C. stdin is read on a thread of its own, which a blocked read
-/// never keeps from exiting.
-fn watch_keys(
-    ffmpeg_info: bool,
-    quit: CancellationToken,
-    interrupted: CancellationToken,
-    cancel: CancellationToken,
-) -> AbortOnDrop {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    std::thread::spawn(move || {
-        use std::io::Read;
-        let mut stdin = std::io::stdin().lock();
-        let mut b = [0u8; 1];
-        while let Ok(1) = stdin.read(&mut b) {
-            if b[0] == b'q' && tx.send(()).is_err() {
-                break;
-            }
-        }
-    });
-    AbortOnDrop(tokio::spawn(async move {
-        if rx.recv().await.is_some() {
-            // ffmpeg's own words (info level), then the chunks done so far are written
-            if ffmpeg_info {
-                eprint!("\n\n[q] command received. Exiting.\n\n");
-            }
-            quit.cancel();
-            if rx.recv().await.is_some() {
-                interrupted.cancel();
-                cancel.cancel();
-            }
-        }
-    }))
-}
-
-/// A task that ends with its scope.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// Reads the packet index and plans; a planning failure is a reason to pass through.
@@ -555,28 +480,6 @@ async fn plan(spec: &job::JobSpec, env: &RunEnv) -> Result<Result<run::Planned, 
             Err(e) => Err(format!("{e:#}")),
         },
     )
-}
-
-/// What ffmpeg prints on stderr before it encodes: the version block (unless -hide_banner),
-/// each input, the stream mapping and the output.
-fn banner(
-    spec: &job::JobSpec,
-    infos: &[probe::MediaInfo],
-    dumps: &[String],
-    version: &str,
-    codecs: &crate::banner::Codecs,
-) -> String {
-    let mut s = String::new();
-    if !spec.cmd.has_global("hide_banner") {
-        s.push_str(version);
-    }
-    for (n, d) in dumps.iter().enumerate() {
-        s.push_str(&crate::banner::input_block(n, d));
-    }
-    let stdin = spec.cmd.global("stdin").is_none_or(|o| o.bool_value());
-    s.push_str(&crate::banner::mapping(spec, infos, codecs, stdin));
-    s.push_str(&crate::banner::output_block(spec, dumps, codecs, version));
-    s
 }
 
 /// Probes the inputs, decides, and checks the output.
@@ -651,7 +554,7 @@ async fn prepare(session: Session) -> Result<Prepared> {
     let banner = match codecs {
         Some(task) => {
             let (version, codecs) = task.await??;
-            Some(banner(&spec, &infos, &dumps, &version, &codecs))
+            Some(talk::banner(&spec, &infos, &dumps, &version, &codecs))
         }
         None => None,
     };

@@ -24,6 +24,7 @@ pub mod run;
 pub mod schedule;
 pub mod signals;
 pub mod split;
+pub mod talk;
 #[cfg(test)]
 mod testutil;
 pub mod twopass;
