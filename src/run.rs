@@ -509,7 +509,9 @@ async fn encode_and_mux(
         },
         false => (plan, None),
     };
-    if let Some(tp) = job.two_pass.as_ref().filter(|tp| tp.pass == 1) {
+    // a pass 1 stopped by `q` leaves no statistics: pass 2 would plan from a part of them
+    let whole = !quit.is_cancelled();
+    if let Some(tp) = job.two_pass.as_ref().filter(|tp| tp.pass == 1 && whole) {
         let stored = twopass::Stored {
             fingerprint: twopass::fingerprint(job, Path::new(ctx.src)),
             cuts: plan.chunks.iter().map(|c| c.start).collect(),
