@@ -4,6 +4,7 @@
 
 use super::Probing;
 use crate::config::Config;
+use crate::schedule::core::WorkerId;
 use crate::schedule::{Joining, Slot};
 use crate::worker::{pool, Worker};
 use anyhow::Result;
@@ -31,12 +32,14 @@ pub struct Crew {
     give_up: CancellationToken,
 }
 
-/// A worker's slots, numbered from `first_id`.
-fn slots_of(m: &pool::PoolMember, first_id: usize) -> Vec<Slot> {
+/// A worker's slots, numbered from `first_id`; SSH workers are numbered in config order, the
+/// local slots come after them.
+fn slots_of(m: &pool::PoolMember, worker_id: WorkerId, first_id: usize) -> Vec<Slot> {
     (0..m.slots)
         .map(|i| Slot {
             id: first_id + i,
             worker: m.worker.clone(),
+            worker_id,
             reserve: m.reserve,
         })
         .collect()
@@ -70,7 +73,7 @@ pub async fn gather(
     let joined: Arc<Mutex<Vec<Arc<dyn Worker>>>> = Arc::default();
     let mut first = Vec::new();
     if let Some(m) = &local {
-        first = slots_of(m, labels.len());
+        first = slots_of(m, WorkerId(workers.len()), labels.len());
         labels.extend(std::iter::repeat_n(m.worker.label().to_string(), m.slots));
         joined.lock().unwrap().push(m.worker.clone());
     }
@@ -89,7 +92,7 @@ pub async fn gather(
         };
         answered += 1;
         if let Some(m) = pool::admit(probed, encoder).await {
-            first.extend(slots_of(&m, offsets[i]));
+            first.extend(slots_of(&m, WorkerId(i), offsets[i]));
             joined.lock().unwrap().push(m.worker.clone());
             usable = true;
         }
@@ -110,7 +113,7 @@ pub async fn gather(
                     Some(m) => {
                         tracing::debug!("worker {} joined the running job", m.worker.label());
                         joined.lock().unwrap().push(m.worker.clone());
-                        Joining::Slots(slots_of(&m, offsets[i]))
+                        Joining::Slots(slots_of(&m, WorkerId(i), offsets[i]))
                     }
                     None => Joining::Skipped,
                 };

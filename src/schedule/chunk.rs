@@ -9,7 +9,6 @@ use crate::progress::{EncodeProgress, Event};
 use crate::twopass::TwoPass;
 use crate::workdir::WorkDir;
 use crate::worker::{Worker, WorkerError};
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -47,11 +46,10 @@ impl Scheduler {
         let events = self.p.events.clone();
         let seen = last.clone();
         let frames = self.p.plan.chunks[k].out_count().max(1) as f64;
-        let fraction = attempt.progress.clone();
         let progress = move |p: EncodeProgress| {
             *seen.lock().unwrap() = (Instant::now(), p);
             let f = p.frame as f64 / frames;
-            fraction.store(f.to_bits(), Ordering::Relaxed);
+            self.progress(attempt, f);
             done.send_replace(f);
             let _ = events.send(Event::Progress { slot, chunk: k, p });
         };
@@ -80,12 +78,12 @@ impl Scheduler {
     pub(super) async fn run_remote(
         &self,
         slot: &Slot,
-        k: usize,
         attempt: &Attempt,
         uploaded: bool,
         done: watch::Sender<f64>,
     ) -> Result<Ran, WorkerError> {
         let w = &slot.worker;
+        let k = attempt.task.chunk;
         let job = &self.p.job;
         let sp = &self.p.splitter;
         let c = &self.p.plan.chunks[k];
@@ -96,7 +94,7 @@ impl Scheduler {
         if !uploaded {
             w.upload(&src.path, &src.name).await?;
         }
-        let out_name = WorkDir::encoded_name(k, attempt.id, job.chunk_format().1);
+        let out_name = WorkDir::encoded_name(k, attempt.task.attempt.0, job.chunk_format().1);
         let first_src = c.chain_first_pts() - sp.shift.offset_ticks;
         let trim = commands::pre_roll(c, &sp.packets, first_src).map(|prev| {
             commands::start_trim_us(prev, first_src, sp.shift.offset_ticks, sp.tb, src.start_us)

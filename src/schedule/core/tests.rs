@@ -1,0 +1,338 @@
+//! The scheduling policy's unit tests: events in, commands out, no worker and no clock.
+
+use super::*;
+use std::time::Duration;
+
+const A: WorkerId = WorkerId(0);
+const B: WorkerId = WorkerId(1);
+const LOCAL: WorkerId = WorkerId(9);
+
+fn t0() -> Instant {
+    Instant::now()
+}
+
+fn secs(t: Instant, s: u64) -> Instant {
+    t + Duration::from_secs(s)
+}
+
+/// A core with one job of chunks costing `costs`, and workers A and B (one slot each).
+fn two_workers(costs: &[u64]) -> (Core, JobId) {
+    let mut c = Core::new(0);
+    let job = c.add_job(costs.to_vec(), vec![false; costs.len()], 3);
+    assert!(c.join(A, "a", 1, false, false).0);
+    assert!(c.join(B, "b", 1, false, false).0);
+    (c, job)
+}
+
+fn started(p: Pick) -> Task {
+    match p {
+        Pick::Start(t) | Pick::Race(t) => t,
+        other => panic!("expected a chunk, got {other:?}"),
+    }
+}
+
+fn fail(error: &str) -> Outcome {
+    Outcome::Failed {
+        error: error.to_string(),
+        fatal: false,
+    }
+}
+
+#[test]
+fn dearest_chunks_go_first_and_resumed_ones_not_at_all() {
+    let mut c = Core::new(0);
+    let job = c.add_job(vec![5, 9, 5, 7], vec![false, false, true, false], 3);
+    assert_eq!(c.queued(job), vec![1, 3, 0]);
+    c.join(A, "a", 1, false, false);
+    let now = t0();
+    let picked: Vec<usize> = (0..3).map(|_| started(c.pick(A, now)).chunk).collect();
+    assert_eq!(picked, vec![1, 3, 0]);
+    assert_eq!(c.pick(A, now), Pick::Wait, "all in flight: nothing to race yet");
+}
+
+#[test]
+fn a_failed_chunk_is_retried_first_and_on_another_worker() {
+    let (mut c, _) = two_workers(&[3, 2, 1]);
+    let now = t0();
+    let first = started(c.pick(A, now));
+    assert_eq!(first.chunk, 0);
+    let cmds = c.finish(first, A, fail("connection reset"), now);
+    assert_eq!(
+        cmds,
+        vec![
+            Command::Lost(first),
+            Command::Retry {
+                task: first,
+                error: "connection reset".into()
+            }
+        ]
+    );
+    // A skips the chunk that failed on it; B gets it before the rest
+    assert_eq!(started(c.pick(A, now)).chunk, 1);
+    assert_eq!(started(c.pick(B, now)).chunk, 0);
+}
+
+#[test]
+fn a_lone_worker_retries_its_own_failure() {
+    let mut c = Core::new(0);
+    c.add_job(vec![1, 1], vec![false; 2], 3);
+    c.join(A, "a", 1, false, false);
+    let now = t0();
+    let t = started(c.pick(A, now));
+    c.finish(t, A, fail("x"), now);
+    assert_eq!(started(c.pick(A, now)).chunk, t.chunk);
+}
+
+#[test]
+fn two_failures_in_a_row_strike_a_worker_off_and_a_success_resets_the_count() {
+    let (mut c, _) = two_workers(&[1; 6]);
+    let now = t0();
+    let t = started(c.pick(A, now));
+    c.finish(t, A, fail("e1"), now);
+    let t = started(c.pick(A, now));
+    c.finish(t, A, Outcome::Encoded, now);
+    let t = started(c.pick(A, now));
+    let cmds = c.finish(t, A, fail("e2"), now);
+    assert!(!cmds.iter().any(|c| matches!(c, Command::WorkerLost { .. })));
+    let t = started(c.pick(A, now));
+    let cmds = c.finish(t, A, fail("e3"), now);
+    assert!(cmds.contains(&Command::WorkerLost {
+        worker: A,
+        error: "e3".into()
+    }));
+    assert!(cmds.contains(&Command::Retry {
+        task: t,
+        error: "e3".into()
+    }));
+    assert_eq!(c.pick(A, now), Pick::Stop);
+    assert!(matches!(c.pick(B, now), Pick::Start(_)));
+}
+
+#[test]
+fn a_chunk_failing_more_than_max_retries_fails_the_job() {
+    let mut c = Core::new(0);
+    let job = c.add_job(vec![1], vec![false], 1);
+    for w in 0..4 {
+        c.join(WorkerId(w), &format!("w{w}"), 1, false, false);
+    }
+    let now = t0();
+    let t = started(c.pick(WorkerId(0), now));
+    c.finish(t, WorkerId(0), fail("bad"), now);
+    let t = started(c.pick(WorkerId(1), now));
+    let cmds = c.finish(t, WorkerId(1), fail("worse"), now);
+    let error = "chunk 0 failed 2 times; last error on w1: worse".to_string();
+    assert_eq!(
+        cmds.last(),
+        Some(&Command::Fail {
+            job,
+            error: error.clone()
+        })
+    );
+    assert_eq!(c.status(job), Some(Err(error.as_str())));
+    assert_eq!(c.pick(WorkerId(2), now), Pick::Stop);
+}
+
+#[test]
+fn a_fatal_error_fails_the_job_at_once_with_ffmpegs_message() {
+    let (mut c, job) = two_workers(&[1, 1]);
+    let now = t0();
+    let t = started(c.pick(A, now));
+    let cmds = c.finish(
+        t,
+        A,
+        Outcome::Failed {
+            error: "Unknown encoder 'x'".into(),
+            fatal: true,
+        },
+        now,
+    );
+    assert_eq!(
+        cmds,
+        vec![
+            Command::Lost(t),
+            Command::Fail {
+                job,
+                error: "Unknown encoder 'x'".into()
+            }
+        ]
+    );
+    assert_eq!(c.pick(B, now), Pick::Stop);
+}
+
+#[test]
+fn losing_the_last_worker_fails_the_job_unless_one_is_still_connecting() {
+    let mut c = Core::new(1);
+    let job = c.add_job(vec![1, 1], vec![false; 2], 5);
+    c.join(A, "a", 1, false, false);
+    let now = t0();
+    for e in ["e1", "e2"] {
+        let t = started(c.pick(A, now));
+        c.finish(t, A, fail(e), now);
+    }
+    assert_eq!(c.pick(A, now), Pick::Stop);
+    assert_eq!(c.status(job), None, "B may still join");
+    let cmds = c.skipped(false);
+    let error = "all workers failed (the finished chunks are kept for a rerun); last error on a: e2";
+    assert_eq!(
+        cmds,
+        vec![Command::Fail {
+            job,
+            error: error.into()
+        }]
+    );
+    assert_eq!(c.status(job), Some(Err(error)));
+}
+
+#[test]
+fn a_worker_joining_late_takes_the_queued_chunks() {
+    let mut c = Core::new(1);
+    let job = c.add_job(vec![2, 1], vec![false; 2], 3);
+    c.join(A, "a", 1, false, false);
+    let now = t0();
+    let ta = started(c.pick(A, now));
+    c.dispatched();
+    assert!(!c.all_busy(), "B is still connecting");
+    assert!(c.join(B, "b", 1, false, true).0);
+    let tb = started(c.pick(B, now));
+    c.dispatched();
+    assert!(c.all_busy());
+    assert_eq!((ta.chunk, tb.chunk), (0, 1));
+    c.finish(ta, A, Outcome::Encoded, now);
+    c.finish(tb, B, Outcome::Encoded, now);
+    assert_eq!(c.status(job), Some(Ok(())));
+    assert!(!c.join(WorkerId(2), "c", 1, false, false).0, "the job is over");
+}
+
+#[test]
+fn the_reserve_waits_until_every_other_worker_is_gone() {
+    let mut c = Core::new(0);
+    c.add_job(vec![1; 4], vec![false; 4], 5);
+    c.join(A, "a", 1, false, false);
+    c.join(LOCAL, "local", 1, true, false);
+    let now = t0();
+    assert_eq!(c.pick(LOCAL, now), Pick::Wait);
+    assert_eq!(c.reserve_next(LOCAL), None);
+    for e in ["e1", "e2"] {
+        let t = started(c.pick(A, now));
+        c.finish(t, A, fail(e), now);
+    }
+    assert_eq!(c.pick(A, now), Pick::Stop);
+    assert!(matches!(c.pick(LOCAL, now), Pick::Start(_)));
+}
+
+#[test]
+fn a_straggler_is_raced_and_the_first_result_wins() {
+    let (mut c, job) = two_workers(&[10, 10]);
+    let now = t0();
+    let slow = started(c.pick(A, now));
+    let fast = started(c.pick(B, now));
+    c.progress(slow, 0.1);
+    // B finishes its chunk in 20 s: 2 s per unit of cost
+    c.finish(fast, B, Outcome::Encoded, secs(now, 20));
+    // A's chunk is 10 % done after 30 s (270 s left); a second attempt on B takes 20 s
+    let Pick::Race(dup) = c.pick(B, secs(now, 30)) else {
+        panic!("no race")
+    };
+    assert_eq!(dup.chunk, slow.chunk);
+    assert_ne!(dup.attempt, slow.attempt);
+    assert_eq!(c.pick(B, secs(now, 30)), Pick::Wait, "one duplicate at a time");
+    let cmds = c.finish(dup, B, Outcome::Encoded, secs(now, 50));
+    assert_eq!(cmds, vec![Command::Keep(dup), Command::Cancel(slow.attempt)]);
+    // the loser may still come in with a result: it is thrown away
+    assert_eq!(
+        c.finish(slow, A, Outcome::Encoded, secs(now, 51)),
+        vec![Command::Discard(slow)]
+    );
+    assert_eq!(c.status(job), Some(Ok(())));
+}
+
+#[test]
+fn no_race_against_an_attempt_about_to_finish_or_being_collected() {
+    let (mut c, _) = two_workers(&[10, 10, 10]);
+    let now = t0();
+    let a = started(c.pick(A, now));
+    let b = started(c.pick(B, now));
+    c.finish(b, B, Outcome::Encoded, secs(now, 20));
+    let b2 = started(c.pick(B, secs(now, 20)));
+    c.finish(b2, B, Outcome::Encoded, secs(now, 40));
+    c.progress(a, 0.9);
+    assert_eq!(c.pick(B, secs(now, 40)), Pick::Wait, "nearly done");
+    c.progress(a, 0.0);
+    c.collecting(a);
+    assert_eq!(c.pick(B, secs(now, 100)), Pick::Wait, "its encode is over");
+}
+
+#[test]
+fn without_any_estimate_only_an_attempt_showing_no_progress_is_raced() {
+    let (mut c, _) = two_workers(&[10]);
+    let now = t0();
+    let a = started(c.pick(A, now));
+    c.progress(a, 0.3);
+    assert_eq!(c.pick(B, secs(now, 60)), Pick::Wait);
+    c.progress(a, 0.0);
+    assert_eq!(c.pick(B, secs(now, 5)), Pick::Wait);
+    assert_eq!(started(c.pick(B, secs(now, 11))).chunk, a.chunk);
+}
+
+#[test]
+fn a_slot_takes_its_next_chunk_ahead_only_when_every_slot_has_work() {
+    let (mut c, job) = two_workers(&[3, 2, 1]);
+    let now = t0();
+    started(c.pick(A, now));
+    // two queued for two slots
+    assert_eq!(c.reserve_next(A), Some((job, 1)));
+    // one queued for two slots: the next free slot takes it instead
+    assert_eq!(c.reserve_next(B), None);
+    // given back, it goes first again
+    assert_eq!(c.take_reserved((job, 1), A, false, now), None);
+    assert_eq!(c.queued(job), vec![1, 2]);
+    assert_eq!(c.reserve_next(A), Some((job, 1)));
+    let t = c.take_reserved((job, 1), A, true, now).expect("started");
+    assert_eq!(t.chunk, 1);
+}
+
+#[test]
+fn several_jobs_share_the_slots_fairly() {
+    let mut c = Core::new(0);
+    let j1 = c.add_job(vec![1; 6], vec![false; 6], 3);
+    let j2 = c.add_job(vec![1; 6], vec![false; 6], 3);
+    for w in 0..4 {
+        c.join(WorkerId(w), "w", 1, false, false);
+    }
+    let now = t0();
+    let jobs: Vec<JobId> = (0..4)
+        .map(|w| started(c.pick(WorkerId(w), now)).job)
+        .collect();
+    assert_eq!(jobs, vec![j1, j2, j1, j2]);
+    // a job that fails leaves its slots to the other
+    let t = started(c.pick(WorkerId(0), now));
+    assert_eq!(t.job, j1);
+    c.finish(
+        t,
+        WorkerId(0),
+        Outcome::Failed {
+            error: "fatal".into(),
+            fatal: true,
+        },
+        now,
+    );
+    assert_eq!(started(c.pick(WorkerId(0), now)).job, j2);
+    assert_eq!(c.status(j1), Some(Err("fatal")));
+}
+
+#[test]
+fn a_straggler_is_raced_only_when_a_second_attempt_could_win() {
+    // half done after 40 s: 40 s left, a second attempt takes 30 s here
+    assert!(worth_racing(0.5, 40.0, Some(30.0)));
+    // ... but not when it would take as long as the first one's whole run
+    assert!(!worth_racing(0.5, 40.0, Some(80.0)));
+    // nearly done: never worth an upload
+    assert!(!worth_racing(0.95, 90.0, Some(10.0)));
+    // no progress at all: raced once a whole second attempt would be done by now
+    assert!(!worth_racing(0.0, 5.0, Some(8.0)));
+    assert!(worth_racing(0.0, 9.0, Some(8.0)));
+    // nothing finished anywhere yet: only one that shows no progress for a while
+    assert!(!worth_racing(0.3, 60.0, None));
+    assert!(!worth_racing(0.0, 3.0, None));
+    assert!(worth_racing(0.0, 11.0, None));
+}
