@@ -1,23 +1,18 @@
-//! The top-level flow: argv → config → decision → passthrough (exec the real ffmpeg) or a
-//! distributed run; errors become one `distrffmpeg: …` line and ffmpeg's exit codes.
+//! The entry point: argv, config, distrffmpeg's own `-df_` commands, the one runtime, and the
+//! one place errors become ffmpeg's exit codes; a command line either passes through (exec the
+//! real ffmpeg) or goes to `pipeline`.
 
 use crate::cli::argv::{CmdLine, DfOpt};
 use crate::config::{self, Config};
 use crate::ffbin;
-use crate::job::{self, Overwrite, Passthrough, Pre};
 use crate::logging;
-use crate::logging::Sink;
-use crate::probe;
-use crate::progress::Display;
-use crate::run::{self, RunEnv};
+use crate::pipeline::{self, Interrupted, Outcome, Reason, Session};
 use crate::talk;
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, Context, Result};
 use clap::Parser;
 use std::ffi::OsString;
-use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use tokio_util::sync::CancellationToken;
 
 /// distrffmpeg's own commands, given as `-df_name[=value]`.
 #[derive(Parser, Debug, Default)]
@@ -40,9 +35,6 @@ struct DfFlags {
 }
 
 const OWN: &[&str] = &["help", "version", "dry_run", "check", "transfer_test"];
-
-/// Exit code ffmpeg uses after SIGINT/SIGTERM.
-pub const EXIT_INTERRUPTED: u8 = 255;
 
 /// A config override: key and optional value.
 type Override<'a> = (&'a str, Option<&'a str>);
@@ -94,7 +86,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
             .filter(|a| !a.to_string_lossy().starts_with("-df_"))
             .cloned()
             .collect();
-        return passthrough_raw("ffmpeg", &args, "arguments are not UTF-8");
+        return passthrough_raw("ffmpeg", &args, &Reason::NotUtf8);
     };
     let cmd = match CmdLine::parse(&strs) {
         Ok(c) => c,
@@ -103,7 +95,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
                 .into_iter()
                 .map(OsString::from)
                 .collect();
-            return passthrough_raw("ffmpeg", &args, &e.to_string());
+            return passthrough_raw("ffmpeg", &args, &Reason::Argv(e.to_string()));
         }
     };
     let setup = (|| -> Result<(Config, DfFlags)> {
@@ -115,10 +107,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     })();
     let (config, flags) = match setup {
         Ok(x) => x,
-        Err(e) => {
-            eprintln!("distrffmpeg: {e:#}");
-            return ExitCode::from(1);
-        }
+        Err(e) => return exit_code(&e, false),
     };
     let ff_level_arg = cmd
         .global("loglevel")
@@ -126,7 +115,8 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         .and_then(|o| o.arg.as_deref());
     if let Some(v) = ff_level_arg.filter(|v| !logging::valid_ffmpeg_level(v)) {
         // ffmpeg refuses it with its own message
-        return passthrough(&config, &cmd, &format!("-loglevel {v}"), flags.dry_run);
+        let why = Reason::LogLevel(v.to_string());
+        return passthrough(&config, &cmd, &why, flags.dry_run);
     }
     let ff_level = ff_level_arg.map(logging::ffmpeg_level);
     let level = match ff_level {
@@ -134,62 +124,56 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         Some(Some(l)) => Some(l.min(config.level().unwrap_or(l))),
         None => config.level(),
     };
-    let sink = logging::init(level);
-    // -v quiet/panic: like ffmpeg, not even the final error line
-    let quiet = level.is_none();
-    let fail = |e: anyhow::Error| {
-        if !quiet {
-            eprintln!("distrffmpeg: {e:#}");
-        }
-        ExitCode::from(1)
-    };
-    if flags.help {
-        talk::stdout(help_text());
-        return ExitCode::SUCCESS;
-    }
-    if flags.version {
-        return version(&config);
-    }
-    if let Some(file) = &flags.transfer_test {
-        let Ok(rt) = tokio::runtime::Runtime::new() else {
-            return ExitCode::from(1);
-        };
-        return match rt.block_on(crate::check::transfer_test(&config, file)) {
-            Ok(lines) => {
-                talk::stdout(&lines.iter().map(|l| format!("{l}\n")).collect::<String>());
-                ExitCode::from(u8::from(lines.iter().any(|l| l.starts_with("error"))))
-            }
-            Err(e) => {
-                eprintln!("distrffmpeg: {e:#}");
-                ExitCode::from(1)
-            }
-        };
-    }
-    if let Some(format) = &flags.check {
-        return run_check(&config, &cmd, format == "json");
-    }
-    let pre = match job::precheck(&cmd) {
-        Ok(p) => p,
-        Err(Passthrough(why)) => return passthrough(&config, &cmd, &why, flags.dry_run),
-    };
-    let rt = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => return fail(anyhow!("cannot start the runtime: {e}")),
-    };
-    let display = talk::display(&cmd, level, ff_level);
     let session = Session {
         started,
-        progress_url: cmd.global("progress").and_then(|o| o.arg.clone()),
+        display: talk::display(&cmd, level, ff_level),
+        sink: logging::init(level),
+        dry_run: flags.dry_run,
         cmd,
-        pre,
         config,
-        flags,
-        display,
-        sink,
     };
-    match rt.block_on(distribute(session)) {
+    match run(session, &flags) {
         Ok(code) => code,
-        Err(e) => fail(e),
+        // -v quiet/panic: like ffmpeg, not even the final error line
+        Err(e) => exit_code(&e, level.is_none()),
+    }
+}
+
+/// The one place an error becomes ffmpeg's exit code and its one line on stderr.
+fn exit_code(e: &anyhow::Error, quiet: bool) -> ExitCode {
+    if e.is::<Interrupted>() {
+        eprintln!("distrffmpeg: interrupted");
+        return ExitCode::from(crate::signals::EXIT_INTERRUPTED);
+    }
+    if !quiet {
+        eprintln!("distrffmpeg: {e:#}");
+    }
+    ExitCode::from(1)
+}
+
+/// distrffmpeg's own commands, or the command line: passed through or distributed.
+fn run(session: Session, flags: &DfFlags) -> Result<ExitCode> {
+    let (config, cmd) = (&session.config, &session.cmd);
+    if flags.help {
+        talk::stdout(help_text());
+        return Ok(ExitCode::SUCCESS);
+    }
+    if flags.version {
+        return Ok(version(config));
+    }
+    let rt = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
+    if let Some(file) = &flags.transfer_test {
+        let lines = rt.block_on(crate::check::transfer_test(config, file))?;
+        talk::stdout(&lines.iter().map(|l| format!("{l}\n")).collect::<String>());
+        let failed = lines.iter().any(|l| l.starts_with("error"));
+        return Ok(ExitCode::from(u8::from(failed)));
+    }
+    if let Some(format) = &flags.check {
+        return Ok(rt.block_on(run_check(config, cmd, format == "json")));
+    }
+    match rt.block_on(pipeline::distribute(&session))? {
+        Outcome::Done => Ok(ExitCode::SUCCESS),
+        Outcome::Passthrough(why) => Ok(passthrough(config, cmd, &why, session.dry_run)),
     }
 }
 
@@ -218,17 +202,15 @@ fn requested_encoder(cmd: &CmdLine) -> Option<String> {
 }
 
 /// `-df_check[=json]`: exit 0 when at least one slot is usable.
-fn run_check(config: &Config, cmd: &CmdLine, json: bool) -> ExitCode {
-    let Ok(rt) = tokio::runtime::Runtime::new() else {
-        return ExitCode::from(1);
-    };
+async fn run_check(config: &Config, cmd: &CmdLine, json: bool) -> ExitCode {
     let ffmpeg = ffbin::resolve(&config.ffmpeg_bin).map_err(|e| format!("{e:#}"));
     let encoder = requested_encoder(cmd);
-    let rows = rt.block_on(crate::check::rows(
+    let rows = crate::check::rows(
         config,
         ffmpeg.as_deref().map_err(Clone::clone),
         encoder.as_deref(),
-    ));
+    )
+    .await;
     if json {
         talk::stdout(&format!(
             "{}\n",
@@ -244,12 +226,8 @@ fn run_check(config: &Config, cmd: &CmdLine, json: bool) -> ExitCode {
     }
 }
 
-fn ffmpeg_path(config: &Config) -> Result<PathBuf> {
-    ffbin::resolve(&config.ffmpeg_bin)
-}
-
 /// Runs the command through the real ffmpeg, or with `-df_dry_run` only says so.
-fn passthrough(config: &Config, cmd: &CmdLine, why: &str, dry_run: bool) -> ExitCode {
+fn passthrough(config: &Config, cmd: &CmdLine, why: &Reason, dry_run: bool) -> ExitCode {
     let argv = cmd.to_ffmpeg_argv();
     if dry_run {
         let ffmpeg = ffbin::resolve(&config.ffmpeg_bin)
@@ -272,7 +250,7 @@ fn passthrough(config: &Config, cmd: &CmdLine, why: &str, dry_run: bool) -> Exit
 
 /// Replaces this process with the real ffmpeg (Unix) or runs it and returns its exit code.
 /// `args` are ffmpeg's, without our `-df_` tokens (a value that starts with `-df_` is kept).
-fn passthrough_raw(ffmpeg_bin: &str, args: &[OsString], why: &str) -> ExitCode {
+fn passthrough_raw(ffmpeg_bin: &str, args: &[OsString], why: &Reason) -> ExitCode {
     tracing::info!("passing the command to ffmpeg unchanged: {why}");
     exec_ffmpeg(ffmpeg_bin, args)
 }
@@ -302,272 +280,4 @@ fn exec_ffmpeg(ffmpeg_bin: &str, args: &[OsString]) -> ExitCode {
             ExitCode::from(1)
         }
     }
-}
-
-/// Checks an input file the way ffmpeg would report it.
-fn check_input(url: &str) -> Result<()> {
-    let path = job::local_path(url).unwrap_or(url);
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_dir() => bail!("{url}: Is a directory"),
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            bail!("{url}: No such file or directory")
-        }
-        Err(e) => bail!("{url}: {e}"),
-    }
-}
-
-/// ffmpeg's rules for an existing output without -y, and for an output that is an input.
-fn check_output(pre: &Pre, cmd: &CmdLine) -> Result<()> {
-    if cmd.has_global("y") && cmd.has_global("n") {
-        bail!("Error, both -y and -n supplied. Exiting.");
-    }
-    let out = Path::new(&pre.output);
-    let canon = |p: &Path| std::fs::canonicalize(p).ok();
-    for (i, inp) in cmd.inputs.iter().enumerate() {
-        let path = Path::new(job::local_path(&inp.url).unwrap_or(&inp.url));
-        if inp.url == pre.output || (out.exists() && canon(out) == canon(path)) {
-            bail!(
-                "Output {} same as Input #{i} - exiting (ffmpeg cannot edit existing files in-place)",
-                pre.output
-            );
-        }
-    }
-    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.is_dir() {
-            bail!("{}: No such file or directory", pre.output);
-        }
-    }
-    if !out.exists() {
-        return Ok(());
-    }
-    if out.is_dir() {
-        bail!("{}: Is a directory", pre.output);
-    }
-    match pre.overwrite {
-        Overwrite::Yes => Ok(()),
-        Overwrite::No => bail!("File '{}' already exists. Exiting.", pre.output),
-        Overwrite::Ask if cmd.global("stdin").is_some_and(|o| !o.bool_value()) => {
-            bail!("File '{}' already exists. Exiting.", pre.output)
-        }
-        Overwrite::Ask => {
-            eprint!("File '{}' already exists. Overwrite? [y/N] ", pre.output);
-            let mut line = String::new();
-            let _ = std::io::stdin().lock().read_line(&mut line);
-            if line.trim_start().starts_with(['y', 'Y']) {
-                Ok(())
-            } else {
-                bail!("Not overwriting - exiting")
-            }
-        }
-    }
-}
-
-/// Everything a distributed run starts from.
-struct Session {
-    started: std::time::Instant,
-    cmd: CmdLine,
-    pre: Pre,
-    config: Config,
-    flags: DfFlags,
-    display: Display,
-    progress_url: Option<String>,
-    sink: Sink,
-}
-
-/// What preparing produced: a job ready to plan, or an exit code already decided.
-enum Prepared {
-    Run(Box<(job::JobSpec, RunEnv)>),
-    Done(ExitCode),
-}
-
-async fn distribute(session: Session) -> Result<ExitCode> {
-    // Signals are watched from the start: an interrupt while probing or planning (reading
-    // the packet index of a long file takes seconds) exits like ffmpeg too.
-    let cancel = CancellationToken::new();
-    let interrupted = CancellationToken::new();
-    let watch = {
-        let (cancel, interrupted) = (cancel.clone(), interrupted.clone());
-        let mut signals = crate::signals::Interrupts::listen();
-        tokio::spawn(async move {
-            if signals.next().await {
-                interrupted.cancel();
-                cancel.cancel();
-                // A second signal while cleaning up: leave at once, killing the local
-                // ffmpeg processes first (exiting runs no destructor that would).
-                if signals.next().await {
-                    crate::process::kill_all();
-                    std::process::exit(i32::from(EXIT_INTERRUPTED));
-                }
-            }
-        })
-    };
-    let dry_run = session.flags.dry_run;
-    let stop = |code| {
-        eprintln!("distrffmpeg: interrupted");
-        Ok(ExitCode::from(code))
-    };
-    // Dropping the preparation kills its ffprobe (kill_on_drop).
-    let prepared = tokio::select! {
-        p = prepare(session) => p?,
-        _ = interrupted.cancelled() => return stop(EXIT_INTERRUPTED),
-    };
-    let (spec, env) = match prepared {
-        Prepared::Done(code) => return Ok(code),
-        Prepared::Run(b) => *b,
-    };
-    // Workers are connected while the packet index is read and the job planned.
-    let probing = (!dry_run).then(|| run::start_probing(&spec, &env));
-    let planned = tokio::select! {
-        p = plan(&spec, &env) => p,
-        _ = interrupted.cancelled() => Ok(Err(String::new())),
-    };
-    let planned = match planned {
-        Ok(Ok(p)) => p,
-        other => {
-            if let Some(p) = probing {
-                run::abandon(p).await;
-            }
-            if interrupted.is_cancelled() {
-                return stop(EXIT_INTERRUPTED);
-            }
-            let why = other?.err().unwrap_or_default();
-            return Ok(passthrough(&env.config, &spec.cmd, &why, dry_run));
-        }
-    };
-    let Some(probing) = probing else {
-        talk::stdout(&crate::dryrun::render(&spec, &planned, &env));
-        return Ok(ExitCode::SUCCESS);
-    };
-    if let Some(b) = &env.banner {
-        // the job distributes: ffmpeg would have printed this before encoding
-        eprint!("{b}");
-    }
-    let _keys = spec
-        .cmd
-        .global("stdin")
-        .is_none_or(|o| o.bool_value())
-        .then(|| {
-            let info = matches!(env.display, Display::Ffmpeg(ff) if ff.banner);
-            talk::watch_keys(info, env.quit.clone(), interrupted.clone(), cancel.clone())
-        });
-    let result = run::execute(spec, planned, &env, probing, cancel).await;
-    watch.abort();
-    if interrupted.is_cancelled() {
-        return stop(EXIT_INTERRUPTED);
-    }
-    result.map(|_| ExitCode::SUCCESS)
-}
-
-/// Reads the packet index and plans; a planning failure is a reason to pass through.
-async fn plan(spec: &job::JobSpec, env: &RunEnv) -> Result<Result<run::Planned, String>> {
-    let slots = run::configured_slots(&env.config);
-    let cuts = match run::pass1_cuts(spec) {
-        Err(e) if e.is::<run::NoPass1>() => return Ok(Err(e.to_string())),
-        other => other?,
-    };
-    Ok(
-        match run::plan_job(spec, env, slots, cuts.as_deref()).await {
-            Ok(p) => {
-                tracing::info!(
-                    "{} frames in {} chunks on {} slot(s)",
-                    p.plan.output_frames,
-                    p.plan.chunks.len(),
-                    slots
-                );
-                Ok(p)
-            }
-            Err(e) => Err(format!("{e:#}")),
-        },
-    )
-}
-
-/// Probes the inputs, decides, and checks the output.
-async fn prepare(session: Session) -> Result<Prepared> {
-    let Session {
-        started,
-        cmd,
-        pre,
-        config,
-        flags,
-        display,
-        progress_url,
-        sink,
-    } = session;
-    for inp in &cmd.inputs {
-        let path = job::local_path(&inp.url).unwrap_or(&inp.url);
-        if !job::is_image_sequence(path, inp) {
-            check_input(&inp.url)?;
-        }
-    }
-    let ffprobe = ffbin::resolve(&config.ffprobe_bin)?;
-    let ffprobe_s = ffprobe.to_string_lossy().into_owned();
-    let banner_wanted = matches!(display, Display::Ffmpeg(ff) if ff.banner);
-    // the real ffmpeg's version block and codec names, while the inputs are probed
-    let codecs = match banner_wanted {
-        true => {
-            let ffmpeg = ffmpeg_path(&config)?.to_string_lossy().into_owned();
-            Some(tokio::spawn(async move {
-                crate::banner::version_and_codecs(&ffmpeg).await
-            }))
-        }
-        false => None,
-    };
-    let mut infos = Vec::new();
-    let mut dumps = Vec::new();
-    for inp in &cmd.inputs {
-        let demux: Vec<String> = inp
-            .opts
-            .iter()
-            .filter(|o| job::classify::input_role(o) == job::classify::InRole::Demux)
-            .flat_map(|o| o.tokens())
-            .collect();
-        let path = job::local_path(&inp.url).unwrap_or(&inp.url);
-        let (info, dump) = probe::probe_info(&ffprobe_s, path, &demux).await?;
-        infos.push(info);
-        dumps.push(dump);
-    }
-    let checked = match job::analyze(&cmd, &pre, &infos) {
-        Ok(j) => {
-            let ffmpeg = match j.hw_check {
-                Some(_) => Some(ffmpeg_path(&config)?.to_string_lossy().into_owned()),
-                None => None,
-            };
-            crate::local_checks::run(ffmpeg.as_deref(), &ffprobe_s, j, &infos).await?
-        }
-        Err(p) => Err(p),
-    };
-    let spec = match checked {
-        Ok(j) => j,
-        Err(Passthrough(why)) => {
-            return Ok(Prepared::Done(passthrough(
-                &config,
-                &cmd,
-                &why,
-                flags.dry_run,
-            )))
-        }
-    };
-    if !flags.dry_run && !pre.discard_output {
-        check_output(&pre, &cmd)?;
-    }
-    let banner = match codecs {
-        Some(task) => {
-            let (version, codecs) = task.await??;
-            Some(talk::banner(&spec, &infos, &dumps, &version, &codecs))
-        }
-        None => None,
-    };
-    let env = RunEnv {
-        ffmpeg: ffmpeg_path(&config)?,
-        ffprobe,
-        config,
-        display,
-        progress_url,
-        sink,
-        started,
-        banner,
-        quit: CancellationToken::new(),
-    };
-    Ok(Prepared::Run(Box::new((spec, env))))
 }

@@ -1,17 +1,18 @@
 //! `-df_dry_run`: the plan and the commands a run would execute, printed instead of run.
 
 use crate::commands::{self, Shift};
-use crate::job::JobSpec;
+use crate::pipeline::Prepared;
+use crate::plan::Planned;
 use crate::process::display_cmd;
-use crate::run::{source_path, Planned, RunEnv};
 use crate::workdir::WorkDir;
 use std::fmt::Write;
 
-pub fn render(job: &JobSpec, planned: &Planned, env: &RunEnv) -> String {
+pub fn render(prepared: &Prepared, planned: &Planned) -> String {
+    let job = &prepared.spec;
     let plan = &planned.plan;
     let tb = job.sync.in_tb;
     let shift = Shift::new(tb, job.trims.ts_offset_us);
-    let ffmpeg = env.ffmpeg.to_string_lossy();
+    let ffmpeg = &prepared.env.tools.ffmpeg;
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -39,8 +40,16 @@ pub fn render(job: &JobSpec, planned: &Planned, env: &RunEnv) -> String {
             c.last_packet,
             100.0 * c.cost as f64 / total as f64,
         );
-        let split = commands::split(job, source_path(job), c, &planned.packets, &shift, tb, &src);
-        let _ = writeln!(s, "  PRE    {}", display_cmd(&ffmpeg, &split));
+        let split = commands::split(
+            job,
+            job.source_path(),
+            c,
+            &planned.packets,
+            &shift,
+            tb,
+            &src,
+        );
+        let _ = writeln!(s, "  PRE    {}", display_cmd(ffmpeg, &split));
         let first_src = c.chain_first_pts() - shift.offset_ticks;
         let trim = commands::pre_roll(c, &planned.packets, first_src)
             .map(|prev| commands::start_trim_us(prev, first_src, shift.offset_ticks, tb, 0));
@@ -57,7 +66,7 @@ pub fn render(job: &JobSpec, planned: &Planned, env: &RunEnv) -> String {
     let early = commands::audio::early_audio(job).filter(|_| !job.discard_output);
     let done = early.as_ref().map(|ea| {
         let args = commands::audio::command(job, ea, "audio.mka", "audio.crc");
-        let _ = writeln!(s, "AUDIO {}", display_cmd(&ffmpeg, &args));
+        let _ = writeln!(s, "AUDIO {}", display_cmd(ffmpeg, &args));
         commands::audio::placeholder(ea, "audio.mka")
     });
     let fin = commands::final_mux(
@@ -71,6 +80,6 @@ pub fn render(job: &JobSpec, planned: &Planned, env: &RunEnv) -> String {
         },
         &job.output,
     );
-    let _ = writeln!(s, "FINAL {}", display_cmd(&ffmpeg, &fin));
+    let _ = writeln!(s, "FINAL {}", display_cmd(ffmpeg, &fin));
     s
 }

@@ -19,6 +19,29 @@ pub fn loop_error() -> String {
 }
 use std::path::{Path, PathBuf};
 
+/// The real ffmpeg and ffprobe a run uses, resolved once (`resolve`) and passed by reference.
+#[derive(Clone, Debug)]
+pub struct Tools {
+    pub ffmpeg: String,
+    pub ffprobe: String,
+}
+
+impl Tools {
+    /// Resolves both programs the config names (ffprobe first: it is the one needed first).
+    pub fn resolve(config: &crate::config::Config) -> Result<Tools> {
+        let ffprobe = utf8(resolve(&config.ffprobe_bin)?)?;
+        let ffmpeg = utf8(resolve(&config.ffmpeg_bin)?)?;
+        Ok(Tools { ffmpeg, ffprobe })
+    }
+}
+
+fn utf8(p: PathBuf) -> Result<String> {
+    match p.into_os_string().into_string() {
+        Ok(s) => Ok(s),
+        Err(p) => bail!("{}: the path is not UTF-8", PathBuf::from(p).display()),
+    }
+}
+
 fn is_executable(p: &Path) -> bool {
     #[cfg(unix)]
     {

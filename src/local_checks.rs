@@ -50,7 +50,7 @@ async fn audio_copies(
     spec: &job::JobSpec,
     infos: &[probe::MediaInfo],
 ) -> Result<Result<Vec<(usize, String)>, Passthrough>> {
-    let path = crate::run::source_path(spec);
+    let path = spec.source_path();
     let demux: Vec<String> = spec.demux_opts.iter().flat_map(|o| o.tokens()).collect();
     let first = probe::first_positions(ffprobe, path, &demux).await?;
     let mut packets = Vec::new();

@@ -44,3 +44,26 @@ impl Interrupts {
         }
     }
 }
+
+/// Exit code ffmpeg uses after SIGINT/SIGTERM.
+pub const EXIT_INTERRUPTED: u8 = 255;
+
+/// Watches the signals for a run: the first cancels `interrupted` and `cancel` (the run
+/// cleans up and exits 255); a second one while cleaning up kills the local ffmpeg processes
+/// and exits at once (exiting runs no destructor that would).
+pub fn watch(
+    cancel: tokio_util::sync::CancellationToken,
+    interrupted: tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let mut signals = Interrupts::listen();
+    tokio::spawn(async move {
+        if signals.next().await {
+            interrupted.cancel();
+            cancel.cancel();
+            if signals.next().await {
+                crate::process::kill_all();
+                std::process::exit(i32::from(EXIT_INTERRUPTED));
+            }
+        }
+    })
+}

@@ -63,29 +63,26 @@ struct ProbeFormat {
 }
 
 impl Splitter {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         job: Arc<JobSpec>,
-        chunks: Arc<Vec<Chunk>>,
-        packets: Arc<Vec<Packet>>,
-        tb: Rational,
-        src: String,
-        ffmpeg: String,
-        ffprobe: String,
+        planned: &crate::plan::Planned,
+        tools: &crate::ffbin::Tools,
         workdir: WorkDir,
         ahead: usize,
     ) -> Splitter {
+        let tb = job.sync.in_tb;
         let shift = Shift::new(tb, job.trims.ts_offset_us);
+        let chunks = Arc::new(planned.plan.chunks.clone());
         let cells = (0..chunks.len()).map(|_| OnceCell::new()).collect();
         Splitter {
+            src: job.source_path().to_string(),
             job,
             chunks,
-            packets,
+            packets: planned.packets.clone(),
             tb,
             shift,
-            src,
-            ffmpeg,
-            ffprobe,
+            ffmpeg: tools.ffmpeg.clone(),
+            ffprobe: tools.ffprobe.clone(),
             workdir,
             cells,
             ahead: Semaphore::new(ahead.max(1)),

@@ -43,6 +43,11 @@ pub enum Overwrite {
 }
 
 impl JobSpec {
+    /// The local path of the video source.
+    pub fn source_path(&self) -> &str {
+        local_path(&self.cmd.inputs[self.src_file].url).unwrap_or_default()
+    }
+
     /// The container (muxer, extension) workers write this job's chunks in.
     pub fn chunk_format(&self) -> (&'static str, &'static str) {
         self.muxer.chunk_format(self.encoder.as_deref())

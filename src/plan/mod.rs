@@ -150,6 +150,12 @@ impl Chunk {
     }
 }
 
+/// The source's packet index and the plan made from it: what the run executes.
+pub struct Planned {
+    pub packets: std::sync::Arc<Vec<crate::probe::Packet>>,
+    pub plan: std::sync::Arc<Plan>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Plan {
     pub input_frames: usize,

@@ -224,10 +224,10 @@ impl Core {
         let over = self.over();
         if !over {
             self.names.insert(worker, name.to_string());
-            let m = self.live.entry(worker).or_insert(Member {
-                slots: 0,
-                reserve,
-            });
+            let m = self
+                .live
+                .entry(worker)
+                .or_insert(Member { slots: 0, reserve });
             m.slots += slots;
             if !reserve {
                 self.joined += slots;
@@ -360,7 +360,10 @@ impl Core {
             return Pick::Wait;
         }
         if let Some((j, pos)) = self.next_for(w) {
-            let k = self.jobs[j].queue.remove(pos).expect("a position in the queue");
+            let k = self.jobs[j]
+                .queue
+                .remove(pos)
+                .expect("a position in the queue");
             return Pick::Start(self.start(j, k, w, now));
         }
         if self
@@ -492,7 +495,10 @@ impl Core {
                 }
                 out
             }
-            Outcome::Failed { error, fatal: false } => self.failed(t, w, others.is_empty(), error),
+            Outcome::Failed {
+                error,
+                fatal: false,
+            } => self.failed(t, w, others.is_empty(), error),
         }
     }
 

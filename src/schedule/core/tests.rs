@@ -47,7 +47,11 @@ fn dearest_chunks_go_first_and_resumed_ones_not_at_all() {
     let now = t0();
     let picked: Vec<usize> = (0..3).map(|_| started(c.pick(A, now)).chunk).collect();
     assert_eq!(picked, vec![1, 3, 0]);
-    assert_eq!(c.pick(A, now), Pick::Wait, "all in flight: nothing to race yet");
+    assert_eq!(
+        c.pick(A, now),
+        Pick::Wait,
+        "all in flight: nothing to race yet"
+    );
 }
 
 #[test]
@@ -172,7 +176,8 @@ fn losing_the_last_worker_fails_the_job_unless_one_is_still_connecting() {
     assert_eq!(c.pick(A, now), Pick::Stop);
     assert_eq!(c.status(job), None, "B may still join");
     let cmds = c.skipped(false);
-    let error = "all workers failed (the finished chunks are kept for a rerun); last error on a: e2";
+    let error =
+        "all workers failed (the finished chunks are kept for a rerun); last error on a: e2";
     assert_eq!(
         cmds,
         vec![Command::Fail {
@@ -200,7 +205,10 @@ fn a_worker_joining_late_takes_the_queued_chunks() {
     c.finish(ta, A, Outcome::Encoded, now);
     c.finish(tb, B, Outcome::Encoded, now);
     assert_eq!(c.status(job), Some(Ok(())));
-    assert!(!c.join(WorkerId(2), "c", 1, false, false).0, "the job is over");
+    assert!(
+        !c.join(WorkerId(2), "c", 1, false, false).0,
+        "the job is over"
+    );
 }
 
 #[test]
@@ -235,9 +243,16 @@ fn a_straggler_is_raced_and_the_first_result_wins() {
     };
     assert_eq!(dup.chunk, slow.chunk);
     assert_ne!(dup.attempt, slow.attempt);
-    assert_eq!(c.pick(B, secs(now, 30)), Pick::Wait, "one duplicate at a time");
+    assert_eq!(
+        c.pick(B, secs(now, 30)),
+        Pick::Wait,
+        "one duplicate at a time"
+    );
     let cmds = c.finish(dup, B, Outcome::Encoded, secs(now, 50));
-    assert_eq!(cmds, vec![Command::Keep(dup), Command::Cancel(slow.attempt)]);
+    assert_eq!(
+        cmds,
+        vec![Command::Keep(dup), Command::Cancel(slow.attempt)]
+    );
     // the loser may still come in with a result: it is thrown away
     assert_eq!(
         c.finish(slow, A, Outcome::Encoded, secs(now, 51)),

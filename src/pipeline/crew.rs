@@ -1,17 +1,97 @@
-//! The job's workers while it runs: the local slots and the first SSH worker to answer start
-//! the job, the others join the scheduler as they answer (a slow or unreachable machine holds
-//! nobody up), and every worker that joined is cleaned up at the end.
+//! The job's workers: the SSH workers are connected while the job is planned; the local
+//! slots and the first SSH worker to answer start the job, the others join the scheduler as
+//! they answer (a slow or unreachable machine holds nobody up), and every worker that joined is
+//! cleaned up at the end.
 
-use super::Probing;
+use super::Prepared;
 use crate::config::Config;
+use crate::job::JobSpec;
 use crate::schedule::core::WorkerId;
 use crate::schedule::{Joining, Slot};
+use crate::workdir;
 use crate::worker::{pool, Worker};
 use anyhow::Result;
+use std::path::Path;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+/// The job's id: names its local work dir (stable across runs, for resuming).
+fn job_id(job: &JobSpec) -> String {
+    let inputs: Vec<PathBuf> = job
+        .cmd
+        .inputs
+        .iter()
+        .map(|i| {
+            let p = Path::new(crate::job::local_path(&i.url).unwrap_or(&i.url));
+            std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
+        })
+        .collect();
+    workdir::job_id(&job.cmd.identity_argv(), &inputs)
+}
+
+/// SSH workers being connected and probed while the job is planned.
+pub struct Probing {
+    /// The job's id (names the local work dir and, with the pid, the remote ones).
+    pub id: String,
+    /// Each configured SSH worker's label and slot count, in config order.
+    workers: Vec<(String, usize)>,
+    /// Their outcomes (with their index in `workers`), as each one answers.
+    rx: mpsc::UnboundedReceiver<(usize, pool::Probed)>,
+    /// Cancelled when the job no longer waits for workers still connecting.
+    give_up: CancellationToken,
+}
+
+/// Starts connecting to every configured SSH worker (their per-run dirs are created).
+pub fn start_probing(prepared: &Prepared) -> Probing {
+    let Prepared { spec: job, env } = prepared;
+    let id = job_id(job);
+    let specs = pool::specs(&env.config);
+    let workers = specs
+        .iter()
+        .map(|s| (s.target.label.clone(), s.slots))
+        .collect();
+    let give_up = CancellationToken::new();
+    let rx = pool::probe_each(
+        specs,
+        &crate::worker::ssh::probe::job_dir_name(&id),
+        job.encoder.as_deref(),
+        &give_up,
+    );
+    Probing {
+        id,
+        workers,
+        rx,
+        give_up,
+    }
+}
+
+/// Closes the workers of a probing that will not be used (their per-run dirs are removed):
+/// the ones still connecting give up, the connected ones are cleaned up.
+pub async fn abandon(mut probing: Probing) {
+    probing.give_up.cancel();
+    let mut usable = Vec::new();
+    while let Some((_, p)) = probing.rx.recv().await {
+        if let Ok((w, _)) = p.result {
+            usable.push(Arc::new(w) as Arc<dyn Worker>);
+        }
+    }
+    cleanup(usable.into_iter()).await;
+}
+
+/// Removes the workers' per-run dirs, all at once, each bounded: a hung connection must not
+/// hold up the exit.
+pub async fn cleanup(workers: impl Iterator<Item = Arc<dyn Worker>>) {
+    let mut set = tokio::task::JoinSet::new();
+    for w in workers {
+        set.spawn(async move {
+            let _ = tokio::time::timeout(Duration::from_secs(5), w.cleanup()).await;
+        });
+    }
+    while set.join_next().await.is_some() {}
+}
 
 /// How the job starts.
 pub struct Start {
@@ -66,7 +146,7 @@ pub async fn gather(
     {
         Ok(local) => local,
         Err(e) => {
-            super::abandon(probing).await;
+            abandon(probing).await;
             return Err(e);
         }
     };
@@ -83,7 +163,7 @@ pub async fn gather(
         let next = tokio::select! {
             n = probing.rx.recv() => n,
             _ = cancel.cancelled() => {
-                super::abandon(probing).await;
+                abandon(probing).await;
                 anyhow::bail!("interrupted");
             }
         };

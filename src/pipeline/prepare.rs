@@ -1,0 +1,139 @@
+//! The first stage: the input files exist, the inputs are probed, the job is decided (or the
+//! command passes through), the output may be written, and the tools and the banner are ready.
+
+use super::{Env, Halt, Prepared, Session};
+use crate::cli::argv::CmdLine;
+use crate::ffbin::Tools;
+use crate::job::{self, Overwrite, Pre};
+use crate::probe;
+use crate::progress::Display;
+use crate::talk;
+use anyhow::{bail, Result};
+use std::io::BufRead;
+use std::path::Path;
+use tokio_util::sync::CancellationToken;
+
+/// Decides what needs no probing, probes the inputs, decides, and checks the output.
+pub async fn prepare(session: &Session) -> Result<Prepared, Halt> {
+    let Session {
+        started,
+        cmd,
+        config,
+        dry_run,
+        display,
+        sink,
+    } = session;
+    let pre = job::precheck(cmd).map_err(|p| Halt::Passthrough(p.into()))?;
+    for inp in &cmd.inputs {
+        let path = job::local_path(&inp.url).unwrap_or(&inp.url);
+        if !job::is_image_sequence(path, inp) {
+            check_input(&inp.url)?;
+        }
+    }
+    let tools = Tools::resolve(config)?;
+    let banner_wanted = matches!(display, Display::Ffmpeg(ff) if ff.banner);
+    // the real ffmpeg's version block and codec names, while the inputs are probed
+    let codecs = banner_wanted.then(|| {
+        let ffmpeg = tools.ffmpeg.clone();
+        tokio::spawn(async move { crate::banner::version_and_codecs(&ffmpeg).await })
+    });
+    let mut infos = Vec::new();
+    let mut dumps = Vec::new();
+    for inp in &cmd.inputs {
+        let demux: Vec<String> = inp
+            .opts
+            .iter()
+            .filter(|o| job::classify::input_role(o) == job::classify::InRole::Demux)
+            .flat_map(|o| o.tokens())
+            .collect();
+        let path = job::local_path(&inp.url).unwrap_or(&inp.url);
+        let (info, dump) = probe::probe_info(&tools.ffprobe, path, &demux).await?;
+        infos.push(info);
+        dumps.push(dump);
+    }
+    let spec = job::analyze(cmd, &pre, &infos).map_err(|p| Halt::Passthrough(p.into()))?;
+    let ffmpeg = spec.hw_check.as_ref().map(|_| tools.ffmpeg.as_str());
+    let spec = crate::local_checks::run(ffmpeg, &tools.ffprobe, spec, &infos)
+        .await?
+        .map_err(|p| Halt::Passthrough(p.into()))?;
+    if !dry_run && !pre.discard_output {
+        check_output(&pre, cmd)?;
+    }
+    let banner = match codecs {
+        Some(task) => {
+            let (version, codecs) = task.await.map_err(anyhow::Error::from)??;
+            Some(talk::banner(&spec, &infos, &dumps, &version, &codecs))
+        }
+        None => None,
+    };
+    let env = Env {
+        tools,
+        config: config.clone(),
+        display: *display,
+        progress_url: spec.cmd.global("progress").and_then(|o| o.arg.clone()),
+        sink: sink.clone(),
+        started: *started,
+        banner,
+        quit: CancellationToken::new(),
+    };
+    Ok(Prepared { spec, env })
+}
+
+/// Checks an input file the way ffmpeg would report it.
+fn check_input(url: &str) -> Result<()> {
+    let path = job::local_path(url).unwrap_or(url);
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => bail!("{url}: Is a directory"),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            bail!("{url}: No such file or directory")
+        }
+        Err(e) => bail!("{url}: {e}"),
+    }
+}
+
+/// ffmpeg's rules for an existing output without -y, and for an output that is an input.
+fn check_output(pre: &Pre, cmd: &CmdLine) -> Result<()> {
+    if cmd.has_global("y") && cmd.has_global("n") {
+        bail!("Error, both -y and -n supplied. Exiting.");
+    }
+    let out = Path::new(&pre.output);
+    let canon = |p: &Path| std::fs::canonicalize(p).ok();
+    for (i, inp) in cmd.inputs.iter().enumerate() {
+        let path = Path::new(job::local_path(&inp.url).unwrap_or(&inp.url));
+        if inp.url == pre.output || (out.exists() && canon(out) == canon(path)) {
+            bail!(
+                "Output {} same as Input #{i} - exiting (ffmpeg cannot edit existing files in-place)",
+                pre.output
+            );
+        }
+    }
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            bail!("{}: No such file or directory", pre.output);
+        }
+    }
+    if !out.exists() {
+        return Ok(());
+    }
+    if out.is_dir() {
+        bail!("{}: Is a directory", pre.output);
+    }
+    match pre.overwrite {
+        Overwrite::Yes => Ok(()),
+        Overwrite::No => bail!("File '{}' already exists. Exiting.", pre.output),
+        Overwrite::Ask if cmd.global("stdin").is_some_and(|o| !o.bool_value()) => {
+            bail!("File '{}' already exists. Exiting.", pre.output)
+        }
+        Overwrite::Ask => {
+            eprint!("File '{}' already exists. Overwrite? [y/N] ", pre.output);
+            let mut line = String::new();
+            let _ = std::io::stdin().lock().read_line(&mut line);
+            if line.trim_start().starts_with(['y', 'Y']) {
+                Ok(())
+            } else {
+                bail!("Not overwriting - exiting")
+            }
+        }
+    }
+}
