@@ -1,18 +1,17 @@
 //! `-df_dry_run`: the plan and the commands a run would execute, printed instead of run.
 
 use crate::commands::{self, Shift};
-use crate::pipeline::Prepared;
+use crate::job::JobSpec;
 use crate::plan::Planned;
 use crate::process::display_cmd;
 use crate::workdir::WorkDir;
 use std::fmt::Write;
 
-pub fn render(prepared: &Prepared, planned: &Planned) -> String {
-    let job = &prepared.spec;
+/// The plan and the commands of a planned job; `ffmpeg` is the local ffmpeg's path.
+pub fn render(job: &JobSpec, planned: &Planned, ffmpeg: &str) -> String {
     let plan = &planned.plan;
     let tb = job.sync.in_tb;
     let shift = Shift::new(tb, job.trims.ts_offset_us);
-    let ffmpeg = &prepared.env.tools.ffmpeg;
     let mut s = String::new();
     let _ = writeln!(
         s,

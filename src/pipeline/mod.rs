@@ -157,7 +157,8 @@ async fn stages(
         }
     };
     let Some(probing) = probing else {
-        talk::stdout(&crate::dryrun::render(&prepared, &planned));
+        let ffmpeg = &prepared.env.tools.ffmpeg;
+        talk::stdout(&crate::dryrun::render(&prepared.spec, &planned, ffmpeg));
         return Ok(());
     };
     let Prepared { spec, env } = prepared;

@@ -87,10 +87,11 @@ impl Scheduler {
         let job = &self.p.job;
         let sp = &self.p.splitter;
         let c = &self.p.plan.chunks[k];
-        let src = sp.get(k).await.map_err(|e| WorkerError::Ffmpeg {
-            tail: format!("{e:#}"),
-            fatal: true,
-        })?;
+        // the split runs here: its failure is local, and would fail on any worker
+        let src = sp
+            .get(k)
+            .await
+            .map_err(|e| WorkerError::Local(format!("{e:#}")))?;
         if !uploaded {
             w.upload(&src.path, &src.name).await?;
         }
