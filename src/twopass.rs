@@ -3,8 +3,8 @@
 //! would write its log (`<passlogfile>-distrffmpeg/`), together with the chunk cuts; pass 2
 //! reuses exactly those cuts and sends each chunk its statistics.
 
+use crate::hash::Fnv;
 use crate::job::JobSpec;
-use crate::workdir::Fnv;
 use crate::worker::{Worker, WorkerError};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -111,7 +111,7 @@ pub fn fingerprint(job: &JobSpec, input: &Path) -> String {
         h.write(o.tokens().join("\u{1}").as_bytes());
     }
     h.write(job.filter.as_deref().unwrap_or("").as_bytes());
-    format!("{:016x}", h.finish())
+    h.hex()
 }
 
 #[cfg(test)]
