@@ -61,13 +61,11 @@ impl TwoPass {
             }
         }
         if !any {
-            return Err(WorkerError::Ffmpeg {
-                tail: format!(
-                    "no pass-1 statistics for chunk {k} in {}; run pass 1 again",
-                    self.store.display()
-                ),
-                fatal: true,
-            });
+            // the local store lacks them: no worker can help (the job stops with this line)
+            return Err(WorkerError::Local(format!(
+                "no pass-1 statistics for chunk {k} in {}; run pass 1 again",
+                self.store.display()
+            )));
         }
         Ok(())
     }
