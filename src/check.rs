@@ -21,10 +21,11 @@ pub struct Row {
     pub ffmpeg_version: Option<String>,
 }
 
-/// Probes all workers; `encoder` is the one the command line asks for, if any.
+/// Probes all workers; `ffmpeg` is the local ffmpeg or why there is none (shown as `{:#}`),
+/// `encoder` the one the command line asks for, if any.
 pub async fn rows(
     config: &Config,
-    ffmpeg: Result<&Path, String>,
+    ffmpeg: Result<&Path, impl std::fmt::Display>,
     encoder: Option<&str>,
 ) -> Vec<Row> {
     let dir = crate::worker::ssh::probe::job_dir_name("check");
@@ -49,7 +50,7 @@ pub async fn rows(
             Err(e) => Row {
                 worker: label,
                 ok: false,
-                error: Some(e),
+                error: Some(e.to_string()),
                 latency_ms: None,
                 slots: p.spec.slots,
                 cores: None,
@@ -69,7 +70,7 @@ pub async fn rows(
 }
 
 async fn local_row(
-    ffmpeg: Result<&Path, String>,
+    ffmpeg: Result<&Path, impl std::fmt::Display>,
     slots: usize,
     cores: usize,
     encoder: Option<&str>,
@@ -80,7 +81,7 @@ async fn local_row(
             return Row {
                 worker: "local".into(),
                 ok: false,
-                error: Some(e),
+                error: Some(format!("{e:#}")),
                 latency_ms: None,
                 slots,
                 cores: Some(cores as u32),

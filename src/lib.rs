@@ -11,6 +11,7 @@ pub mod config;
 pub mod dryrun;
 pub mod ffbin;
 pub mod formats;
+pub mod hash;
 pub mod job;
 pub mod local_checks;
 pub mod logging;

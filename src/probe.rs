@@ -7,6 +7,9 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+mod args;
+pub use args::{ffprobe_args, FfprobeArgs, Show};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MediaKind {
@@ -326,7 +329,6 @@ pub fn parse_packets(csv: &[u8]) -> Result<Vec<Packet>> {
     Ok(v)
 }
 
-/// Runs ffprobe for streams, format and chapters.
 /// Whether the first decoded frame of stream `stream` carries a display matrix of its own (an
 /// H.264/HEVC display orientation SEI): one frame is decoded.
 pub async fn first_frame_display_matrix(
@@ -335,23 +337,15 @@ pub async fn first_frame_display_matrix(
     demux: &[String],
     stream: usize,
 ) -> Result<bool> {
-    let mut args: Vec<String> = ["-v", "error", "-select_streams"]
-        .map(String::from)
-        .to_vec();
-    args.push(stream.to_string());
-    args.extend(
-        [
-            "-read_intervals",
-            "%+#1",
-            "-show_entries",
-            "frame_side_data=side_data_type",
-            "-of",
-            "json",
-        ]
-        .map(String::from),
-    );
-    args.extend(demux.iter().cloned());
-    args.extend(["-i".to_string(), path.to_string()]);
+    let args = ffprobe_args(
+        "error",
+        Show::Entries("frame_side_data=side_data_type"),
+        "json",
+    )
+    .streams(stream)
+    .intervals("%+#1")
+    .demux(demux)
+    .input(path);
     let out = process::output(ffprobe, &args).await?;
     let v: serde_json::Value = serde_json::from_slice(&out)
         .with_context(|| format!("{path}: cannot read ffprobe output"))?;
@@ -370,21 +364,10 @@ pub async fn probe_info(
     path: &str,
     demux: &[String],
 ) -> Result<(MediaInfo, String)> {
-    let args: Vec<String> = [
-        "-hide_banner",
-        "-v",
-        "info",
-        "-show_format",
-        "-show_streams",
-        "-show_chapters",
-        "-of",
-        "json",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain(demux.iter().cloned())
-    .chain(["-i".to_string(), path.to_string()])
-    .collect();
+    let args = ffprobe_args("info", Show::FormatStreamsChapters, "json")
+        .hide_banner()
+        .demux(demux)
+        .input(path);
     let (out, err) = process::output_and_stderr(ffprobe, &args)
         .await
         .map_err(|e| {
@@ -405,18 +388,11 @@ pub async fn probe_packets(
     stream: usize,
     demux: &[String],
 ) -> Result<Vec<Packet>> {
-    let mut args: Vec<String> = vec![
-        "-v".into(),
-        "error".into(),
-        "-select_streams".into(),
-        stream.to_string(),
-        "-show_entries".into(),
-        "packet=pts,dts,duration,size,flags".into(),
-        "-of".into(),
-        "csv=p=0".into(),
-    ];
-    args.extend(demux.iter().cloned());
-    args.extend(["-i".to_string(), path.to_string()]);
+    let entries = Show::Entries("packet=pts,dts,duration,size,flags");
+    let args = ffprobe_args("error", entries, "csv=p=0")
+        .streams(stream)
+        .demux(demux)
+        .input(path);
     let out = process::output(ffprobe, &args)
         .await
         .with_context(|| format!("{path}: cannot read the packet index"))?;
@@ -430,20 +406,10 @@ pub async fn first_positions(
     path: &str,
     demux: &[String],
 ) -> Result<BTreeMap<usize, Vec<i64>>> {
-    let mut args: Vec<String> = [
-        "-v",
-        "error",
-        "-read_intervals",
-        "%+#512",
-        "-show_entries",
-        "packet=stream_index,pos",
-        "-of",
-        "csv=p=0",
-    ]
-    .map(String::from)
-    .to_vec();
-    args.extend(demux.iter().cloned());
-    args.extend(["-i".to_string(), path.to_string()]);
+    let args = ffprobe_args("error", Show::Entries("packet=stream_index,pos"), "csv=p=0")
+        .intervals("%+#512")
+        .demux(demux)
+        .input(path);
     let out = process::output(ffprobe, &args)
         .await
         .with_context(|| format!("{path}: cannot read the packet order"))?;

@@ -4,10 +4,11 @@
 //! index, a sample of its bytes) reuses them; anything else starts fresh.
 
 use crate::assemble::verify::{self, EncodedChunk};
+use crate::hash::Fnv;
 use crate::job::JobSpec;
 use crate::plan::Plan;
 use crate::probe::Packet;
-use crate::workdir::{Fnv, WorkDir};
+use crate::workdir::WorkDir;
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
@@ -52,7 +53,7 @@ pub fn input_fingerprint(packets: &[Packet], input: &Path) -> String {
             h.write(&buf[..n]);
         }
     }
-    format!("{:016x}", h.finish())
+    h.hex()
 }
 
 /// A fingerprint of everything that decides a chunk's content: the input's
@@ -81,7 +82,7 @@ pub fn fingerprint(plan: &Plan, job: &JobSpec, input: &str) -> String {
     }
     h.write(job.filter.as_deref().unwrap_or("").as_bytes());
     h.write(job.chunk_format().0.as_bytes());
-    format!("{:016x}", h.finish())
+    h.hex()
 }
 
 impl Manifest {

@@ -6,7 +6,7 @@
 use crate::commands::{self, Shift};
 use crate::job::JobSpec;
 use crate::plan::Chunk;
-use crate::probe::Packet;
+use crate::probe::{ffprobe_args, Packet, Show};
 use crate::process;
 use crate::rational::{parse_seconds_us, rescale_q, Rational};
 use crate::workdir::WorkDir;
@@ -187,20 +187,10 @@ impl Splitter {
 
     /// Checks the split file starts with the planned keyframe; returns its start time.
     async fn check(&self, k: usize, file: &std::path::Path, ahead: bool) -> Result<i64> {
-        let args: Vec<String> = [
-            "-v",
-            "error",
-            "-read_intervals",
-            "%+#1",
-            "-show_entries",
-            "format=start_time:stream=time_base:packet=pts",
-            "-of",
-            "json",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .chain([file.to_string_lossy().into_owned()])
-        .collect();
+        let entries = Show::Entries("format=start_time:stream=time_base:packet=pts");
+        let args = ffprobe_args("error", entries, "json")
+            .intervals("%+#1")
+            .file(&file.to_string_lossy());
         let out = process::output_at(&self.ffprobe, &args, ahead).await?;
         let p: Probe = serde_json::from_slice(&out).context("split check")?;
         let tb = p

@@ -3,8 +3,8 @@
 //! would write its log (`<passlogfile>-distrffmpeg/`), together with the chunk cuts; pass 2
 //! reuses exactly those cuts and sends each chunk its statistics.
 
+use crate::hash::Fnv;
 use crate::job::JobSpec;
-use crate::workdir::Fnv;
 use crate::worker::{Worker, WorkerError};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -61,13 +61,11 @@ impl TwoPass {
             }
         }
         if !any {
-            return Err(WorkerError::Ffmpeg {
-                tail: format!(
-                    "no pass-1 statistics for chunk {k} in {}; run pass 1 again",
-                    self.store.display()
-                ),
-                fatal: true,
-            });
+            // the local store lacks them: no worker can help (the job stops with this line)
+            return Err(WorkerError::Local(format!(
+                "no pass-1 statistics for chunk {k} in {}; run pass 1 again",
+                self.store.display()
+            )));
         }
         Ok(())
     }
@@ -111,7 +109,7 @@ pub fn fingerprint(job: &JobSpec, input: &Path) -> String {
         h.write(o.tokens().join("\u{1}").as_bytes());
     }
     h.write(job.filter.as_deref().unwrap_or("").as_bytes());
-    format!("{:016x}", h.finish())
+    h.hex()
 }
 
 #[cfg(test)]

@@ -3,35 +3,12 @@
 //! Job dirs live in a directory of our own (`<work_dir>/distrffmpeg-jobs/`), carry a marker
 //! file, and only dirs with our name pattern and marker are ever removed.
 
+use crate::hash::Fnv;
 use std::fs::{File, TryLockError};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-
-/// FNV-1a, 64 bit: stable across builds and platforms (unlike std's DefaultHasher).
-pub struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Fnv {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Fnv {
-    pub fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 ^= u64::from(*b);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-        }
-        // separator so ("ab","c") and ("a","bc") differ
-        self.0 ^= 0xff;
-        self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-    }
-    pub fn finish(&self) -> u64 {
-        self.0
-    }
-}
 
 /// A job id from the argv and each input's path, size and modification time.
 pub fn job_id<P: AsRef<Path>>(argv: &[String], inputs: &[P]) -> String {
@@ -51,7 +28,7 @@ pub fn job_id<P: AsRef<Path>>(argv: &[String], inputs: &[P]) -> String {
             }
         }
     }
-    format!("{:016x}", h.finish())
+    h.hex()
 }
 
 /// Work dirs of interrupted or failed runs older than this are removed when a job starts.

@@ -326,7 +326,8 @@ fn a_channel_open_to_a_frozen_worker_times_out() {
             let err = match subsystem {
                 None => conn.open_session().await.map(|_| ()).unwrap_err(),
                 Some(s) => conn.open_subsystem(s).await.map(|_| ()).unwrap_err(),
-            };
+            }
+            .to_string();
             assert!(err.contains("no answer within 2s"), "{err}");
             let took = started.elapsed();
             assert!(

@@ -4,6 +4,7 @@
 
 use crate::commands::audio::{self, AudioDone, DoneStream, EarlyAudio, BIAS_S};
 use crate::job::JobSpec;
+use crate::probe::{ffprobe_args, Show};
 use crate::process;
 use crate::rational::parse_seconds_us;
 use crate::workdir::WorkDir;
@@ -45,18 +46,8 @@ pub async fn encode(
         .context("encoding the audio")?;
     let listing = std::fs::read_to_string(&crc).context("reading the audio packet list")?;
     let packets = audio::parse_framecrc(&listing);
-    let args: Vec<String> = [
-        "-v",
-        "error",
-        "-show_entries",
-        "format=start_time:stream=index:stream_tags",
-        "-of",
-        "json",
-        &mka,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let entries = Show::Entries("format=start_time:stream=index:stream_tags");
+    let args = ffprobe_args("error", entries, "json").file(&mka);
     let out = process::output(ffprobe, &args).await?;
     let p: Probe = serde_json::from_slice(&out).context("reading the encoded audio")?;
     let start = p

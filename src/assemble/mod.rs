@@ -10,7 +10,7 @@ use crate::commands;
 use crate::commands::audio::AudioDone;
 use crate::job::{JobSpec, Overwrite};
 use crate::plan::Plan;
-use crate::probe::MediaKind;
+use crate::probe::{ffprobe_args, MediaKind, Show};
 use crate::process;
 use crate::progress::FinalStats;
 use crate::rational::{rescale_q, MICROS};
@@ -21,18 +21,10 @@ use verify::EncodedChunk;
 
 /// Counts the video packets of the written file (demux only).
 async fn count_video(ffprobe: &str, path: &Path, stream: usize) -> Result<i64> {
-    let args: Vec<String> = vec![
-        "-v".into(),
-        "error".into(),
-        "-select_streams".into(),
-        stream.to_string(),
-        "-count_packets".into(),
-        "-show_entries".into(),
-        "stream=nb_read_packets".into(),
-        "-of".into(),
-        "csv=p=0".into(),
-        path.to_string_lossy().into_owned(),
-    ];
+    let args = ffprobe_args("error", Show::Entries("stream=nb_read_packets"), "csv=p=0")
+        .streams(stream)
+        .count_packets()
+        .file(&path.to_string_lossy());
     let out = process::output(ffprobe, &args).await?;
     // Formats with programs (mpegts) list the stream twice.
     let s = String::from_utf8_lossy(&out);

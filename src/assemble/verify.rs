@@ -2,6 +2,7 @@
 //! and the same timestamps (relative to the chunk's first frame, in the container's time base).
 
 use crate::plan::Chunk;
+use crate::probe::{ffprobe_args, Show};
 use crate::process;
 use crate::rational::{parse_seconds_us, rescale_q, Rational};
 use serde::{Deserialize, Serialize};
@@ -109,20 +110,10 @@ pub async fn verify(
     c: &Chunk,
     enc_tb: Rational,
 ) -> Result<EncodedChunk, VerifyError> {
-    let args: Vec<String> = [
-        "-v",
-        "error",
-        "-select_streams",
-        "v:0",
-        "-show_entries",
-        "format=start_time:stream=time_base:stream_tags:packet=pts",
-        "-of",
-        "json",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain([path.to_string_lossy().into_owned()])
-    .collect();
+    let entries = Show::Entries("format=start_time:stream=time_base:stream_tags:packet=pts");
+    let args = ffprobe_args("error", entries, "json")
+        .streams("v:0")
+        .file(&path.to_string_lossy());
     // nobody waits for it but the final mux: the worker has moved on to its next chunk
     let out = process::background_output(ffprobe, &args)
         .await

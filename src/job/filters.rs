@@ -140,7 +140,8 @@ pub use crate::plan::timeline::Window;
 /// Temporal filters that keep one output frame per input frame at its timestamp, with the
 /// window each reads in the form its options give it (each proven by tests/filters.rs), or why
 /// that form does not distribute. Positional options follow each filter's option order.
-fn temporal_window(name: &str, args: &str) -> Option<Result<Window, String>> {
+fn temporal_window(name: &str, args: &str) -> Option<Result<Window, FilterError>> {
+    let refused = |why: String| Err(FilterError::Stateful(name.to_string(), why));
     let window = |before, after| {
         Ok(Window {
             before,
@@ -156,7 +157,7 @@ fn temporal_window(name: &str, args: &str) -> Option<Result<Window, String>> {
             after: 1,
             fields: true,
         }),
-        Some(_) => Err(
+        Some(_) => refused(
             "it sends one frame per field of the frames flagged interlaced only (deint=1)"
                 .to_string(),
         ),
@@ -168,25 +169,25 @@ fn temporal_window(name: &str, args: &str) -> Option<Result<Window, String>> {
             match option(args, "mode", 0).as_deref().unwrap_or(default) {
                 "0" | "2" | "send_frame" | "send_frame_nospatial" => window(1, 1),
                 "1" | "3" | "send_field" | "send_field_nospatial" => per_field(2),
-                m => Err(format!("mode {m} is not understood")),
+                m => refused(format!("mode {m} is not understood")),
             }
         }
         "w3fdif" => match option(args, "mode", 1).as_deref().unwrap_or("1") {
             "0" | "frame" => window(1, 1),
             "1" | "field" => per_field(3),
-            m => Err(format!("mode {m} is not understood")),
+            m => refused(format!("mode {m} is not understood")),
         },
         // keeps the previous frame's planes
         "kerndeint" => window(1, 0),
         // mixes the last `frames` frames (the first one repeated at the start)
         "tmix" => match option(args, "frames", 0).map_or(Ok(3), |v| v.parse::<usize>()) {
             Ok(n) if (1..=1024).contains(&n) => window(n - 1, 0),
-            _ => Err("its frame count is not a plain number".into()),
+            _ => refused("its frame count is not a plain number".into()),
         },
         // a window of `s` frames centred on the output frame (an even size is made odd)
         "atadenoise" => match option(args, "s", 6).map_or(Ok(9), |v| v.parse::<usize>()) {
             Ok(s) if (5..=129).contains(&s) => window((s | 1) / 2, (s | 1) / 2),
-            _ => Err("its window size is not a plain number".into()),
+            _ => refused("its window size is not a plain number".into()),
         },
         _ => return None,
     })
@@ -250,7 +251,7 @@ pub fn check_chain(chain: &str) -> Result<Window, FilterError> {
                 total.after += w.after;
                 total.fields |= w.fields;
             }
-            Some(Err(why)) => return Err(FilterError::Stateful(name, why)),
+            Some(Err(e)) => return Err(e),
             None if !FRAME_LOCAL.contains(&name.as_str()) => {
                 return Err(FilterError::NotFrameLocal(name))
             }

@@ -6,6 +6,7 @@
 //! `init_input_filter`). Anything else — several inputs or outputs, labels in the middle of a
 //! chain, an unlabelled output, `sws_flags=` — is not one chain and passes through.
 
+use super::Passthrough;
 use crate::cli::argv::{CmdLine, Opt};
 use crate::cli::mapping;
 use crate::cli::spec::Spec;
@@ -19,6 +20,18 @@ pub struct GraphOut {
     pub file: usize,
     pub stream: usize,
     pub chain: String,
+}
+
+/// Why a graph is not one chain of one plain video stream: part of the reason to pass through,
+/// which names the graph.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NotOneChain(pub String);
+
+impl From<&str> for NotOneChain {
+    fn from(why: &str) -> NotOneChain {
+        NotOneChain(why.to_string())
+    }
 }
 
 /// libswscale options a user can give on the output (`-sws_flags lanczos`): a simple `-vf`
@@ -41,7 +54,7 @@ const SWS_OPTS: &[&str] = &[
 
 /// The `-filter_complex`/`-lavfi` of `cmd` as one linear chain of the `-vf` whitelist, or why
 /// it passes through; None without a graph.
-pub fn of_cmd(cmd: &CmdLine, infos: &[MediaInfo]) -> Result<Option<GraphOut>, String> {
+pub fn of_cmd(cmd: &CmdLine, infos: &[MediaInfo]) -> Result<Option<GraphOut>, Passthrough> {
     let graphs: Vec<&Opt> = cmd
         .globals
         .iter()
@@ -50,10 +63,10 @@ pub fn of_cmd(cmd: &CmdLine, infos: &[MediaInfo]) -> Result<Option<GraphOut>, St
     let g = match graphs[..] {
         [] => return Ok(None),
         [g] => g.arg.as_deref().unwrap_or(""),
-        _ => return Err(format!("{} filter graphs", graphs.len())),
+        _ => return Err(Passthrough(format!("{} filter graphs", graphs.len()))),
     };
-    let why = |e: String| format!("-filter_complex {g}: {e}");
-    let lin = linear(g).map_err(why)?;
+    let why = |e: String| Passthrough(format!("-filter_complex {g}: {e}"));
+    let lin = linear(g).map_err(|e| why(e.0))?;
     // one filter at a time: each text is exactly one filter to libavfilter
     for f in &lin.filters {
         super::filters::check_chain(f).map_err(|e| why(e.to_string()))?;
@@ -63,13 +76,13 @@ pub fn of_cmd(cmd: &CmdLine, infos: &[MediaInfo]) -> Result<Option<GraphOut>, St
         .iter()
         .find(|o| o.def.is_none() && SWS_OPTS.contains(&o.name()))
     {
-        return Err(format!(
+        return Err(Passthrough(format!(
             "-{} with -filter_complex (a complex graph does not use it)",
             o.flag
-        ));
+        )));
     }
     let disabled = |f: usize| cmd.inputs[f].last("vn").is_some_and(Opt::bool_value);
-    let (file, stream) = source(lin.input.as_deref(), infos, disabled).map_err(why)?;
+    let (file, stream) = source(lin.input.as_deref(), infos, disabled).map_err(|e| why(e.0))?;
     Ok(Some(GraphOut {
         label: lin.output,
         file,
@@ -133,7 +146,7 @@ fn skip_ws(s: &str, i: usize) -> usize {
 
 /// Labels `[name]…` at `s[i..]` (whitespace after each); names must be plain words so that the
 /// graph parser and `-map` read them the same way.
-fn labels(s: &str, mut i: usize, out: &mut Vec<String>) -> Result<usize, String> {
+fn labels(s: &str, mut i: usize, out: &mut Vec<String>) -> Result<usize, NotOneChain> {
     while s[i..].starts_with('[') {
         let end = s[i..]
             .find(']')
@@ -142,7 +155,7 @@ fn labels(s: &str, mut i: usize, out: &mut Vec<String>) -> Result<usize, String>
         let name = &s[i + 1..end];
         let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '.' | '-');
         if name.is_empty() || !name.chars().all(plain) {
-            return Err(format!("label [{name}] is not a plain name"));
+            return Err(NotOneChain(format!("label [{name}] is not a plain name")));
         }
         out.push(name.to_string());
         i = skip_ws(s, end + 1);
@@ -151,7 +164,7 @@ fn labels(s: &str, mut i: usize, out: &mut Vec<String>) -> Result<usize, String>
 }
 
 /// Splits the graph text into chains the way `avfilter_graph_parse2` does.
-fn chains(g: &str) -> Result<Vec<Chain>, String> {
+fn chains(g: &str) -> Result<Vec<Chain>, NotOneChain> {
     let mut i = skip_ws(g, 0);
     if g[i..].starts_with("sws_flags=") {
         return Err("the graph sets sws_flags".into());
@@ -192,15 +205,15 @@ fn chains(g: &str) -> Result<Vec<Chain>, String> {
                 all.push(Chain::default());
                 i += 1;
             }
-            Some(c) => return Err(format!("unexpected '{c}'")),
+            Some(c) => return Err(NotOneChain(format!("unexpected '{c}'"))),
         }
     }
 }
 
 /// The graph as one linear chain, or why it is not one.
-pub fn linear(g: &str) -> Result<Linear, String> {
+pub fn linear(g: &str) -> Result<Linear, NotOneChain> {
     let chains = chains(g)?;
-    let not_linear = || "the graph is not one linear chain".to_string();
+    let not_linear = || NotOneChain::from("the graph is not one linear chain");
     let mut input = None;
     let mut prev_out: Option<String> = None;
     let mut filters = Vec::new();
@@ -251,7 +264,7 @@ pub fn source(
     label: Option<&str>,
     infos: &[MediaInfo],
     video_disabled: impl Fn(usize) -> bool,
-) -> Result<(usize, usize), String> {
+) -> Result<(usize, usize), NotOneChain> {
     let Some(label) = label else {
         for (f, info) in infos.iter().enumerate() {
             if video_disabled(f) {
@@ -270,23 +283,28 @@ pub fn source(
     let plain_number = file == "0" || (!file.starts_with('0') && !file.is_empty());
     let file: usize = match file.parse() {
         Ok(n) if plain_number => n,
-        _ => return Err(format!("graph input [{label}] is not a stream of an input")),
+        _ => {
+            return Err(NotOneChain(format!(
+                "graph input [{label}] is not a stream of an input"
+            )))
+        }
     };
     let info = infos
         .get(file)
-        .ok_or_else(|| format!("graph input [{label}]: no input #{file}"))?;
-    let spec = Spec::parse(spec).map_err(|e| e.to_string())?;
+        .ok_or_else(|| NotOneChain(format!("graph input [{label}]: no input #{file}")))?;
+    let spec = Spec::parse(spec).map_err(|e| NotOneChain(e.to_string()))?;
     let views: Vec<_> = info.streams.iter().map(mapping::view).collect();
     let found = (0..views.len()).find(|&i| {
         matches!(info.streams[i].kind, MediaKind::Video | MediaKind::Subtitle)
             && spec.matches(&views, i)
     });
+    let why = |e: String| Err(NotOneChain(e));
     match found {
-        None => Err(format!("graph input [{label}] matches no video stream")),
+        None => why(format!("graph input [{label}] matches no video stream")),
         Some(i) if info.streams[i].kind != MediaKind::Video => {
-            Err(format!("graph input [{label}] is a subtitle stream"))
+            why(format!("graph input [{label}] is a subtitle stream"))
         }
-        Some(_) if video_disabled(file) => Err(format!("graph input [{label}] is disabled")),
+        Some(_) if video_disabled(file) => why(format!("graph input [{label}] is disabled")),
         Some(i) => Ok((file, i)),
     }
 }
@@ -295,7 +313,7 @@ pub fn source(
 mod tests {
     use super::*;
 
-    fn lin(g: &str) -> Result<(Option<String>, String, String), String> {
+    fn lin(g: &str) -> Result<(Option<String>, String, String), NotOneChain> {
         linear(g).map(|l| (l.input, l.chain, l.output))
     }
 

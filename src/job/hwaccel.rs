@@ -8,6 +8,7 @@
 //! kept in GPU memory (`-hwaccel_output_format`, the `cuvid`/`qsv` defaults), hardware decoders,
 //! GPU encoders and GPU filters pass through: no worker is known to have the device.
 
+use super::Passthrough;
 use crate::cli::argv::{CmdLine, FileArgs, Opt};
 
 /// Global options that open hardware devices.
@@ -82,27 +83,27 @@ pub fn gpu_filter(names: &[String]) -> Option<String> {
 
 /// Why the source input's hardware options cannot be dropped for software decoding, if so;
 /// `decoder` is the input's `-c:v`, if any.
-pub fn check_input(input: &FileArgs, decoder: Option<&str>) -> Result<(), String> {
+pub fn check_input(input: &FileArgs, decoder: Option<&str>) -> Result<(), Passthrough> {
     if let Some(d) = decoder.filter(|d| GPU_DECODERS.iter().any(|s| d.ends_with(s))) {
-        return Err(format!(
+        return Err(Passthrough(format!(
             "hardware decoder {d}: no worker is known to have the device"
-        ));
+        )));
     }
     for o in &input.opts {
         let arg = o.arg.as_deref().unwrap_or("");
         if o.is("hwaccel_output_format") {
-            return Err(format!(
+            return Err(Passthrough(format!(
                 "-{} {arg}: the decoded frames' format (GPU memory or a download format) is not \
                  reproduced by software decoding",
                 o.flag
-            ));
+            )));
         }
         if o.is("hwaccel") && matches!(arg, "cuvid" | "qsv") {
             // ffmpeg_opt.c: these default -hwaccel_output_format to cuda / qsv
-            return Err(format!(
+            return Err(Passthrough(format!(
                 "-{} {arg} keeps the decoded frames in GPU memory",
                 o.flag
-            ));
+            )));
         }
     }
     Ok(())
@@ -216,6 +217,7 @@ mod tests {
         ];
         assert!(reason(&tdarr)
             .unwrap_err()
+            .0
             .contains("-hwaccel_output_format cuda"));
         let nv12 = [
             "-hwaccel",
@@ -286,12 +288,12 @@ mod tests {
         assert!(prints_information(&list));
     }
 
-    fn job(argv: &[&str]) -> Result<crate::job::JobSpec, String> {
+    fn job(argv: &[&str]) -> Result<crate::job::JobSpec, Passthrough> {
         use crate::testutil::{audio, info, video};
         let c = cmd(argv);
-        let pre = crate::job::precheck(&c).map_err(|p| p.0)?;
+        let pre = crate::job::precheck(&c)?;
         let infos = [info(vec![video(0, 1280, 720), audio(1, 2, "eng")])];
-        crate::job::analyze(&c, &pre, &infos).map_err(|p| p.0)
+        crate::job::analyze(&c, &pre, &infos)
     }
 
     #[test]
@@ -326,10 +328,10 @@ mod tests {
             "h264_nvenc",
             "o.mp4",
         ]);
-        assert!(gpu.unwrap_err().contains("GPU encoder h264_nvenc"));
+        assert!(gpu.unwrap_err().0.contains("GPU encoder h264_nvenc"));
         let filt = job(&["-i", "in.mp4", "-vf", "scale_npp=640:-2", "o.mp4"]);
-        assert!(filt.unwrap_err().contains("GPU filter scale_npp"));
+        assert!(filt.unwrap_err().0.contains("GPU filter scale_npp"));
         let list = job(&["-init_hw_device", "list", "-i", "in.mp4", "o.mp4"]);
-        assert!(list.unwrap_err().contains("prints information"));
+        assert!(list.unwrap_err().0.contains("prints information"));
     }
 }

@@ -154,7 +154,7 @@ impl TwoPass {
 /// The full decision, given ffprobe results for every input.
 pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec, Passthrough> {
     let out = &cmd.outputs[0];
-    let graph = graph::of_cmd(cmd, infos).map_err(Passthrough)?;
+    let graph = graph::of_cmd(cmd, infos)?;
     let graph_out = graph.as_ref().map(|g| (g.label.as_str(), g.file, g.stream));
     let outs = mapping::resolve_with_graph(cmd, out, infos, pre.muxer, graph_out)
         .map_err(|e| Passthrough(e.to_string()))?;
@@ -209,7 +209,7 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
         }
     }
     let decoder = decode_opts.iter().find(|o| o.is("c"));
-    hwaccel::check_input(input, decoder.and_then(|o| o.arg.as_deref())).map_err(Passthrough)?;
+    hwaccel::check_input(input, decoder.and_then(|o| o.arg.as_deref()))?;
     if rotation.worker_off {
         decode_opts.push(Opt::new("autorotate", Some("0")));
     }
@@ -254,7 +254,7 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
             encode_opts.push(Opt::new(name, o.arg.as_deref()));
         }
     }
-    let timing = timing::parse(input, out).map_err(Passthrough)?;
+    let timing = timing::parse(input, out)?;
     if timing.in_ss_us.is_some() && matches!(info.format.format_name.as_str(), "mpegts" | "mpeg") {
         // MPEG-TS/PS seek by byte position; which frames plain ffmpeg decodes after it
         // depends on where the demuxer lands.
@@ -398,9 +398,9 @@ fn rotation_of(
     stream: usize,
 ) -> Result<rotation::Rotation, Passthrough> {
     let views: Vec<_> = info.streams.iter().map(mapping::view).collect();
-    let on = rotation::autorotate(input, &views, stream).map_err(Passthrough)?;
+    let on = rotation::autorotate(input, &views, stream)?;
     let matrix = info.streams[stream].display_matrix.as_ref();
-    rotation::decide(matrix, on).map_err(Passthrough)
+    rotation::decide(matrix, on)
 }
 
 /// How `-map_metadata` options treat per-stream metadata (fftools' copy_metadata): turned off

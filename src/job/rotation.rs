@@ -5,6 +5,7 @@
 //! the source's matrix, which the final mux's stream copy sets again through
 //! `-metadata:s:N rotate=R` when that yields exactly the same matrix.
 
+use super::Passthrough;
 use crate::cli::argv::FileArgs;
 use crate::cli::mapping;
 use crate::cli::spec::{Spec, StreamView};
@@ -26,11 +27,15 @@ pub struct Rotation {
 
 /// Whether autorotate is on for input stream `stream`: the last `-autorotate` /
 /// `-noautorotate` whose specifier matches it (fftools' MATCH_PER_STREAM_OPT), on by default.
-pub fn autorotate(input: &FileArgs, views: &[StreamView], stream: usize) -> Result<bool, String> {
+pub fn autorotate(
+    input: &FileArgs,
+    views: &[StreamView],
+    stream: usize,
+) -> Result<bool, Passthrough> {
     let mut on = true;
     for o in input.opts.iter().filter(|o| o.is("autorotate")) {
         let (_, spec) = mapping::alias(o);
-        let spec = Spec::parse(&spec).map_err(|e| e.to_string())?;
+        let spec = Spec::parse(&spec).map_err(|e| Passthrough(e.to_string()))?;
         if !spec.matches(views, stream) {
             continue;
         }
@@ -42,7 +47,7 @@ pub fn autorotate(input: &FileArgs, views: &[StreamView], stream: usize) -> Resu
             let v: i64 = arg
                 .trim()
                 .parse()
-                .map_err(|_| format!("-{} {arg}", o.flag))?;
+                .map_err(|_| Passthrough(format!("-{} {arg}", o.flag)))?;
             v != 0
         };
     }
@@ -84,7 +89,7 @@ const IDENTITY: [i32; 9] = [65536, 0, 0, 0, 65536, 0, 0, 0, 1 << 30];
 
 /// The decision for a source matrix (`None`: the stream has none) and the autorotate setting;
 /// `Err` gives the reason to pass through.
-pub fn decide(matrix: Option<&[i32; 9]>, autorotate: bool) -> Result<Rotation, String> {
+pub fn decide(matrix: Option<&[i32; 9]>, autorotate: bool) -> Result<Rotation, Passthrough> {
     let Some(m) = matrix else {
         return Ok(Rotation {
             worker_off: !autorotate,
@@ -102,10 +107,10 @@ pub fn decide(matrix: Option<&[i32; 9]>, autorotate: bool) -> Result<Rotation, S
             .into_iter()
             .find(|&r| rotate_matrix(r) == *m)
             .ok_or_else(|| {
-                format!(
+                Passthrough(format!(
                     "the display matrix {m:?} kept by -noautorotate is not one a stream copy's \
                      rotate metadata reproduces"
-                )
+                ))
             })?;
         return Ok(Rotation {
             keep: Some(keep),
@@ -137,9 +142,9 @@ pub fn decide(matrix: Option<&[i32; 9]>, autorotate: bool) -> Result<Rotation, S
             "transpose=cclock"
         }]
     } else if theta.abs() > 1.0 || theta.is_nan() {
-        return Err(format!(
+        return Err(Passthrough(format!(
             "the display matrix rotates by {theta}° (not a multiple of 90)"
-        ));
+        )));
     } else if theta.abs() < 1.0 && m[4] < 0 {
         vec!["vflip"]
     } else {
@@ -195,7 +200,7 @@ mod tests {
     fn odd_angles_and_degenerate_matrices_pass_through() {
         // rotate=45: cos = sin = 46340/65536
         let m = [46340, -46340, 0, 46340, 46340, 0, 0, 0, W];
-        assert!(decide(Some(&m), true).unwrap_err().contains("315°"));
+        assert!(decide(Some(&m), true).unwrap_err().0.contains("315°"));
         assert!(decide(Some(&[0; 9]), true).is_err());
     }
 
@@ -221,13 +226,13 @@ mod tests {
         assert!(!decide(None, true).unwrap().worker_off);
     }
 
-    fn job(argv: &[&str], matrix: Option<[i32; 9]>) -> Result<crate::job::JobSpec, String> {
+    fn job(argv: &[&str], matrix: Option<[i32; 9]>) -> Result<crate::job::JobSpec, Passthrough> {
         use crate::testutil::{info, video};
         let cmd = crate::cli::argv::CmdLine::parse(argv).unwrap();
-        let pre = crate::job::precheck(&cmd).map_err(|p| p.0)?;
+        let pre = crate::job::precheck(&cmd)?;
         let mut v = video(0, 320, 240);
         v.display_matrix = matrix;
-        crate::job::analyze(&cmd, &pre, &[info(vec![v])]).map_err(|p| p.0)
+        crate::job::analyze(&cmd, &pre, &[info(vec![v])])
     }
 
     fn decoder(j: &crate::job::JobSpec) -> Vec<String> {

@@ -24,26 +24,26 @@ pub struct Timing {
     pub out_to_us: Option<i64>,
 }
 
-fn dur(file: &FileArgs, name: &str) -> Result<Option<i64>, String> {
+fn dur(file: &FileArgs, name: &str) -> Result<Option<i64>, Passthrough> {
     match file.last(name) {
         None => Ok(None),
         Some(o) => {
             let a = o.arg.as_deref().unwrap_or("");
             parse_duration_us(a)
                 .map(Some)
-                .ok_or_else(|| format!("-{name} {a} is not a duration"))
+                .ok_or_else(|| Passthrough(format!("-{name} {a} is not a duration")))
         }
     }
 }
 
 /// `-t` wins over `-to`; `-to` must lie after `-ss` (ffmpeg aborts otherwise).
-fn recording(t: Option<i64>, to: Option<i64>, ss: Option<i64>) -> Result<Option<i64>, String> {
+fn recording(t: Option<i64>, to: Option<i64>, ss: Option<i64>) -> Result<Option<i64>, Passthrough> {
     match (t, to) {
         (Some(t), _) => Ok(Some(t)),
         (None, Some(to)) => {
             let start = ss.unwrap_or(0);
             if to <= start {
-                Err("-to value smaller than -ss".into())
+                Err(Passthrough("-to value smaller than -ss".into()))
             } else {
                 Ok(Some(to - start))
             }
@@ -52,7 +52,8 @@ fn recording(t: Option<i64>, to: Option<i64>, ss: Option<i64>) -> Result<Option<
     }
 }
 
-pub fn parse(input: &FileArgs, out: &FileArgs) -> Result<Timing, String> {
+/// The timing options of the video's input and of the output, or why they pass through.
+pub fn parse(input: &FileArgs, out: &FileArgs) -> Result<Timing, Passthrough> {
     let t = Timing {
         in_ss_us: dur(input, "ss")?,
         in_t_us: dur(input, "t")?,
@@ -64,12 +65,14 @@ pub fn parse(input: &FileArgs, out: &FileArgs) -> Result<Timing, String> {
         out_to_us: dur(out, "to")?,
     };
     if t.in_ss_us.is_some() && !t.accurate_seek {
-        return Err("-noaccurate_seek".into());
+        return Err(Passthrough("-noaccurate_seek".into()));
     }
     if t.in_ss_us.is_some() && t.itsoffset_us > 0 {
         // The kept frames would start before the seek point, where the demuxer's own choice
         // of keyframe decides what exists.
-        return Err("a positive -itsoffset with -ss on the video's input".into());
+        return Err(Passthrough(
+            "a positive -itsoffset with -ss on the video's input".into(),
+        ));
     }
     recording(t.in_t_us, t.in_to_us, t.in_ss_us)?;
     recording(t.out_t_us, t.out_to_us, t.out_ss_us)?;

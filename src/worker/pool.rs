@@ -4,7 +4,7 @@
 
 use super::local::LocalWorker;
 use super::ssh::target::{home_dir, load_ssh_config, worker_specs, WorkerSpec};
-use super::ssh::{Capabilities, SshWorker};
+use super::ssh::{Capabilities, OpenError, SshWorker};
 use super::Worker;
 use crate::config::Config;
 use anyhow::Result;
@@ -25,7 +25,7 @@ pub struct PoolMember {
 /// The outcome of probing one configured SSH worker.
 pub struct Probed {
     pub spec: WorkerSpec,
-    pub result: Result<(SshWorker, Capabilities), String>,
+    pub result: Result<(SshWorker, Capabilities), OpenError>,
 }
 
 /// The configured SSH workers, in config order (duplicate entries merged into slots).

@@ -4,7 +4,7 @@
 //! files (only the files with `IdentitiesOnly`), and open channels (with a timeout) and run
 //! commands on that single connection.
 
-use super::known_hosts::{self, HostEntries, KnownHostsFiles, Place, Verdict};
+use super::known_hosts::{self, HostEntries, KnownHostsError, KnownHostsFiles, Place, Verdict};
 use russh::client::{self, Handle, Msg};
 use russh::keys::{self, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 use russh::{cipher, Channel, ChannelMsg};
@@ -99,13 +99,34 @@ pub enum ConnectError {
     #[error("{label}: {detail}")]
     Unsupported { label: String, detail: String },
     #[error("{label}: known_hosts: {detail}")]
-    KnownHosts { label: String, detail: String },
+    KnownHosts {
+        label: String,
+        detail: KnownHostsError,
+    },
     #[error("{label}: authentication failed for {user}: {detail}")]
     Auth {
         label: String,
         user: String,
         detail: String,
     },
+}
+
+/// Why a channel of an open connection could not be used (the caller names the worker).
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    #[error("cannot open a channel: no answer within {0}s")]
+    OpenTimeout(u64),
+    #[error("cannot open a channel: {0}")]
+    Open(russh::Error),
+    #[error("no {} subsystem: {why}", .subsystem.to_uppercase())]
+    Subsystem { subsystem: String, why: String },
+    #[error("exec failed: {0}")]
+    Exec(russh::Error),
+    /// Closing the command's stdin failed.
+    #[error("{0}")]
+    Eof(russh::Error),
+    #[error("no answer within {0}s")]
+    Timeout(u64),
 }
 
 /// Why the host key check said no (filled in by the handler, read after the handshake).
@@ -115,7 +136,7 @@ enum Refusal {
     Changed(String, Place),
     Revoked(String, Place),
     CertAuthority(String, Place),
-    Learn(String),
+    Learn(KnownHostsError),
 }
 
 pub struct Client {
@@ -352,25 +373,23 @@ async fn authenticate(handle: &mut Handle<Client>, t: &Target) -> Result<(), Con
 
 impl Conn {
     /// Opens a session channel; the worker must answer within the channel timeout.
-    pub async fn open_session(&self) -> Result<Channel<Msg>, String> {
+    pub async fn open_session(&self) -> Result<Channel<Msg>, ChannelError> {
         let limit = self.target.channel_timeout;
         tokio::time::timeout(limit, self.handle.channel_open_session())
             .await
-            .map_err(|_| {
-                format!(
-                    "cannot open a channel: no answer within {}s",
-                    limit.as_secs()
-                )
-            })?
-            .map_err(|e| format!("cannot open a channel: {e}"))
+            .map_err(|_| ChannelError::OpenTimeout(limit.as_secs()))?
+            .map_err(ChannelError::Open)
     }
 
     /// Opens a session channel running `subsystem` (e.g. sftp), waiting for the worker's
     /// reply to the request within the channel timeout.
-    pub async fn open_subsystem(&self, subsystem: &str) -> Result<Channel<Msg>, String> {
+    pub async fn open_subsystem(&self, subsystem: &str) -> Result<Channel<Msg>, ChannelError> {
         let mut ch = self.open_session().await?;
         let limit = self.target.channel_timeout;
-        let no = |why: String| format!("no {} subsystem: {why}", subsystem.to_uppercase());
+        let no = |why: String| ChannelError::Subsystem {
+            subsystem: subsystem.to_string(),
+            why,
+        };
         ch.request_subsystem(true, subsystem)
             .await
             .map_err(|e| no(e.to_string()))?;
@@ -393,13 +412,11 @@ impl Conn {
     }
 
     /// Runs a command to completion (stdin closed at once), with a deadline.
-    pub async fn run(&self, command: &str, timeout: Duration) -> Result<RunOutput, String> {
+    pub async fn run(&self, command: &str, timeout: Duration) -> Result<RunOutput, ChannelError> {
         let fut = async {
             let mut ch = self.open_session().await?;
-            ch.exec(true, command)
-                .await
-                .map_err(|e| format!("exec failed: {e}"))?;
-            ch.eof().await.map_err(|e| e.to_string())?;
+            ch.exec(true, command).await.map_err(ChannelError::Exec)?;
+            ch.eof().await.map_err(ChannelError::Eof)?;
             let mut out = RunOutput::default();
             while let Some(msg) = ch.wait().await {
                 match msg {
@@ -413,7 +430,7 @@ impl Conn {
         };
         tokio::time::timeout(timeout, fut)
             .await
-            .map_err(|_| format!("no answer within {}s", timeout.as_secs()))?
+            .map_err(|_| ChannelError::Timeout(timeout.as_secs()))?
     }
 
     pub fn is_closed(&self) -> bool {

@@ -11,6 +11,21 @@ use russh::keys::{Algorithm, HashAlg, PublicKey};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// Why known_hosts could not be read or a learned key not be written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KnownHostsError {
+    #[error("cannot read {}: {reason}", .file.display())]
+    Read { file: PathBuf, reason: String },
+    #[error("cannot encode the host key: {0}")]
+    Encode(String),
+    #[error("no random salt: {0}")]
+    Salt(String),
+    #[error("no user known_hosts file to learn the host key into (UserKnownHostsFile none)")]
+    NoUserFile,
+    #[error("cannot write {}: {reason}", .file.display())]
+    Write { file: PathBuf, reason: String },
+}
+
 /// The known_hosts files consulted for a worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KnownHostsFiles {
@@ -148,14 +163,23 @@ fn parse_line(raw: &str) -> Option<Entry> {
 
 impl HostEntries {
     /// Reads every file (a missing one counts as empty) and keeps the lines for `host:port`.
-    pub fn lookup(files: &KnownHostsFiles, host: &str, port: u16) -> Result<HostEntries, String> {
+    pub fn lookup(
+        files: &KnownHostsFiles,
+        host: &str,
+        port: u16,
+    ) -> Result<HostEntries, KnownHostsError> {
         let name = host_name(host, port);
         let mut lines = Vec::new();
         for file in files.user.iter().chain(&files.global) {
             let text = match std::fs::read_to_string(file) {
                 Ok(t) => t,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(format!("cannot read {}: {e}", file.display())),
+                Err(e) => {
+                    return Err(KnownHostsError::Read {
+                        file: file.clone(),
+                        reason: e.to_string(),
+                    })
+                }
             };
             for (i, raw) in text.lines().enumerate() {
                 let Some(entry) = parse_line(raw) else {
@@ -245,13 +269,13 @@ impl HostEntries {
 
 /// The known_hosts line for a learned key: `name keytype base64key`, the name hashed as
 /// `|1|base64salt|base64hash` (HMAC-SHA1 of the name keyed by a random salt) when asked.
-pub fn learned_line(name: &str, key: &PublicKey, hash: bool) -> Result<String, String> {
+pub fn learned_line(name: &str, key: &PublicKey, hash: bool) -> Result<String, KnownHostsError> {
     let key_text = key
         .to_openssh()
-        .map_err(|e| format!("cannot encode the host key: {e}"))?;
+        .map_err(|e| KnownHostsError::Encode(e.to_string()))?;
     let host = if hash {
         let mut salt = [0u8; 20];
-        getrandom::fill(&mut salt).map_err(|e| format!("no random salt: {e}"))?;
+        getrandom::fill(&mut salt).map_err(|e| KnownHostsError::Salt(e.to_string()))?;
         let h = hashed(&salt, name);
         format!("|1|{}|{}", B64.encode(salt), B64.encode(h))
     } else {
@@ -267,13 +291,13 @@ pub fn learn(
     host: &str,
     port: u16,
     key: &PublicKey,
-) -> Result<PathBuf, String> {
-    let file = files
-        .user
-        .first()
-        .ok_or("no user known_hosts file to learn the host key into (UserKnownHostsFile none)")?;
+) -> Result<PathBuf, KnownHostsError> {
+    let file = files.user.first().ok_or(KnownHostsError::NoUserFile)?;
     let line = learned_line(&host_name(host, port), key, files.hash)?;
-    let fail = |e: std::io::Error| format!("cannot write {}: {e}", file.display());
+    let fail = |e: std::io::Error| KnownHostsError::Write {
+        file: file.clone(),
+        reason: e.to_string(),
+    };
     if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
         let mut b = std::fs::DirBuilder::new();
         b.recursive(true);

@@ -12,9 +12,9 @@ pub mod target;
 use super::{is_fatal_ffmpeg_error, BoxFut, ProgressFn, StderrLog, Worker, WorkerError};
 use crate::process;
 use crate::progress::ProgressParser;
-use conn::{Conn, ConnectError, Target};
-use probe::probe;
+use conn::{ChannelError, Conn, ConnectError, Target};
 pub use probe::Capabilities;
+use probe::{probe, ProbeError};
 use quote::Platform;
 use russh::ChannelMsg;
 use russh_sftp::client::SftpSession;
@@ -51,6 +51,40 @@ impl RemotePath {
 /// mp4/mov muxer patches the mdat box size (bytes 40–47) when it finishes.
 const REFETCHED_HEAD: u64 = 64 * 1024;
 
+/// Why a worker did not join the job: one line that starts with the worker's label.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// Connecting, the host key or the authentication (the message names the worker).
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// The job stopped waiting before the worker connected.
+    #[error("{0}: no longer needed")]
+    NoLongerNeeded(String),
+    /// The capability probe: ffmpeg does not run there, the work path is not safe, …
+    #[error("{label}: {why}")]
+    Probe { label: String, why: ProbeError },
+    /// The SFTP subsystem's channel.
+    #[error("{label}: {why}")]
+    Channel { label: String, why: ChannelError },
+    /// The SFTP session did not start.
+    #[error("{label}: SFTP: {why}")]
+    Sftp {
+        label: String,
+        why: russh_sftp::client::error::Error,
+    },
+    /// The job dir could not be made over SFTP (Windows).
+    #[error("{label}: {why}")]
+    JobDir { label: String, why: CannotCreate },
+}
+
+/// A remote directory SFTP could not create.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot create {path}: {why}")]
+pub struct CannotCreate {
+    path: String,
+    why: russh_sftp::client::error::Error,
+}
+
 pub struct SshWorker {
     label: String,
     platform: Platform,
@@ -76,10 +110,10 @@ impl SshWorker {
         job_id: &str,
         encoder: Option<&str>,
         give_up: &CancellationToken,
-    ) -> Result<(SshWorker, Capabilities), String> {
+    ) -> Result<(SshWorker, Capabilities), OpenError> {
         let conn = tokio::select! {
-            c = conn::connect(t) => c.map_err(|e: ConnectError| e.to_string())?,
-            _ = give_up.cancelled() => return Err(format!("{}: no longer needed", t.label)),
+            c = conn::connect(t) => c?,
+            _ = give_up.cancelled() => return Err(OpenError::NoLongerNeeded(t.label.clone())),
         };
         // Windows: SFTP paths without a leading `~/` are relative to the user's home
         let base = RemotePath::new(work_path.strip_prefix("~/").unwrap_or(work_path));
@@ -89,15 +123,23 @@ impl SshWorker {
         let timed_probe = async {
             let started = std::time::Instant::now();
             let mkdir = (platform == Platform::Posix).then_some((work_path, job_id));
-            let (mut caps, dir) = probe(&conn, platform, ffmpeg, encoder, mkdir).await?;
+            let (mut caps, dir) = probe(&conn, platform, ffmpeg, encoder, mkdir)
+                .await
+                .map_err(|why| OpenError::Probe {
+                    label: t.label.clone(),
+                    why,
+                })?;
             caps.latency_ms = started.elapsed().as_millis() as u64;
-            Ok::<_, String>((caps, dir.unwrap_or(windows_dir)))
+            Ok::<_, OpenError>((caps, dir.unwrap_or(windows_dir)))
         };
         let open_sftp = async {
             let ch = conn
                 .open_subsystem("sftp")
                 .await
-                .map_err(|e| format!("{}: {e}", t.label))?;
+                .map_err(|why| OpenError::Channel {
+                    label: t.label.clone(),
+                    why,
+                })?;
             let cfg = russh_sftp::client::Config {
                 max_packet_len: 262_144,
                 max_concurrent_reads: 64,
@@ -107,7 +149,10 @@ impl SshWorker {
             };
             SftpSession::new_with_config(ch.into_stream(), cfg)
                 .await
-                .map_err(|e| format!("{}: SFTP: {e}", t.label))
+                .map_err(|why| OpenError::Sftp {
+                    label: t.label.clone(),
+                    why,
+                })
         };
         let (caps, sftp) = tokio::join!(timed_probe, open_sftp);
         let (caps, dir) = caps?;
@@ -136,27 +181,32 @@ impl SshWorker {
             sftp,
         };
         if platform == Platform::Windows {
-            w.make_dir(&base)
-                .await
-                .map_err(|e| format!("{}: {e}", t.label))?;
+            w.make_dir(&base).await.map_err(|why| OpenError::JobDir {
+                label: t.label.clone(),
+                why,
+            })?;
         }
         Ok((w, caps))
     }
 
     /// Creates the job dir over SFTP (Windows: POSIX workers create it in `probe`): a new dir
     /// (an existing one is never taken over) with its marker.
-    async fn make_dir(&self, base: &RemotePath) -> Result<(), String> {
+    async fn make_dir(&self, base: &RemotePath) -> Result<(), CannotCreate> {
         if !self.sftp.try_exists(base.as_str()).await.unwrap_or(false) {
             self.mkdir_p(base.as_str()).await?;
         }
+        let cannot = |why| CannotCreate {
+            path: self.dir.as_str().to_string(),
+            why,
+        };
         self.sftp
             .create_dir(self.dir.as_str())
             .await
-            .map_err(|e| format!("cannot create {}: {e}", self.dir.as_str()))?;
+            .map_err(cannot)?;
         self.sftp
             .create(self.dir.join(probe::MARKER).as_str())
             .await
-            .map_err(|e| format!("cannot create {}: {e}", self.dir.as_str()))?;
+            .map_err(cannot)?;
         Ok(())
     }
 
@@ -220,7 +270,7 @@ impl SshWorker {
         Ok(())
     }
 
-    async fn mkdir_p(&self, path: &str) -> Result<(), String> {
+    async fn mkdir_p(&self, path: &str) -> Result<(), CannotCreate> {
         let mut cur = String::new();
         for part in path.split('/') {
             if part.is_empty() {
@@ -235,7 +285,10 @@ impl SshWorker {
                 self.sftp
                     .create_dir(cur.as_str())
                     .await
-                    .map_err(|e| format!("cannot create {cur}: {e}"))?;
+                    .map_err(|why| CannotCreate {
+                        path: cur.clone(),
+                        why,
+                    })?;
             }
         }
         Ok(())
@@ -335,7 +388,7 @@ impl Worker for SshWorker {
                 .conn
                 .open_session()
                 .await
-                .map_err(WorkerError::Transport)?;
+                .map_err(|e| WorkerError::Transport(e.to_string()))?;
             ch.exec(true, cmd).await.map_err(transport("exec"))?;
             let mut feed = LineFeed {
                 buf: Vec::new(),

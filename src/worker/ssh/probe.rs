@@ -2,8 +2,8 @@
 //! its encoders and the core count, and on POSIX first checks the work path (ours, private,
 //! no symlink), sweeps week-old job dirs of ours there and creates the private job dir.
 
-use super::conn::Conn;
-use super::quote::{self, Platform};
+use super::conn::{ChannelError, Conn};
+use super::quote::{self, CommandError, Platform};
 use super::RemotePath;
 use crate::process;
 use std::time::Duration;
@@ -15,6 +15,30 @@ pub struct Capabilities {
     pub has_encoder: bool,
     pub cores: Option<u32>,
     pub latency_ms: u64,
+}
+
+/// Why the capability probe failed (the caller names the worker).
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("the work path {0:?} has a line break")]
+    LineBreak(String),
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    #[error(transparent)]
+    Channel(#[from] ChannelError),
+    #[error("the probe did not report the job dir")]
+    NoJobDir,
+    /// The work path is not safe to use: the probe's own reason.
+    #[error("{0}")]
+    UnsafeWorkPath(String),
+    #[error("cannot create the job dir {name} in {base}: {stderr}")]
+    Mkdir {
+        name: String,
+        base: String,
+        stderr: String,
+    },
+    #[error("{ffmpeg} does not run there ({stderr})")]
+    NoFfmpeg { ffmpeg: String, stderr: String },
 }
 
 /// Exit status of the probe command when the job dir cannot be created.
@@ -83,14 +107,13 @@ pub async fn probe(
     ffmpeg: &str,
     encoder: Option<&str>,
     mkdir: Option<(&str, &str)>,
-) -> Result<(Capabilities, Option<RemotePath>), String> {
-    let label = &conn.target.label;
+) -> Result<(Capabilities, Option<RemotePath>), ProbeError> {
     let t = Duration::from_secs(20);
     let cmd = match platform {
         Platform::Posix => {
             let (base, name) = mkdir.unwrap_or(("", ""));
             if base.contains(['\n', '\r']) {
-                return Err(format!("{label}: the work path {base:?} has a line break"));
+                return Err(ProbeError::LineBreak(base.to_string()));
             }
             let days = STALE_DAYS.to_string();
             let pats = OUR_FILES.join(" ");
@@ -111,12 +134,8 @@ pub async fn probe(
             quote::command(platform, &argv)
         }
         Platform::Windows => quote::command(platform, &[ffmpeg.into(), "-encoders".into()]),
-    }
-    .map_err(|e| format!("{label}: {e}"))?;
-    let out = conn
-        .run(&cmd, t)
-        .await
-        .map_err(|e| format!("{label}: {e}"))?;
+    }?;
+    let out = conn.run(&cmd, t).await?;
     let stderr = process::tail(&out.stderr);
     let reason = stderr
         .lines()
@@ -127,27 +146,25 @@ pub async fn probe(
         Some(0) => {
             let dir = mkdir.and_then(|_| job_dir(&out.stdout));
             if mkdir.is_some() && platform == Platform::Posix && dir.is_none() {
-                return Err(format!("{label}: the probe did not report the job dir"));
+                return Err(ProbeError::NoJobDir);
             }
             Ok((
                 parse_probe(&out.stdout, &out.stderr, platform, encoder),
                 dir,
             ))
         }
-        Some(UNSAFE_BASE) if mkdir.is_some() => Err(format!(
-            "{label}: {}",
-            reason.unwrap_or_else(|| stderr.trim().to_string())
+        Some(UNSAFE_BASE) if mkdir.is_some() => Err(ProbeError::UnsafeWorkPath(
+            reason.unwrap_or_else(|| stderr.trim().to_string()),
         )),
-        Some(MKDIR_FAILED) if mkdir.is_some() => Err(format!(
-            "{label}: cannot create the job dir {} in {}: {}",
-            mkdir.map_or("", |(_, n)| n),
-            mkdir.map_or("", |(b, _)| b),
-            stderr.trim()
-        )),
-        _ => Err(format!(
-            "{label}: {ffmpeg} does not run there ({})",
-            stderr.trim()
-        )),
+        Some(MKDIR_FAILED) if mkdir.is_some() => Err(ProbeError::Mkdir {
+            name: mkdir.map_or("", |(_, n)| n).to_string(),
+            base: mkdir.map_or("", |(b, _)| b).to_string(),
+            stderr: stderr.trim().to_string(),
+        }),
+        _ => Err(ProbeError::NoFfmpeg {
+            ffmpeg: ffmpeg.to_string(),
+            stderr: stderr.trim().to_string(),
+        }),
     }
 }
 
