@@ -6,8 +6,7 @@ use common::*;
 #[test]
 fn version_passes_through() {
     let e = Env::new();
-    let o = e.distr().arg("-version").output().unwrap();
-    assert!(o.status.success());
+    let o = e.distr_ok(["-version"]);
     assert!(String::from_utf8_lossy(&o.stdout).starts_with("ffmpeg version"));
 }
 
@@ -16,20 +15,11 @@ fn passthrough_keeps_ffmpeg_exit_code_and_output() {
     let e = Env::new();
     let src = e.av_clip("in.mp4", 1.0, 30, 0);
     // -c:v copy is not distributed: ffmpeg itself writes the file
-    let o = e
-        .distr()
-        .args(["-i", &src, "-c", "copy", "copy.mkv"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = e.distr_ok(["-i", &src, "-c", "copy", "copy.mkv"]);
     assert!(stderr(&o).contains("passing the command to ffmpeg unchanged"));
     assert_eq!(video_frames(&e.path("copy.mkv")), 30);
     // ffmpeg's own failure code comes back unchanged
-    let o = e
-        .distr()
-        .args(["-i", &src, "-c:v", "copy", "-bogus_option", "1", "x.mkv"])
-        .output()
-        .unwrap();
+    let o = e.distr_output(["-i", &src, "-c:v", "copy", "-bogus_option", "1", "x.mkv"]);
     assert_eq!(o.status.code(), Some(1));
 }
 
@@ -44,11 +34,7 @@ fn missing_or_bad_inputs_are_one_clear_line() {
         ("notes.txt", "notes.txt"),
     ];
     for (input, msg) in cases {
-        let o = e
-            .distr()
-            .args(["-i", input, "-c:v", "libx264", "out.mkv"])
-            .output()
-            .unwrap();
+        let o = e.distr_output(["-i", input, "-c:v", "libx264", "out.mkv"]);
         assert_eq!(o.status.code(), Some(1), "{input}");
         let err = stderr(&o);
         assert!(err.contains(msg), "{input}: {err}");
@@ -70,15 +56,7 @@ fn existing_output_is_never_overwritten_without_y() {
     std::fs::write(e.path("out.mkv"), "keep me").unwrap();
     let run = |extra: &[&str]| {
         let mut a: Vec<&str> = extra.to_vec();
-        a.extend([
-            "-i",
-            &src,
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "out.mkv",
-        ]);
+        a.extend(x264(&src, &["out.mkv"]));
         e.distr().args(&a).write_stdin("").output().unwrap()
     };
     let o = run(&[]);
@@ -93,7 +71,7 @@ fn existing_output_is_never_overwritten_without_y() {
         "keep me"
     );
     let o = run(&["-y"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ok(&o);
     assert_eq!(video_frames(&e.path("out.mkv")), 30);
     // no temporary files are left next to the output
     let leftovers: Vec<_> = std::fs::read_dir(e.dir.path())
@@ -108,31 +86,18 @@ fn existing_output_is_never_overwritten_without_y() {
 fn output_in_a_missing_directory() {
     let e = Env::new();
     let src = e.av_clip("in.mp4", 1.0, 30, 0);
-    let o = e
-        .distr()
-        .args(["-i", &src, "-c:v", "libx264", "nodir/out.mkv"])
-        .output()
-        .unwrap();
+    let o = e.distr_output(["-i", &src, "-c:v", "libx264", "nodir/out.mkv"]);
     assert_fails_with(&o, 1, "nodir/out.mkv: No such file or directory");
 }
 
 #[test]
 fn df_options_are_checked() {
     let e = Env::new();
-    let o = e
-        .distr()
-        .args(["-df_bogus=1", "-version"])
-        .output()
-        .unwrap();
+    let o = e.distr_output(["-df_bogus=1", "-version"]);
     assert_fails_with(&o, 1, "unknown option -df_bogus");
-    let o = e
-        .distr()
-        .args(["-df_keyint_max=many", "-version"])
-        .output()
-        .unwrap();
+    let o = e.distr_output(["-df_keyint_max=many", "-version"]);
     assert_fails_with(&o, 1, "-df_keyint_max=many: invalid value");
-    let o = e.distr().arg("-df_help").output().unwrap();
-    assert!(o.status.success());
+    let o = e.distr_ok(["-df_help"]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("-df_dry_run"));
 }
 
@@ -144,7 +109,7 @@ fn malformed_config_names_line_and_column() {
         "{\n  \"segment_frames\": 600,\n  oops\n}",
     )
     .unwrap();
-    let o = e.distr().arg("-version").output().unwrap();
+    let o = e.distr_output(["-version"]);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
     assert!(err.contains("line 3 column"), "{err}");
@@ -154,11 +119,7 @@ fn malformed_config_names_line_and_column() {
 fn unknown_encoder_fails_with_ffmpegs_message() {
     let e = Env::new();
     let src = e.av_clip("in.mp4", 1.0, 30, 0);
-    let o = e
-        .distr()
-        .args(["-i", &src, "-c:v", "libnope", "out.mkv"])
-        .output()
-        .unwrap();
+    let o = e.distr_output(["-i", &src, "-c:v", "libnope", "out.mkv"]);
     assert_fails_with(&o, 1, "Unknown encoder 'libnope'");
     assert!(!e.path("out.mkv").exists());
 }
@@ -169,11 +130,7 @@ fn ffmpeg_refusals_are_kept() {
     let src = e.av_clip("in.mp4", 1.0, 30, 0);
     let before = std::fs::read(&src).unwrap();
     // the output is the input
-    let o = e
-        .distr()
-        .args(["-y", "-i", "in.mp4", "-c:v", "libx264", "in.mp4"])
-        .output()
-        .unwrap();
+    let o = e.distr_output(["-y", "-i", "in.mp4", "-c:v", "libx264", "in.mp4"]);
     assert_fails_with(&o, 1, "same as Input #0");
     assert_eq!(
         std::fs::read(&src).unwrap(),
@@ -182,34 +139,22 @@ fn ffmpeg_refusals_are_kept() {
     );
     // -y and -n together
     std::fs::write(e.path("out.mkv"), "keep me").unwrap();
-    let o = e
-        .distr()
-        .args(["-y", "-n", "-i", &src, "-c:v", "libx264", "out.mkv"])
-        .output()
-        .unwrap();
+    let o = e.distr_output(["-y", "-n", "-i", &src, "-c:v", "libx264", "out.mkv"]);
     assert_fails_with(&o, 1, "both -y and -n");
     assert_eq!(std::fs::read(e.path("out.mkv")).unwrap(), b"keep me");
     // a log level ffmpeg does not know: ffmpeg's own refusal
-    let o = e
-        .distr()
-        .args(["-loglevel", "bogus", "-i", &src, "-c:v", "libx264", "x.mkv"])
-        .output()
-        .unwrap();
+    let o = e.distr_output(["-loglevel", "bogus", "-i", &src, "-c:v", "libx264", "x.mkv"]);
     assert_fails_with(&o, 1, "Invalid loglevel");
     // -v quiet: an error is only the exit code, as with ffmpeg
-    let o = e
-        .distr()
-        .args([
-            "-v",
-            "quiet",
-            "-i",
-            "missing.mp4",
-            "-c:v",
-            "libx264",
-            "x.mkv",
-        ])
-        .output()
-        .unwrap();
+    let o = e.distr_output([
+        "-v",
+        "quiet",
+        "-i",
+        "missing.mp4",
+        "-c:v",
+        "libx264",
+        "x.mkv",
+    ]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(stderr(&o), "");
     assert!(!e.path("x.mkv").exists());
@@ -219,12 +164,7 @@ fn ffmpeg_refusals_are_kept() {
 fn dry_run_never_runs_a_passed_through_command() {
     let e = Env::new();
     let src = e.av_clip("in.mp4", 1.0, 30, 0);
-    let o = e
-        .distr()
-        .args(["-df_dry_run", "-i", &src, "-c:v", "copy", "copy.mkv"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = e.distr_ok(["-df_dry_run", "-i", &src, "-c:v", "copy", "copy.mkv"]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.starts_with("passthrough: "), "{out}");
     assert!(out.contains("FFMPEG ") && out.contains("copy.mkv"), "{out}");
@@ -247,15 +187,10 @@ fn a_value_that_starts_with_df_reaches_ffmpeg() {
         .args(["-metadata", "-df_b=1", "-y", "ours.mkv"])
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ok(&o);
     assert_same(&e.path("plain.mkv"), &e.path("ours.mkv"));
     // distributed: the input is read from that name
-    let o = e
-        .distr()
-        .args(quick_x264("-df_a.mp4", "dist.mkv"))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    e.distr_ok(quick_x264("-df_a.mp4", "dist.mkv"));
     assert_eq!(video_frames(&e.path("dist.mkv")), 30);
 }
 
@@ -281,11 +216,7 @@ fn config_errors_name_the_key_and_touch_nothing() {
         (r#"{"work_dir": "/"}"#, "work_dir"),
     ] {
         std::fs::write(e.path("no-config.json"), config).unwrap();
-        let o = e
-            .distr()
-            .args(quick_x264(&src, "out.mkv"))
-            .output()
-            .unwrap();
+        let o = e.distr_output(quick_x264(&src, "out.mkv"));
         let err = stderr(&o);
         assert_eq!(o.status.code(), Some(1), "{config}: {err}");
         assert_eq!(err.lines().count(), 1, "{config}: {err}");

@@ -117,7 +117,7 @@ fn run_both(
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert!(p.status.success(), "{}", stderr(&p));
+    assert_ok(&p);
     let o = e
         .distr()
         .args(CHUNKS)
@@ -127,7 +127,7 @@ fn run_both(
         .arg(&ours)
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ok(&o);
     [p, o]
 }
 
@@ -320,59 +320,41 @@ fn q_on_stdin_finishes_the_output_with_the_chunks_done() {
     let e = Env::new();
     // a dear first half (noise) and a cheap second half: chunk 0 goes out first
     let src = e.p("dear.mp4");
-    e.ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x240:rate=25:duration=3,noise=alls=60:allf=t",
-        "-f",
-        "lavfi",
-        "-i",
-        "color=c=gray:size=320x240:rate=25:duration=5",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=duration=8",
-        "-filter_complex",
-        "[0][1]concat=n=2:v=1:a=0[v]",
-        "-map",
-        "[v]",
-        "-map",
-        "2:a",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-g",
-        "25",
-        "-c:a",
-        "aac",
-        &src,
-    ]);
+    e.ffmpeg(&with(&[
+        &lavfi("testsrc2=size=320x240:rate=25:duration=3,noise=alls=60:allf=t"),
+        &lavfi("color=c=gray:size=320x240:rate=25:duration=5"),
+        &lavfi("sine=duration=8"),
+        &[
+            "-filter_complex",
+            "[0][1]concat=n=2:v=1:a=0[v]",
+            "-map",
+            "[v]",
+            "-map",
+            "2:a",
+        ],
+        &X264,
+        &["-g", "25", "-c:a", "aac", &src],
+    ]));
     // lossless x264, slow enough to stop half-way
-    let job = [
-        "-df_local_slots=1",
-        "-df_segment_frames=25",
-        "-df_keyint_min=25",
-        "-df_keyint_max=25",
-        "-y",
-        "-stats_period",
-        "0.1",
-        "-i",
-        &src,
-        "-c:v",
-        "libx264",
-        "-qp",
-        "0",
-        "-preset",
-        "veryslow",
-        "-c:a",
-        "flac",
-        "q.mkv",
-    ];
+    let lossless = ["-c:v", "libx264", "-qp", "0", "-preset", "veryslow"];
+    let job = with(&[
+        &[
+            "-df_local_slots=1",
+            "-df_segment_frames=25",
+            "-df_keyint_min=25",
+            "-df_keyint_max=25",
+            "-y",
+            "-stats_period",
+            "0.1",
+            "-i",
+            &src,
+        ],
+        &lossless,
+        &["-c:a", "flac", "q.mkv"],
+    ]);
     let mut child = e
         .distr_process()
-        .args(job)
+        .args(&job)
         .stdin(Stdio::piped())
         .spawn()
         .unwrap();
@@ -411,18 +393,7 @@ fn q_on_stdin_finishes_the_output_with_the_chunks_done() {
         "{text}"
     );
     // the frames written are plain ffmpeg's first ones, and the audio ends with them
-    e.ffmpeg(&[
-        "-i",
-        &src,
-        "-c:v",
-        "libx264",
-        "-qp",
-        "0",
-        "-preset",
-        "veryslow",
-        "-an",
-        "plain.mkv",
-    ]);
+    e.ffmpeg(&with(&[&["-i", &src], &lossless, &["-an", "plain.mkv"]]));
     assert_eq!(
         first_frames(&e.path("q.mkv"), got),
         first_frames(&e.path("plain.mkv"), got)

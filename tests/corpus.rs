@@ -113,128 +113,88 @@ fn make_media(e: &Env) {
     std::fs::write(e.path("subs.srt"), srt).unwrap();
     e.ffmpeg(&["-i", "subs.srt", "subs.ass"]);
     // h264 + aac stereo + an srt subtitle stream, 25 fps, 3 s.
-    e.ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x240:rate=25",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=440:sample_rate=48000",
-        "-i",
-        "subs.srt",
-        "-t",
-        "3",
-        "-map",
-        "0:v",
-        "-map",
-        "1:a",
-        "-map",
-        "2:s",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-g",
-        "25",
-        "-bf",
-        "2",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        "-ac",
-        "2",
-        "-c:s",
-        "srt",
-        "-metadata:s:a:0",
-        "language=eng",
-        "-metadata:s:s:0",
-        "language=eng",
-        "in.mkv",
-    ]);
-    // h264 + aac, 30 fps, 3 s; and a second clip for the lines that join two inputs.
-    for (name, src) in [
-        ("in.mp4", "testsrc2=size=320x240:rate=30"),
-        ("in2.mp4", "smptebars=size=320x240:rate=30"),
-    ] {
-        e.ffmpeg(&[
-            "-f",
-            "lavfi",
-            "-i",
-            src,
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=660:sample_rate=44100",
-            "-t",
-            "3",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
+    e.ffmpeg(&with(&[
+        &lavfi("testsrc2=size=320x240:rate=25"),
+        &lavfi("sine=frequency=440:sample_rate=48000"),
+        &[
+            "-i", "subs.srt", "-t", "3", "-map", "0:v", "-map", "1:a", "-map", "2:s",
+        ],
+        &X264,
+        &[
             "-g",
-            "30",
+            "25",
+            "-bf",
+            "2",
             "-pix_fmt",
             "yuv420p",
             "-c:a",
             "aac",
             "-ac",
             "2",
-            "-movflags",
-            "+faststart",
-            name,
-        ]);
+            "-c:s",
+            "srt",
+            "-metadata:s:a:0",
+            "language=eng",
+            "-metadata:s:s:0",
+            "language=eng",
+            "in.mkv",
+        ],
+    ]));
+    // h264 + aac, 30 fps, 3 s; and a second clip for the lines that join two inputs.
+    for (name, src) in [
+        ("in.mp4", "testsrc2=size=320x240:rate=30"),
+        ("in2.mp4", "smptebars=size=320x240:rate=30"),
+    ] {
+        e.ffmpeg(&with(&[
+            &lavfi(src),
+            &lavfi("sine=frequency=660:sample_rate=44100"),
+            &["-t", "3"],
+            &X264,
+            &[
+                "-g",
+                "30",
+                "-pix_fmt",
+                "yuv420p",
+                "-c:a",
+                "aac",
+                "-ac",
+                "2",
+                "-movflags",
+                "+faststart",
+                name,
+            ],
+        ]));
     }
     // 10-bit HEVC with AC-3 5.1, 24 fps, 3 s.
-    e.ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x240:rate=24",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=330:sample_rate=48000",
-        "-t",
-        "3",
-        "-c:v",
-        "libx265",
-        "-preset",
-        "ultrafast",
-        "-pix_fmt",
-        "yuv420p10le",
-        "-x265-params",
-        "keyint=24:min-keyint=24:log-level=error",
-        "-c:a",
-        "ac3",
-        "-ac",
-        "6",
-        "in_hevc.mkv",
-    ]);
+    e.ffmpeg(&with(&[
+        &lavfi("testsrc2=size=320x240:rate=24"),
+        &lavfi("sine=frequency=330:sample_rate=48000"),
+        &[
+            "-t",
+            "3",
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p10le",
+            "-x265-params",
+            "keyint=24:min-keyint=24:log-level=error",
+            "-c:a",
+            "ac3",
+            "-ac",
+            "6",
+            "in_hevc.mkv",
+        ],
+    ]));
     // A phone recording: h264 with a 90° display matrix (5.1 turns the rotate tag into one).
-    e.ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x240:rate=30",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=sample_rate=48000",
-        "-t",
-        "3",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        "phone-norot.mp4",
-    ]);
+    e.ffmpeg(&with(&[
+        &lavfi("testsrc2=size=320x240:rate=30"),
+        &lavfi("sine=sample_rate=48000"),
+        &["-t", "3"],
+        &X264,
+        &["-pix_fmt", "yuv420p", "-c:a", "aac", "phone-norot.mp4"],
+    ]));
     e.ffmpeg(&[
         "-i",
         "phone-norot.mp4",
@@ -259,31 +219,27 @@ fn make_media(e: &Env) {
     assert_eq!(sd["side_data_type"], "Display Matrix", "phone.mp4: {side}");
     assert_eq!(sd["rotation"].as_i64().map(i64::abs), Some(90), "{side}");
     // Interlaced broadcast: MPEG-2 top field first with MP2 audio in MPEG-TS, 25 fps, 3 s.
-    e.ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=720x576:rate=25",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=sample_rate=48000",
-        "-t",
-        "3",
-        "-vf",
-        "setfield=tff",
-        "-c:v",
-        "mpeg2video",
-        "-flags",
-        "+ilme+ildct",
-        "-top",
-        "1",
-        "-b:v",
-        "4M",
-        "-c:a",
-        "mp2",
-        "interlaced.ts",
-    ]);
+    e.ffmpeg(&with(&[
+        &lavfi("testsrc2=size=720x576:rate=25"),
+        &lavfi("sine=sample_rate=48000"),
+        &[
+            "-t",
+            "3",
+            "-vf",
+            "setfield=tff",
+            "-c:v",
+            "mpeg2video",
+            "-flags",
+            "+ilme+ildct",
+            "-top",
+            "1",
+            "-b:v",
+            "4M",
+            "-c:a",
+            "mp2",
+            "interlaced.ts",
+        ],
+    ]));
     let field = probe(
         &e.path("interlaced.ts"),
         &[
@@ -299,51 +255,25 @@ fn make_media(e: &Env) {
     );
     // An image sequence (2 s at 24 fps) and a still image for overlays.
     std::fs::create_dir_all(e.path("img")).unwrap();
-    e.ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc=size=320x240:rate=24",
-        "-frames:v",
-        "48",
-        "img/%03d.png",
-    ]);
+    e.ffmpeg(&with(&[
+        &lavfi("testsrc=size=320x240:rate=24"),
+        &["-frames:v", "48", "img/%03d.png"],
+    ]));
     std::fs::create_dir_all(e.path("seq")).unwrap();
-    e.ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc=size=320x240:rate=24",
-        "-frames:v",
-        "48",
-        "-start_number",
-        "100",
-        "seq/%04d.png",
-    ]);
-    e.ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "color=c=red@0.6:size=64x48,format=rgba",
-        "-frames:v",
-        "1",
-        "overlay.png",
-    ]);
+    e.ffmpeg(&with(&[
+        &lavfi("testsrc=size=320x240:rate=24"),
+        &["-frames:v", "48", "-start_number", "100", "seq/%04d.png"],
+    ]));
+    e.ffmpeg(&with(&[
+        &lavfi("color=c=red@0.6:size=64x48,format=rgba"),
+        &["-frames:v", "1", "overlay.png"],
+    ]));
     // Audio-only files: a wav, and aac in m4a for a line that muxes separate audio.
     for (name, codec) in [("in.wav", "pcm_s16le"), ("audio.m4a", "aac")] {
-        e.ffmpeg(&[
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=500:sample_rate=44100",
-            "-t",
-            "3",
-            "-ac",
-            "2",
-            "-c:a",
-            codec,
-            name,
-        ]);
+        e.ffmpeg(&with(&[
+            &lavfi("sine=frequency=500:sample_rate=44100"),
+            &["-t", "3", "-ac", "2", "-c:a", codec, name],
+        ]));
     }
 }
 

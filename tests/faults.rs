@@ -2,7 +2,7 @@
 //! a worker returning a truncated chunk, a hung worker, losing every worker, bad input.
 
 mod common;
-use common::sshd::{ffmpeg_bin, leftovers, wrapper, Cluster, Sshd};
+use common::sshd::{first_encode, wrapped, wrapper, Cluster, Sshd};
 use common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -29,17 +29,6 @@ fn chunks_encoded(e: &Env, skip: usize) -> usize {
 
 fn spawn(e: &Env, args: &[&str]) -> Child {
     e.distr_process().args(args).spawn().unwrap()
-}
-
-fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while !f() {
-        assert!(
-            t.elapsed() < Duration::from_secs(secs),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(25));
-    }
 }
 
 /// The job's resume manifest, once one exists.
@@ -77,7 +66,7 @@ fn ffmpeg_running(pattern: &str) -> bool {
 fn planned(e: &Env, args: &[&str]) -> usize {
     let mut a = vec!["-df_dry_run"];
     a.extend_from_slice(args);
-    let o = e.distr().args(&a).output().unwrap();
+    let o = e.distr_output(&a);
     String::from_utf8_lossy(&o.stdout)
         .lines()
         .filter(|l| l.starts_with("chunk "))
@@ -87,8 +76,7 @@ fn planned(e: &Env, args: &[&str]) -> usize {
 fn interrupt_then_resume(signal: &str) {
     let e = Env::new();
     let c = Cluster::start(&e, 2);
-    let slow = wrapper(&e, "slow.sh", "exec ffmpeg -re \"$@\"");
-    let extra = ffmpeg_bin(&slow);
+    let extra = wrapped(&e, "slow.sh", "exec ffmpeg -re \"$@\"");
     c.write_config(&e, "", &[&extra, &extra]);
     let src = e.av_clip("in.mp4", 6.0, 24, 2);
     let args = x264_copy(&src, "out.mkv");
@@ -132,13 +120,7 @@ fn interrupt_then_resume(signal: &str) {
             .all(|s| !ffmpeg_running(&s.work.to_string_lossy()))
     });
     if signal != "-KILL" {
-        for s in &c.servers {
-            assert!(
-                leftovers(&s.work).is_empty(),
-                "remote dir left: {:?}",
-                leftovers(&s.work)
-            );
-        }
+        c.assert_clean();
     }
     assert!(
         !e.path("out.mkv").exists(),
@@ -149,8 +131,7 @@ fn interrupt_then_resume(signal: &str) {
     // options that only change how ffmpeg talks to the user keep the job the same
     let mut again = vec!["-nostats", "-hide_banner", "-v", "info"];
     again.extend_from_slice(&args);
-    let o = e.distr().args(&again).output().unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = e.distr_ok(&again);
     assert!(
         stderr(&o).contains(&format!("resuming: {kept} of {total}")),
         "{}",
@@ -195,7 +176,7 @@ fn interrupted_local_run(e: &Env, args: &[&str]) {
     wait_for("a finished chunk", 60, || {
         manifest(e).is_some_and(|m| done_chunks(&m) >= 1)
     });
-    let busy = e.distr().args(args).output().unwrap();
+    let busy = e.distr_output(args);
     assert_eq!(busy.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&busy.stderr)
@@ -233,7 +214,7 @@ fn resume_is_keyed_on_the_input_and_the_command() {
     interrupted_local_run(&e, &args);
     let mut other = args.to_vec();
     other.splice(3..3, ["-crf", "30"]);
-    assert!(!resumed(&e.distr().args(&other).output().unwrap()));
+    assert!(!resumed(&e.distr_output(&other)));
     // a changed input is another job
     interrupted_local_run(&e, &args);
     std::thread::sleep(Duration::from_millis(20));
@@ -247,14 +228,14 @@ fn resume_is_keyed_on_the_input_and_the_command() {
         &e.p("in2.mp4"),
     ]);
     std::fs::rename(e.path("in2.mp4"), &src).unwrap();
-    assert!(!resumed(&e.distr().args(args).output().unwrap()));
+    assert!(!resumed(&e.distr_output(args)));
     // -df_resume=false starts fresh; the same command resumes
     interrupted_local_run(&e, &args);
     let mut fresh = vec!["-df_resume=false"];
     fresh.extend_from_slice(&args);
-    assert!(!resumed(&e.distr().args(&fresh).output().unwrap()));
+    assert!(!resumed(&e.distr_output(&fresh)));
     interrupted_local_run(&e, &args);
-    assert!(resumed(&e.distr().args(args).output().unwrap()));
+    assert!(resumed(&e.distr_output(args)));
     assert!(
         manifest(&e).is_none(),
         "work dirs are removed after success"
@@ -266,19 +247,14 @@ fn truncated_chunk_is_caught_and_encoded_again() {
     let e = Env::new();
     let c = Cluster::start(&e, 2);
     // Worker 0's first encode returns a file cut in half.
-    let flag = e.path("truncated-once");
-    let body = format!(
-        "if [ ! -e '{f}' ]; then touch '{f}'; ffmpeg \"$@\"; s=$?; for o; do :; done; truncate -s 50% \"$o\"; exit $s; fi",
-        f = flag.display()
+    let (flag, body) = first_encode(
+        &e,
+        "truncated-once",
+        "ffmpeg \"$@\"; s=$?; for o; do :; done; truncate -s 50% \"$o\"; exit $s",
     );
-    let bad = wrapper(&e, "truncating.sh", &body);
-    let extra = ffmpeg_bin(&bad);
-    c.write_config(&e, "", &[&extra]);
+    c.write_config(&e, "", &[&wrapped(&e, "truncating.sh", &body)]);
     let src = e.av_clip("in.mp4", 3.0, 24, 2);
-    let (p, o) = e.both(
-        &["-i", &src, "-c:v", "libx264", "-preset", "ultrafast", "-an"],
-        "mkv",
-    );
+    let (p, o) = e.both(&x264(&src, &["-an"]), "mkv");
     assert!(flag.exists(), "the bad encode happened");
     assert_same(&p, &o);
 }
@@ -288,21 +264,13 @@ fn hung_worker_is_abandoned_after_stall_timeout() {
     let e = Env::new();
     // One worker (two slots, so no second worker races the hung chunk): its first encode hangs.
     let c = Cluster::start(&e, 1);
-    let flag = e.path("hung-once");
-    let body = format!(
-        "if [ ! -e '{f}' ]; then touch '{f}'; exec sleep 600.1; fi",
-        f = flag.display()
-    );
+    let (_, body) = first_encode(&e, "hung-once", "exec sleep 600.1");
     let hang = wrapper(&e, "hang.sh", &body);
     let extra = format!(r#", "ffmpeg_bin": "{}", "slots": 2"#, hang.display());
     c.write_config(&e, r#", "stall_timeout": 2"#, &[&extra]);
     let src = e.av_clip("in.mp4", 2.0, 24, 0);
     let t = Instant::now();
-    let o = e
-        .distr()
-        .args(quick_x264(&src, "out.mkv"))
-        .output()
-        .unwrap();
+    let o = e.distr_output(quick_x264(&src, "out.mkv"));
     let err = stderr(&o);
     assert!(o.status.success(), "{err}");
     assert!(err.contains("no progress for 2s"), "{err}");
@@ -318,15 +286,10 @@ fn idle_workers_race_a_straggler() {
     let e = Env::new();
     let c = Cluster::start(&e, 2);
     // Worker 0 never finishes; worker 1 runs a second attempt of its chunk and wins.
-    let hang = wrapper(&e, "hang.sh", "exec sleep 600.2");
-    let extra = ffmpeg_bin(&hang);
-    c.write_config(&e, "", &[&extra]);
+    c.write_config(&e, "", &[&wrapped(&e, "hang.sh", "exec sleep 600.2")]);
     let src = e.av_clip("in.mp4", 2.0, 24, 0);
     let t = Instant::now();
-    let (p, o) = e.both(
-        &["-i", &src, "-c:v", "libx264", "-preset", "ultrafast", "-an"],
-        "mkv",
-    );
+    let (p, o) = e.both(&x264(&src, &["-an"]), "mkv");
     assert!(
         t.elapsed() < Duration::from_secs(60),
         "did not wait for the 120 s stall timeout"
@@ -340,27 +303,20 @@ fn idle_workers_race_a_straggler() {
 /// After a failed job (nothing written), `-df_fallback_local` finishes the same job locally.
 fn fallback_local_finishes(e: &Env, args: &[&str]) {
     assert!(!e.path("out.mkv").exists());
-    let o = e
-        .distr()
-        .arg("-df_fallback_local")
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    e.distr_ok(with(&[&["-df_fallback_local"], args]));
     assert_eq!(video_frames(&e.path("out.mkv")), 60);
 }
 
 #[test]
 fn losing_every_worker_fails_clearly_or_falls_back_to_local() {
     let e = Env::new();
-    let mut c = Cluster::start(&e, 2);
-    c.write_config(&e, "", &[]);
+    let mut c = Cluster::configured(&e, 2);
     for s in c.servers.iter_mut() {
         s.kill();
     }
     let src = e.av_clip("in.mp4", 2.0, 24, 0);
     let args = quick_x264(&src, "out.mkv");
-    let o = e.distr().args(args).output().unwrap();
+    let o = e.distr_output(args);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
     assert!(err.contains("no usable worker"), "{err}");
@@ -379,12 +335,11 @@ fn workers_lost_during_the_job_fail_clearly_or_fall_back_to_local() {
     let e = Env::new();
     let c = Cluster::start(&e, 2);
     // every remote encode crashes: each worker strikes out after it was accepted
-    let crash = wrapper(&e, "crash.sh", "kill -SEGV $$");
-    let extra = ffmpeg_bin(&crash);
+    let extra = wrapped(&e, "crash.sh", "kill -SEGV $$");
     c.write_config(&e, "", &[&extra, &extra]);
     let src = e.av_clip("in.mp4", 2.0, 24, 0);
     let args = quick_x264(&src, "out.mkv");
-    let o = e.distr().args(args).output().unwrap();
+    let o = e.distr_output(args);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
     assert!(err.contains("all workers failed"), "{err}");
@@ -400,11 +355,7 @@ fn workers_lost_during_the_job_fail_clearly_or_fall_back_to_local() {
 fn empty_and_truncated_inputs_are_one_clear_line() {
     let e = Env::new();
     std::fs::write(e.path("empty.mp4"), "").unwrap();
-    let o = e
-        .distr()
-        .args(["-i", "empty.mp4", "-c:v", "libx264", "out.mkv"])
-        .output()
-        .unwrap();
+    let o = e.distr_output(["-i", "empty.mp4", "-c:v", "libx264", "out.mkv"]);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -414,11 +365,7 @@ fn empty_and_truncated_inputs_are_one_clear_line() {
     let src = e.av_clip("whole.mp4", 2.0, 30, 0);
     let bytes = std::fs::read(&src).unwrap();
     std::fs::write(e.path("half.mp4"), &bytes[..bytes.len() / 2]).unwrap();
-    let o = e
-        .distr()
-        .args(["-i", "half.mp4", "-c:v", "libx264", "out.mkv"])
-        .output()
-        .unwrap();
+    let o = e.distr_output(["-i", "half.mp4", "-c:v", "libx264", "out.mkv"]);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -433,28 +380,10 @@ fn full_disk_and_crashing_ffmpeg_are_retried_elsewhere() {
     // Worker 0's work dir is a 32 KiB disk: every upload runs out of space.
     let _disk = Tmpfs::mount(c.servers[0].work.clone(), "32k");
     // Worker 1's ffmpeg dies of SIGSEGV on its first encode.
-    let flag = e.path("crashed-once");
-    let body = format!(
-        "if [ ! -e '{f}' ]; then touch '{f}'; kill -SEGV $$; fi",
-        f = flag.display()
-    );
-    let crash = wrapper(&e, "crash.sh", &body);
-    let extra = ffmpeg_bin(&crash);
-    c.write_config(&e, "", &["", &extra]);
+    let (flag, body) = first_encode(&e, "crashed-once", "kill -SEGV $$");
+    c.write_config(&e, "", &["", &wrapped(&e, "crash.sh", &body)]);
     let src = e.av_clip("in.mp4", 4.0, 24, 2);
-    let (p, o, log) = e.both_log(
-        &[
-            "-i",
-            &src,
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-c:a",
-            "aac",
-        ],
-        "mkv",
-    );
+    let (p, o, log) = e.both_log(&x264(&src, &["-c:a", "aac"]), "mkv");
     assert_same(&p, &o);
     assert!(flag.exists(), "the crash happened");
     let failed = |w: &Sshd| {
@@ -477,27 +406,15 @@ fn a_bad_audio_option_stops_the_job_before_the_video_is_encoded() {
     let e = Env::new();
     let c = Cluster::start(&e, 1);
     // Each encode hangs for 30 s: the audio error comes long before the last chunk.
-    let slow = wrapper(&e, "slow.sh", "exec sleep 30.3");
-    let extra = ffmpeg_bin(&slow);
-    c.write_config(&e, "", &[&extra]);
+    c.write_config(&e, "", &[&wrapped(&e, "slow.sh", "exec sleep 30.3")]);
     let src = e.av_clip("in.mp4", 4.0, 24, 0);
-    let args = [
-        "-y",
-        "-i",
-        &src,
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-c:a",
-        "aac",
-        "-b:a",
-        "nonsense",
-        "out.mkv",
-    ];
+    let args = with(&[
+        &["-y"],
+        &x264(&src, &["-c:a", "aac", "-b:a", "nonsense", "out.mkv"]),
+    ]);
     let n = planned(&e, &args);
     assert!(n >= 3, "{n} chunks");
-    let out = e.distr().args(args).output().unwrap();
+    let out = e.distr_output(args);
     assert_fails_with(&out, 1, "encoding the audio");
     assert!(
         stderr(&out).contains("Error setting option b"),

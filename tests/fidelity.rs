@@ -33,24 +33,10 @@ fn assert_split(log: &str, args: &[&str]) {
     }
 }
 
-fn cluster(e: &Env) -> Cluster {
-    let c = Cluster::start(e, 2);
-    c.write_config(e, "", &[]);
-    c
-}
-
-const X264: [&str; 4] = ["-c:v", "libx264", "-preset", "ultrafast"];
-
-fn with<'a>(head: &[&'a str], tail: &[&'a str]) -> Vec<&'a str> {
-    let mut v = head.to_vec();
-    v.extend_from_slice(tail);
-    v
-}
-
 #[test]
 fn stream_selection_and_metadata() {
     let e = Env::new();
-    let _c = cluster(&e);
+    let _c = Cluster::configured(&e, 2);
     let src = media::rich_mkv(&e);
     let i = ["-i", src.as_str()];
     let x = &X264;
@@ -58,70 +44,64 @@ fn stream_selection_and_metadata() {
         &e,
         &[
             // default mapping: best video, the 5.1 track, the text subtitle (ass in mkv)
-            ("mkv", with(&i, x)),
+            ("mkv", with(&[&i, x])),
             // everything, attachment included
             (
                 "mkv",
-                with(&with(&i, &["-map", "0", "-c:a", "copy", "-c:s", "copy"]), x),
+                with(&[&i, &["-map", "0", "-c:a", "copy", "-c:s", "copy"], x]),
             ),
-            ("mkv", with(&with(&i, &["-map", "0:v", "-map", "0:a:1"]), x)),
+            ("mkv", with(&[&i, &["-map", "0:v", "-map", "0:a:1"], x])),
             (
                 "mkv",
-                with(&with(&i, &["-map", "0", "-map", "-0:s", "-c:a", "aac"]), x),
+                with(&[&i, &["-map", "0", "-map", "-0:s", "-c:a", "aac"], x]),
             ),
-            ("mkv", with(&with(&i, &["-an"]), x)),
-            ("mkv", with(&with(&i, &["-sn", "-c:a", "libopus"]), x)),
+            ("mkv", with(&[&i, &["-an"], x])),
+            ("mkv", with(&[&i, &["-sn", "-c:a", "libopus"], x])),
             // subtitles converted to mov_text in mp4
             (
                 "mp4",
-                with(
-                    &with(
-                        &i,
-                        &[
-                            "-map", "0:v", "-map", "0:a", "-map", "0:s", "-c:a", "aac", "-c:s",
-                            "mov_text",
-                        ],
-                    ),
+                with(&[
+                    &i,
+                    &[
+                        "-map", "0:v", "-map", "0:a", "-map", "0:s", "-c:a", "aac", "-c:s",
+                        "mov_text",
+                    ],
                     x,
-                ),
+                ]),
             ),
             (
                 "mkv",
-                with(&with(&i, &["-map_metadata", "-1", "-c:a", "aac"]), x),
+                with(&[&i, &["-map_metadata", "-1", "-c:a", "aac"], x]),
             ),
-            ("mkv", with(&with(&i, &["-c:s", "srt", "-c:a", "aac"]), x)),
+            ("mkv", with(&[&i, &["-c:s", "srt", "-c:a", "aac"], x])),
             (
                 "mkv",
-                with(
-                    &with(
-                        &i,
-                        &["-map_chapters", "-1", "-metadata", "title=Other title"],
-                    ),
+                with(&[
+                    &i,
+                    &["-map_chapters", "-1", "-metadata", "title=Other title"],
                     x,
-                ),
+                ]),
             ),
             (
                 "mkv",
-                with(
-                    &with(
-                        &i,
-                        &[
-                            "-map",
-                            "0",
-                            "-c:a",
-                            "copy",
-                            "-c:s",
-                            "copy",
-                            "-metadata:s:a:0",
-                            "language=deu",
-                            "-disposition:a:0",
-                            "default",
-                            "-disposition:a:1",
-                            "0",
-                        ],
-                    ),
+                with(&[
+                    &i,
+                    &[
+                        "-map",
+                        "0",
+                        "-c:a",
+                        "copy",
+                        "-c:s",
+                        "copy",
+                        "-metadata:s:a:0",
+                        "language=deu",
+                        "-disposition:a:0",
+                        "default",
+                        "-disposition:a:1",
+                        "0",
+                    ],
                     x,
-                ),
+                ]),
             ),
         ],
     );
@@ -130,7 +110,7 @@ fn stream_selection_and_metadata() {
 #[test]
 fn timing() {
     let e = Env::new();
-    let _c = cluster(&e);
+    let _c = Cluster::configured(&e, 2);
     let vfr = media::vfr_mkv(&e);
     let av = e.av_clip("av.mp4", 5.0, 24, 2); // B-frames: the mp4 has an edit list
     let ts = media::ts_source(&e);
@@ -138,22 +118,22 @@ fn timing() {
     cases(
         &e,
         &[
-            ("mkv", with(&["-i", &vfr], x)),
-            ("mp4", with(&["-i", &vfr], x)),
+            ("mkv", with(&[&["-i", &vfr], x])),
+            ("mp4", with(&[&["-i", &vfr], x])),
             (
                 "mp4",
-                with(&["-ss", "1.3", "-t", "2", "-i", &av, "-c:a", "aac"], x),
+                with(&[&["-ss", "1.3", "-t", "2", "-i", &av, "-c:a", "aac"], x]),
             ),
             (
                 "mkv",
-                with(&["-i", &av, "-ss", "0.7", "-to", "3.1", "-c:a", "aac"], x),
+                with(&[&["-i", &av, "-ss", "0.7", "-to", "3.1", "-c:a", "aac"], x]),
             ),
             (
                 "mkv",
-                with(&["-itsoffset", "0.5", "-i", &av, "-c:a", "aac"], x),
+                with(&[&["-itsoffset", "0.5", "-i", &av, "-c:a", "aac"], x]),
             ),
-            ("mkv", with(&["-i", &ts, "-c:a", "copy"], x)),
-            ("mp4", with(&["-i", &av, "-c:a", "aac"], x)),
+            ("mkv", with(&[&["-i", &ts, "-c:a", "copy"], x])),
+            ("mp4", with(&[&["-i", &av, "-c:a", "aac"], x])),
         ],
     );
 }
@@ -161,7 +141,7 @@ fn timing() {
 #[test]
 fn video_features() {
     let e = Env::new();
-    let _c = cluster(&e);
+    let _c = Cluster::configured(&e, 2);
     let hevc = media::hevc10_open_gop(&e);
     let inter = media::interlaced(&e);
     let av = e.av_clip("av.mp4", 3.0, 24, 2);
@@ -176,10 +156,10 @@ fn video_features() {
     cases(
         &e,
         &[
-            ("mkv", with(&["-i", &hevc, "-c:a", "copy"], &x265)),
+            ("mkv", with(&[&["-i", &hevc, "-c:a", "copy"], &x265])),
             (
                 "mp4",
-                with(
+                with(&[
                     &[
                         "-i",
                         &hevc,
@@ -191,15 +171,15 @@ fn video_features() {
                         "aac",
                     ],
                     &x265,
-                ),
+                ]),
             ),
             (
                 "mkv",
-                with(&["-i", &inter, "-flags", "+ildct+ilme", "-top", "1"], &X264),
+                with(&[&["-i", &inter, "-flags", "+ildct+ilme", "-top", "1"], &X264]),
             ),
             (
                 "mkv",
-                with(
+                with(&[
                     &[
                         "-i",
                         &av,
@@ -209,11 +189,11 @@ fn video_features() {
                         "aac",
                     ],
                     &X264,
-                ),
+                ]),
             ),
             (
                 "mkv",
-                with(
+                with(&[
                     &[
                         "-i",
                         &av,
@@ -228,11 +208,11 @@ fn video_features() {
                         "-an",
                     ],
                     &x265,
-                ),
+                ]),
             ),
             (
                 "mp4",
-                with(
+                with(&[
                     &[
                         "-i",
                         &av,
@@ -242,17 +222,12 @@ fn video_features() {
                         "aac",
                     ],
                     &X264,
-                ),
+                ]),
             ),
         ],
     );
     // SVT-AV1 on a tiny clip
-    let small = e.make(
-        "small.mp4",
-        3.0,
-        "testsrc2=size=160x120:rate=24",
-        &["-c:v", "libx264", "-preset", "ultrafast", "-g", "24"],
-    );
+    let small = e.x264_clip("small.mp4", 3.0, "testsrc2=size=160x120:rate=24", 24);
     cases(
         &e,
         &[(
@@ -270,15 +245,14 @@ fn video_features() {
         )],
     );
     // lossless: decoded frames bit-exact
-    let (p, o) = e.both(&["-i", &av, "-c:v", "ffv1", "-c:a", "copy"], "mkv");
-    assert_same(&p, &o);
+    let (p, o) = e.both_same(&["-i", &av, "-c:v", "ffv1", "-c:a", "copy"], "mkv");
     assert!(framemd5(&p) == framemd5(&o), "ffv1 frames differ");
 }
 
 #[test]
 fn containers_and_passthrough() {
     let e = Env::new();
-    let _c = cluster(&e);
+    let _c = Cluster::configured(&e, 2);
     let av = e.av_clip("av.mp4", 2.0, 24, 2);
     let tc = media::timecode_mov(&e);
     cases(
@@ -286,37 +260,28 @@ fn containers_and_passthrough() {
         &[
             (
                 "webm",
-                vec![
-                    "-i",
-                    &av,
-                    "-c:v",
-                    "libvpx-vp9",
-                    "-deadline",
-                    "realtime",
-                    "-cpu-used",
-                    "8",
-                    "-c:a",
-                    "libopus",
-                ],
+                with(&[&["-i", &av], &VP9_REALTIME, &["-c:a", "libopus"]]),
             ),
-            ("ts", with(&["-i", &av, "-c:a", "aac"], &X264)),
-            ("mov", with(&["-i", &av, "-c:a", "aac"], &X264)),
-            ("nut", with(&["-i", &av, "-c:a", "aac"], &X264)),
+            ("ts", with(&[&["-i", &av, "-c:a", "aac"], &X264])),
+            ("mov", with(&[&["-i", &av, "-c:a", "aac"], &X264])),
+            ("nut", with(&[&["-i", &av, "-c:a", "aac"], &X264])),
             // data streams: a timecode track copied along, or dropped with -dn
-            ("mov", with(&["-i", &tc, "-map", "0", "-c:a", "aac"], &X264)),
+            (
+                "mov",
+                with(&[&["-i", &tc, "-map", "0", "-c:a", "aac"], &X264]),
+            ),
             (
                 "mkv",
-                with(&["-i", &tc, "-map", "0:v", "-map", "0:a", "-dn"], &X264),
+                with(&[&["-i", &tc, "-map", "0:v", "-map", "0:a", "-dn"], &X264]),
             ),
         ],
     );
     // a timing filter is not distributed, and the output is still plain ffmpeg's
-    let args = with(&["-i", &av, "-vf", "fps=12"], &X264);
-    let (p, o) = e.both(&args, "mkv");
-    assert_same(&p, &o);
+    let args = with(&[&["-i", &av, "-vf", "fps=12"], &X264]);
+    e.both_same(&args, "mkv");
     let mut a = args.clone();
     a.push("again.mkv");
-    let out = e.run_distr(&with(&["-y"], &a));
+    let out = e.run_distr(&with(&[&["-y"], &a]));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("passing the command to ffmpeg unchanged")
     );
@@ -336,22 +301,21 @@ fn containers_and_passthrough() {
         (&mkv, "ts", true),
         (&mkv44, "mp4", false),
     ] {
-        let args = with(&["-i", src, "-c:a", "copy"], &X264);
+        let args = with(&[&["-i", src, "-c:a", "copy"], &X264]);
         let dry_out = format!("dry.{ext}");
         let mut a = args.clone();
         a.push(&dry_out);
-        let dry = e.run_distr(&with(&["-df_dry_run"], &a));
+        let dry = e.run_distr(&with(&[&["-df_dry_run"], &a]));
         let text = String::from_utf8_lossy(&dry.stdout);
         let passed = text.contains("passthrough: audio copied from a 1/1000 time base");
         assert_eq!(passed, !distributes, "{src} into {ext}: {text}");
-        let (p, o) = e.both(&args, ext);
-        assert_same(&p, &o);
+        e.both_same(&args, ext);
     }
     cases(
         &e,
         &[
-            ("mp4", with(&["-i", &av, "-c:a", "copy"], &X264)),
-            ("mkv", with(&["-i", &mkv, "-c:a", "copy"], &X264)),
+            ("mp4", with(&[&["-i", &av, "-c:a", "copy"], &X264])),
+            ("mkv", with(&[&["-i", &mkv, "-c:a", "copy"], &X264])),
         ],
     );
 }
@@ -359,7 +323,7 @@ fn containers_and_passthrough() {
 #[test]
 fn seeks_and_stream_properties() {
     let e = Env::new();
-    let _c = cluster(&e);
+    let _c = Cluster::configured(&e, 2);
     let av = e.av_clip("av.mp4", 4.0, 30, 2);
     let avmkv = e.p("av.mkv");
     e.ffmpeg(&["-i", &av, "-c", "copy", &avmkv]);
@@ -371,24 +335,24 @@ fn seeks_and_stream_properties() {
             // matroska seeks skip audio by the video's keyframe: copied audio starts earlier
             (
                 "mkv",
-                with(&["-ss", "2.5", "-i", &avmkv, "-c:a", "copy"], x),
+                with(&[&["-ss", "2.5", "-i", &avmkv, "-c:a", "copy"], x]),
             ),
             // -ss lands on leading pictures of an open-GOP CRA: decode from the GOP before
             (
                 "mkv",
-                with(
+                with(&[
                     &["-ss", "0.9", "-i", &hevc, "-pix_fmt", "yuv420p", "-an"],
                     x,
-                ),
+                ]),
             ),
             (
                 "mkv",
-                with(&["-i", &hevc, "-t", "2.2", "-pix_fmt", "yuv420p", "-an"], x),
+                with(&[&["-i", &hevc, "-t", "2.2", "-pix_fmt", "yuv420p", "-an"], x]),
             ),
             // swscale sets the color range; a named profile means nothing to the copied video
             (
                 "mkv",
-                with(
+                with(&[
                     &[
                         "-i",
                         &av,
@@ -399,25 +363,25 @@ fn seeks_and_stream_properties() {
                         "-an",
                     ],
                     x,
-                ),
+                ]),
             ),
             (
                 "mkv",
-                with(
+                with(&[
                     &["-i", &avmkv, "-map_metadata:s:a", "0:s:a", "-c:a", "aac"],
                     x,
-                ),
+                ]),
             ),
-            ("mkv", with(&["-i", &av, "-bitexact", "-c:a", "aac"], x)),
+            ("mkv", with(&[&["-i", &av, "-bitexact", "-c:a", "aac"], x])),
         ],
     );
     // cases that depend on the demuxer's seek or a stream copy's side effects pass through,
     // and still produce plain ffmpeg's output
     let ts = media::ts_source(&e);
     for args in [
-        with(&["-ss", "1.2", "-i", &ts, "-an"], x),
-        with(&["-itsoffset", "0.5", "-ss", "1.2", "-i", &av, "-an"], x),
-        with(&["-i", &av, "-metadata:s:v", "rotate=90", "-an"], x),
+        with(&[&["-ss", "1.2", "-i", &ts, "-an"], x]),
+        with(&[&["-itsoffset", "0.5", "-ss", "1.2", "-i", &av, "-an"], x]),
+        with(&[&["-i", &av, "-metadata:s:v", "rotate=90", "-an"], x]),
     ] {
         let (p, o, log) = e.both_log(&args, "mkv");
         assert_same(&p, &o);
@@ -450,12 +414,7 @@ fn audio_hashes(path: &std::path::Path) -> Vec<String> {
 /// Whether a command's dry run encodes the audio early (an AUDIO step before FINAL).
 fn early(e: &Env, args: &[&str], ext: &str) -> bool {
     let out_name = format!("dry.{ext}");
-    let mut a = vec!["-df_dry_run"];
-    a.extend_from_slice(args);
-    a.push(&out_name);
-    let out = e.run_distr(&a);
-    assert!(out.status.success(), "{}", stderr(&out));
-    String::from_utf8_lossy(&out.stdout)
+    dry_stdout(e, &with(&[args, &[&out_name]]))
         .lines()
         .any(|l| l.starts_with("AUDIO "))
 }
@@ -463,7 +422,7 @@ fn early(e: &Env, args: &[&str], ext: &str) -> bool {
 #[test]
 fn audio_encoded_while_the_video_is() {
     let e = Env::new();
-    let _c = cluster(&e);
+    let _c = Cluster::configured(&e, 2);
     let src = media::rich_mkv(&e);
     let av = e.av_clip("av.mp4", 3.0, 30, 2);
     let x = &X264;
@@ -471,7 +430,7 @@ fn audio_encoded_while_the_video_is() {
         // one track copied, the other resampled (a partial last frame), filtered, encoded
         (
             "mkv",
-            with(
+            with(&[
                 &[
                     "-i",
                     &src,
@@ -491,19 +450,19 @@ fn audio_encoded_while_the_video_is() {
                     "44100",
                 ],
                 x,
-            ),
+            ]),
             true,
         ),
-        ("mkv", with(&["-i", &av, "-c:a", "flac"], x), true),
+        ("mkv", with(&[&["-i", &av, "-c:a", "flac"], x]), true),
         (
             "mkv",
-            with(&["-ss", "1.1", "-i", &av, "-c:a", "aac", "-ar", "44100"], x),
+            with(&[&["-ss", "1.1", "-i", &av, "-c:a", "aac", "-ar", "44100"], x]),
             true,
         ),
         // mp4 keeps the audio in the final mux, filter included
         (
             "mp4",
-            with(&["-i", &av, "-filter:a", "volume=0.5", "-c:a", "aac"], x),
+            with(&[&["-i", &av, "-filter:a", "volume=0.5", "-c:a", "aac"], x]),
             false,
         ),
     ];
@@ -517,11 +476,11 @@ fn audio_encoded_while_the_video_is() {
     }
     // what would not come back exact keeps the audio in the final mux
     for (args, ext) in [
-        (with(&["-i", &av, "-c:a", "libopus"], x), "mkv"),
-        (with(&["-i", &av, "-c:a", "libvorbis"], x), "mkv"),
-        (with(&["-i", &av, "-c:a", "aac", "-shortest"], x), "mkv"),
-        (with(&["-i", &av, "-c:1", "aac"], x), "mkv"),
-        (with(&["-i", &av, "-c:a", "aac", "-t", "2"], x), "mkv"),
+        (with(&[&["-i", &av, "-c:a", "libopus"], x]), "mkv"),
+        (with(&[&["-i", &av, "-c:a", "libvorbis"], x]), "mkv"),
+        (with(&[&["-i", &av, "-c:a", "aac", "-shortest"], x]), "mkv"),
+        (with(&[&["-i", &av, "-c:1", "aac"], x]), "mkv"),
+        (with(&[&["-i", &av, "-c:a", "aac", "-t", "2"], x]), "mkv"),
     ] {
         assert!(!early(&e, &args, ext), "{args:?} -> {ext}");
     }

@@ -8,15 +8,12 @@
 mod common;
 use common::*;
 
-const X264: [&str; 4] = ["-c:v", "libx264", "-preset", "ultrafast"];
-
 /// Runs each argv both ways: distributed in at least two chunks, the same as plain ffmpeg.
 fn cases(e: &Env, list: &[(&str, Vec<&str>)]) {
     for (ext, args) in list {
         let chunks = planned_chunks(e, &with(&[&["-y"], args, &[&e.p(&format!("dry.{ext}"))]]));
         assert!(chunks >= 2, "{args:?} was not split: {chunks} chunks");
-        let (p, o) = e.both(args, ext);
-        assert_same(&p, &o);
+        e.both_same(args, ext);
         eprintln!("case ok: {args:?} -> {ext}");
     }
 }
@@ -25,35 +22,22 @@ fn cases(e: &Env, list: &[(&str, Vec<&str>)]) {
 /// forced disposition, which a stream copy or a `-vf` encode would keep.
 fn tagged_mp4(e: &Env) -> String {
     let out = e.p("tagged.mp4");
-    e.ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x240:rate=30",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=440:sample_rate=48000",
-        "-t",
-        "4",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-g",
-        "30",
-        "-bf",
-        "2",
-        "-c:a",
-        "aac",
-        "-metadata:s:v:0",
-        "language=fra",
-        "-metadata:s:v:0",
-        "handler_name=Camera",
-        "-disposition:v:0",
-        "default+forced",
-        &out,
-    ]);
+    e.ffmpeg(&with(&[
+        &lavfi("testsrc2=size=320x240:rate=30"),
+        &lavfi("sine=frequency=440:sample_rate=48000"),
+        &["-t", "4"],
+        &X264,
+        &["-g", "30", "-bf", "2", "-c:a", "aac"],
+        &[
+            "-metadata:s:v:0",
+            "language=fra",
+            "-metadata:s:v:0",
+            "handler_name=Camera",
+            "-disposition:v:0",
+            "default+forced",
+            &out,
+        ],
+    ]));
     out
 }
 
@@ -215,12 +199,7 @@ fn linear_chains_match_plain_ffmpeg_in_mp4() {
 #[test]
 fn single_stream_input_is_cfr_for_a_graph_output() {
     let e = Env::new();
-    let src = e.make(
-        "video_only.mp4",
-        4.0,
-        "testsrc2=size=320x240:rate=30",
-        &["-c:v", "libx264", "-preset", "ultrafast", "-g", "30"],
-    );
+    let src = e.x264_clip("video_only.mp4", 4.0, "testsrc2=size=320x240:rate=30", 30);
     let args = with(&[
         &["-ss", "0.51", "-i", &src],
         &["-filter_complex", "[0]scale=160:-2[s0]", "-map", "[s0]"],

@@ -129,12 +129,7 @@ const TEMPORAL: &[&str] = &[
 
 /// The progressive source: testsrc2 (motion and detail), 4 s at 24 fps, x264 GOP of 12.
 fn progressive(e: &Env) -> String {
-    e.make(
-        "prog.mkv",
-        4.0,
-        "testsrc2=size=160x120:rate=24",
-        &["-c:v", "libx264", "-preset", "ultrafast", "-g", "12"],
-    )
+    e.x264_clip("prog.mkv", 4.0, "testsrc2=size=160x120:rate=24", 12)
 }
 
 /// An interlaced-coded source (top field first) for deinterlacers and field flags.
@@ -143,18 +138,10 @@ fn interlaced(e: &Env) -> String {
         "inter.mkv",
         4.0,
         "testsrc2=size=160x120:rate=48,tinterlace=interleave_top,setfield=tff",
-        &[
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "12",
-            "-flags",
-            "+ildct+ilme",
-            "-pix_fmt",
-            "yuv420p",
-        ],
+        &with(&[
+            &X264,
+            &["-g", "12", "-flags", "+ildct+ilme", "-pix_fmt", "yuv420p"],
+        ]),
     )
 }
 
@@ -350,12 +337,7 @@ fn tail(s: &str) -> String {
 
 /// N of distrffmpeg's `N frames in N chunks on N slot(s)` line; 0 when there is none.
 fn chunks(log: &str) -> usize {
-    let words: Vec<&str> = log.split_whitespace().collect();
-    words
-        .windows(3)
-        .find(|w| w[1] == "chunks" && w[2] == "on")
-        .and_then(|w| w[0].parse().ok())
-        .unwrap_or(0)
+    chunks_on(log).unwrap_or(0)
 }
 
 /// Runs each `-vf` and asserts that it distributed over several chunks and matched plain

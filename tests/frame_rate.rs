@@ -14,38 +14,26 @@ fn source(e: &Env) -> String {
         "p30.mkv",
         6.0,
         "testsrc2=size=160x120:rate=30",
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=48000",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "15",
-            "-c:a",
-            "aac",
-        ],
+        &with(&[
+            &lavfi("sine=frequency=440:sample_rate=48000"),
+            &X264,
+            &["-g", "15", "-c:a", "aac"],
+        ]),
     )
 }
-
-const LOSSLESS: [&str; 6] = ["-c:v", "libx264", "-preset", "ultrafast", "-qp", "0"];
 
 /// Runs `args` (input and options, the output appended) with plain ffmpeg and distrffmpeg and
 /// asserts several chunks and the same file.
 fn check(e: &Env, args: &[&str], ext: &str) {
     let mut all: Vec<&str> = args.to_vec();
-    all.extend(LOSSLESS);
+    all.extend(LOSSLESS_X264);
     let chunks = planned_chunks(e, &{
         let mut a = all.clone();
         a.push("dry.mkv");
         a
     });
     assert!(chunks >= 3, "{args:?}: {chunks} chunk(s), want several");
-    let (plain, ours) = e.both(&all, ext);
-    assert_same(&plain, &ours);
+    let (plain, ours) = e.both_same(&all, ext);
     let (a, b) = (framemd5(&plain), framemd5(&ours));
     assert!(a.len() > 60, "{args:?}: {} frames", a.len());
     assert_eq!(a, b, "{args:?}: decoded frames differ");
@@ -86,31 +74,12 @@ fn rate_conversion_with_trims_and_filters_matches_plain_ffmpeg() {
 #[test]
 fn an_output_seek_at_48_fps_matches_plain_ffmpeg() {
     let e = Env::new();
-    let src = e.make(
-        "p48.mkv",
-        4.0,
-        "testsrc2=size=160x120:rate=48",
-        &["-c:v", "libx264", "-preset", "ultrafast", "-g", "24"],
-    );
+    let src = e.x264_clip("p48.mkv", 4.0, "testsrc2=size=160x120:rate=48", 24);
     for ext in ["mkv", "ts"] {
-        let (p, o) = e.both(
-            &[
-                "-i",
-                &src,
-                "-ss",
-                "0.3",
-                "-t",
-                "3.2",
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-qp",
-                "0",
-            ],
+        let (p, o) = e.both_same(
+            &with(&[&["-i", &src, "-ss", "0.3", "-t", "3.2"], &LOSSLESS_X264]),
             ext,
         );
-        assert_same(&p, &o);
         assert_eq!(framemd5(&p), framemd5(&o));
     }
 }

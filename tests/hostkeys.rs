@@ -15,6 +15,11 @@ fn check(e: &Env, accept_new: bool) -> (Output, String) {
     if accept_new {
         c.arg("-df_host_key_check=accept-new");
     }
+    run_check(c)
+}
+
+/// Runs `-df_check` with `c`; its stdout and stderr together.
+fn run_check(mut c: assert_cmd::Command) -> (Output, String) {
     let o = c.args(["-df_check", "-c:v", "libx264"]).output().unwrap();
     let text = format!(
         "{}{}",
@@ -63,8 +68,7 @@ fn keygen_finds(file: &Path, name: &str) -> bool {
 #[test]
 fn a_wildcard_entry_with_another_key_is_a_changed_key_even_with_accept_new() {
     let e = Env::new();
-    let c = Cluster::start(&e, 1);
-    c.write_config(&e, "", &[]);
+    let c = Cluster::configured(&e, 1);
     for pattern in ["*", "*.lan,[127.0.0.?]:*"] {
         let before = format!("# the whole lan\n{pattern} {}\n", other_ed25519(&c));
         std::fs::write(known_hosts(&c), &before).unwrap();
@@ -108,8 +112,7 @@ fn a_host_known_only_by_its_ecdsa_or_rsa_key_connects_in_strict_mode() {
 #[test]
 fn revoked_keys_and_certificate_authorities_are_refused_in_every_mode() {
     let e = Env::new();
-    let c = Cluster::start(&e, 1);
-    c.write_config(&e, "", &[]);
+    let c = Cluster::configured(&e, 1);
     let port = c.servers[0].port;
     let real = c.servers[0].host_key("ed25519");
     let revoked = format!("[127.0.0.1]:{port} {real}\n@revoked * {real}\n");
@@ -131,8 +134,7 @@ fn revoked_keys_and_certificate_authorities_are_refused_in_every_mode() {
 #[test]
 fn a_key_in_the_system_file_is_accepted() {
     let e = Env::new();
-    let c = Cluster::start(&e, 1);
-    c.write_config(&e, "", &[]);
+    let c = Cluster::configured(&e, 1);
     let port = c.servers[0].port;
     let global = e.path("ssh_known_hosts");
     std::fs::write(
@@ -164,8 +166,7 @@ fn a_key_in_the_system_file_is_accepted() {
 #[test]
 fn accept_new_writes_a_hashed_line_with_hash_known_hosts() {
     let e = Env::new();
-    let c = Cluster::start(&e, 1);
-    c.write_config(&e, "", &[]);
+    let c = Cluster::configured(&e, 1);
     let port = c.servers[0].port;
     std::fs::remove_file(known_hosts(&c)).unwrap();
     ssh_config(&c, "Host *\n  HashKnownHosts yes\n");
@@ -190,8 +191,7 @@ fn accept_new_writes_a_hashed_line_with_hash_known_hosts() {
 #[test]
 fn user_known_hosts_file_from_ssh_config_is_used() {
     let e = Env::new();
-    let c = Cluster::start(&e, 1);
-    c.write_config(&e, "", &[]);
+    let c = Cluster::configured(&e, 1);
     let port = c.servers[0].port;
     // the default file holds a wrong key, which must not be read
     std::fs::write(
@@ -219,8 +219,7 @@ fn user_known_hosts_file_from_ssh_config_is_used() {
 #[test]
 fn proxy_jump_is_refused_with_one_line() {
     let e = Env::new();
-    let c = Cluster::start(&e, 1);
-    c.write_config(&e, "", &[]);
+    let c = Cluster::configured(&e, 1);
     ssh_config(&c, "Host 127.0.0.1\n  ProxyJump bastion.example\n");
     let (o, text) = check(&e, false);
     assert_refused(
@@ -236,8 +235,7 @@ fn proxy_jump_is_refused_with_one_line() {
 #[test]
 fn identities_only_keeps_the_agents_keys_out() {
     let e = Env::new();
-    let c = Cluster::start(&e, 1);
-    c.write_config(&e, "", &[]);
+    let c = Cluster::configured(&e, 1);
     let ssh = c.home.join(".ssh");
     // the authorized key is only in the agent; the key file is another one
     let sock = e.path("agent.sock");
@@ -256,18 +254,9 @@ fn identities_only_keeps_the_agents_keys_out() {
         .unwrap();
     assert!(gen.status.success());
     let run = || {
-        let o = e
-            .distr()
-            .env("SSH_AUTH_SOCK", &sock)
-            .args(["-df_check", "-c:v", "libx264"])
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        (o, text)
+        let mut c = e.distr();
+        c.env("SSH_AUTH_SOCK", &sock);
+        run_check(c)
     };
     ssh_config(&c, "Host 127.0.0.1\n  IdentityFile ~/.ssh/other_key\n");
     let (o, text) = run();

@@ -11,34 +11,19 @@ mod common;
 use common::*;
 use std::path::Path;
 
-const U: [&str; 4] = ["-c:v", "libx264", "-preset", "ultrafast"];
-
 fn src(e: &Env) -> String {
     e.av_clip("in.mp4", 3.0, 24, 2)
 }
 
-fn cat<'a>(parts: &[&[&'a str]]) -> Vec<&'a str> {
-    parts.concat()
-}
-
 /// The run was split into several chunks.
 fn assert_split(log: &str, what: &str) {
-    let words: Vec<&str> = log.split_whitespace().collect();
-    let n = words
-        .windows(3)
-        .find(|w| w[1] == "chunks" && w[2] == "on")
-        .and_then(|w| w[0].parse::<usize>().ok());
+    let n = chunks_on(log);
     assert!(n.is_some_and(|n| n >= 2), "{what} was not split:\n{log}");
 }
 
 /// The dry run's commands (PRE, REMOTE, FINAL lines), or its passthrough line.
 fn dry_run(e: &Env, args: &[&str]) -> String {
-    let mut a = vec!["-df_dry_run"];
-    a.extend_from_slice(args);
-    a.push("dry.mkv");
-    let o = e.run_distr(&a);
-    assert!(o.status.success(), "{}", stderr(&o));
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    dry_stdout(e, &with(&[args, &["dry.mkv"]]))
 }
 
 fn assert_no_hw_options(plan: &str) {
@@ -71,8 +56,8 @@ fn hwaccel_auto_and_none_distribute_like_plain_ffmpeg() {
     let s = src(&e);
     for hw in ["auto", "none"] {
         let head = ["-hwaccel", hw, "-i", s.as_str()];
-        for (ext, enc) in [("mkv", &["-c:v", "ffv1"][..]), ("mp4", &U[..])] {
-            let args = cat(&[&head, enc]);
+        for (ext, enc) in [("mkv", &["-c:v", "ffv1"][..]), ("mp4", &X264[..])] {
+            let args = with(&[&head, enc]);
             let (p, o, log) = e.both_log(&args, ext);
             assert_split(&log, hw);
             assert_same(&p, &o);
@@ -80,7 +65,7 @@ fn hwaccel_auto_and_none_distribute_like_plain_ffmpeg() {
                 assert_eq!(framemd5(&p), framemd5(&o), "-hwaccel {hw}: frames");
             }
         }
-        assert_no_hw_options(&dry_run(&e, &cat(&[&head, &U])));
+        assert_no_hw_options(&dry_run(&e, &with(&[&head, &X264])));
     }
 }
 
@@ -117,7 +102,7 @@ fn a_device_that_cannot_be_opened_here_passes_through() {
         &["-vaapi_device", "/dev/dri/renderD128", "-hwaccel", "vaapi"],
     ];
     for hw in cases {
-        let (plain, ours, log) = both_codes(&e, &cat(&[hw, &i, &U]));
+        let (plain, ours, log) = both_codes(&e, &with(&[hw, &i, &X264]));
         assert_ne!(plain, Some(0), "plain ffmpeg has a device for {hw:?} here");
         assert_eq!(plain, ours, "{hw:?}: {log}");
         assert!(
@@ -140,12 +125,7 @@ fn fake_device(e: &Env) -> std::path::PathBuf {
         "#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in -hwaccel|-init_hw_device|-vaapi_device|-qsv_device|-filter_hw_device) echo \"$*\" >> '{}'; exit 0;; esac; done\nexec ffmpeg \"$@\"\n",
         log.display()
     );
-    std::fs::write(&script, body).unwrap();
-    std::process::Command::new("chmod")
-        .arg("+x")
-        .arg(&script)
-        .status()
-        .unwrap();
+    write_script(&script, &body);
     std::fs::write(
         e.path("no-config.json"),
         format!(r#"{{"ffmpeg_bin": "{}"}}"#, script.display()),
@@ -183,8 +163,8 @@ fn with_a_device_the_workers_decode_in_software() {
     for hw in cases {
         let _ = std::fs::remove_file(&calls);
         let (plain, ours) = (e.p("plain.mkv"), e.p("ours.mkv"));
-        e.ffmpeg(&cat(&[&i, &["-c:v", "ffv1"], &[plain.as_str()]]));
-        let o = e.run_distr(&cat(&[&["-y"], hw, &i, &["-c:v", "ffv1", ours.as_str()]]));
+        e.ffmpeg(&with(&[&i, &["-c:v", "ffv1"], &[plain.as_str()]]));
+        let o = e.run_distr(&with(&[&["-y"], hw, &i, &["-c:v", "ffv1", ours.as_str()]]));
         let log = stderr(&o);
         assert!(o.status.success(), "{hw:?}: {log}");
         assert_split(&log, &format!("{hw:?}"));
@@ -197,7 +177,7 @@ fn with_a_device_the_workers_decode_in_software() {
         assert_eq!(lines.len(), 1, "{hw:?}: {seen}");
         assert!(lines[0].ends_with("-frames:v 1 -f null -"), "{seen}");
         assert!(lines[0].contains(&hw.join(" ")), "{seen}");
-        assert_no_hw_options(&dry_run(&e, &cat(&[hw, &i, &U])));
+        assert_no_hw_options(&dry_run(&e, &with(&[hw, &i, &X264])));
     }
 }
 
@@ -287,10 +267,10 @@ fn gpu_frames_encoders_and_filters_pass_through() {
     }
     // without the fake device: distrffmpeg exits as plain ffmpeg does
     std::fs::remove_file(e.path("no-config.json")).unwrap();
-    let tdarr = cat(&[
+    let tdarr = with(&[
         &["-hwaccel", "cuda", "-hwaccel_output_format", "cuda"],
         &i,
-        &U,
+        &X264,
     ]);
     let (plain, ours, log) = both_codes(&e, &tdarr);
     assert_ne!(plain, Some(0));

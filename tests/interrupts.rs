@@ -4,7 +4,6 @@
 
 mod common;
 use common::*;
-use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -21,24 +20,18 @@ fn interrupt_local_encode(signals: usize) {
     let e = Env::new();
     // a script that runs ffmpeg as its child instead of exec'ing it
     let script = e.path("ffmpeg-wrapper.sh");
-    std::fs::write(&script, "#!/bin/sh\nffmpeg \"$@\"\n").unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    write_script(&script, "#!/bin/sh\nffmpeg \"$@\"\n");
     let config = format!(
         r#"{{"ffmpeg_bin": "{}", "local_slots": 1}}"#,
         script.display()
     );
     std::fs::write(e.path("no-config.json"), config).unwrap();
-    let src = e.make(
-        "in.mp4",
-        20.0,
-        "testsrc2=size=640x360:rate=24",
-        &["-c:v", "libx264", "-preset", "ultrafast", "-g", "48"],
-    );
+    let src = e.x264_clip("in.mp4", 20.0, "testsrc2=size=640x360:rate=24", 48);
     let cache = e.p("cache");
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("distrffmpeg"))
-        .current_dir(e.dir.path())
-        .env("DISTRFFMPEG_CONFIG", e.path("no-config.json"))
-        .env("XDG_CACHE_HOME", &cache)
+    let mut child = e
+        .isolate(&mut Command::new(assert_cmd::cargo::cargo_bin(
+            "distrffmpeg",
+        )))
         .args(["-y", "-i", &src, "-c:v", "libx264", "-preset", "veryslow"])
         .arg("out.mkv")
         .stdin(Stdio::null())
@@ -47,11 +40,7 @@ fn interrupt_local_encode(signals: usize) {
         .unwrap();
     // the chunk encode runs (the script and its ffmpeg both name the chunk in the cache)
     let encoding = format!("{cache}.*enc-");
-    let t = Instant::now();
-    while running(&encoding).len() < 2 {
-        assert!(t.elapsed() < Duration::from_secs(60), "no encode started");
-        std::thread::sleep(Duration::from_millis(25));
-    }
+    wait_for("an encode to start", 60, || running(&encoding).len() >= 2);
     std::thread::sleep(Duration::from_millis(300));
     let pid = child.id().to_string();
     for _ in 0..signals {

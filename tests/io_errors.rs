@@ -18,10 +18,7 @@ fn a_disk_that_fills_while_the_header_is_written_is_retried_elsewhere() {
     let full = wrapper(&e, "fills.sh", &fill);
     c.write_config(&e, "", &[&ffmpeg_bin(&full)]);
     let src = e.av_clip("in.mp4", 4.0, 24, 2);
-    let (p, o, log) = e.both_log(
-        &["-i", &src, "-c:v", "libx264", "-preset", "ultrafast", "-an"],
-        "mkv",
-    );
+    let (p, o, log) = e.both_log(&x264(&src, &["-an"]), "mkv");
     assert_same(&p, &o);
     let port = format!(":{}", c.servers[0].port);
     assert!(

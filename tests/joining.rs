@@ -2,7 +2,7 @@
 //! holds nobody up, and one that answers while the job runs takes chunks too.
 
 mod common;
-use common::sshd::{ffmpeg_bin, leftovers, wrapper, Cluster};
+use common::sshd::{ffmpeg_bin, wrapper, Cluster};
 use common::*;
 use std::io::Write;
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -90,10 +90,7 @@ fn a_silent_worker_holds_nobody_up() {
     );
     let src = e.av_clip("in.mp4", 2.0, 24, 0);
     let t = std::time::Instant::now();
-    let (p, o, err) = e.both_log(
-        &["-i", &src, "-c:v", "libx264", "-preset", "ultrafast"],
-        "mkv",
-    );
+    let (p, o, err) = e.both_log(&x264(&src, &[]), "mkv");
     assert_same(&p, &o);
     // the job ran on the worker that answered and, once done, stopped waiting for the
     // silent one (nothing exists there to clean up)
@@ -104,7 +101,7 @@ fn a_silent_worker_holds_nobody_up() {
         "the job waited for the silent worker's 60 s timeout: {:?}",
         t.elapsed()
     );
-    assert!(leftovers(&c.servers[0].work).is_empty());
+    c.assert_clean();
 }
 
 #[test]
@@ -123,17 +120,12 @@ fn a_worker_that_answers_late_joins_the_running_job() {
         ],
     );
     let src = e.av_clip("in.mp4", 6.0, 24, 0);
-    let (p, o, err) = e.both_log(
-        &["-i", &src, "-c:v", "libx264", "-preset", "ultrafast", "-an"],
-        "mkv",
-    );
+    let (p, o, err) = e.both_log(&x264(&src, &["-an"]), "mkv");
     assert_same(&p, &o);
     let first = format!("@127.0.0.1:{} after", c.servers[0].port);
     let joined = format!("127.0.0.1:{late} joined the running job");
     let later = format!("@127.0.0.1:{late} after");
     assert!(line_of(&err, &first) < line_of(&err, &joined), "{err}");
     assert!(line_of(&err, &joined) < line_of(&err, &later), "{err}");
-    for s in &c.servers {
-        assert!(leftovers(&s.work).is_empty(), "{:?}", leftovers(&s.work));
-    }
+    c.assert_clean();
 }

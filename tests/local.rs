@@ -8,22 +8,10 @@ use common::*;
 fn h264_with_audio_to_mkv_and_mp4() {
     let e = Env::new();
     let src = e.av_clip("in.mp4", 4.0, 30, 0);
-    let args = [
-        "-i",
-        src.as_str(),
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-crf",
-        "30",
-        "-c:a",
-        "aac",
-    ];
+    let args = x264(src.as_str(), &["-crf", "30", "-c:a", "aac"]);
     assert!(planned_chunks(&e, &[&args[..], &["x.mkv"]].concat()) >= 3);
     for ext in ["mkv", "mp4"] {
-        let (p, o) = e.both(&args, ext);
-        assert_same(&p, &o);
+        let (_, o) = e.both_same(&args, ext);
         assert_eq!(video_frames(&o), 120);
     }
 }
@@ -31,18 +19,9 @@ fn h264_with_audio_to_mkv_and_mp4() {
 #[test]
 fn video_without_audio() {
     let e = Env::new();
-    let src = e.make(
-        "in.mkv",
-        3.0,
-        "testsrc2=size=256x144:rate=25",
-        &["-c:v", "libx264", "-preset", "ultrafast", "-g", "25"],
-    );
+    let src = e.x264_clip("in.mkv", 3.0, "testsrc2=size=256x144:rate=25", 25);
     for ext in ["mkv", "mp4"] {
-        let (p, o) = e.both(
-            &["-i", &src, "-c:v", "libx264", "-preset", "ultrafast"],
-            ext,
-        );
-        assert_same(&p, &o);
+        e.both_same(&x264(&src, &[]), ext);
     }
 }
 
@@ -51,54 +30,29 @@ fn long_gop_is_split_inside_the_gop() {
     let e = Env::new();
     // One keyframe every 300 frames: the 4 s clip has a single GOP.
     let src = e.av_clip("in.mp4", 4.0, 300, 2);
-    let args = [
-        "-i",
-        src.as_str(),
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-c:a",
-        "copy",
-    ];
+    let args = x264(src.as_str(), &["-c:a", "copy"]);
     assert!(
         planned_chunks(&e, &[&args[..], &["x.mkv"]].concat()) >= 3,
         "must split mid-GOP"
     );
-    let (p, o) = e.both(&args, "mkv");
-    assert_same(&p, &o);
+    e.both_same(&args, "mkv");
 }
 
 #[test]
 fn b_frame_source_to_mp4() {
     let e = Env::new();
     let src = e.av_clip("in.mp4", 4.0, 24, 3);
-    let (p, o) = e.both(
-        &[
-            "-i",
-            &src,
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-bf",
-            "2",
-            "-c:a",
-            "aac",
-            "-b:a",
-            "64k",
-        ],
+    e.both_same(
+        &x264(&src, &["-bf", "2", "-c:a", "aac", "-b:a", "64k"]),
         "mp4",
     );
-    assert_same(&p, &o);
 }
 
 #[test]
 fn lossless_ffv1_is_bit_exact() {
     let e = Env::new();
     let src = e.av_clip("in.mp4", 3.0, 30, 2);
-    let (p, o) = e.both(&["-i", &src, "-c:v", "ffv1", "-c:a", "copy"], "mkv");
-    assert_same(&p, &o);
+    let (p, o) = e.both_same(&["-i", &src, "-c:v", "ffv1", "-c:a", "copy"], "mkv");
     let (a, b) = (framemd5(&p), framemd5(&o));
     assert_eq!(a.len(), 90);
     assert!(a == b, "decoded frames differ");
@@ -113,13 +67,9 @@ fn one_and_two_frame_inputs() {
             name,
             1.0,
             "testsrc2=size=160x120:rate=30",
-            &["-frames:v", &n, "-c:v", "libx264", "-preset", "ultrafast"],
+            &with(&[&["-frames:v", &n], &X264]),
         );
-        let (p, o) = e.both(
-            &["-i", &src, "-c:v", "libx264", "-preset", "ultrafast"],
-            "mkv",
-        );
-        assert_same(&p, &o);
+        let (_, o) = e.both_same(&x264(&src, &[]), "mkv");
         assert_eq!(video_frames(&o), frames);
     }
 }
@@ -128,55 +78,22 @@ fn one_and_two_frame_inputs() {
 fn input_and_output_seek_and_duration() {
     let e = Env::new();
     let src = e.av_clip("in.mp4", 5.0, 30, 2);
-    let cases: [&[&str]; 3] = [
-        &[
-            "-ss",
-            "1.3",
-            "-t",
-            "2.5",
-            "-i",
-            &src,
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-c:a",
-            "aac",
-        ],
-        &[
-            "-i",
-            &src,
-            "-ss",
-            "0.7",
-            "-to",
-            "3.9",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-c:a",
-            "aac",
-        ],
-        &[
-            "-ss",
-            "0.5",
-            "-i",
-            &src,
-            "-ss",
-            "1",
-            "-t",
-            "2",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-an",
-        ],
+    let cases = [
+        with(&[&["-ss", "1.3", "-t", "2.5"], &x264(&src, &["-c:a", "aac"])]),
+        with(&[
+            &["-i", &src, "-ss", "0.7", "-to", "3.9"],
+            &X264,
+            &["-c:a", "aac"],
+        ]),
+        with(&[
+            &["-ss", "0.5", "-i", &src, "-ss", "1", "-t", "2"],
+            &X264,
+            &["-an"],
+        ]),
     ];
-    for args in cases {
+    for args in &cases {
         for ext in ["mkv", "mp4"] {
-            let (p, o) = e.both(args, ext);
-            assert_same(&p, &o);
+            e.both_same(args, ext);
         }
     }
 }
@@ -184,21 +101,9 @@ fn input_and_output_seek_and_duration() {
 #[test]
 fn variable_frame_rate_source() {
     let e = Env::new();
-    let src = e.make(
-        "vfr.mkv",
-        5.0,
-        "testsrc2=size=160x120:rate=30",
-        &[
-            "-vf", "select='not(between(mod(n\\,10)\\,3\\,4))',setpts='PTS+if(eq(mod(N\\,7)\\,0)\\,0.4/30/TB\\,0)'",
-            "-fps_mode", "vfr", "-c:v", "libx264", "-preset", "ultrafast", "-g", "40",
-        ],
-    );
+    let src = common::media::vfr_mkv(&e);
     for ext in ["mkv", "mp4"] {
-        let (p, o) = e.both(
-            &["-i", &src, "-c:v", "libx264", "-preset", "ultrafast"],
-            ext,
-        );
-        assert_same(&p, &o);
+        e.both_same(&x264(&src, &[]), ext);
     }
 }
 
@@ -211,14 +116,7 @@ fn color_properties_the_chunk_files_do_not_carry_come_through() {
         "range.mkv",
         3.0,
         v,
-        &[
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-color_range",
-            "tv",
-        ],
+        &with(&[&X264, &["-color_range", "tv"]]),
     );
     // a codec that stores none of it in its bitstream: the container's tags only
     let ffv1 = e.make(
@@ -238,22 +136,14 @@ fn color_properties_the_chunk_files_do_not_carry_come_through() {
     );
     // NUT chunk files drop the source's color properties (the workers' decoders get them as
     // options); mp4 and mov chunks drop some of the encoder's (the final mux sets them again)
-    let vp9 = [
-        "-c:v",
-        "libvpx-vp9",
-        "-deadline",
-        "realtime",
-        "-cpu-used",
-        "8",
-    ];
     let cases: [(&str, &[&str], &str); 7] = [
-        (&x264, &["-c:v", "libx264", "-preset", "ultrafast"], "mkv"),
+        (&x264, &X264, "mkv"),
         (&x264, &["-map_metadata", "-1", "-c:v", "ffv1"], "mkv"),
-        (&x264, &["-c:v", "libx264", "-preset", "ultrafast"], "mp4"),
+        (&x264, &X264, "mp4"),
         (&ffv1, &["-c:v", "ffv1"], "mkv"),
         (&ffv1, &["-vf", "format=gbrp", "-c:v", "ffv1"], "mkv"),
-        (&ffv1, &["-c:v", "libx264", "-preset", "ultrafast"], "mp4"),
-        (&ffv1, &vp9, "webm"),
+        (&ffv1, &X264, "mp4"),
+        (&ffv1, &VP9_REALTIME, "webm"),
     ];
     for (src, opts, ext) in cases {
         let args: Vec<&str> = ["-i", src]
@@ -262,8 +152,7 @@ fn color_properties_the_chunk_files_do_not_carry_come_through() {
             .chain(opts.iter().copied())
             .collect();
         assert!(planned_chunks(&e, &[&args[..], &["x.mkv"]].concat()) >= 3);
-        let (p, o) = e.both(&args, ext);
-        assert_same(&p, &o);
+        let (p, o) = e.both_same(&args, ext);
         if opts.contains(&"ffv1") {
             assert!(framemd5(&p) == framemd5(&o), "{args:?}");
         }

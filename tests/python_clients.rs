@@ -6,17 +6,6 @@ mod common;
 use common::*;
 use std::process::Stdio;
 
-/// A dir with a symlink named `ffmpeg` to distrffmpeg, and PATH with it first.
-fn symlink_path(e: &Env) -> String {
-    let bin = e.path("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let link = bin.join("ffmpeg");
-    if !link.exists() {
-        std::os::unix::fs::symlink(assert_cmd::cargo::cargo_bin("distrffmpeg"), &link).unwrap();
-    }
-    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap())
-}
-
 /// Runs a Python client script with the symlink first on PATH and a config with small
 /// chunks (clients pass no `-df_` options); its stdout.
 fn python(e: &Env, script: &str, args: &[&str]) -> String {
@@ -30,7 +19,7 @@ fn python(e: &Env, script: &str, args: &[&str]) -> String {
         .arg(script)
         .args(args)
         .current_dir(e.dir.path())
-        .env("PATH", symlink_path(e))
+        .env("PATH", e.symlink_path())
         .env("DISTRFFMPEG_CONFIG", e.path("clients.json"))
         .env("XDG_CACHE_HOME", e.path("cache"))
         .stdin(Stdio::null())
@@ -83,18 +72,7 @@ fn a_script_with_the_clients_regexes_sees_ffmpegs_progress() {
         "in.mp4",
         6.0,
         "testsrc2=size=640x360:rate=25",
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "sine",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-c:a",
-            "aac",
-        ],
+        &with(&[&lavfi("sine"), &X264, &["-c:a", "aac"]]),
     );
     let out = python(
         &e,

@@ -18,24 +18,12 @@ fn base(e: &Env) -> String {
         "base.mp4",
         3.0,
         "testsrc2=size=320x240:rate=30,setsar=4/3",
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=48000",
-            "-ac",
-            "2",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "24",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-        ],
+        &with(&[
+            &lavfi("sine=frequency=440:sample_rate=48000"),
+            &["-ac", "2"],
+            &X264,
+            &["-g", "24", "-pix_fmt", "yuv420p", "-c:a", "aac"],
+        ]),
     )
 }
 
@@ -79,12 +67,7 @@ fn matrix_of(path: &Path) -> Value {
 /// ffmpeg wrote (decoded frames too when `lossless`); returns the two outputs.
 fn same(e: &Env, args: &[&str], ext: &str, lossless: bool) -> (std::path::PathBuf, String) {
     let (p, o, log) = e.both_log(args, ext);
-    let chunks = log
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .windows(3)
-        .find(|w| w[1] == "chunks" && w[2] == "on")
-        .and_then(|w| w[0].parse::<usize>().ok());
+    let chunks = chunks_on(&log);
     assert!(chunks.is_some_and(|n| n >= 2), "{args:?} not split:\n{log}");
     assert_same(&p, &o);
     assert_eq!(streams(&p), streams(&o), "{args:?} -> {ext}: stream fields");
@@ -104,13 +87,6 @@ fn passes_through(e: &Env, args: &[&str], ext: &str, why: &str) {
     assert_same(&p, &o);
 }
 
-const X264: [&str; 4] = ["-c:v", "libx264", "-preset", "ultrafast"];
-const LOSSLESS_X264: [&str; 6] = ["-c:v", "libx264", "-preset", "ultrafast", "-qp", "0"];
-
-fn argv<'a>(parts: &[&[&'a str]]) -> Vec<&'a str> {
-    parts.concat()
-}
-
 #[test]
 fn autorotate_rotations_match_plain_ffmpeg() {
     let e = Env::new();
@@ -118,13 +94,13 @@ fn autorotate_rotations_match_plain_ffmpeg() {
     for deg in [90, 180, 270] {
         let r = rotated(&e, &src, deg);
         let i = ["-i", r.as_str()];
-        let (p, _) = same(&e, &argv(&[&i, &X264]), "mp4", false);
+        let (p, _) = same(&e, &with(&[&i, &X264]), "mp4", false);
         assert_eq!(matrix_of(&p), Value::Null, "autorotate writes no matrix");
         let scaled = ["-vf", "scale=160:-2"];
-        same(&e, &argv(&[&i, &scaled, &X264]), "mkv", false);
-        same(&e, &argv(&[&i, &LOSSLESS_X264]), "mp4", true);
-        same(&e, &argv(&[&i, &scaled, &["-c:v", "ffv1"]]), "mkv", true);
-        let (p, _) = same(&e, &argv(&[&i, &["-c:v", "ffv1"]]), "mkv", true);
+        same(&e, &with(&[&i, &scaled, &X264]), "mkv", false);
+        same(&e, &with(&[&i, &LOSSLESS_X264]), "mp4", true);
+        same(&e, &with(&[&i, &scaled, &["-c:v", "ffv1"]]), "mkv", true);
+        let (p, _) = same(&e, &with(&[&i, &["-c:v", "ffv1"]]), "mkv", true);
         let v = &streams(&p)["streams"][0];
         let want = if deg == 180 { (320, 240) } else { (240, 320) };
         assert_eq!(
@@ -151,8 +127,8 @@ fn autorotate_flips_match_plain_ffmpeg() {
     for (name, m) in cases {
         let f = with_matrix(&e, &src, name, m);
         let i = ["-i", f.as_str()];
-        same(&e, &argv(&[&i, &["-c:v", "ffv1"]]), "mkv", true);
-        same(&e, &argv(&[&i, &LOSSLESS_X264]), "mp4", true);
+        same(&e, &with(&[&i, &["-c:v", "ffv1"]]), "mkv", true);
+        same(&e, &with(&[&i, &LOSSLESS_X264]), "mp4", true);
     }
 }
 
@@ -171,7 +147,7 @@ fn without_autorotate_the_matrix_is_kept_like_plain_ffmpeg() {
         } else {
             vec![off, "-i", r.as_str()]
         };
-        let (p, _) = same(&e, &argv(&[&input, &X264]), "mp4", false);
+        let (p, _) = same(&e, &with(&[&input, &X264]), "mp4", false);
         assert_eq!(
             matrix_of(&p),
             matrix_of(Path::new(&r)),
@@ -180,11 +156,11 @@ fn without_autorotate_the_matrix_is_kept_like_plain_ffmpeg() {
         assert_ne!(matrix_of(&p), Value::Null);
         same(
             &e,
-            &argv(&[&input, &["-vf", "scale=160:-2"], &X264]),
+            &with(&[&input, &["-vf", "scale=160:-2"], &X264]),
             "mkv",
             false,
         );
-        same(&e, &argv(&[&input, &LOSSLESS_X264]), "mp4", true);
+        same(&e, &with(&[&input, &LOSSLESS_X264]), "mp4", true);
     }
 }
 
@@ -200,10 +176,10 @@ fn what_cannot_be_reproduced_passes_through() {
         [46340, -46340, 0, 46340, 46340, 0, 0, 0, W],
     );
     let i = ["-i", odd.as_str()];
-    passes_through(&e, &argv(&[&i, &X264]), "mp4", "not a multiple of 90");
+    passes_through(&e, &with(&[&i, &X264]), "mp4", "not a multiple of 90");
     let flip = with_matrix(&e, &src, "hflip.mp4", [-65536, 0, 0, 0, 65536, 0, 0, 0, W]);
     let i = ["-noautorotate", "-i", flip.as_str()];
-    passes_through(&e, &argv(&[&i, &X264]), "mp4", "kept by -noautorotate");
+    passes_through(&e, &with(&[&i, &X264]), "mp4", "kept by -noautorotate");
     // a display orientation SEI in the first frame as well as the stream's matrix: plain
     // ffmpeg's autorotate prefers the frame's; without autorotate both ignore it
     let sei = e.p("sei.mp4");
@@ -211,38 +187,29 @@ fn what_cannot_be_reproduced_passes_through() {
     e.ffmpeg(&["-i", &src, "-c", "copy", "-bsf:v", bsf, &sei]);
     let sei = rotated(&e, &sei, 270);
     let i = ["-i", sei.as_str()];
-    passes_through(&e, &argv(&[&i, &X264]), "mp4", "display orientation SEI");
+    passes_through(&e, &with(&[&i, &X264]), "mp4", "display orientation SEI");
     let i = ["-noautorotate", "-i", sei.as_str()];
-    same(&e, &argv(&[&i, &LOSSLESS_X264]), "mp4", true);
+    same(&e, &with(&[&i, &LOSSLESS_X264]), "mp4", true);
     // VFR into cfr mp4 without a -vf: plain ffmpeg's frame-rate logic reads packet durations,
     // the workers' (with the rotation as -vf) cannot
     let vfr = e.make(
         "vfr.mp4",
         3.0,
         "testsrc2=size=320x240:rate=30,select='not(eq(mod(n,7),3))'",
-        &[
-            "-fps_mode",
-            "vfr",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "24",
-        ],
+        &with(&[&["-fps_mode", "vfr"], &X264, &["-g", "24"]]),
     );
     let r = rotated(&e, &vfr, 90);
     let i = ["-i", r.as_str()];
     passes_through(
         &e,
-        &argv(&[&i, &LOSSLESS_X264]),
+        &with(&[&i, &LOSSLESS_X264]),
         "mp4",
         "autorotate filters",
     );
     // with the user's own -vf both sides ignore packet durations: it distributes
     same(
         &e,
-        &argv(&[&i, &["-vf", "scale=160:-2"], &LOSSLESS_X264]),
+        &with(&[&i, &["-vf", "scale=160:-2"], &LOSSLESS_X264]),
         "mp4",
         true,
     );
@@ -280,8 +247,7 @@ fn workers_get_the_filters_and_no_autorotate() {
 #[test]
 fn rotated_video_over_ssh_workers() {
     let e = Env::new();
-    let c = common::sshd::Cluster::start(&e, 2);
-    c.write_config(&e, "", &[]);
+    let _c = common::sshd::Cluster::configured(&e, 2);
     let src = base(&e);
     let r = rotated(&e, &src, 90);
     let flip = with_matrix(
@@ -303,7 +269,7 @@ fn rotated_video_over_ssh_workers() {
     same(&e, &["-i", &flip, "-c:v", "ffv1"], "mkv", true);
     same(
         &e,
-        &argv(&[&["-noautorotate", "-i", &r], &X264]),
+        &with(&[&["-noautorotate", "-i", &r], &X264]),
         "mp4",
         false,
     );

@@ -4,10 +4,10 @@
 //! send, however hostile its values.
 
 mod common;
-use common::sshd::{leftovers, sshd_path, Cluster};
+use common::sshd::{free_port, leftovers, spawn_sshd, wait_listening, wrapped, Cluster};
 use common::*;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 /// Sets the modification time of a path (a symlink itself, not its target) 30 days back.
 fn age(path: &Path) {
@@ -124,19 +124,13 @@ fn a_configured_work_dir_keeps_every_file_of_the_users() {
     let jobs = wd.join("distrffmpeg-jobs");
     keep.extend(plant(&jobs, &out_dir));
     let stale = stale_job(&jobs, "00000000000000ff", &["lock", "manifest.json"]);
-    let o = e.run_distr(&[
-        &format!("-df_work_dir={}", wd.display()),
-        "-df_local_slots=2",
-        "-y",
-        "-i",
-        &src,
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        &e.p("out.mkv"),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let work_dir = format!("-df_work_dir={}", wd.display());
+    let out = e.p("out.mkv");
+    let o = e.run_distr(&with(&[
+        &[&work_dir, "-df_local_slots=2"],
+        &quick_x264(&src, &out),
+    ]));
+    assert_ok(&o);
     assert_eq!(video_frames(&e.path("out.mkv")), 60);
     assert_all_exist(&keep);
     assert!(
@@ -155,8 +149,7 @@ fn a_configured_work_dir_keeps_every_file_of_the_users() {
 #[test]
 fn a_workers_work_path_keeps_every_file_of_the_users() {
     let e = Env::new();
-    let c = Cluster::start(&e, 1);
-    c.write_config(&e, "", &[]);
+    let c = Cluster::configured(&e, 1);
     let src = e.av_clip("in.mp4", 2.0, 24, 0);
     let (out_dir, mut keep) = outside(&e);
     let work = &c.servers[0].work;
@@ -176,7 +169,7 @@ fn a_workers_work_path_keeps_every_file_of_the_users() {
     age(&foreign.join("notes.txt"));
     age(&foreign);
     let o = e.run_distr(&quick_x264(&src, &e.p("out.mkv")));
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ok(&o);
     assert_eq!(video_frames(&e.path("out.mkv")), 60);
     assert_all_exist(&keep);
     assert!(!stale.exists(), "a month-old marked job dir is swept");
@@ -288,11 +281,7 @@ impl Drop for UsersSshd {
 /// test's known_hosts.
 fn users_sshd(c: &Cluster) -> UsersSshd {
     let base = &c.servers[0];
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let users: Vec<&str> = SHELL_USERS.iter().map(|(u, _)| *u).collect();
     let cfg = format!(
         "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/hostkey\nPidFile {d}/pid-users\n\
@@ -304,14 +293,7 @@ fn users_sshd(c: &Cluster) -> UsersSshd {
     );
     let cfg_path = base.dir.join("sshd_config_users");
     std::fs::write(&cfg_path, cfg).unwrap();
-    let child = Command::new(sshd_path())
-        .args(["-D", "-e", "-f"])
-        .arg(&cfg_path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = spawn_sshd(&cfg_path);
     let known = c.home.join(".ssh/known_hosts");
     let mut parts = base.host_pub();
     parts = parts
@@ -322,11 +304,7 @@ fn users_sshd(c: &Cluster) -> UsersSshd {
     let mut text = std::fs::read_to_string(&known).unwrap();
     text.push_str(&format!("[127.0.0.1]:{port} {parts}\n"));
     std::fs::write(&known, text).unwrap();
-    let t = std::time::Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(t.elapsed().as_secs() < 10, "sshd for the shell users");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_listening(port);
     UsersSshd { port, child }
 }
 
@@ -408,21 +386,7 @@ fn fish_and_tcsh_workers_receive_hostile_values_verbatim() {
     )
     .unwrap();
     let src = e.av_clip("in.mp4", 2.0, 24, 0);
-    let (plain, ours) = e.both(
-        &[
-            "-i",
-            &src,
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-x264-params",
-            HOSTILE,
-            "-an",
-        ],
-        "mkv",
-    );
-    assert_same(&plain, &ours);
+    e.both_same(&x264(&src, &["-x264-params", HOSTILE, "-an"]), "mkv");
     for (rec, work) in &records {
         let encodes: Vec<Vec<String>> = std::fs::read_dir(rec)
             .unwrap()
@@ -466,25 +430,24 @@ fn fish_and_tcsh_workers_receive_hostile_values_verbatim() {
 fn resume_never_reuses_chunks_of_another_input_of_the_same_size_and_mtime() {
     let e = Env::new();
     let c = Cluster::start(&e, 1);
-    let slow = common::sshd::wrapper(&e, "slow.sh", "exec ffmpeg -re \"$@\"");
-    c.write_config(&e, "", &[&common::sshd::ffmpeg_bin(&slow)]);
+    let slow = wrapped(&e, "slow.sh", "exec ffmpeg -re \"$@\"");
+    c.write_config(&e, "", &[&slow]);
     // raw video: another picture has exactly the same packet sizes and file size
     let raw = |name: &str, vf: &str| {
-        e.ffmpeg(&[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=160x120:rate=24",
-            "-vf",
-            vf,
-            "-t",
-            "4",
-            "-c:v",
-            "rawvideo",
-            "-pix_fmt",
-            "yuv420p",
-            &e.p(name),
-        ]);
+        e.ffmpeg(&with(&[
+            &lavfi("testsrc2=size=160x120:rate=24"),
+            &[
+                "-vf",
+                vf,
+                "-t",
+                "4",
+                "-c:v",
+                "rawvideo",
+                "-pix_fmt",
+                "yuv420p",
+                &e.p(name),
+            ],
+        ]));
     };
     raw("in.mkv", "null");
     raw("other.mkv", "negate");
@@ -502,11 +465,7 @@ fn resume_never_reuses_chunks_of_another_input_of_the_same_size_and_mtime() {
                 .is_ok_and(|m| m.contains("\"index\""))
         })
     };
-    let t = std::time::Instant::now();
-    while !done() {
-        assert!(t.elapsed().as_secs() < 60, "no chunk finished");
-        std::thread::sleep(std::time::Duration::from_millis(25));
-    }
+    wait_for("a finished chunk", 60, done);
     Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -528,8 +487,7 @@ fn resume_never_reuses_chunks_of_another_input_of_the_same_size_and_mtime() {
         .arg(e.path("in.mkv"))
         .status()
         .unwrap();
-    let o = e.distr().args(args).output().unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = e.distr_ok(args);
     assert!(!stderr(&o).contains("resuming"), "{}", stderr(&o));
     e.ffmpeg(&["-i", "in.mkv", "-c:v", "ffv1", "plain.mkv"]);
     assert!(

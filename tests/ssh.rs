@@ -1,37 +1,17 @@
 //! SSH workers: real sshd processes on loopback run full jobs; outputs must match plain ffmpeg.
 
 mod common;
-use common::sshd::{ffmpeg_bin, leftovers, wrapper, Cluster};
+use common::sshd::{ffmpeg_bin, wrapped, Cluster};
 use common::*;
 use std::path::Path;
 
 #[test]
 fn two_workers_produce_plain_ffmpegs_output() {
     let e = Env::new();
-    let c = Cluster::start(&e, 2);
-    c.write_config(&e, "", &[]);
+    let c = Cluster::configured(&e, 2);
     let src = e.av_clip("in.mp4", 4.0, 24, 2);
-    let (p, o) = e.both(
-        &[
-            "-i",
-            &src,
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-c:a",
-            "aac",
-        ],
-        "mkv",
-    );
-    assert_same(&p, &o);
-    for s in &c.servers {
-        assert!(
-            leftovers(&s.work).is_empty(),
-            "remote job dir left: {:?}",
-            leftovers(&s.work)
-        );
-    }
+    e.both_same(&x264(&src, &["-c:a", "aac"]), "mkv");
+    c.assert_clean();
 }
 
 #[test]
@@ -46,11 +26,7 @@ fn wrong_host_key_is_refused_with_its_fingerprint() {
     std::fs::write(c.home.join(".ssh/known_hosts"), bad).unwrap();
     c.write_config(&e, "", &[]);
     let src = e.av_clip("in.mp4", 2.0, 24, 0);
-    let o = e
-        .distr()
-        .args(quick_x264(&src, "out.mkv"))
-        .output()
-        .unwrap();
+    let o = e.distr_output(quick_x264(&src, "out.mkv"));
     let err = stderr(&o);
     assert!(
         o.status.success(),
@@ -81,11 +57,7 @@ fn wrong_host_key_is_refused_with_its_fingerprint() {
     );
     std::fs::write(e.path("no-config.json"), one).unwrap();
     let _ = std::fs::remove_file(e.path("out2.mkv"));
-    let o = e
-        .distr()
-        .args(["-y", "-i", &src, "-c:v", "libx264", "out2.mkv"])
-        .output()
-        .unwrap();
+    let o = e.distr_output(["-y", "-i", &src, "-c:v", "libx264", "out2.mkv"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("no usable worker"), "{}", stderr(&o));
     assert!(!e.path("out2.mkv").exists());
@@ -99,15 +71,9 @@ fn unknown_host_key_needs_accept_new() {
     c.write_config(&e, "", &[]);
     let src = e.av_clip("in.mp4", 1.0, 24, 0);
     let args = quick_x264(&src, "out.mkv");
-    let o = e.distr().args(args).output().unwrap();
+    let o = e.distr_output(args);
     assert_fails_with(&o, 1, "is not in");
-    let o = e
-        .distr()
-        .arg("-df_host_key_check=accept-new")
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    e.distr_ok(with(&[&["-df_host_key_check=accept-new"], &args]));
     let known = std::fs::read_to_string(c.home.join(".ssh/known_hosts")).unwrap();
     assert!(
         known.contains(&format!("[127.0.0.1]:{}", c.servers[0].port)),
@@ -122,20 +88,14 @@ fn killed_worker_mid_chunk_is_replaced() {
     // Worker 0 announces each encode, then is slow, so the test can kill it while it holds one.
     let marker = e.path("encoding-on-0");
     let slow = e.path("slow-ffmpeg.sh");
-    std::fs::write(
+    write_script(
         &slow,
-        format!(
+        &format!(
             "#!/bin/sh\ncase \"$*\" in *-progress*) touch '{}'; exec ffmpeg -re \"$@\";; esac\nexec ffmpeg \"$@\"\n",
             marker.display()
         ),
-    )
-    .unwrap();
-    std::process::Command::new("chmod")
-        .arg("+x")
-        .arg(&slow)
-        .status()
-        .unwrap();
-    let extra0 = format!(r#", "ffmpeg_bin": "{}""#, slow.display());
+    );
+    let extra0 = ffmpeg_bin(&slow);
     c.write_config(&e, "", &[&extra0]);
     let src = e.av_clip("in.mp4", 4.0, 24, 2);
     let plain = e.p("plain.mkv");
@@ -149,14 +109,7 @@ fn killed_worker_mid_chunk_is_replaced() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let t = std::time::Instant::now();
-    while !marker.exists() {
-        assert!(
-            t.elapsed().as_secs() < 30,
-            "worker 0 never started an encode"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    wait_for("worker 0 to start an encode", 30, || marker.exists());
     let mut servers = c.servers;
     servers[0].kill();
     let out = child.wait_with_output().unwrap();
@@ -182,58 +135,28 @@ fn killed_worker_mid_chunk_is_replaced() {
 #[test]
 fn hostile_file_names_are_quoted() {
     let e = Env::new();
-    let c = Cluster::start(&e, 2);
-    c.write_config(&e, "", &[]);
+    let _c = Cluster::configured(&e, 2);
     let pwned = e.path("pwned");
     let name = "a b'c\"$(touch pwned);d.mp4";
     let src = e.av_clip("clip.mp4", 2.0, 24, 0);
     std::fs::rename(&src, e.path(name)).unwrap();
     let out_name = "-out `touch pwned` $HOME;x.mkv";
-    let o = e
-        .distr()
-        .args([
-            "-y",
-            "-i",
-            name,
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-metadata",
-            "title=$(id)",
-            "--",
-            out_name,
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    e.distr_ok(with(&[
+        &["-y"],
+        &x264(name, &["-metadata", "title=$(id)", "--", out_name]),
+    ]));
     assert!(!pwned.exists(), "a file name was executed");
     assert_eq!(video_frames(&e.path(out_name)), 60);
     // a name that looks like an option
     std::fs::rename(e.path(name), e.path("-leading.mp4")).unwrap();
-    let o = e
-        .distr()
-        .args([
-            "-y",
-            "-i",
-            "-leading.mp4",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "./-out.mkv",
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    e.distr_ok(quick_x264("-leading.mp4", "./-out.mkv"));
     assert_eq!(video_frames(&e.path("-out.mkv")), 60);
 }
 
 #[test]
 fn two_pass_encode_keeps_each_chunks_statistics() {
     let e = Env::new();
-    let c = Cluster::start(&e, 2);
-    c.write_config(&e, "", &[]);
+    let _c = Cluster::configured(&e, 2);
     let src = e.av_clip("in.mp4", 4.0, 24, 2);
     let pass = |n: &str, out: &[&str]| {
         let mut a = vec![
@@ -251,8 +174,7 @@ fn two_pass_encode_keeps_each_chunks_statistics() {
         a.iter().map(|s| s.to_string()).collect::<Vec<_>>()
     };
     let p1 = pass("1", &["-an", "-f", "null", "/dev/null"]);
-    let o = e.distr().args(&p1).output().unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    e.distr_ok(&p1);
     let store = e.path("ffmpeg2pass-distrffmpeg");
     let logs = std::fs::read_dir(&store).unwrap().count();
     assert!(
@@ -260,8 +182,7 @@ fn two_pass_encode_keeps_each_chunks_statistics() {
         "per-chunk statistics and the plan are kept: {logs}"
     );
     let p2 = pass("2", &["-c:a", "aac", "ours.mkv"]);
-    let o = e.distr().args(&p2).output().unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    e.distr_ok(&p2);
     // plain ffmpeg's two passes, same argv
     std::fs::remove_dir_all(&store).unwrap();
     let plain1: Vec<&str> = p1.iter().map(String::as_str).collect();
@@ -274,8 +195,7 @@ fn two_pass_encode_keeps_each_chunks_statistics() {
     // passes through: plain ffmpeg's pass 2 reads its own log
     let mut p2_plain_log = p2.clone();
     *p2_plain_log.last_mut().unwrap() = "ours2.mkv".into();
-    let o = e.distr().args(&p2_plain_log).output().unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = e.distr_ok(&p2_plain_log);
     assert!(
         stderr(&o).contains("pass-1 statistics") && !store.exists(),
         "{}",
@@ -336,11 +256,11 @@ fn ssh_agent_encrypted_keys_and_ssh_config_aliases() {
         .args(args)
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ok(&o);
     assert!(stderr(&o).contains("chunks on 1 slot"), "{}", stderr(&o));
     assert_eq!(video_frames(&e.path("out.mkv")), 30);
     // without it: the encrypted key is named, with what to do
-    let o = e.distr().args(args).output().unwrap();
+    let o = e.distr_output(args);
     assert_fails_with(&o, 1, "is encrypted; add it to ssh-agent");
     drop(agent);
 }
@@ -355,8 +275,7 @@ fn a_file_fetched_while_it_is_written_comes_home_identical() {
     use std::io::{Seek, SeekFrom, Write};
 
     let e = Env::new();
-    let c = Cluster::start(&e, 1);
-    c.write_config(&e, "", &[]);
+    let c = Cluster::configured(&e, 1);
     let config = Config::load(Some(&e.path("no-config.json"))).unwrap();
     let spec = worker_specs(&config, &c.home, None).remove(0);
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -417,7 +336,7 @@ fn a_file_fetched_while_it_is_written_comes_home_identical() {
         );
         w.cleanup().await.unwrap();
     });
-    assert!(leftovers(&c.servers[0].work).is_empty());
+    c.assert_clean();
 }
 
 /// A real encode that takes a few seconds (the worker's ffmpeg reads at the native frame
@@ -426,8 +345,8 @@ fn a_file_fetched_while_it_is_written_comes_home_identical() {
 fn chunks_fetched_while_encoded_are_bit_exact() {
     let e = Env::new();
     let c = Cluster::start(&e, 1);
-    let realtime = wrapper(&e, "realtime-ffmpeg.sh", "exec ffmpeg -re \"$@\"");
-    c.write_config(&e, "", &[&ffmpeg_bin(&realtime)]);
+    let realtime = wrapped(&e, "realtime-ffmpeg.sh", "exec ffmpeg -re \"$@\"");
+    c.write_config(&e, "", &[&realtime]);
     let src = e.make(
         "in.mp4",
         4.0,
@@ -451,5 +370,5 @@ fn chunks_fetched_while_encoded_are_bit_exact() {
     );
     assert_same(Path::new(&plain), &e.path("ours.mkv"));
     assert_eq!(framemd5(Path::new(&plain)), framemd5(&e.path("ours.mkv")));
-    assert!(leftovers(&c.servers[0].work).is_empty());
+    c.assert_clean();
 }

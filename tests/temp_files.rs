@@ -8,7 +8,6 @@ use common::*;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
@@ -42,23 +41,13 @@ fn overwriting_keeps_the_mode_of_the_existing_output() {
         std::fs::set_permissions(e.path(name), std::fs::Permissions::from_mode(0o640)).unwrap();
     }
     e.ffmpeg(&quick_x264(&src, "plain.mkv"));
-    let o = e
-        .distr()
-        .args(quick_x264(&src, "ours.mkv"))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    e.distr_ok(quick_x264(&src, "ours.mkv"));
     assert_eq!(mode(&e.path("plain.mkv")), 0o640, "plain ffmpeg keeps it");
     assert_eq!(mode(&e.path("ours.mkv")), 0o640);
     assert_eq!(video_frames(&e.path("ours.mkv")), 60);
     // a new output gets what ffmpeg's new file gets (0666 minus the umask)
     e.ffmpeg(&quick_x264(&src, "plain-new.mkv"));
-    let o = e
-        .distr()
-        .args(quick_x264(&src, "ours-new.mkv"))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    e.distr_ok(quick_x264(&src, "ours-new.mkv"));
     assert_eq!(
         mode(&e.path("ours-new.mkv")),
         mode(&e.path("plain-new.mkv"))
@@ -93,7 +82,8 @@ fn the_temp_output_is_on_disk_before_the_rename() {
     );
     let src = e.av_clip("in.mp4", 2.0, 30, 0);
     let trace = e.path("trace");
-    let o = Command::new("strace")
+    let o = e
+        .isolate(&mut Command::new("strace"))
         .args([
             "-f",
             "-y",
@@ -105,9 +95,6 @@ fn the_temp_output_is_on_disk_before_the_rename() {
         .arg(&trace)
         .arg(assert_cmd::cargo::cargo_bin("distrffmpeg"))
         .args(quick_x264(&src, "out.mkv"))
-        .current_dir(e.dir.path())
-        .env("DISTRFFMPEG_CONFIG", e.path("no-config.json"))
-        .env("XDG_CACHE_HOME", e.path("cache"))
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -134,28 +121,21 @@ fn a_temp_output_left_by_a_killed_run_is_removed_by_the_next_run() {
     // The final mux writes the whole temp output, then hangs: the run is killed right there.
     let flag = e.path("muxed");
     let hang = e.path("hang.sh");
-    std::fs::write(
+    write_script(
         &hang,
-        format!(
+        &format!(
             "#!/bin/sh\ncase \"$*\" in *ffconcat*) ffmpeg \"$@\"; echo $$ > '{f}'; exec sleep 600.9;; esac\nexec ffmpeg \"$@\"\n",
             f = flag.display()
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&hang, std::fs::Permissions::from_mode(0o755)).unwrap();
+    );
     let config = format!(r#"{{"ffmpeg_bin": "{}"}}"#, hang.display());
     std::fs::write(e.path("no-config.json"), config).unwrap();
     std::fs::create_dir_all(e.path("tmp")).unwrap();
     let args = quick_x264(&src, "out.mkv");
     let mut child = distr_spawn(&e, &args);
-    let t = Instant::now();
-    while std::fs::read_to_string(&flag).map_or(true, |s| s.trim().is_empty()) {
-        assert!(
-            t.elapsed() < Duration::from_secs(60),
-            "the final mux never ran"
-        );
-        std::thread::sleep(Duration::from_millis(25));
-    }
+    wait_for("the final mux", 60, || {
+        std::fs::read_to_string(&flag).is_ok_and(|s| !s.trim().is_empty())
+    });
     child.kill().unwrap();
     child.wait().unwrap();
     let sleeper = std::fs::read_to_string(&flag).unwrap();
@@ -169,8 +149,7 @@ fn a_temp_output_left_by_a_killed_run_is_removed_by_the_next_run() {
     // a user's file of a similar name is not ours
     std::fs::write(e.path(".out.mkv.distrffmpeg-notes.tmp"), "mine").unwrap();
     std::fs::write(e.path("no-config.json"), "{}").unwrap();
-    let o = e.distr().args(args).output().unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    e.distr_ok(args);
     assert_eq!(video_frames(&e.path("out.mkv")), 60);
     assert_eq!(temp_outputs(&e), [".out.mkv.distrffmpeg-notes.tmp"]);
 }
@@ -178,8 +157,7 @@ fn a_temp_output_left_by_a_killed_run_is_removed_by_the_next_run() {
 #[test]
 fn transfer_test_downloads_to_an_unpredictable_file() {
     let e = Env::new();
-    let c = Cluster::start(&e, 1);
-    c.write_config(&e, "", &[]);
+    let _c = Cluster::configured(&e, 1);
     let tmp = e.path("tmp");
     std::fs::create_dir_all(&tmp).unwrap();
     std::fs::write(e.path("payload.bin"), vec![7u8; 1 << 20]).unwrap();

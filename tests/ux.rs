@@ -9,12 +9,7 @@ use common::*;
 fn ffmpegs_stats_lines_without_a_terminal() {
     let e = Env::new();
     let src = e.av_clip("in.mp4", 2.0, 30, 0);
-    let o = e
-        .distr()
-        .args(quick_x264(&src, "out.mkv"))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = e.distr_ok(quick_x264(&src, "out.mkv"));
     let err = stderr(&o);
     assert!(
         !err.contains('\u{1b}'),
@@ -31,16 +26,8 @@ fn ffmpegs_stats_lines_without_a_terminal() {
     for (flags, last_report) in [(&["-nostats"][..], true), (&["-v", "error"], false)] {
         let mut args = vec!["-y"];
         args.extend(flags);
-        args.extend([
-            "-i",
-            &src,
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "out.mkv",
-        ]);
-        let o = e.distr().args(&args).output().unwrap();
+        args.extend(x264(&src, &["out.mkv"]));
+        let o = e.distr_output(&args);
         assert!(o.status.success());
         let err = stderr(&o);
         assert!(!err.contains('\r'), "{flags:?}: {err}");
@@ -59,11 +46,9 @@ fn progress_bars_on_a_terminal() {
         src
     );
     // util-linux `script` runs the command on a pseudo-terminal and records what it drew.
-    let o = std::process::Command::new("script")
+    let o = e
+        .isolate(&mut std::process::Command::new("script"))
         .args(["-qefc", &cmd, "/dev/null"])
-        .current_dir(e.dir.path())
-        .env("DISTRFFMPEG_CONFIG", e.path("no-config.json"))
-        .env("XDG_CACHE_HOME", e.path("cache"))
         .output()
         .expect("script (util-linux)");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
@@ -87,23 +72,10 @@ fn progress_bars_on_a_terminal() {
 fn progress_file_gets_ffmpeg_style_blocks() {
     let e = Env::new();
     let src = e.av_clip("in.mp4", 2.0, 30, 0);
-    let o = e
-        .distr()
-        .args([
-            "-y",
-            "-progress",
-            "prog.txt",
-            "-i",
-            &src,
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "out.mkv",
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    e.distr_ok(with(&[
+        &["-y", "-progress", "prog.txt"],
+        &x264(&src, &["out.mkv"]),
+    ]));
     let text = std::fs::read_to_string(e.path("prog.txt")).unwrap();
     assert!(text.trim_end().ends_with("progress=end"), "{text}");
     let last_block = text.trim_end().rsplit("progress=").nth(1).unwrap_or("");
@@ -124,11 +96,7 @@ fn check_lists_workers_and_fails_when_none_is_usable() {
         &["", "", r#", "ffmpeg_bin": "/nonexistent/ffmpeg""#],
     );
     c.servers[1].kill();
-    let o = e
-        .distr()
-        .args(["-df_check", "-c:v", "libx264"])
-        .output()
-        .unwrap();
+    let o = e.distr_output(["-df_check", "-c:v", "libx264"]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "one worker is up: {out}{}", stderr(&o));
     let up = format!("127.0.0.1:{}", c.servers[0].port);
@@ -146,11 +114,7 @@ fn check_lists_workers_and_fails_when_none_is_usable() {
         line_broken.contains("FAIL") && line_broken.contains("does not run"),
         "{line_broken}"
     );
-    let o = e
-        .distr()
-        .args(["-df_check=json", "-c:v", "libnope"])
-        .output()
-        .unwrap();
+    let o = e.distr_output(["-df_check=json", "-c:v", "libnope"]);
     assert_eq!(o.status.code(), Some(1), "no worker has the encoder");
     let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(rows.as_array().unwrap().len(), 3);
@@ -167,21 +131,12 @@ fn check_lists_workers_and_fails_when_none_is_usable() {
 #[test]
 fn works_as_a_symlink_named_ffmpeg() {
     let e = Env::new();
+    let path = e.symlink_path();
     let bin_dir = e.path("bin");
-    std::fs::create_dir(&bin_dir).unwrap();
-    std::os::unix::fs::symlink(
-        assert_cmd::cargo::cargo_bin("distrffmpeg"),
-        bin_dir.join("ffmpeg"),
-    )
-    .unwrap();
-    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
     let run = |args: &[&str]| {
-        std::process::Command::new("ffmpeg")
+        e.isolate(&mut std::process::Command::new("ffmpeg"))
             .args(args)
-            .current_dir(e.dir.path())
             .env("PATH", &path)
-            .env("DISTRFFMPEG_CONFIG", e.path("no-config.json"))
-            .env("XDG_CACHE_HOME", e.path("cache"))
             .output()
             .unwrap()
     };
@@ -222,12 +177,12 @@ fn works_as_a_symlink_named_ffmpeg() {
             .env("DISTRFFMPEG_CONFIG", e.path("no-config.json"))
             .output()
             .unwrap();
-        assert!(o.status.success(), "{}", stderr(&o));
+        assert_ok(&o);
         assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
     }
     let src = e.av_clip("in.mp4", 2.0, 30, 0);
     let o = run(&quick_x264(&src, "out.mkv"));
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ok(&o);
     assert!(
         stderr(&o).contains("frames in"),
         "distributed through the symlink: {}",
@@ -285,22 +240,10 @@ fn a_copy_of_itself_on_path_is_not_run_in_a_loop() {
 fn progress_to_stdout_like_ffmpeg() {
     let e = Env::new();
     let src = e.av_clip("in.mp4", 2.0, 30, 0);
-    let o = e
-        .distr()
-        .args([
-            "-y",
-            "-progress",
-            "pipe:1",
-            "-nostats",
-            "-i",
-            &src,
-            "-c:v",
-            "libx264",
-        ])
-        .args(["-preset", "ultrafast", "out.mkv"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = e.distr_ok(with(&[
+        &["-y", "-progress", "pipe:1", "-nostats"],
+        &x264(&src, &["out.mkv"]),
+    ]));
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.trim_end().ends_with("progress=end"), "{text}");
     assert!(text.contains("frame=60\n"), "{text}");

@@ -3,24 +3,19 @@
 //! interlacing, start times other than 0. All generated with lavfi in a second or two.
 #![allow(dead_code)]
 
-use super::Env;
+use super::{lavfi, with, Env, X264};
 
-/// mkv: h264 320x240 25 fps (B-frames, GOP 25), eng stereo + fra 5.1 (default) with titles,
-/// an srt subtitle as ass, global title/artist, two chapters, an attached font. 4 s.
 /// `frames` PNG images of testsrc2 (160x120) as `img/001.png`, `img/002.png`, ….
 pub fn png_sequence(e: &Env, frames: u32) {
     std::fs::create_dir(e.path("img")).unwrap();
-    e.ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=160x120:rate=24",
-        "-frames:v",
-        &frames.to_string(),
-        &e.p("img/%03d.png"),
-    ]);
+    e.ffmpeg(&with(&[
+        &lavfi("testsrc2=size=160x120:rate=24"),
+        &["-frames:v", &frames.to_string(), &e.p("img/%03d.png")],
+    ]));
 }
 
+/// mkv: h264 320x240 25 fps (B-frames, GOP 25), eng stereo + fra 5.1 (default) with titles,
+/// an srt subtitle as ass, global title/artist, two chapters, an attached font. 4 s.
 pub fn rich_mkv(e: &Env) -> String {
     std::fs::write(
         e.path("subs.srt"),
@@ -34,75 +29,67 @@ pub fn rich_mkv(e: &Env) -> String {
     .unwrap();
     std::fs::write(e.path("font.ttf"), "FONTDATA").unwrap();
     let out = e.p("rich.mkv");
-    e.ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x240:rate=25",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=300:sample_rate=48000",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=500:sample_rate=48000",
-        "-i",
-        "subs.srt",
-        "-i",
-        "meta.txt",
-        "-t",
-        "4",
-        "-map",
-        "0:v",
-        "-map",
-        "1:a",
-        "-map",
-        "2:a",
-        "-map",
-        "3:s",
-        "-map_metadata",
-        "4",
-        "-map_chapters",
-        "4",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-g",
-        "25",
-        "-bf",
-        "2",
-        "-c:a:0",
-        "aac",
-        "-ac:a:0",
-        "2",
-        "-c:a:1",
-        "aac",
-        "-ac:a:1",
-        "6",
-        "-c:s",
-        "ass",
-        "-metadata:s:a:0",
-        "language=eng",
-        "-metadata:s:a:0",
-        "title=English",
-        "-metadata:s:a:1",
-        "language=fra",
-        "-metadata:s:a:1",
-        "title=Francais 5.1",
-        "-metadata:s:s:0",
-        "language=eng",
-        "-metadata:s:v:0",
-        "title=Main video",
-        "-disposition:a:1",
-        "default",
-        "-attach",
-        "font.ttf",
-        "-metadata:s:t",
-        "mimetype=application/x-truetype-font",
-        &out,
-    ]);
+    e.ffmpeg(&with(&[
+        &lavfi("testsrc2=size=320x240:rate=25"),
+        &lavfi("sine=frequency=300:sample_rate=48000"),
+        &lavfi("sine=frequency=500:sample_rate=48000"),
+        &[
+            "-i",
+            "subs.srt",
+            "-i",
+            "meta.txt",
+            "-t",
+            "4",
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-map",
+            "2:a",
+            "-map",
+            "3:s",
+            "-map_metadata",
+            "4",
+            "-map_chapters",
+            "4",
+        ],
+        &X264,
+        &[
+            "-g",
+            "25",
+            "-bf",
+            "2",
+            "-c:a:0",
+            "aac",
+            "-ac:a:0",
+            "2",
+            "-c:a:1",
+            "aac",
+            "-ac:a:1",
+            "6",
+            "-c:s",
+            "ass",
+            "-metadata:s:a:0",
+            "language=eng",
+            "-metadata:s:a:0",
+            "title=English",
+            "-metadata:s:a:1",
+            "language=fra",
+            "-metadata:s:a:1",
+            "title=Francais 5.1",
+            "-metadata:s:s:0",
+            "language=eng",
+            "-metadata:s:v:0",
+            "title=Main video",
+            "-disposition:a:1",
+            "default",
+            "-attach",
+            "font.ttf",
+            "-metadata:s:t",
+            "mimetype=application/x-truetype-font",
+            &out,
+        ],
+    ]));
     out
 }
 
@@ -126,22 +113,21 @@ pub fn hevc10_open_gop(e: &Env) -> String {
         "hevc10.mkv",
         3.0,
         "testsrc2=size=854x482:rate=24",
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=sample_rate=44100",
-            "-c:v",
-            "libx265",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p10le",
-            "-x265-params",
-            "keyint=24:min-keyint=24:open-gop=1:bframes=4:b-pyramid=1:log-level=error",
-            "-c:a",
-            "aac",
-        ],
+        &with(&[
+            &lavfi("sine=sample_rate=44100"),
+            &[
+                "-c:v",
+                "libx265",
+                "-preset",
+                "ultrafast",
+                "-pix_fmt",
+                "yuv420p10le",
+                "-x265-params",
+                "keyint=24:min-keyint=24:open-gop=1:bframes=4:b-pyramid=1:log-level=error",
+                "-c:a",
+                "aac",
+            ],
+        ]),
     )
 }
 
@@ -151,20 +137,11 @@ pub fn interlaced(e: &Env) -> String {
         "interlaced.mkv",
         3.0,
         "testsrc2=size=320x240:rate=25",
-        &[
-            "-vf",
-            "setfield=tff",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-flags",
-            "+ildct+ilme",
-            "-top",
-            "1",
-            "-g",
-            "25",
-        ],
+        &with(&[
+            &["-vf", "setfield=tff"],
+            &X264,
+            &["-flags", "+ildct+ilme", "-top", "1", "-g", "25"],
+        ]),
     )
 }
 
@@ -174,22 +151,11 @@ pub fn ts_source(e: &Env) -> String {
         "src.ts",
         4.0,
         "testsrc2=size=320x240:rate=30",
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=sample_rate=48000",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "30",
-            "-bf",
-            "2",
-            "-c:a",
-            "aac",
-        ],
+        &with(&[
+            &lavfi("sine=sample_rate=48000"),
+            &X264,
+            &["-g", "30", "-bf", "2", "-c:a", "aac"],
+        ]),
     )
 }
 
@@ -199,21 +165,10 @@ pub fn timecode_mov(e: &Env) -> String {
         "tc.mov",
         3.0,
         "testsrc2=size=320x240:rate=25",
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=sample_rate=48000",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "25",
-            "-c:a",
-            "aac",
-            "-timecode",
-            "01:00:00:00",
-        ],
+        &with(&[
+            &lavfi("sine=sample_rate=48000"),
+            &X264,
+            &["-g", "25", "-c:a", "aac", "-timecode", "01:00:00:00"],
+        ]),
     )
 }

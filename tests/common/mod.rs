@@ -2,8 +2,16 @@
 //! plain ffmpeg side by side, and comparing what they wrote.
 #![allow(dead_code)]
 
+pub mod args;
 pub mod media;
+pub mod run;
 pub mod sshd;
+
+// Each test binary uses a part of the helpers: the re-exports too.
+#[allow(unused_imports)]
+pub use args::*;
+#[allow(unused_imports)]
+pub use run::*;
 
 use assert_cmd::Command;
 use serde_json::Value;
@@ -140,48 +148,20 @@ impl Env {
             name,
             secs,
             "testsrc2=size=320x240:rate=30",
-            &[
-                "-f",
-                "lavfi",
-                "-i",
-                "sine=frequency=440:sample_rate=48000",
-                "-ac",
-                "2",
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-g",
-                &g,
-                "-bf",
-                &b,
-                "-pix_fmt",
-                "yuv420p",
-                "-c:a",
-                "aac",
-            ],
+            &with(&[
+                &lavfi("sine=frequency=440:sample_rate=48000"),
+                &["-ac", "2"],
+                &X264,
+                &["-g", &g, "-bf", &b, "-pix_fmt", "yuv420p", "-c:a", "aac"],
+            ]),
         )
     }
-}
 
-/// The argv most drills run: a quick x264 encode of `src` into `out`, overwriting it.
-pub fn quick_x264<'a>(src: &'a str, out: &'a str) -> [&'a str; 8] {
-    [
-        "-y",
-        "-i",
-        src,
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        out,
-    ]
-}
-
-/// A quick x264 encode of `src` into `out` that keeps the audio as it is, overwriting `out`.
-pub fn x264_copy<'a>(src: &'a str, out: &'a str) -> [&'a str; 10] {
-    let [y, i, src, cv, x264, p, fast, _] = quick_x264(src, out);
-    [y, i, src, cv, x264, p, fast, "-c:a", "copy", out]
+    /// Video only: lavfi's `video` in a quick x264 encode with a keyframe every `gop` frames.
+    pub fn x264_clip(&self, name: &str, secs: f32, video: &str, gop: u32) -> String {
+        let g = gop.to_string();
+        self.make(name, secs, video, &with(&[&X264, &["-g", &g]]))
+    }
 }
 
 /// Asserts that a run exited with `code` and said `needle` on stderr.
@@ -326,40 +306,11 @@ pub fn video_frames(path: &Path) -> usize {
     packets(path, "v:0").len()
 }
 
-/// The argument lists joined.
-pub fn with<'a>(parts: &[&[&'a str]]) -> Vec<&'a str> {
-    parts.iter().flat_map(|p| p.iter().copied()).collect()
-}
-
-/// The first line of the dry run of `args` (the output name appended): `passthrough: …` or
-/// `plan: …`.
-pub fn dry(e: &Env, args: &[&str], out: &str) -> String {
-    let mut a = vec!["-df_dry_run", "-y"];
-    a.extend_from_slice(args);
-    a.push(out);
-    let o = e.run_distr(&a);
-    assert!(o.status.success(), "{}", stderr(&o));
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .next()
-        .unwrap_or("")
-        .to_string()
-}
-
-/// Chunk count of a run, from its dry-run plan.
-pub fn planned_chunks(env: &Env, args: &[&str]) -> usize {
-    let mut a = vec!["-df_dry_run"];
-    a.extend_from_slice(args);
-    let out = env.run_distr(&a);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| l.starts_with("chunk "))
-        .count()
+/// Writes an executable script (mode 0755).
+pub fn write_script(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 /// A tmpfs mounted for a test (a small disk that fills up), unmounted when dropped.

@@ -3,7 +3,7 @@
 //! distrffmpeg config listing them as workers.
 #![allow(dead_code)]
 
-use super::Env;
+use super::{write_script, Env};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -30,12 +30,25 @@ fn keygen(path: &Path) {
     );
 }
 
-fn free_port() -> u16 {
+/// A port on loopback that nothing listens on.
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// Starts sshd in the foreground with the config file `cfg`, its output discarded.
+pub fn spawn_sshd(cfg: &Path) -> Child {
+    Command::new(sshd_path())
+        .args(["-D", "-e", "-f"])
+        .arg(cfg)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start sshd")
 }
 
 pub struct Sshd {
@@ -75,7 +88,7 @@ pub struct Cluster {
 impl Cluster {
     /// Starts `n` sshd processes; the test HOME gets `.ssh/id_ed25519` and `.ssh/known_hosts`.
     pub fn start(env: &Env, n: usize) -> Cluster {
-        let sshd = sshd_path();
+        sshd_path();
         let _ = std::fs::create_dir_all("/run/sshd");
         let home = env.dir.path().to_path_buf();
         let ssh_dir = home.join(".ssh");
@@ -102,14 +115,7 @@ impl Cluster {
                 d = dir.display()
             );
             std::fs::write(dir.join("sshd_config"), cfg).unwrap();
-            let child = Command::new(&sshd)
-                .args(["-D", "-e", "-f"])
-                .arg(dir.join("sshd_config"))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start sshd");
+            let child = spawn_sshd(&dir.join("sshd_config"));
             let host_pub = std::fs::read_to_string(dir.join("hostkey.pub")).unwrap();
             let mut parts = host_pub.split_whitespace();
             known.push_str(&format!(
@@ -130,6 +136,24 @@ impl Cluster {
             wait_listening(s.port);
         }
         Cluster { servers, home }
+    }
+
+    /// `start`, then `write_config` with nothing added: `n` plain workers.
+    pub fn configured(env: &Env, n: usize) -> Cluster {
+        let c = Cluster::start(env, n);
+        c.write_config(env, "", &[]);
+        c
+    }
+
+    /// Asserts that no worker's work path holds anything (job dirs must be gone after a run).
+    pub fn assert_clean(&self) {
+        for s in &self.servers {
+            assert!(
+                leftovers(&s.work).is_empty(),
+                "remote job dir left: {:?}",
+                leftovers(&s.work)
+            );
+        }
     }
 
     /// Writes the distrffmpeg config with these servers as workers (and no local slots).
@@ -155,7 +179,8 @@ impl Cluster {
     }
 }
 
-fn wait_listening(port: u16) {
+/// Waits (10 s at most) until something listens on `port`.
+pub fn wait_listening(port: u16) {
     let t = Instant::now();
     while t.elapsed() < Duration::from_secs(10) {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -181,16 +206,30 @@ pub fn leftovers(work: &Path) -> Vec<String> {
 pub fn wrapper(e: &Env, name: &str, body: &str) -> PathBuf {
     let path = e.path(name);
     let log = e.path("encodes.log");
-    std::fs::write(
+    write_script(
         &path,
-        format!(
+        &format!(
             "#!/bin/sh\ncase \"$*\" in *-progress*) echo \"$*\" >> '{}'; {body};; esac\nexec ffmpeg \"$@\"\n",
             log.display()
         ),
-    )
-    .unwrap();
-    Command::new("chmod").arg("+x").arg(&path).status().unwrap();
+    );
     path
+}
+
+/// A `wrapper` body that runs `action` on the first encode only (of the whole test); the file
+/// it returns exists once that happened.
+pub fn first_encode(e: &Env, flag: &str, action: &str) -> (PathBuf, String) {
+    let flag = e.path(flag);
+    let body = format!(
+        "if [ ! -e '{f}' ]; then touch '{f}'; {action}; fi",
+        f = flag.display()
+    );
+    (flag, body)
+}
+
+/// The worker config entry of a `wrapper`: logs each encode and runs `body` before ffmpeg.
+pub fn wrapped(e: &Env, name: &str, body: &str) -> String {
+    ffmpeg_bin(&wrapper(e, name, body))
 }
 
 /// The worker config entry that runs `path` as the worker's ffmpeg.
@@ -224,15 +263,7 @@ impl Sshd {
         {
             std::thread::sleep(Duration::from_millis(20));
         }
-        let child = Command::new(sshd_path())
-            .args(["-D", "-e", "-f"])
-            .arg(&cfg_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start sshd");
-        self.child = Some(child);
+        self.child = Some(spawn_sshd(&cfg_path));
         wait_listening(self.port);
     }
 
