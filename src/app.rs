@@ -72,8 +72,7 @@ pub fn help_text() -> &'static str {
 pub fn main(args: Vec<OsString>) -> ExitCode {
     let started = std::time::Instant::now();
     if std::env::var_os(ffbin::INNER_ENV).is_some() {
-        eprintln!("distrffmpeg: {}", ffbin::loop_error());
-        return ExitCode::from(1);
+        return exit_code(&anyhow!(ffbin::loop_error()), false);
     }
     let Some(strs) = args
         .iter()
@@ -256,28 +255,28 @@ fn passthrough_raw(ffmpeg_bin: &str, args: &[OsString], why: &Reason) -> ExitCod
 }
 
 fn exec_ffmpeg(ffmpeg_bin: &str, args: &[OsString]) -> ExitCode {
-    let ffmpeg = match ffbin::resolve(ffmpeg_bin) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("distrffmpeg: {e:#}");
-            return ExitCode::from(1);
-        }
-    };
+    match exec(ffmpeg_bin, args) {
+        Ok(code) => code,
+        Err(e) => exit_code(&e, false),
+    }
+}
+
+/// Execs the real ffmpeg; returns only when that failed (or, off Unix, with its exit code).
+fn exec(ffmpeg_bin: &str, args: &[OsString]) -> Result<ExitCode> {
+    let ffmpeg = ffbin::resolve(ffmpeg_bin)?;
     let mut c = std::process::Command::new(&ffmpeg);
     c.args(args).env(ffbin::INNER_ENV, "1");
     #[cfg(unix)]
     {
         use std::os::unix::process::CommandExt;
         let err = c.exec();
-        eprintln!("distrffmpeg: cannot run {}: {err}", ffmpeg.display());
-        ExitCode::from(1)
+        Err(anyhow!("cannot run {}: {err}", ffmpeg.display()))
     }
     #[cfg(not(unix))]
-    match c.status() {
-        Ok(s) => ExitCode::from(s.code().unwrap_or(1) as u8),
-        Err(e) => {
-            eprintln!("distrffmpeg: cannot run {}: {e}", ffmpeg.display());
-            ExitCode::from(1)
-        }
+    {
+        let s = c
+            .status()
+            .with_context(|| format!("cannot run {}", ffmpeg.display()))?;
+        Ok(ExitCode::from(s.code().unwrap_or(1) as u8))
     }
 }
