@@ -90,7 +90,7 @@ fn interrupt_then_resume(signal: &str) {
     let job_dir = std::fs::read_dir(&c.servers[0].work)
         .unwrap()
         .filter_map(|d| d.ok())
-        .next()
+        .find(|d| d.file_name().to_string_lossy().starts_with("dfjob-"))
         .unwrap()
         .path();
     assert_eq!(

@@ -68,6 +68,10 @@ pub enum Event {
         frames: i64,
         size: u64,
     },
+    /// Every slot of the slot's worker is leased by other jobs: it waits for one.
+    Waiting {
+        slot: usize,
+    },
     /// The slot's chunk failed (it goes back to the queue).
     Failed {
         slot: usize,

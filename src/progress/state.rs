@@ -12,6 +12,8 @@ use std::time::Instant;
 pub struct SlotView {
     pub label: String,
     pub chunk: Option<usize>,
+    /// Its worker's slots are all leased by other jobs.
+    pub waiting: bool,
     pub chunk_frames: i64,
     pub p: EncodeProgress,
 }
@@ -113,6 +115,7 @@ impl State {
                     }
                     s.chunk_frames = *frames;
                     s.p = EncodeProgress::default();
+                    s.waiting = false;
                 }
             }
             Event::Progress { slot, chunk, p } => {
@@ -135,6 +138,11 @@ impl State {
                 self.slot_free(*slot, *chunk);
             }
             Event::Failed { slot, chunk } => self.slot_free(*slot, *chunk),
+            Event::Waiting { slot } => {
+                if let Some(s) = self.slots.get_mut(*slot) {
+                    s.waiting = true;
+                }
+            }
             Event::Resumed {
                 chunks,
                 frames,
@@ -229,6 +237,10 @@ impl State {
                 "  {:<24} chunk {:>4}  {:>5}/{:<5} frames {:>6.1} fps",
                 s.label, c, s.p.frame, s.chunk_frames, s.p.fps
             ),
+            None if s.waiting => format!(
+                "  {:<24} waiting: its slots are busy with other jobs",
+                s.label
+            ),
             None => format!("  {:<24} idle", s.label),
         }
     }
@@ -301,6 +313,17 @@ mod tests {
         assert_eq!(st.size_now(), 5000);
         assert!(st.line().starts_with("frame=50/100 chunks=1/2"));
         assert!(st.slot_line(1).contains("idle"));
+        // a slot whose worker is leased by other jobs says so until it starts a chunk
+        st.apply(&Event::Waiting { slot: 1 });
+        assert!(st
+            .slot_line(1)
+            .contains("waiting: its slots are busy with other jobs"));
+        st.apply(&Event::Started {
+            slot: 1,
+            chunk: 2,
+            frames: 50,
+        });
+        assert!(st.slot_line(1).contains("chunk    2"));
         let block = st.report(25.0, true).block(0);
         assert!(block.contains("frame=50\n") && block.contains("out_time_us=2000000\n"));
         assert!(block.ends_with("progress=end\n"));

@@ -11,6 +11,9 @@ use std::time::Instant;
 /// A worker failing this many times in a row is dropped for the rest of the run.
 pub const STRIKES: u32 = 2;
 
+/// How long a worker found full (its slots leased by other jobs) is left alone.
+pub const BUSY_BACKOFF: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A worker (a machine with one or more slots), as numbered by whoever feeds the core.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct WorkerId(pub usize);
@@ -50,6 +53,8 @@ pub enum Outcome {
     Encoded,
     /// Stopped on purpose (lost a race, the job ended, the user quit).
     Cancelled,
+    /// Not started: every slot of the worker is leased by other jobs (no failure).
+    Busy,
     /// Failed; `fatal` when it would fail on any worker (the user's options are at fault).
     Failed { error: String, fatal: bool },
 }
@@ -69,6 +74,8 @@ pub enum Command {
     WorkerLost { worker: WorkerId, error: String },
     /// The chunk goes back to the queue (or waits for its other attempt).
     Retry { task: Task, error: String },
+    /// The worker's slots are all leased by other jobs: it takes nothing for `BUSY_BACKOFF`.
+    Waiting { worker: WorkerId },
     /// The job cannot be finished: stop it with this error.
     Fail { job: JobId, error: String },
 }
@@ -149,6 +156,8 @@ pub struct Core {
     names: HashMap<WorkerId, String>,
     /// Failures in a row, per worker.
     strikes: HashMap<WorkerId, u32>,
+    /// Workers found full (leased by other jobs), and until when they are left alone.
+    backoff: HashMap<WorkerId, Instant>,
     /// Per worker: the plan cost of the chunks it finished and the seconds they took.
     speed: HashMap<WorkerId, (f64, f64)>,
     /// Workers still connecting (they may join later).
@@ -356,7 +365,7 @@ impl Core {
         if !self.live.contains_key(&w) || self.over() {
             return Pick::Stop;
         }
-        if self.is_reserve(w) && self.primary_alive() {
+        if self.is_reserve(w) && self.primary_alive() || self.backing_off(w, now) {
             return Pick::Wait;
         }
         if let Some((j, pos)) = self.next_for(w) {
@@ -406,6 +415,10 @@ impl Core {
             }
         }
         best.map(|(_, j, k)| (j, k))
+    }
+
+    fn backing_off(&self, w: WorkerId, now: Instant) -> bool {
+        self.backoff.get(&w).is_some_and(|&until| now < until)
     }
 
     /// Takes worker `w`'s next chunk ahead of time when there is work for every slot anyway
@@ -485,6 +498,14 @@ impl Core {
         match outcome {
             Outcome::Encoded => self.encoded(t, w, &others, now.saturating_duration_since(started)),
             Outcome::Cancelled => vec![Command::Lost(t)],
+            Outcome::Busy => {
+                self.backoff.insert(w, now + BUSY_BACKOFF);
+                let job = &mut self.jobs[t.job.0];
+                if others.is_empty() && !job.done[k] {
+                    job.queue.push_front(k);
+                }
+                vec![Command::Lost(t), Command::Waiting { worker: w }]
+            }
             Outcome::Failed { error, fatal: true } => {
                 // the user's options are at fault: every worker would fail the same way
                 let job = &mut self.jobs[t.job.0];

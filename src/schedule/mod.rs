@@ -414,6 +414,10 @@ impl Scheduler {
         let (outcome, encoded) = match result {
             Ok(done) => (Outcome::Encoded, Some(done)),
             Err(WorkerError::Cancelled) => (Outcome::Cancelled, None),
+            Err(WorkerError::Busy(why)) => {
+                tracing::debug!("{why}: waiting");
+                (Outcome::Busy, None)
+            }
             // ffmpeg's own error lines for the user's options (the chunk is not the user's)
             Err(WorkerError::Ffmpeg { fatal: true, tail } | WorkerError::Local(tail)) => (
                 Outcome::Failed {
@@ -487,6 +491,9 @@ impl Scheduler {
                         worker: label(&st, w),
                         error,
                     });
+                }
+                Command::Waiting { .. } => {
+                    let _ = events.send(Event::Waiting { slot });
                 }
                 Command::Fail { .. } => self.p.cancel.cancel(),
             }

@@ -26,6 +26,9 @@ pub enum WorkerError {
     Ffmpeg { tail: String, fatal: bool },
     #[error("cancelled")]
     Cancelled,
+    /// Every slot of the worker is leased by other jobs: try later or elsewhere (no failure).
+    #[error("{0}")]
+    Busy(String),
     /// A file of this machine could not be read or written: no worker can help, the job
     /// stops with this message (never reported as ffmpeg's).
     #[error("{0}")]

@@ -59,7 +59,8 @@ pub fn probe_each(
                 encoder.as_deref(),
                 &give_up,
             )
-            .await;
+            .await
+            .map(|(w, caps)| (w.leasing(spec.slots), caps));
             if r.is_err() && give_up.is_cancelled() {
                 return;
             }

@@ -191,12 +191,14 @@ pub fn wait_listening(port: u16) {
     panic!("sshd on port {port} did not start");
 }
 
-/// Files left in a worker's work path (job dirs must be gone after a run).
+/// Files left in a worker's work path (job dirs must be gone after a run); the slot lease dir
+/// `dfslots` is kept by design (its lock files are shared by every job on the worker).
 pub fn leftovers(work: &Path) -> Vec<String> {
     std::fs::read_dir(work)
         .map(|d| {
             d.filter_map(|e| e.ok())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n != "dfslots")
                 .collect()
         })
         .unwrap_or_default()

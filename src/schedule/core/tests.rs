@@ -336,6 +336,27 @@ fn several_jobs_share_the_slots_fairly() {
 }
 
 #[test]
+fn a_worker_leased_by_other_jobs_is_left_alone_for_a_while_without_a_strike() {
+    let (mut c, job) = two_workers(&[2, 1]);
+    let now = t0();
+    let t = started(c.pick(A, now));
+    assert_eq!(
+        c.finish(t, A, Outcome::Busy, now),
+        vec![Command::Lost(t), Command::Waiting { worker: A }]
+    );
+    assert_eq!(c.queued(job), vec![0, 1], "the chunk is first again");
+    assert_eq!(c.pick(A, secs(now, 1)), Pick::Wait);
+    assert_eq!(started(c.pick(B, secs(now, 1))).chunk, 0);
+    // busy many times over: never struck off, never a failure of the chunk
+    for s in 2..10 {
+        let t = started(c.pick(A, secs(now, 3 * s)));
+        c.finish(t, A, Outcome::Busy, secs(now, 3 * s));
+    }
+    assert_eq!(started(c.pick(A, secs(now, 40))).chunk, 1);
+    assert_eq!(c.status(job), None);
+}
+
+#[test]
 fn a_straggler_is_raced_only_when_a_second_attempt_could_win() {
     // half done after 40 s: 40 s left, a second attempt takes 30 s here
     assert!(worth_racing(0.5, 40.0, Some(30.0)));

@@ -92,6 +92,9 @@ pub struct SshWorker {
     dir: RemotePath,
     conn: Conn,
     sftp: SftpSession,
+    /// The worker's slot count: each encode leases one of them (POSIX), so that concurrent
+    /// jobs from any host never run more encodes there than this (0: no lease).
+    slots: usize,
 }
 
 fn transport<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> WorkerError + '_ {
@@ -179,6 +182,7 @@ impl SshWorker {
             dir,
             conn,
             sftp,
+            slots: 0,
         };
         if platform == Platform::Windows {
             w.make_dir(&base).await.map_err(|why| OpenError::JobDir {
@@ -187,6 +191,19 @@ impl SshWorker {
             })?;
         }
         Ok((w, caps))
+    }
+
+    /// Each encode leases one of `slots` slots on the worker (POSIX).
+    pub fn leasing(mut self, slots: usize) -> SshWorker {
+        self.slots = slots;
+        self
+    }
+
+    /// Where the worker's slot leases are: `dfslots` beside the job dirs (made by the probe).
+    fn lease_dir(&self) -> Option<String> {
+        let (base, _) = self.dir.as_str().rsplit_once('/')?;
+        (self.platform == Platform::Posix && self.slots > 0)
+            .then(|| format!("{base}/{}", probe::LEASE_DIR))
     }
 
     /// Creates the job dir over SFTP (Windows: POSIX workers create it in `probe`): a new dir
@@ -379,11 +396,17 @@ impl Worker for SshWorker {
         Box::pin(async move {
             let mut argv = vec![self.ffmpeg.clone()];
             argv.extend(args.iter().cloned());
-            let cmd =
-                quote::guarded_command(self.platform, &argv).map_err(|e| WorkerError::Ffmpeg {
+            let lease_dir = self.lease_dir();
+            let lease = lease_dir.as_deref().map(|dir| quote::Lease {
+                dir,
+                slots: self.slots,
+            });
+            let cmd = quote::guarded_command(self.platform, &argv, lease).map_err(|e| {
+                WorkerError::Ffmpeg {
                     tail: e.to_string(),
                     fatal: true,
-                })?;
+                }
+            })?;
             let mut ch = self
                 .conn
                 .open_session()
@@ -415,6 +438,15 @@ impl Worker for SshWorker {
             }
             match status {
                 Some(0) => Ok(err.head_text()),
+                Some(quote::BUSY_STATUS)
+                    if lease_dir.is_some()
+                        && process::tail(&err.tail).contains(quote::BUSY_LINE) =>
+                {
+                    Err(WorkerError::Busy(format!(
+                        "all {} slots of {} are taken by other jobs",
+                        self.slots, self.label
+                    )))
+                }
                 Some(code) => {
                     let tail = process::tail(&err.tail);
                     Err(WorkerError::Ffmpeg {

@@ -49,6 +49,8 @@ const UNSAFE_BASE: u32 = 96;
 /// The names a job dir on a worker may hold, as sh patterns: chunk sources, encoded chunks,
 /// pass-1 statistics, and the marker. Cleanup and the stale sweep remove nothing else.
 pub const OUR_FILES: &[&str] = &["src-*", "enc-*", "pass-*", MARKER];
+/// The dir beside the job dirs where encodes lease the worker's slots (`slot-<i>.lock`, kept).
+pub const LEASE_DIR: &str = "dfslots";
 /// The file that marks a remote dir as a distrffmpeg job dir.
 pub const MARKER: &str = ".distrffmpeg-job";
 /// How job dirs on workers are named (`dfjob-<job id>-<pid>-<random>`).
@@ -88,6 +90,8 @@ if [ -n "$n" ]; then
     (cd -P -- "$d" && eval "rm -f -- $pats") && rmdir -- "$d" 2>/dev/null
   done
   mkdir -m 700 -- "$b/$n" && : > "$b/$n/.distrffmpeg-job" || exit 97
+  [ -e "$b/dfslots" ] || [ -L "$b/dfslots" ] || mkdir -- "$b/dfslots" 2>/dev/null
+  [ -d "$b/dfslots" ] && [ ! -L "$b/dfslots" ] || bad "$b/dfslots is not a directory of ours"
   printf 'distrffmpeg-dir=%s
 ' "$b/$n"
 fi

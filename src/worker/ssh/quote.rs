@@ -218,25 +218,53 @@ fn powershell(script: &str) -> Result<String, CommandError> {
     Ok(cmd)
 }
 
-/// The POSIX wrapper: ffmpeg runs in the background with stdin from /dev/null while a watcher
-/// reads the channel's stdin (kept on fd 3, since background jobs get /dev/null as stdin);
-/// when that closes (the client went away or cancelled), the watcher kills ffmpeg (SIGTERM,
-/// then SIGKILL if it is still flushing a second later). The exit
-/// status is ffmpeg's.
-const SH_WRAPPER: &str = "exec 3<&0; \"$@\" </dev/null 3<&- & p=$!; \
+/// The POSIX wrapper (`$1`: the lease dir, `$2`: the worker's slot count, then the argv).
+/// With a slot count, the encode first takes a lease on one of the worker's slots: an
+/// exclusive `flock` on `$1/slot-<i>.lock`, held on fd 4 by the wrapper and ffmpeg, so that it
+/// dies with the encode (killed, crashed, or its host gone); the watcher does not hold it. No
+/// slot free: `BUSY_LINE` on stderr and exit `BUSY_STATUS`. A worker without flock(1) takes no
+/// lease. Then ffmpeg runs in the background with stdin from /dev/null while a watcher reads
+/// the channel's stdin (kept on fd 3, since background jobs get /dev/null as stdin); when that
+/// closes (the client went away or cancelled), the watcher kills ffmpeg (SIGTERM, then SIGKILL
+/// if it is still flushing a second later). The exit status is ffmpeg's.
+const SH_WRAPPER: &str = "d=$1 n=$2; shift 2; \
+if [ \"$n\" -gt 0 ] && command -v flock >/dev/null 2>&1; then i=0; \
+while [ $i -lt $n ]; do exec 4>>\"$d/slot-$i.lock\"; flock -n 4 && break; exec 4>&-; i=$((i+1)); done; \
+if [ $i -ge $n ]; then echo \"distrffmpeg: all $n slots busy\" >&2; exit 75; fi; fi; \
+exec 3<&0; \"$@\" </dev/null 3<&- & p=$!; \
 (cat <&3 >/dev/null 2>&1; kill $p 2>/dev/null; sleep 1; kill -9 $p 2>/dev/null) \
->/dev/null 2>&1 & w=$!; \
+4>&- >/dev/null 2>&1 & w=$!; \
 exec 3<&-; wait $p; s=$?; kill $w 2>/dev/null; exit $s";
 
-/// The remote encode command: `argv` (ffmpeg and its arguments) under the kill-on-close wrapper.
-pub fn guarded_command(platform: Platform, argv: &[String]) -> Result<String, CommandError> {
+/// The exit status and stderr line of an encode that found every slot of its worker leased.
+pub const BUSY_STATUS: u32 = 75;
+pub const BUSY_LINE: &str = "slots busy";
+
+/// Where and how many slot leases an encode may take on a worker.
+#[derive(Debug, Clone, Copy)]
+pub struct Lease<'a> {
+    /// The worker's lease dir (absolute, private: made by the capability probe).
+    pub dir: &'a str,
+    pub slots: usize,
+}
+
+/// The remote encode command: `argv` (ffmpeg and its arguments) under the kill-on-close
+/// wrapper, holding a slot lease (POSIX workers; Windows takes none).
+pub fn guarded_command(
+    platform: Platform,
+    argv: &[String],
+    lease: Option<Lease>,
+) -> Result<String, CommandError> {
     match platform {
         Platform::Posix => {
+            let (dir, slots) = lease.map_or(("", 0), |l| (l.dir, l.slots));
             let mut v = vec![
                 "sh".to_string(),
                 "-c".to_string(),
                 SH_WRAPPER.to_string(),
                 "sh".to_string(),
+                dir.to_string(),
+                slots.to_string(),
             ];
             v.extend(argv.iter().cloned());
             command(Platform::Posix, &v)
@@ -362,7 +390,7 @@ mod tests {
         let big = vec!["ffmpeg".to_string(), "x".repeat(100_000)];
         let e = command(Platform::Posix, &big).unwrap_err();
         assert!(e.to_string().contains("limit"), "{e}");
-        assert!(guarded_command(Platform::Windows, &big).is_err());
+        assert!(guarded_command(Platform::Windows, &big, None).is_err());
         let ok = vec!["ffmpeg".to_string(), "x".repeat(60_000)];
         assert!(command(Platform::Posix, &ok).is_ok());
     }
@@ -408,7 +436,7 @@ mod tests {
         argv.extend(HOSTILE.iter().map(|s| s.to_string()));
         let mut child = std::process::Command::new("sh")
             .arg("-c")
-            .arg(guarded_command(Platform::Posix, &argv).unwrap())
+            .arg(guarded_command(Platform::Posix, &argv, None).unwrap())
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()
@@ -428,7 +456,7 @@ mod tests {
         let argv = vec!["sleep".to_string(), "30".into()];
         let mut child = std::process::Command::new("sh")
             .arg("-c")
-            .arg(guarded_command(Platform::Posix, &argv).unwrap())
+            .arg(guarded_command(Platform::Posix, &argv, None).unwrap())
             .stdin(std::process::Stdio::piped())
             .spawn()
             .unwrap();
@@ -446,6 +474,35 @@ mod tests {
             t.elapsed()
         );
         assert!(!status.success());
+    }
+
+    #[test]
+    fn posix_wrapper_holds_a_slot_lease_for_the_encodes_lifetime() {
+        let dir = tempfile::tempdir().unwrap();
+        let lease = Some(Lease {
+            dir: dir.path().to_str().unwrap(),
+            slots: 1,
+        });
+        let run = |argv: &[&str]| {
+            let argv: Vec<String> = argv.iter().map(|a| a.to_string()).collect();
+            std::process::Command::new("sh")
+                .arg("-c")
+                .arg(guarded_command(Platform::Posix, &argv, lease).unwrap())
+                .stdin(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let mut holder = run(&["sleep", "30"]);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let second = run(&["true"]).wait_with_output().unwrap();
+        assert_eq!(second.status.code(), Some(BUSY_STATUS as i32));
+        assert!(String::from_utf8_lossy(&second.stderr).contains(BUSY_LINE));
+        // the holder's encode is killed (its channel closed): the lease goes with it
+        drop(holder.stdin.take());
+        holder.wait().unwrap();
+        let third = run(&["true"]).wait_with_output().unwrap();
+        assert_eq!(third.status.code(), Some(0), "{third:?}");
     }
 
     #[test]
