@@ -10,7 +10,7 @@ _distrffmpeg() {
     local line=${COMP_LINE:0:COMP_POINT}
     # the whole word before the cursor: bash splits -df_key=value at '=' (COMP_WORDBREAKS)
     local cur=${line##*[[:space:]]}
-    local own=(-df_help -df_version -df_dry_run -df_check -df_check=json -df_transfer_test=)
+    local own=(-df_help -df_version -df_dry_run -df_check -df_check=json -df_transfer_test= -df_batch=)
     # the config keys, each as -df_KEY=
     local keys=(ffmpeg_bin= ffprobe_bin= server_work_path= loglevel= segment_frames=
         keyint_min= keyint_max= job_max_retries= workers= local_slots= host_key_check=
@@ -33,7 +33,7 @@ _distrffmpeg() {
             server_work_path | work_dir)
                 mapfile -t words < <(compgen -d -- "$value")
                 ;;
-            transfer_test)
+            transfer_test|batch)
                 mapfile -t words < <(compgen -f -- "$value")
                 ;;
         esac
@@ -41,7 +41,7 @@ _distrffmpeg() {
         for w in "${words[@]}"; do
             [[ $w == "$value"* ]] || continue
             # a directory gets its slash and no space, as file completion does
-            if [[ $key == transfer_test || $key == *_bin || $key == *work_* ]] && [[ -d $w ]]; then
+            if [[ $key == transfer_test || $key == batch || $key == *_bin || $key == *work_* ]] && [[ -d $w ]]; then
                 w+=/
             fi
             reply+=("-df_$key=$w")

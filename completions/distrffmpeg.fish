@@ -31,7 +31,7 @@ function __distrffmpeg_df --description 'Complete the -df_ options of distrffmpe
                 printf '%s\n' {$p}(__fish_complete_path $value)
             case server_work_path work_dir
                 printf '%s\n' {$p}(__fish_complete_directories $value)
-            case transfer_test
+            case transfer_test batch
                 printf '%s\n' {$p}(__fish_complete_path $value)
         end
         return
@@ -43,6 +43,7 @@ function __distrffmpeg_df --description 'Complete the -df_ options of distrffmpe
         -df_check 'Check the configured workers and exit' \
         -df_check= 'Check the workers (=json for JSON)' \
         -df_transfer_test= 'SFTP throughput to every worker, with this file' \
+        -df_batch= 'Run each line of this file as a job' \
         -df_ffmpeg_bin= 'The local ffmpeg' \
         -df_ffprobe_bin= 'The local ffprobe' \
         -df_server_work_path= 'Remote work path of workers without work_path' \

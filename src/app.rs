@@ -32,9 +32,18 @@ struct DfFlags {
     check: Option<String>,
     #[arg(long = "transfer_test")]
     transfer_test: Option<PathBuf>,
+    #[arg(long = "batch")]
+    batch: Option<PathBuf>,
 }
 
-const OWN: &[&str] = &["help", "version", "dry_run", "check", "transfer_test"];
+const OWN: &[&str] = &[
+    "help",
+    "version",
+    "dry_run",
+    "check",
+    "transfer_test",
+    "batch",
+];
 
 /// A config override: key and optional value.
 type Override<'a> = (&'a str, Option<&'a str>);
@@ -161,6 +170,24 @@ fn run(session: Session, flags: &DfFlags) -> Result<ExitCode> {
         return Ok(version(config));
     }
     let rt = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
+    if let Some(file) = &flags.batch {
+        if !cmd.inputs.is_empty() || !cmd.outputs.is_empty() {
+            anyhow::bail!(
+                "-df_batch takes the command lines from its file: give no other input or output"
+            );
+        }
+        // the batch's config overrides apply to each job
+        let overrides: Vec<String> = cmd
+            .df
+            .iter()
+            .filter(|d| !OWN.contains(&d.key.as_str()))
+            .map(|d| match &d.value {
+                Some(v) => format!("-df_{}={v}", d.key),
+                None => format!("-df_{}", d.key),
+            })
+            .collect();
+        return rt.block_on(crate::batch::run(file, &overrides, config));
+    }
     if let Some(file) = &flags.transfer_test {
         let lines = rt.block_on(crate::check::transfer_test(config, file))?;
         talk::stdout(&lines.iter().map(|l| format!("{l}\n")).collect::<String>());

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod assemble;
 pub mod banner;
+pub mod batch;
 pub mod check;
 pub mod cli;
 pub mod commands;
