@@ -307,7 +307,7 @@ Written by \`bash bench/run.sh\` (sections: $ONLY) on $(date -u +%Y-%m-%d) at co
 Machine: $cpu, $(nproc) cores, $mem, $(uname -sr); $(ffmpeg -version | head -1 | cut -d' ' -f1-3).
 Workers: $NWORK loopback sshd, each in its own cgroup limited to $((QUOTA / 1000)) % of one CPU
 (the transfer test uses a fifth, unlimited one). Inputs: 60 s of 720p30 x264 (six scenes, stereo
-AAC, $(($(stat -c %s "$B/clip720.mp4") / 1000000)) MB) and $LONG_MIN min of 1080p30 made by
+AAC, $(($(stat -c %s "$B/clip720.mp4" 2>/dev/null || echo 0) / 1000000)) MB) and $LONG_MIN min of 1080p30 made by
 stream-copy looping a 60 s encode. Every figure is measured side by side in the same run; the
 overhead figures are the median of $REPEAT back-to-back pairs, the scaling figure the median of
 $SCALING_REPEAT T1 runs each set against the T4 runs either side (see README).

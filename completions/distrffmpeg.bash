@@ -13,7 +13,7 @@ _distrffmpeg() {
     local own=(-df_help -df_version -df_dry_run -df_check -df_check=json -df_transfer_test= -df_batch=)
     # the config keys, each as -df_KEY=
     local keys=(ffmpeg_bin= ffprobe_bin= server_work_path= loglevel= segment_frames=
-        keyint_min= keyint_max= job_max_retries= workers= local_slots= host_key_check=
+        keyint_min= keyint_max= job_max_retries= workers= workers_command= workers_refresh= local_slots= host_key_check=
         fallback_local= stall_timeout= resume= work_dir=)
     local words=() reply=() k
 

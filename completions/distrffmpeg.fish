@@ -53,6 +53,8 @@ function __distrffmpeg_df --description 'Complete the -df_ options of distrffmpe
         -df_keyint_max= 'Longest chunk in frames' \
         -df_job_max_retries= 'Retries of a failed chunk' \
         -df_workers= 'The SSH workers as JSON ([] = local only)' \
+        -df_workers_command= 'A command that prints more workers as JSON' \
+        -df_workers_refresh= 'Seconds between reads of workers_command while a job runs' \
         -df_local_slots= 'Local encoder slots (a number or auto)' \
         -df_host_key_check= 'strict or accept-new' \
         -df_fallback_local= 'Encode locally when every worker is lost' \

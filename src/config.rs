@@ -23,6 +23,12 @@ pub struct Config {
     /// How many times a failed chunk is retried (on another worker when possible).
     pub job_max_retries: u32,
     pub workers: Vec<WorkerConfig>,
+    /// A command (run with `sh -c` when a job starts) that prints more workers as a JSON array
+    /// of `workers` entries; empty = none (`inventory`).
+    pub workers_command: String,
+    /// While a job runs, `workers_command` is read again every this many seconds (0: never):
+    /// workers that appear join the job, workers that disappear leave it.
+    pub workers_refresh: u64,
     /// Local encoder slots: a number, or "auto" (no SSH workers: one slot per 8 cores, at
     /// least 1; with SSH workers: 0).
     pub local_slots: Slots,
@@ -118,6 +124,8 @@ impl Default for Config {
             keyint_max: 900,
             job_max_retries: 3,
             workers: Vec::new(),
+            workers_command: String::new(),
+            workers_refresh: 60,
             local_slots: Slots::Named("auto".into()),
             host_key_check: "strict".into(),
             fallback_local: false,
@@ -139,6 +147,8 @@ pub const KEYS: &[&str] = &[
     "keyint_max",
     "job_max_retries",
     "workers",
+    "workers_command",
+    "workers_refresh",
     "local_slots",
     "host_key_check",
     "fallback_local",

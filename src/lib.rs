@@ -13,6 +13,7 @@ pub mod dryrun;
 pub mod ffbin;
 pub mod formats;
 pub mod hash;
+pub mod inventory;
 pub mod job;
 pub mod local_checks;
 pub mod logging;

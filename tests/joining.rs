@@ -129,3 +129,39 @@ fn a_worker_that_answers_late_joins_the_running_job() {
     assert!(line_of(&err, &joined) < line_of(&err, &later), "{err}");
     c.assert_clean();
 }
+
+#[test]
+fn a_worker_that_appears_in_the_inventory_joins_the_running_job() {
+    let e = Env::new();
+    let c = Cluster::start(&e, 2);
+    // both workers are slow (1 s per chunk); the job starts with worker 0 alone
+    let slow = wrapper(&e, "slow.sh", "sleep 1");
+    let listed = |i: usize| entry(&c.servers[i].work, c.servers[i].port, 5, &ffmpeg_bin(&slow));
+    let inventory = e.path("inventory.json");
+    std::fs::write(&inventory, format!("[{}]", listed(0))).unwrap();
+    let config = format!(
+        r#"{{"loglevel": "DEBUG", "local_slots": 0, "segment_frames": 24, "keyint_min": 12, "keyint_max": 48, "workers_command": "cat '{}'", "workers_refresh": 1}}"#,
+        inventory.display()
+    );
+    std::fs::write(e.path("no-config.json"), config).unwrap();
+    let src = e.av_clip("in.mp4", 8.0, 24, 0);
+    // once the job encodes on worker 0, worker 1 appears in the inventory
+    let appear = {
+        let (inventory, log) = (inventory.clone(), e.path("encodes.log"));
+        let both = format!("[{}, {}]", listed(0), listed(1));
+        thread::spawn(move || {
+            while !log.exists() {
+                thread::sleep(Duration::from_millis(25));
+            }
+            std::fs::write(&inventory, both).unwrap();
+        })
+    };
+    let (p, o, err) = e.both_log(&x264(&src, &["-an"]), "mkv");
+    appear.join().unwrap();
+    assert_same(&p, &o);
+    let port = c.servers[1].port;
+    let joined = format!("127.0.0.1:{port} joined the running job from the inventory");
+    let encoded = format!("@127.0.0.1:{port} after");
+    assert!(line_of(&err, &joined) < line_of(&err, &encoded), "{err}");
+    c.assert_clean();
+}

@@ -3,8 +3,7 @@
 //! they answer (a slow or unreachable machine holds nobody up), and every worker that joined is
 //! cleaned up at the end.
 
-use super::Prepared;
-use crate::config::Config;
+use super::{refresh, Env, Prepared};
 use crate::job::JobSpec;
 use crate::schedule::core::WorkerId;
 use crate::schedule::{Joining, Slot};
@@ -109,12 +108,14 @@ pub struct Start {
 pub struct Crew {
     joined: Arc<Mutex<Vec<Arc<dyn Worker>>>>,
     forwarder: tokio::task::JoinHandle<()>,
+    /// The inventory's watch (`refresh`), with `workers_command` and `workers_refresh`.
+    watch: Option<tokio::task::JoinHandle<()>>,
     give_up: CancellationToken,
 }
 
 /// A worker's slots, numbered from `first_id`; SSH workers are numbered in config order, the
 /// local slots come after them.
-fn slots_of(m: &pool::PoolMember, worker_id: WorkerId, first_id: usize) -> Vec<Slot> {
+pub(super) fn slots_of(m: &pool::PoolMember, worker_id: WorkerId, first_id: usize) -> Vec<Slot> {
     (0..m.slots)
         .map(|i| Slot {
             id: first_id + i,
@@ -129,12 +130,13 @@ fn slots_of(m: &pool::PoolMember, worker_id: WorkerId, first_id: usize) -> Vec<S
 /// the local fallback once none is left), and forwards the other workers as they answer.
 pub async fn gather(
     mut probing: Probing,
-    config: &Config,
+    env: &Env,
     encoder: Option<&str>,
-    local_ffmpeg: PathBuf,
     local_dir: PathBuf,
     cancel: &CancellationToken,
 ) -> Result<(Start, Crew)> {
+    let config = &env.config;
+    let local_ffmpeg = PathBuf::from(&env.tools.ffmpeg);
     let workers = probing.workers.clone();
     let mut offsets = Vec::with_capacity(workers.len());
     let mut labels = Vec::new();
@@ -181,9 +183,28 @@ pub async fn gather(
         anyhow::bail!(pool::no_worker(workers.len()));
     }
     let Probing {
-        mut rx, give_up, ..
+        mut rx,
+        give_up,
+        id,
+        ..
     } = probing;
     let (tx, joining) = mpsc::unbounded_channel();
+    let watch =
+        (config.workers_refresh > 0 && !config.workers_command.trim().is_empty()).then(|| {
+            let mut base = config.clone();
+            base.workers.truncate(env.static_workers);
+            let watch = refresh::Watch {
+                base,
+                every: Duration::from_secs(config.workers_refresh),
+                job_dir: crate::worker::ssh::probe::job_dir_name(&id),
+                encoder: encoder.map(str::to_string),
+                known: workers.iter().map(|(l, _)| l.clone()).collect(),
+                next_slot: labels.len(),
+                tx: tx.clone(),
+                joined: joined.clone(),
+            };
+            refresh::spawn(watch, give_up.clone())
+        });
     let forwarder = {
         let joined = joined.clone();
         let encoder = encoder.map(str::to_string);
@@ -211,6 +232,7 @@ pub async fn gather(
     let crew = Crew {
         joined,
         forwarder,
+        watch,
         give_up,
     };
     Ok((start, crew))
@@ -222,6 +244,9 @@ impl Crew {
     pub async fn disband(self) -> Vec<Arc<dyn Worker>> {
         self.give_up.cancel();
         let _ = self.forwarder.await;
+        if let Some(w) = self.watch {
+            let _ = w.await;
+        }
         std::mem::take(&mut *self.joined.lock().unwrap())
     }
 }

@@ -16,7 +16,7 @@ use crate::split::Splitter;
 use crate::twopass;
 use crate::workdir::{self, WorkDir};
 use anyhow::{Context, Result};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -114,9 +114,8 @@ async fn run_in(
     };
     let (start, crew) = crew::gather(
         probing,
-        &env.config,
+        env,
         job.encoder.as_deref(),
-        PathBuf::from(&env.tools.ffmpeg),
         wd.file("local"),
         &cancel,
     )

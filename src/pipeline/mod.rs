@@ -7,6 +7,7 @@ mod crew;
 mod execute;
 pub mod plan;
 mod prepare;
+mod refresh;
 
 use crate::cli::argv::CmdLine;
 use crate::config::Config;
@@ -44,6 +45,9 @@ pub struct Env {
     pub banner: Option<String>,
     /// Cancelled by `q` on stdin: finish the output with the chunks done so far.
     pub quit: CancellationToken,
+    /// How many of `config.workers` are the config's own (the rest came from
+    /// `workers_command`, which `refresh` reads again while the job runs).
+    pub static_workers: usize,
 }
 
 /// A job ready to plan.

@@ -30,7 +30,9 @@ pub async fn prepare(session: &Session) -> Result<Prepared, Halt> {
             check_input(&inp.url)?;
         }
     }
-    let tools = Tools::resolve(config)?;
+    let static_workers = config.workers.len();
+    let config = crate::inventory::with_inventory(config).await?;
+    let tools = Tools::resolve(&config)?;
     let banner_wanted = matches!(display, Display::Ffmpeg(ff) if ff.banner);
     // the real ffmpeg's version block and codec names, while the inputs are probed
     let codecs = banner_wanted.then(|| {
@@ -68,13 +70,14 @@ pub async fn prepare(session: &Session) -> Result<Prepared, Halt> {
     };
     let env = Env {
         tools,
-        config: config.clone(),
+        config,
         display: *display,
         progress_url: spec.cmd.global("progress").and_then(|o| o.arg.clone()),
         sink: sink.clone(),
         started: *started,
         banner,
         quit: CancellationToken::new(),
+        static_workers,
     };
     Ok(Prepared { spec, env })
 }

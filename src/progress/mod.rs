@@ -68,6 +68,10 @@ pub enum Event {
         frames: i64,
         size: u64,
     },
+    /// Slots of a worker that joined while the job runs (numbered after the others).
+    SlotsJoined {
+        labels: Vec<String>,
+    },
     /// Every slot of the slot's worker is leased by other jobs: it waits for one.
     Waiting {
         slot: usize,

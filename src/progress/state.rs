@@ -138,6 +138,12 @@ impl State {
                 self.slot_free(*slot, *chunk);
             }
             Event::Failed { slot, chunk } => self.slot_free(*slot, *chunk),
+            Event::SlotsJoined { labels } => {
+                self.slots.extend(labels.iter().map(|l| SlotView {
+                    label: l.clone(),
+                    ..Default::default()
+                }));
+            }
             Event::Waiting { slot } => {
                 if let Some(s) = self.slots.get_mut(*slot) {
                     s.waiting = true;

@@ -248,6 +248,18 @@ impl Core {
         (!over, self.check_orphaned())
     }
 
+    /// A worker leaves the run (it left the inventory): it takes no more chunks; its attempts
+    /// in flight end as they will.
+    pub fn leave(&mut self, worker: WorkerId) -> Vec<Command> {
+        if self.live.remove(&worker).is_some_and(|m| !m.reserve) {
+            self.last_loss = Some(format!(
+                "{}: it left the inventory",
+                self.names.get(&worker).map_or("?", String::as_str)
+            ));
+        }
+        self.check_orphaned()
+    }
+
     /// A worker that was connecting answered and cannot be used; `None`: no worker is
     /// connecting any more.
     pub fn skipped(&mut self, all: bool) -> Vec<Command> {

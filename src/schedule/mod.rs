@@ -61,12 +61,16 @@ pub struct Parts {
     pub pending: usize,
 }
 
-/// What the scheduler hears of a worker that was still connecting when it started.
+/// What the scheduler hears of the workers while it runs.
 pub enum Joining {
-    /// It is usable: its slots.
+    /// One that was still connecting when it started is usable: its slots.
     Slots(Vec<Slot>),
-    /// It cannot be used (a warning was printed).
+    /// One that was still connecting cannot be used (a warning was printed).
     Skipped,
+    /// A worker that appeared in the inventory (`workers_command`): its slots.
+    Added(Vec<Slot>),
+    /// A worker that left the inventory: it takes no more chunks.
+    Left(WorkerId),
 }
 
 /// One run of one chunk on one worker, as the shell holds it.
@@ -150,7 +154,8 @@ impl Scheduler {
         for w in by_worker {
             self.join(&mut tasks, w, false);
         }
-        let mut listening = self.p.pending > 0;
+        // until every worker still connecting has answered and the inventory watch (if any) ended
+        let mut listening = true;
         loop {
             if tasks.is_empty() && (!listening || self.over()) {
                 break;
@@ -159,6 +164,16 @@ impl Scheduler {
                 j = joining.recv(), if listening => match j {
                     Some(Joining::Slots(s)) => self.join(&mut tasks, s, true),
                     Some(Joining::Skipped) => self.answered(false),
+                    Some(Joining::Added(s)) => {
+                        let labels = s.iter().map(|s| s.worker.label().to_string()).collect();
+                        let _ = self.p.events.send(Event::SlotsJoined { labels });
+                        self.join(&mut tasks, s, false);
+                    }
+                    Some(Joining::Left(w)) => {
+                        let mut st = self.state.lock().unwrap();
+                        let cmds = st.core.leave(w);
+                        self.settle(&mut st, cmds);
+                    }
                     None => {
                         listening = false;
                         self.answered(true);

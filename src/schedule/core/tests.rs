@@ -212,6 +212,31 @@ fn a_worker_joining_late_takes_the_queued_chunks() {
 }
 
 #[test]
+fn a_worker_that_leaves_takes_no_more_chunks_and_one_that_arrives_does() {
+    let (mut c, job) = two_workers(&[3, 2, 1]);
+    let now = t0();
+    let a = started(c.pick(A, now));
+    assert!(c.leave(A).is_empty());
+    assert_eq!(c.pick(A, now), Pick::Stop);
+    // its attempt in flight still counts
+    assert_eq!(
+        c.finish(a, A, Outcome::Encoded, now),
+        vec![Command::Keep(a)]
+    );
+    let late = WorkerId(7);
+    assert!(c.join(late, "new", 1, false, false).0);
+    assert!(matches!(c.pick(late, now), Pick::Start(_)));
+    assert!(matches!(c.pick(B, now), Pick::Start(_)));
+    assert!(c.leave(B).is_empty());
+    // the last one leaving fails what is left
+    let cmds = c.leave(late);
+    assert!(
+        matches!(&cmds[..], [Command::Fail { job: j, .. }] if *j == job),
+        "{cmds:?}"
+    );
+}
+
+#[test]
 fn the_reserve_waits_until_every_other_worker_is_gone() {
     let mut c = Core::new(0);
     c.add_job(vec![1; 4], vec![false; 4], 5);
