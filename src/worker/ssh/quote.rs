@@ -493,16 +493,25 @@ mod tests {
                 .spawn()
                 .unwrap()
         };
+        // runs to the end with its channel (stdin) open, as an encode does
+        let finish = |mut c: std::process::Child| {
+            let channel = c.stdin.take();
+            let status = c.wait().unwrap();
+            drop(channel);
+            let mut err = String::new();
+            std::io::Read::read_to_string(c.stderr.as_mut().unwrap(), &mut err).unwrap();
+            (status.code(), err)
+        };
         let mut holder = run(&["sleep", "30"]);
         std::thread::sleep(std::time::Duration::from_millis(300));
-        let second = run(&["true"]).wait_with_output().unwrap();
-        assert_eq!(second.status.code(), Some(BUSY_STATUS as i32));
-        assert!(String::from_utf8_lossy(&second.stderr).contains(BUSY_LINE));
+        let (code, err) = finish(run(&["true"]));
+        assert_eq!(code, Some(BUSY_STATUS as i32));
+        assert!(err.contains(BUSY_LINE), "{err}");
         // the holder's encode is killed (its channel closed): the lease goes with it
         drop(holder.stdin.take());
         holder.wait().unwrap();
-        let third = run(&["true"]).wait_with_output().unwrap();
-        assert_eq!(third.status.code(), Some(0), "{third:?}");
+        let (code, err) = finish(run(&["true"]));
+        assert_eq!(code, Some(0), "{err}");
     }
 
     #[test]
