@@ -15,10 +15,21 @@ use std::time::Instant;
 use tokio::task::JoinSet;
 
 /// One line of a batch file: its number and the ffmpeg argv it holds.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Line {
     pub number: usize,
-    pub argv: Result<Vec<String>, String>,
+    pub argv: Result<Vec<String>, JobError>,
+}
+
+/// Why a job of the batch did not run to an exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("not shell words: {0}")]
+    Words(#[from] shell_words::ParseError),
+    #[error("cannot start {0}: {1}")]
+    Start(String, std::io::Error),
+    #[error("{0}")]
+    Wait(std::io::Error),
 }
 
 /// The jobs of a batch file (a line that is not valid shell words is a job that fails).
@@ -28,7 +39,7 @@ pub fn parse(text: &str) -> Vec<Line> {
         .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
         .map(|(i, l)| Line {
             number: i + 1,
-            argv: shell_words::split(l).map_err(|e| format!("not shell words: {e}")),
+            argv: shell_words::split(l).map_err(JobError::from),
         })
         .collect()
 }
@@ -37,7 +48,7 @@ pub fn parse(text: &str) -> Vec<Line> {
 struct Ended {
     number: usize,
     name: String,
-    result: Result<(u8, String), String>,
+    result: Result<(u8, String), JobError>,
     secs: f64,
 }
 
@@ -83,7 +94,7 @@ pub async fn run(file: &Path, own: &[String], config: &Config) -> Result<ExitCod
                     .stderr(Stdio::piped())
                     .kill_on_drop(true)
                     .spawn()
-                    .map_err(|e| format!("cannot start {}: {e}", exe.display()))
+                    .map_err(|e| JobError::Start(exe.display().to_string(), e))
             });
             if let Ok(Ok(c)) = &mut child {
                 pids.extend(c.id());
@@ -95,7 +106,7 @@ pub async fn run(file: &Path, own: &[String], config: &Config) -> Result<ExitCod
                         .wait_with_output()
                         .await
                         .map(|o| (o.status.code().unwrap_or(255) as u8, last_line(&o.stderr)))
-                        .map_err(|e| e.to_string()),
+                        .map_err(JobError::Wait),
                     Ok(Err(e)) | Err(e) => Err(e),
                 };
                 Ended {
