@@ -384,6 +384,11 @@ impl Core {
         }
     }
 
+    /// The name a worker joined with (for messages).
+    pub fn name(&self, w: WorkerId) -> &str {
+        self.names.get(&w).map_or("", String::as_str)
+    }
+
     fn backing_off(&self, w: WorkerId, now: Instant) -> bool {
         self.backoff.get(&w).is_some_and(|&until| now < until)
     }

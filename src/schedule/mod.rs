@@ -86,7 +86,6 @@ struct Shared {
     manifest: Manifest,
     /// The attempts in flight.
     cancels: HashMap<AttemptId, CancellationToken>,
-    labels: HashMap<WorkerId, String>,
 }
 
 pub struct Scheduler {
@@ -128,7 +127,6 @@ impl Scheduler {
                 core,
                 manifest,
                 cancels: HashMap::new(),
-                labels: HashMap::new(),
             }),
             wake: Notify::new(),
         }
@@ -237,10 +235,8 @@ impl Scheduler {
         let mut st = self.state.lock().unwrap();
         let (started, cmds) = match slots.first() {
             Some(s) if !stopping => {
-                let label = s.worker.label().to_string();
-                st.labels.insert(s.worker_id, label.clone());
                 st.core
-                    .join(s.worker_id, &label, slots.len(), s.reserve, late)
+                    .join(s.worker_id, s.worker.label(), slots.len(), s.reserve, late)
             }
             // a worker joining a stopped run is only counted as answered
             _ if late => (false, st.core.skipped(false)),
@@ -286,7 +282,7 @@ impl Scheduler {
             Pick::Wait => return Some(None),
             Pick::Start(t) => t,
             Pick::Race(t) => {
-                let label = st.labels.get(&w).cloned().unwrap_or_default();
+                let label = st.core.name(w);
                 tracing::debug!("chunk {}: speculative second attempt on {label}", t.chunk);
                 t
             }
@@ -452,7 +448,7 @@ impl Scheduler {
         let mut st = self.state.lock().unwrap();
         st.cancels.remove(&attempt.task.attempt);
         let cmds = st.core.finish(attempt.task, w, outcome, Instant::now());
-        let label = |st: &Shared, w: WorkerId| st.labels.get(&w).cloned().unwrap_or_default();
+        let label = |st: &Shared, w: WorkerId| st.core.name(w).to_string();
         let events = &self.p.events;
         for c in cmds {
             match c {
