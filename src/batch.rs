@@ -65,7 +65,8 @@ pub async fn run(file: &Path, own: &[String], config: &Config) -> Result<ExitCod
     let exe = std::env::current_exe().context("cannot find distrffmpeg itself")?;
     let mut queue = lines.into_iter().enumerate();
     let mut running: JoinSet<Ended> = JoinSet::new();
-    let mut pids = Vec::new();
+    // cancelled by an interrupt: each running job gets SIGINT
+    let stop = tokio_util::sync::CancellationToken::new();
     let (mut failed, mut finished) = (0, 0);
     let mut signals = Interrupts::listen();
     let mut interrupted = false;
@@ -87,7 +88,7 @@ pub async fn run(file: &Path, own: &[String], config: &Config) -> Result<ExitCod
             );
             let argv = line.argv.map(|a| own.iter().cloned().chain(a).collect());
             let started = Instant::now();
-            let mut child = argv.map(|a: Vec<String>| {
+            let child = argv.map(|a: Vec<String>| {
                 tokio::process::Command::new(&exe)
                     .args(a)
                     .stdin(Stdio::null())
@@ -96,17 +97,11 @@ pub async fn run(file: &Path, own: &[String], config: &Config) -> Result<ExitCod
                     .spawn()
                     .map_err(|e| JobError::Start(exe.display().to_string(), e))
             });
-            if let Ok(Ok(c)) = &mut child {
-                pids.extend(c.id());
-            }
             let number = line.number;
+            let stop = stop.clone();
             running.spawn(async move {
                 let result = match child {
-                    Ok(Ok(c)) => c
-                        .wait_with_output()
-                        .await
-                        .map(|o| (o.status.code().unwrap_or(255) as u8, last_line(&o.stderr)))
-                        .map_err(JobError::Wait),
+                    Ok(Ok(c)) => finish(c, &stop).await,
                     Ok(Err(e)) | Err(e) => Err(e),
                 };
                 Ended {
@@ -140,11 +135,7 @@ pub async fn run(file: &Path, own: &[String], config: &Config) -> Result<ExitCod
             _ = signals.next(), if !interrupted => {
                 // the jobs stop as after Ctrl-C (each cleans up); no new one starts
                 interrupted = true;
-                for pid in &pids {
-                    let _ = std::process::Command::new("kill")
-                        .args(["-INT", &pid.to_string()])
-                        .status();
-                }
+                stop.cancel();
             }
         }
     }
@@ -155,6 +146,38 @@ pub async fn run(file: &Path, own: &[String], config: &Config) -> Result<ExitCod
         eprintln!("distrffmpeg: {failed} of {total} jobs failed");
     }
     Ok(ExitCode::from(u8::from(failed > 0)))
+}
+
+/// Waits for a job's exit code and the last line of its stderr; on `stop`, sends it SIGINT
+/// first (while it is not yet reaped, so its pid is still this job's).
+async fn finish(
+    mut c: tokio::process::Child,
+    stop: &tokio_util::sync::CancellationToken,
+) -> Result<(u8, String), JobError> {
+    use tokio::io::AsyncReadExt;
+    let mut pipe = c.stderr.take();
+    let read = tokio::spawn(async move {
+        let mut buf = Vec::new();
+        if let Some(p) = pipe.as_mut() {
+            let _ = p.read_to_end(&mut buf).await;
+        }
+        buf
+    });
+    let status = tokio::select! {
+        s = c.wait() => s,
+        _ = stop.cancelled() => {
+            if let Some(pid) = c.id() {
+                let _ = tokio::process::Command::new("kill")
+                    .args(["-INT", &pid.to_string()])
+                    .status()
+                    .await;
+            }
+            c.wait().await
+        }
+    }
+    .map_err(JobError::Wait)?;
+    let stderr = read.await.unwrap_or_default();
+    Ok((status.code().unwrap_or(255) as u8, last_line(&stderr)))
 }
 
 /// The last line a job printed on stderr (ffmpeg's stats lines end in `\r`).
