@@ -82,9 +82,14 @@ same_frames() {
 }
 
 # ssim_psnr FILE SOURCE: prints "SSIM PSNR" of FILE's video against SOURCE's.
+# Frames are paired by their index (setpts=N on both sides, the bench clips are 30 fps):
+# matroska's millisecond timestamps and an mp4's ticks of the same frame differ by a rounding,
+# which the filters' timestamp sync would turn into pairs one frame apart.
+ALIGN="settb=1/30,setpts=N"
 ssim_psnr() {
     ffmpeg -nostdin -hide_banner -i "$1" -i "$2" -lavfi \
-        "[0:v]split[a0][a1];[1:v]split[b0][b1];[a0][b0]ssim;[a1][b1]psnr" -f null - 2>&1 |
+        "[0:v]$ALIGN,split[a0][a1];[1:v]$ALIGN,split[b0][b1];[a0][b0]ssim;[a1][b1]psnr" \
+        -fps_mode passthrough -f null - 2>&1 |
         awk '/SSIM Y:/ { for (i = 1; i <= NF; i++) if ($i ~ /^All:/) { sub("All:", "", $i); s = $i } }
              /PSNR y:/ { for (i = 1; i <= NF; i++) if ($i ~ /^average:/) { sub("average:", "", $i); p = $i } }
              END { print s, p }'
@@ -96,6 +101,41 @@ quality() {
     SIZE_OURS=$(video_bytes "$2")
     read -r SSIM_PLAIN PSNR_PLAIN < <(ssim_psnr "$1" "$3")
     read -r SSIM_OURS PSNR_OURS < <(ssim_psnr "$2" "$3")
+}
+
+# frame_stats FILE SOURCE PREFIX: per-frame stats of FILE's video against SOURCE's, paired by
+# frame index, in PREFIX.psnr and PREFIX.ssim (the filters' stats_file formats).
+frame_stats() {
+    ffmpeg -nostdin -v error -i "$1" -i "$2" -lavfi \
+        "[0:v]$ALIGN,split[a0][a1];[1:v]$ALIGN,split[b0][b1];[a0][b0]psnr=stats_file=$3.psnr;[a1][b1]ssim=stats_file=$3.ssim" \
+        -fps_mode passthrough -f null -
+}
+
+# worst_window PLAIN OURS SOURCE FPS: the one-second window where OURS falls furthest below
+# PLAIN (bench/windows.py); sets WORST_PSNR ("delta at_s plain ours") and WORST_SSIM alike.
+worst_window() {
+    frame_stats "$1" "$3" "$B/out/ww-plain"
+    frame_stats "$2" "$3" "$B/out/ww-ours"
+    local w
+    w=$(python3 "$ROOT/bench/windows.py" "$4" "$B/out/ww-plain.psnr" "$B/out/ww-ours.psnr" \
+        "$B/out/ww-plain.ssim" "$B/out/ww-ours.ssim")
+    read -r -a WW <<<"$w"
+    WORST_PSNR="${WW[0]} dB at ${WW[1]} s (${WW[2]} → ${WW[3]} dB)"
+    WORST_SSIM="${WW[4]} at ${WW[5]} s (${WW[6]} → ${WW[7]})"
+}
+
+# static_media: 30 s of 720p30 in three long static or slowly changing scenes, where a chunk's
+# first keyframe decides the quality of the frames that follow it.
+static_media() {
+    [[ -s $B/static720.mp4 ]] && return
+    log "generating 30 s of 720p30 in three static scenes"
+    local s="s=1280x720:r=30" f="format=yuv420p,setsar=1"
+    ffmpeg -nostdin -v error -y -filter_complex "\
+testsrc2=$s:d=1,trim=end_frame=1,loop=loop=299:size=1,setpts=N/30/TB,$f[a];\
+mandelbrot=$s:end_pts=2000,trim=duration=10,$f[b];\
+cellauto=$s:rule=110,trim=duration=10,$f[c];\
+[a][b][c]concat=n=3:v=1:a=0[v]" -map "[v]" -c:v libx264 -preset veryfast -crf 18 "$B/static720.tmp.mp4"
+    mv "$B/static720.tmp.mp4" "$B/static720.mp4"
 }
 
 make_media() {
@@ -151,6 +191,16 @@ make_cgroup() {
     fi
     CGROUPS+=("$dir")
     CG=$dir
+}
+
+# set_quota I QUOTA: worker I's cgroup gets QUOTA µs of CPU per 100 ms.
+set_quota() {
+    local dir=${CGROUPS[$(($1 - 1))]}
+    if [[ -f $dir/cpu.cfs_quota_us ]]; then
+        echo "$2" >"$dir/cpu.cfs_quota_us"
+    else
+        echo "$2 100000" >"$dir/cpu.max"
+    fi
 }
 
 # write_sshd_config DIR PORT ADDRESS: a throwaway sshd's config (host key and authorized_keys

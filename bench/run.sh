@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # distrffmpeg benchmark: builds release, generates its media, starts loopback sshd workers
 # (each in its own CPU-limited cgroup), measures overhead, scaling, planning / first dispatch,
-# transfer, size and quality, and host memory, and drives the scheduling core with a simulated
+# transfer, size and quality (whole clip, and the worst one-second window against a single
+# encode), and host memory, and drives the scheduling core with a simulated
 # clock (sim: makespan against the lower bound, core CPU per chunk, fairness of two jobs);
 # prints one table and writes BENCHMARKS.md.
 #
@@ -9,7 +10,7 @@
 #   BENCH_ONLY="overhead transfer" bash bench/run.sh
 #
 # Environment: BENCH_DIR (media and scratch, default /tmp/distrffmpeg-bench), BENCH_ONLY (a
-# subset of: overhead scaling links long transfer sim), BENCH_REPEAT (back-to-back plain/ours pairs per
+# subset of: overhead windows scaling hetero links long transfer sim), BENCH_REPEAT (back-to-back plain/ours pairs per
 # overhead figure, median reported, default 5), BENCH_SCALING_REPEAT (T1 runs, each between two
 # T4 runs, median reported, default 2), BENCH_LONG_MIN (length of the long input in minutes,
 # default 60), BENCH_OUT (where the table goes, default BENCHMARKS.md in the repository),
@@ -20,7 +21,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 B=${BENCH_DIR:-/tmp/distrffmpeg-bench}
-ONLY=${BENCH_ONLY:-overhead scaling links long transfer sim}
+ONLY=${BENCH_ONLY:-overhead windows scaling hetero links long transfer sim}
 REPEAT=${BENCH_REPEAT:-5}
 SCALING_REPEAT=${BENCH_SCALING_REPEAT:-2}
 LONG_MIN=${BENCH_LONG_MIN:-60}
@@ -38,7 +39,7 @@ if [[ -z "${DISTRFFMPEG:-}" ]]; then
     DISTRFFMPEG=$ROOT/target/release/distrffmpeg
 fi
 log "binary: $DISTRFFMPEG ($("$DISTRFFMPEG" -version 2>/dev/null | tail -1))"
-real_runs() { for s in overhead scaling links long transfer; do want "$s" && return 0; done; return 1; }
+real_runs() { for s in overhead windows scaling hetero links long transfer; do want "$s" && return 0; done; return 1; }
 if real_runs; then
     make_media
     # ------------------------------------------------------------ workers
@@ -86,6 +87,35 @@ if want overhead; then
     done
 fi
 
+# ---------------------------------------------------------------- 5b. quality per second
+# The chunked encode against the single encode, one second at a time: the window where the
+# chunked one falls furthest below, per encoder, on the bench clip and on a clip of long static
+# scenes (a chunk that starts inside a static scene passes its first keyframe's quality on to
+# the whole scene). 4 local slots cut the input as 4 workers do.
+if want windows; then
+    static_media
+    write_config local4 '"local_slots": 4, "workers": []'
+    for clip in clip720 static720; do
+        for codec in x264 x265 svt; do
+            case $codec in
+            x264) args=(-c:v libx264 -preset fast) name="x264 -preset fast (CRF 23)" ;;
+            x265) args=(-c:v libx265 -preset veryfast) name="x265 -preset veryfast (CRF 28)" ;;
+            svt) args=(-c:v libsvtav1 -preset 10 -crf 35) name="SVT-AV1 -preset 10 -crf 35" ;;
+            esac
+            ffmpeg -nostdin -v error -y -i "$B/$clip.mp4" -an "${args[@]}" "$B/out/wplain.mkv"
+            env DISTRFFMPEG_CONFIG="$B/local4.json" HOME="$B/home" "$DISTRFFMPEG" -nostdin -v error -y \
+                -i "$B/$clip.mp4" -an "${args[@]}" "$B/out/wours.mkv"
+            same_frames "$B/out/wplain.mkv" "$B/out/wours.mkv"
+            worst_window "$B/out/wplain.mkv" "$B/out/wours.mkv" "$B/$clip.mp4" 30
+            chunks=$(DISTRFFMPEG_CONFIG="$B/local4.json" HOME="$B/home" "$DISTRFFMPEG" -df_dry_run -nostdin -y \
+                -i "$B/$clip.mp4" -an "${args[@]}" "$B/out/wours.mkv" 2>&1 | sed -n 's/.* in \([0-9]*\) chunks.*/\1/p' | head -1)
+            row "Worst 1 s window, $name, $clip, chunked vs single" "PSNR ${WW[0]} dB, SSIM ${WW[4]}" \
+                "PSNR $WORST_PSNR; SSIM $WORST_SSIM; size $(pct "$(video_bytes "$B/out/wours.mkv")" "$(video_bytes "$B/out/wplain.mkv")"); $chunks chunks" \
+                "≥ −0.5 dB, ≥ −0.002"
+        done
+    done
+fi
+
 # ---------------------------------------------------------------- 2. scaling
 if want scaling; then
     write_config w1 "\"local_slots\": 0, \"workers\": [$(worker_json 1)]"
@@ -115,6 +145,31 @@ if want scaling; then
     row "Scaling, 1 → 4 SSH workers (0.5 CPU each), x264 fast 60 s 720p" \
         "efficiency $(median "${effs[@]}")" \
         "median of $SCALING_REPEAT (T1 / 4·T4, each T1 against the T4 runs either side: $(join "${effs[@]}")); T1 $(join "${t1s[@]}") s, T4 $(join "${t4s[@]}") s in run order; host CPU during T4 $(median "${cpus[@]}") s (distrffmpeg with its local ffmpeg/ffprobe runs) on the 2 cores the workers share" "≥ 0.90"
+fi
+
+# ---------------------------------------------------------------- 2a. unequal workers
+# 4 workers at 1.0, 0.5, 0.25 and 0.25 CPU (2 CPUs in all): the ideal time is the job's work
+# over the sum of their speeds, i.e. the same job on the 1.0-CPU worker alone, halved.
+# T_one and T_mix alternate (T_mix T_one T_mix) and T_one is set against the mean of the two.
+if want hetero; then
+    write_config one "\"local_slots\": 0, \"workers\": [$(worker_json 1)]"
+    write_config mix "\"local_slots\": 0, \"workers\": [$(worker_json 1), $(worker_json 2), $(worker_json 3), $(worker_json 4)]"
+    for q in "1 100000" "2 50000" "3 25000" "4 25000"; do set_quota $q; done
+    mixed() {
+        measure env DISTRFFMPEG_CONFIG="$B/$1.json" HOME="$B/home" "$DISTRFFMPEG" -nostdin -v error -y \
+            -i "$B/clip720.mp4" "${X264[@]}" "$B/out/$1.mkv"
+    }
+    mixed mix
+    t_mix1=$T
+    mixed one
+    t_one=$T
+    mixed mix
+    t_mix=$(awk -v a="$t_mix1" -v b="$T" 'BEGIN { printf "%.2f", (a + b) / 2 }')
+    same_frames "$B/out/one.mkv" "$B/out/mix.mkv"
+    for ((i = 1; i <= NWORK; i++)); do set_quota "$i" "$QUOTA"; done
+    row "Unequal workers, 4 SSH workers at 1.0, 0.5, 0.25, 0.25 CPU, x264 fast 60 s 720p" \
+        "efficiency $(awk -v o="$t_one" -v m="$t_mix" 'BEGIN { printf "%.3f", o / 2 / m }')" \
+        "ideal = T_one / 2 (the 1.0-CPU worker alone, over the sum of the speeds); T_one ${t_one} s, T_mix ${t_mix1} s and ${T} s (before and after)" "≥ 0.90"
 fi
 
 # ---------------------------------------------------------------- 2b. links
