@@ -234,15 +234,22 @@ pub fn encode(
         v.push("-ss".into());
         v.push(format_us(ss));
     }
-    if !c.forced_keyframes.is_empty() {
-        // the frames plain ffmpeg forces, by their exact time
-        let times: Vec<String> = (c.forced_keyframes.iter())
+    // the frames plain ffmpeg forces, and after a pre-roll the chunk's first frame, by their
+    // exact time
+    let mut forced = c.forced_keyframes.clone();
+    if c.preroll > 0 {
+        forced.extend(c.out_pts.first());
+        forced.sort_unstable();
+        forced.dedup();
+    }
+    if !forced.is_empty() {
+        let times: Vec<String> = (forced.iter())
             .map(|&p| format_us(rescale_q(p, job.sync.enc_tb, MICROS)))
             .collect();
         v.extend(["-force_key_frames".to_string(), times.join(",")]);
     }
     v.push("-frames:v".into());
-    v.push(c.out_count().to_string());
+    v.push((c.out_count() + c.preroll as i64).to_string());
     v.extend(mov_chunk_options(job));
     v.push("-f".into());
     v.push(job.chunk_format().0.to_string());
@@ -314,12 +321,15 @@ pub fn mov_timescale(job: &JobSpec) -> Option<i64> {
     })
 }
 
-/// The ffconcat list joining the encoded chunks: each entry but the last carries its exact
-/// duration (the next chunk's start minus its own), so no timestamp is guessed.
+/// The ffconcat list joining the encoded chunks (path, start, whether to read from the start
+/// on, past a pre-roll): each entry but the last carries its exact duration (the next chunk's
+/// start minus its own), so no timestamp is guessed. A chunk with a pre-roll is read from its
+/// first frame (`inpoint`: the demuxer seeks to that IDR, and the file's timestamps are shifted
+/// from there as from a file that starts with it).
 ///
 /// An optional declaration file comes first: it only lends the joined stream its properties
 /// (frame rate), its one packet is cut by `outpoint` and it takes no time.
-pub fn concat_list(declaration: Option<&str>, files: &[(String, i64)]) -> String {
+pub fn concat_list(declaration: Option<&str>, files: &[(String, i64, bool)]) -> String {
     let mut t = String::from("ffconcat version 1.0\n");
     if let Some(d) = declaration {
         t.push_str(&format!(
@@ -327,9 +337,12 @@ pub fn concat_list(declaration: Option<&str>, files: &[(String, i64)]) -> String
             d.replace('\'', r"'\''")
         ));
     }
-    for (i, (path, start)) in files.iter().enumerate() {
+    for (i, (path, start, inpoint)) in files.iter().enumerate() {
         t.push_str(&format!("file '{}'\n", path.replace('\'', r"'\''")));
-        if let Some((_, next)) = files.get(i + 1) {
+        if *inpoint {
+            t.push_str(&format!("inpoint {}\n", format_us(*start)));
+        }
+        if let Some((_, next, _)) = files.get(i + 1) {
             t.push_str(&format!("duration {}\n", format_us(next - start)));
         }
     }

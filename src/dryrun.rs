@@ -30,11 +30,15 @@ pub fn render(job: &JobSpec, planned: &Planned, ffmpeg: &str) -> String {
         let enc = WorkDir::encoded_name(c.index, 1, job.chunk_format().1);
         let _ = writeln!(
             s,
-            "chunk {}: frames [{}, {}) -> {} encoded, packets {}..={}, {:.1} % of the work, dispatched {rank}.",
+            "chunk {}: frames [{}, {}) -> {} encoded{}, packets {}..={}, {:.1} % of the work, dispatched {rank}.",
             c.index,
             c.start,
             c.end,
             c.out_count(),
+            match c.preroll {
+                0 => String::new(),
+                n => format!(" after {n} pre-roll"),
+            },
             c.first_packet,
             c.last_packet,
             100.0 * c.cost as f64 / total as f64,

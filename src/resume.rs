@@ -65,7 +65,7 @@ pub fn fingerprint(plan: &Plan, job: &JobSpec, input: &str) -> String {
         let first = c.out_pts.first().copied().unwrap_or(0);
         let last = c.out_pts.last().copied().unwrap_or(0);
         let line = format!(
-            "{} {} {} {} {} {} {} {:?}",
+            "{} {} {} {} {} {} {} {:?} {}",
             c.start,
             c.end,
             c.first_packet,
@@ -73,7 +73,8 @@ pub fn fingerprint(plan: &Plan, job: &JobSpec, input: &str) -> String {
             c.out_count(),
             first,
             last,
-            c.worker_mode
+            c.worker_mode,
+            c.preroll
         );
         h.write(line.as_bytes());
     }
@@ -167,6 +168,7 @@ mod tests {
             index: 1,
             file: "x".into(),
             start_us: 5,
+            inpoint: true,
             frames: 3,
             size: 9,
             tb: crate::rational::Rational::new(1, 1000),

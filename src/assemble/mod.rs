@@ -100,9 +100,9 @@ pub async fn assemble(
     (ffmpeg, ffprobe): (&str, &str),
 ) -> Result<Option<FinalStats>> {
     let (first_out_pts, expected_frames) = (plan.chunks[0].out_pts[0], plan.output_frames);
-    let files: Vec<(String, i64)> = chunks
+    let files: Vec<(String, i64, bool)> = chunks
         .iter()
-        .map(|c| (c.file.clone(), c.start_us))
+        .map(|c| (c.file.clone(), c.start_us, c.inpoint))
         .collect();
     let t0 = std::time::Instant::now();
     let decl = declare(job, &chunks[0], workdir, ffmpeg).await?;

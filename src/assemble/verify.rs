@@ -1,5 +1,6 @@
 //! Checking an encoded chunk against the plan before it is accepted: the same number of frames
-//! and the same timestamps (relative to the chunk's first frame, in the container's time base).
+//! and the same timestamps (relative to the chunk's first frame, in the container's time base);
+//! after a pre-roll, its packets first in decode order and the chunk's first frame an IDR.
 
 use crate::plan::Chunk;
 use crate::probe::{ffprobe_args, Show};
@@ -13,8 +14,12 @@ use std::path::Path;
 pub struct EncodedChunk {
     pub index: usize,
     pub file: String,
-    /// Start time of the chunk file in microseconds (for the concat list).
+    /// Start time of the chunk file in microseconds (for the concat list); after a pre-roll,
+    /// of the chunk's first frame, where the join starts reading it (`inpoint`).
     pub start_us: i64,
+    /// The file starts with pre-roll packets that the join drops (`plan::Chunk::preroll`).
+    #[serde(default)]
+    pub inpoint: bool,
     pub frames: i64,
     pub size: u64,
     /// The chunk file's video time base.
@@ -33,6 +38,8 @@ pub enum VerifyError {
     Unreadable(String),
     #[error("frame check failed: expected {expected} frames, got {got}")]
     Count { expected: i64, got: i64 },
+    #[error("pre-roll check failed: the first frame after {0} pre-roll frames is not a keyframe that every later packet follows")]
+    Preroll(usize),
     #[error(
         "timestamp check failed at frame {at}: expected {expected}, got {got} (time base {tb})"
     )]
@@ -55,6 +62,8 @@ struct Probe {
 #[derive(Deserialize)]
 struct Pkt {
     pts: Option<i64>,
+    #[serde(default)]
+    flags: String,
 }
 #[derive(Deserialize)]
 struct St {
@@ -103,6 +112,26 @@ pub fn check_pts(
     Ok(())
 }
 
+/// Splits off a chunk's pre-roll: packets (pts, keyframe) in decode order. The pre-roll comes
+/// first and shows before the chunk's first frame, which is a keyframe that every later packet
+/// shows at or after, so that reading from it gives exactly the chunk's frames. Returns that
+/// frame's pts and the chunk's own packets.
+pub fn split_preroll(
+    c: &Chunk,
+    packets: &[(i64, bool)],
+) -> Result<(Option<i64>, Vec<i64>), VerifyError> {
+    if c.preroll == 0 {
+        return Ok((None, packets.iter().map(|p| p.0).collect()));
+    }
+    let bad = || VerifyError::Preroll(c.preroll);
+    let (pre, own) = packets.split_at_checked(c.preroll).ok_or_else(bad)?;
+    let &(first, key) = own.first().ok_or_else(bad)?;
+    if !key || pre.iter().any(|p| p.0 >= first) || own.iter().any(|p| p.0 < first) {
+        return Err(bad());
+    }
+    Ok((Some(first), own.iter().map(|p| p.0).collect()))
+}
+
 /// Probes an encoded chunk file and checks it.
 pub async fn verify(
     ffprobe: &str,
@@ -110,7 +139,7 @@ pub async fn verify(
     c: &Chunk,
     enc_tb: Rational,
 ) -> Result<EncodedChunk, VerifyError> {
-    let entries = Show::Entries("format=start_time:stream=time_base:stream_tags:packet=pts");
+    let entries = Show::Entries("format=start_time:stream=time_base:stream_tags:packet=pts,flags");
     let args = ffprobe_args("error", entries, "json")
         .streams("v:0")
         .file(&path.to_string_lossy());
@@ -127,20 +156,26 @@ pub async fn verify(
     let tb = Rational::parse(&st.time_base)
         .ok_or_else(|| VerifyError::Unreadable("no time base".into()))?;
     let tags = st.tags.clone();
-    let got: Vec<i64> = p.packets.iter().filter_map(|x| x.pts).collect();
+    let packets: Vec<(i64, bool)> = (p.packets.iter())
+        .filter_map(|x| Some((x.pts?, x.flags.starts_with('K'))))
+        .collect();
+    let (inpoint, got) = split_preroll(c, &packets)?;
     check_pts(c, enc_tb, tb, got)?;
-    // Unknown start (a one-frame file): the concat demuxer then counts it as 0 as well.
-    let start_us = p
-        .format
-        .and_then(|f| f.start_time)
-        .as_deref()
-        .and_then(parse_seconds_us)
-        .unwrap_or(0);
+    // Unknown start (a one-frame file): the concat demuxer then counts it as 0 as well. After
+    // a pre-roll: the first frame's time, as the demuxer rescales it.
+    let start_us = match inpoint {
+        Some(pts) => rescale_q(pts, tb, crate::rational::MICROS),
+        None => (p.format.and_then(|f| f.start_time))
+            .as_deref()
+            .and_then(parse_seconds_us)
+            .unwrap_or(0),
+    };
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     Ok(EncodedChunk {
         index: c.index,
         file: path.to_string_lossy().into_owned(),
         start_us,
+        inpoint: inpoint.is_some(),
         frames: c.out_count(),
         size,
         tb,
@@ -171,6 +206,7 @@ mod tests {
             decode_pts: 0,
             explicit_drops: None,
             forced_keyframes: Vec::new(),
+            preroll: 0,
         }
     }
 
@@ -189,5 +225,32 @@ mod tests {
             check_pts(&c, enc, ms, vec![2021, 2054, 2088, 2121]),
             Err(VerifyError::Pts { at: 3, .. })
         ));
+    }
+
+    #[test]
+    fn a_preroll_comes_first_and_ends_at_a_keyframe_that_closes_it() {
+        let mut c = chunk(vec![10, 11, 12]);
+        c.preroll = 2;
+        // decode order: pre-roll 8, 9 (B-frame order), then the IDR at 10
+        let ok = [(9, false), (8, false), (10, true), (12, false), (11, false)];
+        assert_eq!(split_preroll(&c, &ok), Ok((Some(10), vec![10, 12, 11])));
+        for bad in [
+            // the chunk's first frame is not a keyframe
+            vec![(8, true), (9, false), (10, false), (12, false), (11, false)],
+            // a frame of the chunk shows before its first frame
+            vec![(8, false), (9, false), (10, true), (12, false), (9, false)],
+            // a pre-roll frame comes after the keyframe in decode order
+            vec![(8, false), (10, true), (9, false), (12, false), (11, false)],
+            // too few packets
+            vec![(8, false)],
+        ] {
+            assert_eq!(
+                split_preroll(&c, &bad),
+                Err(VerifyError::Preroll(2)),
+                "{bad:?}"
+            );
+        }
+        c.preroll = 0;
+        assert_eq!(split_preroll(&c, &ok).unwrap().0, None);
     }
 }

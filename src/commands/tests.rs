@@ -69,6 +69,7 @@ fn split_encode_and_final_commands() {
         cuts: None,
         window: j.window,
         keyframes: None,
+        preroll: 0,
     })
     .unwrap();
     let shift = Shift::new(tb, j.trims.ts_offset_us);
@@ -128,14 +129,14 @@ fn concat_list_has_exact_durations() {
     let l = concat_list(
         None,
         &[
-            ("a.mkv".into(), 0),
-            ("b'c.mkv".into(), 2_000_000),
-            ("d.mkv".into(), 4_033_367),
+            ("a.mkv".into(), 0, false),
+            ("b'c.mkv".into(), 2_000_000, false),
+            ("d.mkv".into(), 4_033_367, true),
         ],
     );
     assert_eq!(
         l,
-        "ffconcat version 1.0\nfile 'a.mkv'\nduration 2.000000\nfile 'b'\\''c.mkv'\nduration 2.033367\nfile 'd.mkv'\n"
+        "ffconcat version 1.0\nfile 'a.mkv'\nduration 2.000000\nfile 'b'\\''c.mkv'\nduration 2.033367\nfile 'd.mkv'\ninpoint 4.033367\n"
     );
 }
 

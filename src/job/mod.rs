@@ -8,6 +8,7 @@ pub mod classify;
 pub mod filters;
 pub mod graph;
 mod precheck;
+pub mod preroll;
 pub use precheck::{is_image_sequence, local_path, precheck};
 pub mod hwaccel;
 pub mod rotation;

@@ -93,6 +93,7 @@ async fn plan_job(
         cuts,
         window: job.window,
         keyframes: job.keyframes.as_ref(),
+        preroll: job.preroll(),
     })
     .with_context(|| format!("{src}: cannot plan the video"))?;
     if let Some(n) = job.sync.max_frames {

@@ -6,6 +6,7 @@
 
 pub mod balance;
 pub mod keyframes;
+mod preroll;
 mod refine;
 pub mod sync;
 pub mod timeline;
@@ -75,6 +76,8 @@ pub struct PlanInput<'a> {
     pub window: Window,
     /// `-force_key_frames`.
     pub keyframes: Option<&'a keyframes::Keyframes>,
+    /// The most pre-roll frames a chunk may get (`job::preroll`; 0: none).
+    pub preroll: usize,
 }
 
 /// The per-frame part of the encoding cost model, in source bytes: a frame costs
@@ -117,6 +120,9 @@ pub struct Chunk {
     /// frames) and gives the rest `out_pts`, in `-fps_mode passthrough`. None: the worker runs
     /// the frame-rate logic itself (`worker_mode`).
     pub explicit_drops: Option<Vec<usize>>,
+    /// Encoder frames the worker encodes before `out_pts[0]` (`job::preroll`): its first
+    /// `out_pts` frame is forced to an IDR and the packets before it are dropped in the join.
+    pub preroll: usize,
 }
 
 /// The frames a chunk decodes only as context for a temporal filter chain (`Window`): they run
@@ -533,7 +539,15 @@ pub fn plan(inp: &PlanInput) -> Result<Plan, PlanError> {
                 continue;
             }
         }
-        let (context, first_packet, last_packet, decode_pts) = ctx.context(a, b);
+        let (context, mut first_packet, last_packet, mut decode_pts) = ctx.context(a, b);
+        let mut cost = ctx.cum[b] - ctx.cum[a] + ctx.lead_in(a);
+        let preroll = ctx.preroll(k, a, b, &want).map_or(0, |(p, before)| {
+            first_packet =
+                first_packet.min(ctx.starts[ctx.frames[p].packet].unwrap_or(first_packet));
+            decode_pts = ctx.chain[ctx.src(p)].pts;
+            cost = ctx.cum[b] - ctx.cum[p] + ctx.lead_in(p);
+            before
+        });
         chunks.push(Chunk {
             index: k,
             start: a,
@@ -555,10 +569,11 @@ pub fn plan(inp: &PlanInput) -> Result<Plan, PlanError> {
                     .collect()
             }),
             out_pts: want,
-            cost: ctx.cum[b] - ctx.cum[a] + ctx.lead_in(a),
+            cost,
             context,
             decode_pts,
             forced_keyframes: Vec::new(),
+            preroll,
         });
         k += 1;
     }

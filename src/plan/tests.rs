@@ -119,6 +119,7 @@ fn run(pk: &[Packet], mode: SyncMode, sz: Sizing, trims: Trims) -> Plan {
         cuts: None,
         window: Default::default(),
         keyframes: None,
+        preroll: 0,
     })
     .unwrap()
 }
@@ -256,6 +257,7 @@ fn stream_not_starting_with_a_keyframe_is_refused() {
         cuts: None,
         window: Default::default(),
         keyframes: None,
+        preroll: 0,
     });
     assert_eq!(e, Err(PlanError::NoLeadingKeyframe));
 }
@@ -294,6 +296,7 @@ fn busy_scenes_get_shorter_chunks_of_about_equal_cost() {
         cuts: None,
         window: Default::default(),
         keyframes: None,
+        preroll: 0,
     })
     .unwrap();
     check_cover(&p);
@@ -346,6 +349,7 @@ fn rate_conversion_chunks_carry_plain_ffmpegs_drops() {
         cuts: None,
         window: Default::default(),
         keyframes: None,
+        preroll: 0,
     };
     inp.sync.enc_tb = Rational::new(1, 24);
     inp.sync.ost_rate = Rational::new(24, 1);
@@ -385,6 +389,7 @@ fn a_frame_cap_ends_the_plan_where_the_encoder_reaches_it() {
             cuts: None,
             window: Default::default(),
             keyframes: None,
+            preroll: 0,
         })
         .unwrap();
         check_cover(&p);
@@ -394,5 +399,59 @@ fn a_frame_cap_ends_the_plan_where_the_encoder_reaches_it() {
         assert!(pk[..=last.last_packet]
             .iter()
             .all(|x| x.pts <= (cap.min(300) + 2) * TICK));
+    }
+}
+
+fn with_preroll(pk: &[Packet], mode: SyncMode, preroll: usize) -> Plan {
+    plan(&PlanInput {
+        packets: pk,
+        stream_tb: TB,
+        trims: Trims::default(),
+        sync: sync(mode),
+        sizing: sizing(100, 50, 120),
+        base_cost: 0,
+        cuts: None,
+        window: Default::default(),
+        keyframes: None,
+        preroll,
+    })
+    .unwrap()
+}
+
+#[test]
+fn preroll_starts_earlier_inside_the_gop_and_keeps_the_chunks_frames() {
+    // one GOP of 600 frames: every cut is mid-GOP, decoded from frame 0 anyway
+    let pk = packets(600, 600, 2, false);
+    for mode in [SyncMode::Vfr, SyncMode::Cfr] {
+        let off = with_preroll(&pk, mode, 0);
+        let on = with_preroll(&pk, mode, 30);
+        assert_eq!(off.chunks.len(), on.chunks.len());
+        for (a, b) in off.chunks.iter().zip(&on.chunks) {
+            assert_eq!((a.start, a.end, &a.out_pts), (b.start, b.end, &b.out_pts));
+            if b.index == 0 {
+                assert_eq!(b.preroll, 0, "nothing before the first chunk");
+                continue;
+            }
+            let n = (b.end - b.start) / 20;
+            assert_eq!(b.preroll, n, "{mode:?} chunk {}", b.index);
+            // the worker's chain starts n frames earlier
+            assert_eq!(b.decode_pts, (b.start - n) as i64 * TICK);
+            assert_eq!(a.first_packet, b.first_packet);
+        }
+        check_cover(&on);
+    }
+}
+
+#[test]
+fn no_preroll_that_needs_a_whole_gop_more() {
+    // cuts on the keyframes of 100-frame GOPs: a pre-roll would decode the GOP before
+    let pk = packets(600, 100, 2, false);
+    let p = with_preroll(&pk, SyncMode::Vfr, 30);
+    assert!(p.chunks.len() >= 4);
+    for c in &p.chunks {
+        assert!(pk[c.first_packet].key);
+        if c.start % 100 == 0 {
+            assert_eq!(c.preroll, 0, "chunk {} at a keyframe", c.index);
+        }
     }
 }

@@ -37,6 +37,7 @@ fn plan_for(pk: &[Packet], sizing: Sizing) -> Plan {
         cuts: None,
         window: Default::default(),
         keyframes: None,
+        preroll: 0,
     })
     .unwrap()
 }

@@ -45,8 +45,11 @@ impl Scheduler {
         let last = Arc::new(Mutex::new((Instant::now(), EncodeProgress::default())));
         let events = self.p.events.clone();
         let seen = last.clone();
-        let frames = self.p.plan.chunks[k].out_count().max(1) as f64;
-        let progress = move |p: EncodeProgress| {
+        let c = &self.p.plan.chunks[k];
+        let (frames, preroll) = (c.out_count().max(1) as f64, c.preroll as i64);
+        let progress = move |mut p: EncodeProgress| {
+            // the pre-roll is not the chunk's: counted from its first frame
+            p.frame = (p.frame - preroll).max(0);
             *seen.lock().unwrap() = (Instant::now(), p);
             let f = p.frame as f64 / frames;
             self.progress(attempt, f);
@@ -225,6 +228,7 @@ impl Scheduler {
                 index: k,
                 file: String::new(),
                 start_us: 0,
+                inpoint: false,
                 frames: done.frame,
                 size: 0,
                 tb: job.sync.enc_tb,
