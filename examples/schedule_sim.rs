@@ -2,7 +2,10 @@
 //! large farm, every encode taking its chunk's cost times a noise the planner cannot know.
 //! Prints the makespan against the lower bound (total work / slots, or the dearest chunk),
 //! the core's CPU time per chunk, and, for two jobs of equal work started together, how far
-//! apart they finish. Used by `bench/run.sh sim`; arguments: workers, slots per worker, jobs.
+//! apart they finish. Used by `bench/run.sh sim`; arguments: workers, slots per worker, jobs,
+//! and optionally `mixed` (workers at 1, 0.5, 0.25 and 0.25 of a speed, in turn; the bound is
+//! then the work over the sum of the speeds) or `mixed-known` (the same, with each worker's
+//! speed known from earlier jobs, as `speeds` keeps it).
 
 use distrffmpeg::schedule::core::{Command, Core, JobId, Outcome, Pick, Task, WorkerId};
 use std::cmp::Reverse;
@@ -40,6 +43,8 @@ struct Sim {
     /// The attempts running: their worker and task.
     running: HashMap<u64, (usize, Task, u64, u64)>,
     costs: Vec<Vec<u64>>,
+    /// Each worker's speed (1: an encode takes its chunk's cost).
+    speed: Vec<f64>,
     rng: Rng,
     core_time: Duration,
     finished: Vec<Option<u64>>,
@@ -53,7 +58,7 @@ impl Sim {
     fn start(&mut self, now: u64, w: usize, t: Task) {
         // the encode takes its cost, ±15 % that no estimate foresees
         let cost = self.costs[t.job.0][t.chunk] as f64;
-        let took = (cost * (0.85 + 0.3 * self.rng.next())) as u64;
+        let took = (cost / self.speed[w] * (0.85 + 0.3 * self.rng.next())) as u64;
         let ev = (now + took, t.attempt.0, w);
         self.running.insert(t.attempt.0, (w, t, now, took.max(1)));
         self.events.push(Reverse(ev));
@@ -84,11 +89,19 @@ impl Sim {
 }
 
 fn main() {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<usize> = all[..3]
+        .iter()
         .map(|a| a.parse().expect("numbers: workers, slots per worker, jobs"))
         .collect();
     let (workers, per, jobs) = (args[0], args[1], args[2]);
+    let mode = all.get(3).map_or("", String::as_str);
+    let speed: Vec<f64> = (0..workers)
+        .map(|w| match mode {
+            "mixed" | "mixed-known" => [1.0, 0.5, 0.25, 0.25][w % 4],
+            _ => 1.0,
+        })
+        .collect();
     let slots = workers * per;
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut core = Core::new(0);
@@ -96,7 +109,10 @@ fn main() {
     for c in &costs {
         core.add_job(c.clone(), vec![false; c.len()], 3);
     }
-    for w in 0..workers {
+    for (w, &s) in speed.iter().enumerate() {
+        if mode == "mixed-known" {
+            core.hint_speed(WorkerId(w), s);
+        }
         core.join(WorkerId(w), &format!("w{w}"), per, false, false);
     }
     let mut sim = Sim {
@@ -105,6 +121,7 @@ fn main() {
         events: BinaryHeap::new(),
         running: HashMap::new(),
         costs,
+        speed: speed.clone(),
         rng,
         core_time: Duration::ZERO,
         finished: vec![None; jobs],
@@ -146,10 +163,13 @@ fn main() {
     }
     let total: u64 = sim.costs.iter().flatten().sum();
     let dearest = *sim.costs.iter().flatten().max().unwrap();
-    let bound = (total as f64 / slots as f64).max(dearest as f64);
+    let capacity: f64 = speed.iter().map(|s| s * per as f64).sum();
+    let fastest = speed.iter().copied().fold(0.0, f64::max);
+    let bound = (total as f64 / capacity).max(dearest as f64 / fastest);
     let chunks: usize = sim.costs.iter().map(Vec::len).sum();
     println!(
-        "workers={workers} slots={slots} jobs={jobs} chunks={chunks} makespan_s={:.1} bound_s={:.1} ratio={:.4} core_us_per_chunk={:.1}",
+        "workers={workers} slots={slots} jobs={jobs} speeds={} chunks={chunks} makespan_s={:.1} bound_s={:.1} ratio={:.4} core_us_per_chunk={:.1}",
+        if mode.is_empty() { "equal" } else { mode },
         now as f64 / 1000.0,
         bound / 1000.0,
         now as f64 / bound,

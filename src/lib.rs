@@ -26,6 +26,7 @@ pub mod rational;
 pub mod resume;
 pub mod schedule;
 pub mod signals;
+pub mod speeds;
 pub mod split;
 pub mod talk;
 #[cfg(test)]

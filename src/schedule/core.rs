@@ -144,6 +144,8 @@ pub struct Core {
     backoff: HashMap<WorkerId, Instant>,
     /// Per worker: the plan cost of the chunks it finished and the seconds they took.
     speed: HashMap<WorkerId, (f64, f64)>,
+    /// Per worker: its speed relative to the others in earlier jobs (`speed`).
+    hints: HashMap<WorkerId, f64>,
     /// Workers still connecting (they may join later).
     pending: usize,
     /// Slots that have joined (the reserve not counted), and encodes started.
@@ -319,19 +321,22 @@ impl Core {
     }
 
     /// The job and queue position of the next chunk this worker may take: a chunk that did
-    /// not fail on it (unless it is the only worker), from the job with the fewest chunks in
-    /// flight (the first job on a tie).
+    /// not fail on it (unless it is the only worker), within its limit if it is slow (unless
+    /// the chunk failed elsewhere), from the job with the fewest chunks in flight (the first
+    /// job on a tie).
     fn next_for(&self, w: WorkerId) -> Option<(usize, usize)> {
         let others_alive = self.live.len() > 1;
+        let limit = self.limit(w);
         self.jobs
             .iter()
             .enumerate()
             .filter(|(_, j)| j.error.is_none())
             .filter_map(|(i, j)| {
-                let pos = j
-                    .queue
-                    .iter()
-                    .position(|&k| !j.failed_on[k].contains(&w) || !others_alive)?;
+                let pos = j.queue.iter().position(|&k| {
+                    let fits =
+                        limit.is_none_or(|l| j.costs[k] as f64 <= l) || !j.failed_on[k].is_empty();
+                    fits && (!j.failed_on[k].contains(&w) || !others_alive)
+                })?;
                 Some((j.in_flight(), i, pos))
             })
             .min()
@@ -570,6 +575,7 @@ pub fn dispatch_order(costs: &[u64]) -> Vec<usize> {
 }
 
 mod race;
+mod speed;
 pub use race::worth_racing;
 
 #[cfg(test)]

@@ -83,6 +83,8 @@ struct Attempt {
 /// What the slots share: the policy and what carrying out its commands needs.
 struct Shared {
     core: Core,
+    /// Worker speeds learned in earlier jobs, by label (`speeds`).
+    hints: HashMap<String, f64>,
     manifest: Manifest,
     /// The attempts in flight.
     cancels: HashMap<AttemptId, CancellationToken>,
@@ -125,6 +127,7 @@ impl Scheduler {
             job,
             state: Mutex::new(Shared {
                 core,
+                hints: crate::speeds::load(),
                 manifest,
                 cancels: HashMap::new(),
             }),
@@ -184,6 +187,8 @@ impl Scheduler {
             }
         }
         prefetch.abort();
+        let rates = self.state.lock().unwrap().core.measured_rates();
+        crate::speeds::record(&rates);
         let st = self.state.lock().unwrap();
         if let Some(Err(e)) = st.core.status(self.job) {
             return Err(anyhow!("{e}"));
@@ -235,6 +240,9 @@ impl Scheduler {
         let mut st = self.state.lock().unwrap();
         let (started, cmds) = match slots.first() {
             Some(s) if !stopping => {
+                if let Some(&h) = st.hints.get(s.worker.label()) {
+                    st.core.hint_speed(s.worker_id, h);
+                }
                 st.core
                     .join(s.worker_id, s.worker.label(), slots.len(), s.reserve, late)
             }

@@ -397,3 +397,58 @@ fn a_straggler_is_raced_only_when_a_second_attempt_could_win() {
     assert!(!worth_racing(0.0, 3.0, None));
     assert!(worth_racing(0.0, 11.0, None));
 }
+
+#[test]
+fn a_slow_worker_takes_only_what_it_finishes_within_the_farms_time_left() {
+    // A is four times faster than B (hints from earlier jobs)
+    let (mut c, job) = two_workers(&[40, 30, 20, 10, 4]);
+    c.hint_speed(A, 4.0);
+    c.hint_speed(B, 1.0);
+    let now = t0();
+    // work left 104 over a capacity of 5 per second: B finishes what costs up to 20.8
+    assert_eq!(
+        started(c.pick(B, now)).chunk,
+        2,
+        "the dearest chunk it can finish in time"
+    );
+    assert_eq!(started(c.pick(A, now)).chunk, 0);
+    assert_eq!(c.queued(job), vec![1, 3, 4]);
+    // without hints the slow worker is not known: dearest first
+    let (mut c, _) = two_workers(&[40, 30, 20, 10, 4]);
+    assert_eq!(started(c.pick(B, now)).chunk, 0);
+}
+
+#[test]
+fn a_slow_worker_never_takes_the_last_chunk_from_a_fast_one() {
+    let (mut c, _) = two_workers(&[10, 10]);
+    let now = t0();
+    // measured: A did 10 in 1 s, B 10 in 5 s
+    let a = started(c.pick(A, now));
+    let b = started(c.pick(B, now));
+    c.finish(a, A, Outcome::Encoded, secs(now, 1));
+    c.finish(b, B, Outcome::Encoded, secs(now, 5));
+    c.add_job(vec![10], vec![false], 3);
+    assert_eq!(c.pick(B, secs(now, 5)), Pick::Wait, "2 s for A, 10 s for B");
+    assert_eq!(started(c.pick(A, secs(now, 5))).chunk, 0);
+    // a chunk that failed elsewhere is the slow worker's again
+    let (mut c, _) = two_workers(&[10, 10, 10]);
+    c.hint_speed(A, 5.0);
+    c.hint_speed(B, 1.0);
+    let t = started(c.pick(A, now));
+    c.finish(t, A, fail("boom"), secs(now, 1));
+    assert_eq!(started(c.pick(B, secs(now, 1))).chunk, t.chunk);
+}
+
+#[test]
+fn hints_are_scaled_to_the_measured_rates() {
+    let (mut c, _) = two_workers(&[10, 10, 10]);
+    c.hint_speed(A, 2.0);
+    c.hint_speed(B, 1.0);
+    let now = t0();
+    let a = started(c.pick(A, now));
+    // A measured 10 per second: B's hint makes it 5 per second
+    c.finish(a, A, Outcome::Encoded, secs(now, 1));
+    assert_eq!(c.rate(A), Some(10.0));
+    assert_eq!(c.rate(B), Some(5.0));
+    assert_eq!(c.measured_rates().get("a"), Some(&10.0));
+}
