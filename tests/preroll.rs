@@ -5,6 +5,7 @@
 //! pts, streams and durations, for cfr (mp4) and vfr (mkv) outputs and a VFR source.
 
 mod common;
+use common::media::vfr_clip;
 use common::*;
 
 /// Chunks of about 60 frames: each gets 3 frames of pre-roll.
@@ -65,17 +66,8 @@ fn lossless_x264_with_preroll_is_exact_in_mp4_and_mkv() {
 #[test]
 fn lossless_x264_with_preroll_is_exact_on_a_vfr_source() {
     let e = Env::new();
-    // frames dropped and moved off the grid (as `common::media::vfr_mkv`), long GOPs
-    let src = e.make(
-        "vfr.mkv",
-        10.0,
-        "testsrc2=size=160x120:rate=30",
-        &[
-            "-vf",
-            "select='not(between(mod(n\\,10)\\,3\\,4))',setpts='PTS+if(eq(mod(N\\,7)\\,0)\\,0.4/30/TB\\,0)'",
-            "-fps_mode", "vfr", "-c:v", "libx264", "-preset", "ultrafast", "-g", "250",
-        ],
-    );
+    // frames dropped and moved off the grid, long GOPs
+    let src = vfr_clip(&e, "vfr.mkv", 10.0, 250);
     lossless_same(&e, &src, "mkv", &[]);
     lossless_same(&e, &src, "mp4", &[]);
 }

@@ -95,14 +95,21 @@ pub fn rich_mkv(e: &Env) -> String {
 
 /// mkv with variable frame rate: dropped frames and jittered timestamps. 5 s at ~30 fps.
 pub fn vfr_mkv(e: &Env) -> String {
+    vfr_clip(e, "vfr.mkv", 5.0, 40)
+}
+
+/// `vfr_mkv`'s frames (two in ten dropped, every seventh moved off the grid), `secs` long
+/// with a keyframe every `gop` frames.
+pub fn vfr_clip(e: &Env, name: &str, secs: f32, gop: u32) -> String {
+    let g = gop.to_string();
     e.make(
-        "vfr.mkv",
-        5.0,
+        name,
+        secs,
         "testsrc2=size=160x120:rate=30",
         &[
             "-vf",
             "select='not(between(mod(n\\,10)\\,3\\,4))',setpts='PTS+if(eq(mod(N\\,7)\\,0)\\,0.4/30/TB\\,0)'",
-            "-fps_mode", "vfr", "-c:v", "libx264", "-preset", "ultrafast", "-g", "40",
+            "-fps_mode", "vfr", "-c:v", "libx264", "-preset", "ultrafast", "-g", &g,
         ],
     )
 }
