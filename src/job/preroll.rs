@@ -7,11 +7,9 @@
 
 use super::JobSpec;
 
-/// At most this many frames of pre-roll per chunk…
+/// At most this many frames of pre-roll per chunk (and at most a `plan::preroll::SHARE`th of
+/// the chunk's own).
 pub const MAX_FRAMES: usize = 30;
-/// …and at most one frame in this many of the chunk's own, so that the extra encoding stays
-/// within 5 % of the job.
-pub const SHARE: usize = 20;
 
 /// Encoders whose forced keyframe is an IDR that closes the GOP (nothing after it in decode
 /// order is shown before it), tested with the concat list's `inpoint`.
@@ -42,9 +40,4 @@ impl JobSpec {
             0
         }
     }
-}
-
-/// The pre-roll a chunk of `frames` frames gets when the job allows `max`.
-pub fn frames_for(max: usize, frames: usize) -> usize {
-    max.min(frames / SHARE)
 }

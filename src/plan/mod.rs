@@ -6,7 +6,7 @@
 
 pub mod balance;
 pub mod keyframes;
-mod preroll;
+pub mod preroll;
 mod refine;
 pub mod sync;
 pub mod timeline;
@@ -539,15 +539,10 @@ pub fn plan(inp: &PlanInput) -> Result<Plan, PlanError> {
                 continue;
             }
         }
-        let (context, mut first_packet, last_packet, mut decode_pts) = ctx.context(a, b);
-        let mut cost = ctx.cum[b] - ctx.cum[a] + ctx.lead_in(a);
-        let preroll = ctx.preroll(k, a, b, &want).map_or(0, |(p, before)| {
-            first_packet =
-                first_packet.min(ctx.starts[ctx.frames[p].packet].unwrap_or(first_packet));
-            decode_pts = ctx.chain[ctx.src(p)].pts;
-            cost = ctx.cum[b] - ctx.cum[p] + ctx.lead_in(p);
-            before
-        });
+        let (context, first_packet, last_packet, decode_pts) = ctx.context(a, b);
+        let cost = ctx.cum[b] - ctx.cum[a] + ctx.lead_in(a);
+        let (first_packet, decode_pts, cost, preroll) =
+            ctx.with_preroll(k, (a, b), &want, (first_packet, decode_pts, cost));
         chunks.push(Chunk {
             index: k,
             start: a,

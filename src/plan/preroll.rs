@@ -4,9 +4,18 @@
 
 use super::Ctx;
 
+/// At most one frame of pre-roll in this many of the chunk's own, so that the extra encoding
+/// stays within 5 % of the job.
+pub const SHARE: usize = 20;
+
+/// The pre-roll a chunk of `frames` frames gets when the job allows `max`.
+pub fn frames_for(max: usize, frames: usize) -> usize {
+    max.min(frames / SHARE)
+}
+
 impl Ctx<'_> {
     /// The pre-roll of chunk `k` of frames `[a, b)` that plain ffmpeg's `want` frames start:
-    /// up to `job::preroll::frames_for` frames before `a`, fewer where the frames to decode
+    /// up to `frames_for` frames before `a`, fewer where the frames to decode
     /// before them (the GOP before a chunk cut on a keyframe) would cost more than the same
     /// share of the chunk; decodable, and such that the worker, starting there, emits some
     /// frames before `want[0]` and then exactly `want`. Returns the first pre-roll frame and
@@ -18,12 +27,12 @@ impl Ctx<'_> {
         b: usize,
         want: &[i64],
     ) -> Option<(usize, usize)> {
-        let n = crate::job::preroll::frames_for(self.inp.preroll, b - a);
+        let n = frames_for(self.inp.preroll, b - a);
         if k == 0 || n == 0 || self.explicit || a < n {
             return None;
         }
         let own = self.cum[b] - self.cum[a] + self.lead_in(a);
-        let budget = own / crate::job::preroll::SHARE as u64;
+        let budget = own / SHARE as u64;
         let extra = |p: usize| {
             self.cum[a] - self.cum[p] + self.lead_in(p) - self.lead_in(a).min(self.lead_in(p))
         };
@@ -39,5 +48,25 @@ impl Ctx<'_> {
         let capped = self.worker_pts(k, p, b, (before + want.len()) as i64);
         (before > 0 && capped[..before].iter().all(|&t| t < first) && capped[before..] == *want)
             .then_some((p, before))
+    }
+
+    /// A chunk's first packet, chain start pts and cost, given as without a pre-roll, with its
+    /// pre-roll if it gets one, and the number of pre-roll frames.
+    pub(super) fn with_preroll(
+        &self,
+        k: usize,
+        (a, b): (usize, usize),
+        want: &[i64],
+        (first_packet, decode_pts, cost): (usize, i64, u64),
+    ) -> (usize, i64, u64, usize) {
+        match self.preroll(k, a, b, want) {
+            None => (first_packet, decode_pts, cost, 0),
+            Some((p, before)) => (
+                first_packet.min(self.starts[self.frames[p].packet].unwrap_or(first_packet)),
+                self.chain[self.src(p)].pts,
+                self.cum[b] - self.cum[p] + self.lead_in(p),
+                before,
+            ),
+        }
     }
 }
