@@ -12,6 +12,17 @@ fn two_workers_produce_plain_ffmpegs_output() {
     let src = e.av_clip("in.mp4", 4.0, 24, 2);
     e.both_same(&x264(&src, &["-c:a", "aac"]), "mkv");
     c.assert_clean();
+    // each worker's speed is kept for the next job, relative to the others (mean 1)
+    let speeds = std::fs::read(e.path("cache/distrffmpeg/worker-speeds.json")).expect("speeds");
+    let speeds: std::collections::BTreeMap<String, f64> = serde_json::from_slice(&speeds).unwrap();
+    let ports: Vec<String> = c.servers.iter().map(|s| format!(":{}", s.port)).collect();
+    assert!(!speeds.is_empty(), "{speeds:?}");
+    for (label, v) in &speeds {
+        assert!(ports.iter().any(|p| label.ends_with(p)), "{label}");
+        assert!(*v > 0.0 && v.is_finite(), "{label}: {v}");
+    }
+    let mean = speeds.values().sum::<f64>() / speeds.len() as f64;
+    assert!((mean - 1.0).abs() < 1e-9, "{speeds:?}");
 }
 
 #[test]
