@@ -168,7 +168,6 @@ mod tests {
             index: 1,
             file: "x".into(),
             start_us: 5,
-            inpoint: true,
             frames: 3,
             size: 9,
             tb: crate::rational::Rational::new(1, 1000),

@@ -102,7 +102,7 @@ pub async fn assemble(
     let (first_out_pts, expected_frames) = (plan.chunks[0].out_pts[0], plan.output_frames);
     let files: Vec<(String, i64, bool)> = chunks
         .iter()
-        .map(|c| (c.file.clone(), c.start_us, c.inpoint))
+        .map(|c| (c.file.clone(), c.start_us, plan.chunks[c.index].preroll > 0))
         .collect();
     let t0 = std::time::Instant::now();
     let decl = declare(job, &chunks[0], workdir, ffmpeg).await?;

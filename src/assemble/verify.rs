@@ -17,9 +17,6 @@ pub struct EncodedChunk {
     /// Start time of the chunk file in microseconds (for the concat list); after a pre-roll,
     /// of the chunk's first frame, where the join starts reading it (`inpoint`).
     pub start_us: i64,
-    /// The file starts with pre-roll packets that the join drops (`plan::Chunk::preroll`).
-    #[serde(default)]
-    pub inpoint: bool,
     pub frames: i64,
     pub size: u64,
     /// The chunk file's video time base.
@@ -175,7 +172,6 @@ pub async fn verify(
         index: c.index,
         file: path.to_string_lossy().into_owned(),
         start_us,
-        inpoint: inpoint.is_some(),
         frames: c.out_count(),
         size,
         tb,

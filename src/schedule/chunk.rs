@@ -228,7 +228,6 @@ impl Scheduler {
                 index: k,
                 file: String::new(),
                 start_us: 0,
-                inpoint: false,
                 frames: done.frame,
                 size: 0,
                 tb: job.sync.enc_tb,
