@@ -9,6 +9,11 @@ use std::collections::HashMap;
 /// A worker this many times slower than the fastest is held to the limit.
 const SLOW: f64 = 1.5;
 
+/// Plan cost per second from (cost done, seconds taken), once there is some of both.
+fn per_second(&(cost, secs): &(f64, f64)) -> Option<f64> {
+    (cost > 0.0 && secs > 0.0).then(|| cost / secs)
+}
+
 impl Core {
     /// A worker's speed relative to the others, as it was in earlier jobs (any unit, the same
     /// for every hint): used until it finishes a chunk here.
@@ -22,8 +27,7 @@ impl Core {
     /// job's hints come from.
     pub fn measured_rates(&self) -> HashMap<String, f64> {
         (self.speed.iter())
-            .filter(|(_, &(c, s))| c > 0.0 && s > 0.0)
-            .map(|(w, &(c, s))| (self.name(*w).to_string(), c / s))
+            .filter_map(|(w, done)| Some((self.name(*w).to_string(), per_second(done)?)))
             .collect()
     }
 
@@ -38,13 +42,15 @@ impl Core {
     /// but no worker has both (a hint's unit is then unknown).
     fn hint_scale(&self) -> Option<f64> {
         let (mut m, mut h, mut any) = (0.0, 0.0, false);
-        for (x, &(c, s)) in &self.speed {
-            if c > 0.0 && s > 0.0 {
-                any = true;
-                if let Some(hx) = self.hints.get(x) {
-                    m += c / s;
-                    h += hx;
-                }
+        for (x, r) in self
+            .speed
+            .iter()
+            .filter_map(|(x, d)| Some((x, per_second(d)?)))
+        {
+            any = true;
+            if let Some(hx) = self.hints.get(x) {
+                m += r;
+                h += hx;
             }
         }
         match (h > 0.0, any) {
@@ -55,9 +61,9 @@ impl Core {
     }
 
     fn rate_with(&self, w: WorkerId, scale: Option<f64>) -> Option<f64> {
-        match self.speed.get(&w) {
-            Some(&(c, s)) if c > 0.0 && s > 0.0 => Some(c / s),
-            _ => Some(self.hints.get(&w)? * scale?),
+        match self.speed.get(&w).and_then(per_second) {
+            Some(r) => Some(r),
+            None => Some(self.hints.get(&w)? * scale?),
         }
     }
 
