@@ -66,7 +66,8 @@ impl Codecs {
             .map(|(c, _)| c.as_str())
     }
 
-    fn default_encoder(&self, codec: &str) -> Option<&str> {
+    /// The encoder ffmpeg picks for `codec` when no `-c` names one.
+    pub fn default_encoder(&self, codec: &str) -> Option<&str> {
         let enc = &self.rows.get(codec)?.1;
         enc.iter()
             .find(|e| !EXPERIMENTAL.contains(&e.as_str()))
@@ -105,17 +106,6 @@ pub fn input_block(n: usize, dump: &str) -> String {
         .collect()
 }
 
-/// Default codecs of the distributable muxers (`ffmpeg -h muxer=…`): video, audio.
-fn muxer_defaults(muxer: &str) -> (&'static str, &'static str) {
-    match muxer {
-        "webm" => ("vp9", "opus"),
-        "mpegts" => ("mpeg2video", "mp2"),
-        "nut" => ("mpeg4", "vorbis"),
-        "matroska" => ("h264", "vorbis"),
-        _ => ("h264", "aac"),
-    }
-}
-
 /// One output stream's codec as ffmpeg picks it: None for a copy, else (codec, encoder).
 fn out_codec(job: &JobSpec, codecs: &Codecs, i: usize) -> Option<(String, String)> {
     let out = &job.cmd.outputs[0];
@@ -127,7 +117,7 @@ fn out_codec(job: &JobSpec, codecs: &Codecs, i: usize) -> Option<(String, String
     if named.as_deref() == Some("copy") {
         return None;
     }
-    let (v, a) = muxer_defaults(job.muxer.name);
+    let (v, a) = (job.muxer.default_video, job.muxer.default_audio);
     let encoder = named.or_else(|| {
         let codec = match job.out_streams[i].kind {
             MediaKind::Video => v,

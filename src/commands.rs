@@ -211,6 +211,10 @@ pub fn encode(
         v.push("-vf".into());
         v.push(chain.join(","));
     }
+    if let Some(e) = job.encoder.as_ref().filter(|_| !job.encoder_named) {
+        // the output muxer's default, which is not the chunk container's
+        v.extend(["-c:v".to_string(), e.clone()]);
+    }
     push_opts(&mut v, &job.encode_opts);
     if let (Some(tp), Some(log)) = (&job.two_pass, passlog) {
         v.extend([

@@ -25,12 +25,18 @@ pub struct Muxer {
     pub distributable: bool,
     /// AVFMT_NOTIMESTAMPS: `auto` frame-rate mode is passthrough.
     pub no_timestamps: bool,
+    /// The codecs ffmpeg encodes video and audio into when no `-c` names an encoder
+    /// (`ffmpeg -h muxer=…` of a build with libx264 and libvpx-vp9; the encoder is the codec
+    /// table's first for that codec).
+    pub default_video: &'static str,
+    pub default_audio: &'static str,
 }
 
 const fn mux(
     name: &'static str,
     extensions: &'static [&'static str],
     variable_fps: bool,
+    (default_video, default_audio): (&'static str, &'static str),
     default_subtitle: Option<(&'static str, SubKind)>,
     distributable: bool,
 ) -> Muxer {
@@ -41,6 +47,8 @@ const fn mux(
         default_subtitle,
         distributable,
         no_timestamps: false,
+        default_video,
+        default_audio,
     }
 }
 
@@ -49,6 +57,7 @@ static MUXERS: &[Muxer] = &[
         "matroska",
         &["mkv"],
         true,
+        ("h264", "vorbis"),
         Some(("ass", SubKind::Text)),
         true,
     ),
@@ -56,23 +65,52 @@ static MUXERS: &[Muxer] = &[
         "webm",
         &["webm"],
         true,
+        ("vp9", "opus"),
         Some(("webvtt", SubKind::Text)),
         true,
     ),
-    mux("mp4", &["mp4"], false, None, true),
-    mux("mov", &["mov"], false, None, true),
-    mux("ipod", &["m4v", "m4a", "m4b"], false, None, true),
-    mux("mpegts", &["ts", "m2t", "m2ts", "mts"], true, None, true),
-    mux("nut", &["nut"], true, None, true),
-    mux("avi", &["avi"], false, None, false),
+    mux("mp4", &["mp4"], false, ("h264", "aac"), None, true),
+    mux("mov", &["mov"], false, ("h264", "aac"), None, true),
+    mux(
+        "ipod",
+        &["m4v", "m4a", "m4b"],
+        false,
+        ("h264", "aac"),
+        None,
+        true,
+    ),
+    mux(
+        "mpegts",
+        &["ts", "m2t", "m2ts", "mts"],
+        true,
+        ("mpeg2video", "mp2"),
+        None,
+        true,
+    ),
+    mux("nut", &["nut"], true, ("mpeg4", "vorbis"), None, true),
+    mux("avi", &["avi"], false, ("mpeg4", "mp3"), None, false),
     // Pass 1 of a two-pass encode only (everything else with -f null passes through).
     Muxer {
         no_timestamps: true,
-        ..mux("null", &[], true, None, true)
+        ..mux(
+            "null",
+            &[],
+            true,
+            ("wrapped_avframe", "pcm_s16le"),
+            None,
+            true,
+        )
     },
-    mux("flv", &["flv"], true, None, false),
-    mux("3gp", &["3gp"], false, None, false),
-    mux("ismv", &["ismv", "isma"], false, None, false),
+    mux("flv", &["flv"], true, ("flv1", "mp3"), None, false),
+    mux("3gp", &["3gp"], false, ("h263", "amr_nb"), None, false),
+    mux(
+        "ismv",
+        &["ismv", "isma"],
+        false,
+        ("h264", "aac"),
+        None,
+        false,
+    ),
 ];
 
 /// Looks a muxer up by its `-f` name (`mkv` is not a muxer name; `matroska` is).

@@ -265,6 +265,13 @@ fn containers_and_passthrough() {
             ("ts", with(&[&["-i", &av, "-c:a", "aac"], &X264])),
             ("mov", with(&[&["-i", &av, "-c:a", "aac"], &X264])),
             ("nut", with(&[&["-i", &av, "-c:a", "aac"], &X264])),
+            // no encoder named: the output muxer's default, which is not the chunk
+            // container's (vp9 for webm)
+            (
+                "webm",
+                vec!["-i", &av, "-deadline", "realtime", "-cpu-used", "8"],
+            ),
+            ("mkv", vec!["-i", &av, "-preset", "ultrafast"]),
             // data streams: a timecode track copied along, or dropped with -dn
             (
                 "mov",
@@ -276,6 +283,11 @@ fn containers_and_passthrough() {
             ),
         ],
     );
+    // nut's default video encoder is mpeg4, whose rate fftools adjusts: not distributed
+    let args = ["-i", av.as_str(), "-t", "1"];
+    let (plain, ours) = e.both_same(&args, "nut");
+    assert_eq!(layout(&plain)["streams"][0]["codec_name"], "mpeg4");
+    assert_eq!(framemd5(&plain), framemd5(&ours));
     // a timing filter is not distributed, and the output is still plain ffmpeg's
     let args = with(&[&["-i", &av, "-vf", "fps=12"], &X264]);
     e.both_same(&args, "mkv");

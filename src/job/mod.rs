@@ -54,6 +54,26 @@ impl JobSpec {
         self.muxer.chunk_format(self.encoder.as_deref())
     }
 
+    /// The muxer's default video encoder (`default`, from ffmpeg's codec table, None when
+    /// this build has none) for a job whose user named none; or why it passes through.
+    pub fn with_default_encoder(mut self, default: Option<&str>) -> Result<JobSpec, Passthrough> {
+        if self.encoder.is_some() {
+            return Ok(self);
+        }
+        let codec = self.muxer.default_video;
+        let Some(e) = default.filter(|&e| e != "wrapped_avframe") else {
+            return Err(Passthrough(format!(
+                "no encoder for {codec}, the default video codec of {}",
+                self.muxer.name
+            )));
+        };
+        if let Some(why) = encoder_refusal(e) {
+            return Err(Passthrough(why));
+        }
+        self.encoder = Some(e.to_string());
+        Ok(self)
+    }
+
     /// The workers' `-vf`: autorotate's filters (their chunk files carry no display matrix),
     /// then the user's chain.
     pub fn worker_filter(&self) -> Option<String> {
@@ -61,6 +81,28 @@ impl JobSpec {
         parts.extend(self.filter.as_deref());
         (!parts.is_empty()).then(|| parts.join(","))
     }
+}
+
+/// Why an encoder's output cannot be distributed, if it cannot: a GPU encoder, or one that
+/// changes the frame rate it is given (fftools snaps mpeg1/2 to their standard rates and
+/// reduces mpeg4's), which the planner does not model.
+fn encoder_refusal(e: &str) -> Option<String> {
+    if let Some(why) = hwaccel::gpu_encoder(e) {
+        return Some(why);
+    }
+    matches!(
+        e,
+        "mpeg1video"
+            | "mpeg2video"
+            | "mpeg4"
+            | "h261"
+            | "h263"
+            | "msmpeg4"
+            | "msmpeg4v2"
+            | "wmv1"
+            | "wmv2"
+    )
+    .then(|| format!("encoder {e} adjusts the frame rate itself"))
 }
 
 /// The part of the decision that needs no probing.
@@ -86,8 +128,12 @@ pub struct JobSpec {
     pub out_streams: Vec<OutStream>,
     /// Output index of the encoded video stream.
     pub video_out: usize,
-    /// The video encoder named by the user (None: the muxer's default).
+    /// The video encoder: the one the user named, or, once `with_default_encoder` has run,
+    /// the one ffmpeg picks for the muxer's default codec (None before that).
     pub encoder: Option<String>,
+    /// The user named the video encoder (otherwise the workers are told `encoder`, since
+    /// their chunk container's default codec is not the output's).
+    pub encoder_named: bool,
     /// Demuxer options of the source input (`-f`, probesize…): probe and split use them.
     pub demux_opts: Vec<Opt>,
     /// Decoder options of the source input: the workers' input side.
@@ -293,24 +339,8 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
         None => Rational::new(25, 1),
     };
     let encoder = codec(vi)?;
-    if let Some(why) = encoder.as_deref().and_then(hwaccel::gpu_encoder) {
-        return pass(why);
-    }
-    if let Some(e) = &encoder {
-        if matches!(
-            e.as_str(),
-            "mpeg1video"
-                | "mpeg2video"
-                | "mpeg4"
-                | "h261"
-                | "h263"
-                | "msmpeg4"
-                | "msmpeg4v2"
-                | "wmv1"
-                | "wmv2"
-        ) {
-            return pass(format!("encoder {e} adjusts the frame rate itself"));
-        }
+    if let Some(why) = encoder.as_deref().and_then(encoder_refusal) {
+        return Err(Passthrough(why));
     }
     let sync = SyncParams {
         mode: sync_mode,
@@ -357,6 +387,7 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
         src_stream,
         out_streams: outs,
         video_out,
+        encoder_named: encoder.is_some(),
         encoder,
         demux_opts,
         src_color: st

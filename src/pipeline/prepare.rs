@@ -34,11 +34,12 @@ pub async fn prepare(session: &Session) -> Result<Prepared, Halt> {
     let config = crate::inventory::with_inventory(config).await?;
     let tools = Tools::resolve(&config)?;
     let banner_wanted = matches!(display, Display::Ffmpeg(ff) if ff.banner);
-    // the real ffmpeg's version block and codec names, while the inputs are probed
-    let codecs = banner_wanted.then(|| {
+    // the real ffmpeg's version block and codec table (the banner's names, the default
+    // encoder), while the inputs are probed
+    let codecs = {
         let ffmpeg = tools.ffmpeg.clone();
         tokio::spawn(async move { crate::banner::version_and_codecs(&ffmpeg).await })
-    });
+    };
     let mut infos = Vec::new();
     let mut dumps = Vec::new();
     for inp in &cmd.inputs {
@@ -54,6 +55,11 @@ pub async fn prepare(session: &Session) -> Result<Prepared, Halt> {
         dumps.push(dump);
     }
     let spec = job::analyze(cmd, &pre, &infos).map_err(|p| Halt::Passthrough(p.into()))?;
+    let (version, codecs) = codecs.await.map_err(anyhow::Error::from)??;
+    let default = codecs.default_encoder(spec.muxer.default_video);
+    let spec = spec
+        .with_default_encoder(default)
+        .map_err(|p| Halt::Passthrough(p.into()))?;
     let ffmpeg = spec.hw_check.as_ref().map(|_| tools.ffmpeg.as_str());
     let spec = crate::local_checks::run(ffmpeg, &tools.ffprobe, spec, &infos)
         .await?
@@ -61,13 +67,7 @@ pub async fn prepare(session: &Session) -> Result<Prepared, Halt> {
     if !dry_run && !pre.discard_output {
         check_output(&pre, cmd)?;
     }
-    let banner = match codecs {
-        Some(task) => {
-            let (version, codecs) = task.await.map_err(anyhow::Error::from)??;
-            Some(talk::banner(&spec, &infos, &dumps, &version, &codecs))
-        }
-        None => None,
-    };
+    let banner = banner_wanted.then(|| talk::banner(&spec, &infos, &dumps, &version, &codecs));
     let env = Env {
         tools,
         config,
