@@ -88,7 +88,7 @@ static MUXERS: &[Muxer] = &[
         true,
     ),
     mux("nut", &["nut"], true, ("mpeg4", "vorbis"), None, true),
-    mux("avi", &["avi"], false, ("mpeg4", "mp3"), None, false),
+    mux("avi", &["avi"], false, ("mpeg4", "mp3"), None, true),
     // Pass 1 of a two-pass encode only (everything else with -f null passes through).
     Muxer {
         no_timestamps: true,
@@ -101,7 +101,7 @@ static MUXERS: &[Muxer] = &[
             true,
         )
     },
-    mux("flv", &["flv"], true, ("flv1", "mp3"), None, false),
+    mux("flv", &["flv"], true, ("flv1", "mp3"), None, true),
     mux("3gp", &["3gp"], false, ("h263", "amr_nb"), None, false),
     mux(
         "ismv",
@@ -156,7 +156,8 @@ impl Muxer {
     /// The container workers write chunks in, with its file extension. The mp4 family keeps
     /// the encoder's time base, every packet duration and the global-header layout the final
     /// muxers use (mp4 for the codecs it holds, mov for intermediate codecs such as ffv1);
-    /// mpegts outputs need in-band headers, so their chunks are mpegts.
+    /// mpegts and avi outputs need in-band headers (their muxers ask for no global header, so
+    /// the encoder repeats its headers before each keyframe), so their chunks are mpegts.
     pub fn chunk_format(&self, encoder: Option<&str>) -> (&'static str, &'static str) {
         const MOV_ONLY: &[&str] = &[
             "ffv1",
@@ -179,10 +180,10 @@ impl Muxer {
         ];
         if self.name == "null" {
             ("null", "null")
-        } else if self.name == "mpegts" {
-            ("mpegts", "ts")
         } else if encoder.is_some_and(|e| MOV_ONLY.contains(&e)) {
             ("mov", "mov")
+        } else if matches!(self.name, "mpegts" | "avi") {
+            ("mpegts", "ts")
         } else {
             ("mp4", "mp4")
         }

@@ -272,6 +272,28 @@ fn containers_and_passthrough() {
                 vec!["-i", &av, "-deadline", "realtime", "-cpu-used", "8"],
             ),
             ("mkv", vec!["-i", &av, "-preset", "ultrafast"]),
+            // avi (chunks in mpegts: its encoders write their headers in-band), nut and flv
+            ("avi", vec!["-i", &av, "-vf", "scale=160:120"]),
+            (
+                "avi",
+                vec![
+                    "-i",
+                    &av,
+                    "-c:v",
+                    "mpeg4",
+                    "-vtag",
+                    "xvid",
+                    "-qscale:v",
+                    "3",
+                    "-c:a",
+                    "libmp3lame",
+                    "-qscale:a",
+                    "4",
+                ],
+            ),
+            ("avi", with(&[&["-i", &av], &X264])),
+            ("nut", vec!["-i", &av]),
+            ("flv", with(&[&["-i", &av, "-c:a", "aac"], &X264])),
             // data streams: a timecode track copied along, or dropped with -dn
             (
                 "mov",
@@ -283,10 +305,22 @@ fn containers_and_passthrough() {
             ),
         ],
     );
-    // nut's default video encoder is mpeg4, whose rate fftools adjusts: not distributed
-    let args = ["-i", av.as_str(), "-t", "1"];
-    let (plain, ours) = e.both_same(&args, "nut");
-    assert_eq!(layout(&plain)["streams"][0]["codec_name"], "mpeg4");
+    // every mpeg4 keyframe in avi starts with its headers, as in plain ffmpeg's (mp4 chunks
+    // would keep them in the extradata only)
+    let args = ["-i", av.as_str(), "-an"];
+    let (plain, ours, log) = e.both_log(&args, "avi");
+    assert_same(&plain, &ours);
+    assert_split(&log, &args);
+    for f in [&plain, &ours] {
+        assert_eq!(layout(f)["streams"][0]["codec_name"], "mpeg4");
+        let keyframes = packet_flags(f).iter().filter(|k| k.contains('K')).count();
+        assert_eq!(in_band_headers(f), keyframes, "{f:?}");
+    }
+    // lossless into avi
+    let args = ["-i", av.as_str(), "-c:v", "ffv1", "-c:a", "pcm_s16le"];
+    let (plain, ours, log) = e.both_log(&args, "avi");
+    assert_same(&plain, &ours);
+    assert_split(&log, &args);
     assert_eq!(framemd5(&plain), framemd5(&ours));
     // a timing filter is not distributed, and the output is still plain ffmpeg's
     let args = with(&[&["-i", &av, "-vf", "fps=12"], &X264]);
@@ -496,4 +530,34 @@ fn audio_encoded_while_the_video_is() {
     ] {
         assert!(!early(&e, &args, ext), "{args:?} -> {ext}");
     }
+}
+
+/// Each video packet's flags (`K_`, `__`).
+fn packet_flags(path: &std::path::Path) -> Vec<String> {
+    let v = probe(
+        path,
+        &["-select_streams", "v:0", "-show_entries", "packet=flags"],
+    );
+    v["packets"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|p| p["flags"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// How many MPEG-4 visual object sequence headers the video stream's packets carry.
+fn in_band_headers(path: &std::path::Path) -> usize {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-map", "0:v:0", "-c", "copy", "-f", "data", "-"])
+        .output()
+        .expect("ffmpeg");
+    out.stdout
+        .windows(4)
+        .filter(|w| *w == [0, 0, 1, 0xb0])
+        .count()
 }

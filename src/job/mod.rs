@@ -67,7 +67,7 @@ impl JobSpec {
                 self.muxer.name
             )));
         };
-        if let Some(why) = encoder_refusal(e) {
+        if let Some(why) = encoder_refusal(e, self.frame_rate) {
             return Err(Passthrough(why));
         }
         self.encoder = Some(e.to_string());
@@ -83,24 +83,24 @@ impl JobSpec {
     }
 }
 
-/// Why an encoder's output cannot be distributed, if it cannot: a GPU encoder, or one that
-/// changes the frame rate it is given (fftools snaps mpeg1/2 to their standard rates and
-/// reduces mpeg4's), which the planner does not model.
-fn encoder_refusal(e: &str) -> Option<String> {
+/// Why an encoder's output cannot be distributed, if it cannot: a GPU encoder, one whose
+/// codec the chunk containers do not hold, or one that changes the frame rate it is given
+/// (fftools snaps mpeg1/2 to their standard rates and reduces mpeg4's to terms of at most
+/// 65535), which the planner does not model.
+fn encoder_refusal(e: &str, rate: Rational) -> Option<String> {
     if let Some(why) = hwaccel::gpu_encoder(e) {
         return Some(why);
     }
+    if e == "flv" {
+        return Some("encoder flv: its chunks cannot be stored".into());
+    }
+    let rate = rate.reduced();
+    if e == "mpeg4" && rate.num.max(rate.den) > 65535 {
+        return Some(format!("encoder mpeg4 reduces the frame rate {rate}"));
+    }
     matches!(
         e,
-        "mpeg1video"
-            | "mpeg2video"
-            | "mpeg4"
-            | "h261"
-            | "h263"
-            | "msmpeg4"
-            | "msmpeg4v2"
-            | "wmv1"
-            | "wmv2"
+        "mpeg1video" | "mpeg2video" | "h261" | "h263" | "msmpeg4" | "msmpeg4v2" | "wmv1" | "wmv2"
     )
     .then(|| format!("encoder {e} adjusts the frame rate itself"))
 }
@@ -339,7 +339,10 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
         None => Rational::new(25, 1),
     };
     let encoder = codec(vi)?;
-    if let Some(why) = encoder.as_deref().and_then(encoder_refusal) {
+    if let Some(why) = encoder
+        .as_deref()
+        .and_then(|e| encoder_refusal(e, frame_rate))
+    {
         return Err(Passthrough(why));
     }
     let sync = SyncParams {

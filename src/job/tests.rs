@@ -82,7 +82,12 @@ fn passthrough_reasons() {
     );
     assert!(reason(&["-i", "a.mp4", "-vf", "fps=24", "o.mkv"]).contains("fps"));
     assert!(reason(&["-i", "a.mp4", "-frames", "10", "o.mkv"]).contains("also limits"));
-    assert!(reason(&["-i", "a.mp4", "o.avi"]).contains("avi"));
+    assert!(reason(&["-i", "a.mp4", "o.3gp"]).contains("3gp"));
+    assert!(reason(&["-i", "a.mp4", "-c:v", "flv", "o.flv"]).contains("flv"));
+    assert!(
+        reason(&["-i", "a.mp4", "-c:v", "mpeg4", "-r", "90001/3", "o.avi"])
+            .contains("reduces the frame rate")
+    );
     assert!(reason(&["-r", "24", "-i", "a.mp4", "o.mkv"]).contains("input option -r"));
     assert!(reason(&["-i", "a.mp4", "-fps_mode", "cfr", "o.mkv"]).contains("cfr"));
     assert!(reason(&["-i", "a.mp4", "-c:v", "mpeg2video", "o.ts"]).contains("frame rate"));
