@@ -167,16 +167,30 @@ fn explicit_timing(job: &JobSpec, c: &Chunk) -> Vec<String> {
     v
 }
 
-/// ENCODE: the worker's command, reading `input` (the chunk's NUT file) and writing `output`.
+/// The worker's files for one encode: the chunk's NUT file, the encoded chunk, the two-pass
+/// log's prefix and a still image the graph lays over the video (`JobSpec::overlay`).
+#[derive(Debug, Clone, Copy)]
+pub struct EncodeFiles<'a> {
+    pub input: &'a str,
+    pub output: &'a str,
+    pub passlog: Option<&'a str>,
+    pub image: Option<&'a str>,
+}
+
+/// ENCODE: the worker's command, reading the chunk's NUT file and writing the encoded chunk.
 pub fn encode(
     job: &JobSpec,
     c: &Chunk,
     shift: &Shift,
     start_trim: Option<i64>,
-    input: &str,
-    output: &str,
-    passlog: Option<&str>,
+    files: EncodeFiles,
 ) -> Vec<String> {
+    let EncodeFiles {
+        input,
+        output,
+        passlog,
+        image,
+    } = files;
     // verbose level: the output stream's description with every color property, the chroma
     // location included (see `worker::encoder_color`); each line tagged with its level, so
     // that a failure shows only ffmpeg's error lines (`worker::ffmpeg_errors`)
@@ -200,16 +214,26 @@ pub fn encode(
     }
     v.push("-i".into());
     v.push(input.to_string());
-    v.extend(s(&["-map", "0:v:0"]));
-    let chain: Vec<String> = job
-        .worker_filter()
+    let after: Vec<String> = context_trim(job, c)
         .into_iter()
-        .chain(context_trim(job, c))
         .chain(explicit_timing(job, c))
         .collect();
-    if !chain.is_empty() {
-        v.push("-vf".into());
-        v.push(chain.join(","));
+    match (&job.overlay, image) {
+        (Some(ov), Some(image)) => {
+            push_opts(&mut v, &ov.input_opts);
+            v.extend(["-i".to_string(), image.to_string()]);
+            let graph = overlay_graph(job, ov, &after);
+            v.extend(["-filter_complex".to_string(), graph]);
+            v.extend(s(&["-map", "[dfout]"]));
+        }
+        _ => {
+            v.extend(s(&["-map", "0:v:0"]));
+            let chain: Vec<String> = job.worker_filter().into_iter().chain(after).collect();
+            if !chain.is_empty() {
+                v.push("-vf".into());
+                v.push(chain.join(","));
+            }
+        }
     }
     if let Some(e) = job.encoder.as_ref().filter(|_| !job.encoder_named) {
         // the output muxer's default, which is not the chunk container's
@@ -259,6 +283,28 @@ pub fn encode(
     v.push(job.chunk_format().0.to_string());
     v.push(output.to_string());
     v
+}
+
+/// The worker's graph for a still image laid over the video: autorotate's filters and the
+/// user's filters before the overlay on the chunk, the image's own chain on input 1, the
+/// overlay, the user's filters after it and the worker's trims (`after`), out as `[dfout]`.
+fn overlay_graph(job: &JobSpec, ov: &crate::job::graph::Overlay, after: &[String]) -> String {
+    let chain = |parts: Vec<&str>| match parts.join(",") {
+        c if c.is_empty() => "null".to_string(),
+        c => c,
+    };
+    let mut main: Vec<&str> = job.rotation.filters.clone();
+    main.extend(ov.pre.iter().map(String::as_str));
+    let side = ov.side.iter().map(String::as_str).collect();
+    let mut tail: Vec<&str> = vec![ov.filter.as_str()];
+    tail.extend(ov.post.iter().map(String::as_str));
+    tail.extend(after.iter().map(String::as_str));
+    format!(
+        "[0:v]{}[dfmain];[1:v]{}[dfimage];[dfmain][dfimage]{}[dfout]",
+        chain(main),
+        chain(side),
+        tail.join(",")
+    )
 }
 
 /// Whether a chunk's output can be copied home while the worker writes it: the muxer only

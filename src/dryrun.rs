@@ -61,7 +61,13 @@ pub fn render(job: &JobSpec, planned: &Planned, ffmpeg: &str) -> String {
         } else {
             ""
         };
-        let enc_cmd = commands::encode(job, c, &shift, trim, &src, &enc, Some("pass-NNNNN"));
+        let files = commands::EncodeFiles {
+            input: &src,
+            output: &enc,
+            passlog: Some("pass-NNNNN"),
+            image: job.overlay.as_ref().map(|o| o.remote_name.as_str()),
+        };
+        let enc_cmd = commands::encode(job, c, &shift, trim, files);
         let _ = writeln!(s, "  REMOTE {}{note}", display_cmd("ffmpeg", &enc_cmd));
     }
     // The early audio's start, last packets and encoder tags are read after AUDIO runs; the

@@ -82,6 +82,15 @@ pub fn fingerprint(plan: &Plan, job: &JobSpec, input: &str) -> String {
         h.write(o.tokens().join("\u{1}").as_bytes());
     }
     h.write(job.filter.as_deref().unwrap_or("").as_bytes());
+    h.write(job.encoder.as_deref().unwrap_or("").as_bytes());
+    if let Some(ov) = &job.overlay {
+        // the graph around the still image, and the image itself
+        for part in [&ov.pre, &ov.side, &ov.post] {
+            h.write(part.join("\u{1}").as_bytes());
+        }
+        h.write(ov.filter.as_bytes());
+        h.write(&std::fs::read(&ov.path).unwrap_or_default());
+    }
     h.write(job.chunk_format().0.as_bytes());
     h.hex()
 }

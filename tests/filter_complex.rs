@@ -1,7 +1,8 @@
 //! `-filter_complex` / `-lavfi` graphs that are one linear video chain, in the argv forms
-//! ffmpeg-python writes (`-filter_complex [0]scale=320:-2[s0] -map [s0]`): split into several
-//! chunks and equal to plain ffmpeg on every ffprobe stream field and every packet's
-//! timestamps, lossless cases frame by frame. A graph output has no source stream when ffmpeg
+//! ffmpeg-python writes (`-filter_complex [0]scale=320:-2[s0] -map [s0]`), or an unlabelled
+//! one, and chains that lay a still image over the video (`overlay`, a watermark) through SSH
+//! workers: split into several chunks and equal to plain ffmpeg on every ffprobe stream field
+//! and every packet's timestamps, lossless cases frame by frame. A graph output has no source stream when ffmpeg
 //! opens the output, so the sources carry tags and dispositions on their video stream that
 //! plain ffmpeg does not copy. Every other graph passes through.
 
@@ -292,7 +293,7 @@ fn other_graphs_pass_through() {
             ]
             .map(String::from)
             .to_vec(),
-            "not one linear chain",
+            "a video over the video",
         ),
         (
             one(
@@ -301,7 +302,6 @@ fn other_graphs_pass_through() {
             ),
             "not one linear chain",
         ),
-        (one("[0]scale=160:-2", &[]), "not labelled"),
         (one("[0]scale=160:-2[o]", &[]), "not mapped"),
         (
             one("[0]scale=160:-2[o]", &["-map", "[o]", "-map", "[o]"]),
@@ -364,4 +364,79 @@ fn other_graphs_pass_through() {
             "{args:?}: expected a pass through naming {why:?}, got {first:?}"
         );
     }
+}
+
+#[test]
+fn a_still_image_laid_over_the_video_is_bit_exact_on_ssh_workers() {
+    let e = Env::new();
+    let cluster = common::sshd::Cluster::configured(&e, 2);
+    let src = tagged_mp4(&e);
+    let logo = e.p("logo.png");
+    e.ffmpeg(&with(&[
+        &lavfi("testsrc=size=64x48:rate=1,format=rgba,colorchannelmixer=aa=0.6"),
+        &["-frames:v", "1", &logo],
+    ]));
+    let lossless: &[&str] = &["-c:v", "libx264", "-preset", "ultrafast", "-qp", "0"];
+    let i: &[&str] = &["-i", &src, "-i", &logo];
+    let list = [
+        // ffmpeg-python: ffmpeg.filter([main, logo], 'overlay', 10, 10)
+        with(&[
+            i,
+            &["-filter_complex", "[0][1]overlay=10:10[s0]", "-map", "[s0]"],
+            lossless,
+        ]),
+        // no labels at all: the output is mapped by ffmpeg, the audio by its default rules
+        with(&[
+            i,
+            &["-filter_complex", "overlay=10:main_h-overlay_h-10"],
+            lossless,
+        ]),
+        // the image's own chain, filters before and after, a temporal filter (context frames
+        // around each chunk) and a position that moves with the timestamps
+        with(&[
+            i,
+            &[
+                "-filter_complex",
+                "[1]format=bgra,colorchannelmixer=aa=0.5[image];[0]tmix=frames=3[m];\
+                 [m][image]overlay=x=20*t:y=(main_h-overlay_h)/2,hflip[v]",
+                "-map",
+                "[v]",
+                "-map",
+                "0:a",
+            ],
+            lossless,
+        ]),
+    ];
+    for args in &list {
+        let (plain, ours, log) = e.both_log(args, "mkv");
+        assert_same(&plain, &ours);
+        let (fa, fb) = (framemd5(&plain), framemd5(&ours));
+        assert_eq!(fa.len(), 120);
+        assert_eq!(fa, fb, "{args:?}: decoded frames differ");
+        let chunks = planned_chunks(&e, &with(&[&["-y"], args, &[&e.p("dry.mkv")]]));
+        assert!(chunks >= 3, "{args:?}: {chunks} chunks\n{log}");
+    }
+    // nothing of ours (the image included) is left on the workers
+    cluster.assert_clean();
+    // not a still image, or one that does not stay: passed through
+    let out = e.p("o.mkv");
+    for (g, why) in [
+        ("[0][1]overlay=eof_action=endall[o]", "does not stay on"),
+        ("[0][1]overlay=10:10:shortest=1[o]", "does not stay on"),
+        ("[0][1]overlay=x=n[o]", "'n'"),
+        ("[0]hflip[o]", "is an image"),
+    ] {
+        let args = with(&[i, &["-filter_complex", g, "-map", "[o]"]]);
+        let first = dry(&e, &args, &out);
+        assert!(
+            first.starts_with("passthrough:") && first.contains(why),
+            "{g}: expected a pass through naming {why:?}, got {first:?}"
+        );
+    }
+    let looped = ["-i", &src, "-loop", "1", "-i", &logo];
+    let args = with(&[
+        &looped,
+        &["-filter_complex", "[0][1]overlay[o]", "-map", "[o]"],
+    ]);
+    assert!(dry(&e, &args, &out).contains("-loop"));
 }

@@ -18,6 +18,7 @@ use std::process::Command;
 const OPTIONS: &[(&str, &str)] = &[
     ("scale", "scale=96:72:flags=bicubic"),
     ("crop", "crop=100:80"),
+    ("rotate", "rotate=a=0.2*t:c=black"),
     ("pad", "pad=200:140:20:10"),
     ("format", "format=yuv444p"),
     ("noformat", "noformat=yuv420p"),

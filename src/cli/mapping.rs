@@ -93,7 +93,7 @@ pub fn resolve_with_graph(
     out: &FileArgs,
     infos: &[MediaInfo],
     muxer: &Muxer,
-    graph: Option<(&str, usize, usize)>,
+    graph: Option<(Option<&str>, usize, usize)>,
 ) -> Result<Vec<OutStream>, MapError> {
     let disabled = |k: &str| out.last(k).is_some_and(Opt::bool_value);
     let (vn, an, sn, dn) = (
@@ -121,12 +121,24 @@ pub fn resolve_with_graph(
             from_graph: false,
         }
     };
-    if let (Some((label, ..)), true) = (graph, maps.is_empty()) {
+    let graph_stream = |f: usize, s: usize| OutStream {
+        kind: MediaKind::Video,
+        attached_pic: false,
+        disposition: Vec::new(),
+        from_graph: true,
+        ..mk(f, s)
+    };
+    // an unlabelled graph output comes first, and no other video is picked for it
+    let unlabelled = match graph {
+        Some((None, f, s)) => Some(graph_stream(f, s)),
+        _ => None,
+    };
+    if let (Some((Some(label), ..)), true) = (graph, maps.is_empty()) {
         return Err(MapError::Unmapped(label.into()));
     }
     if maps.is_empty() {
-        let mut v = Vec::new();
-        if !vn {
+        let mut v: Vec<OutStream> = unlabelled.into_iter().collect();
+        if !vn && v.is_empty() {
             if let Some((f, s)) = best(cmd, infos, MediaKind::Video) {
                 v.push(mk(f, s));
             }
@@ -149,7 +161,7 @@ pub fn resolve_with_graph(
         let arg = m.arg.as_deref().unwrap_or("");
         if arg.starts_with('[') {
             match graph {
-                Some((label, f, s)) if arg == format!("[{label}]") => {
+                Some((Some(label), f, s)) if arg == format!("[{label}]") => {
                     if list.iter().any(|e| e.3) {
                         return Err(MapError::MappedTwice(label.into()));
                     }
@@ -200,22 +212,16 @@ pub fn resolve_with_graph(
             return Err(MapError::NoMatch(arg.into()));
         }
     }
-    if let (Some((label, ..)), false) = (graph, list.iter().any(|e| e.3)) {
+    if let (Some((Some(label), ..)), false) = (graph, list.iter().any(|e| e.3)) {
         return Err(MapError::Unmapped(label.into()));
     }
-    let mut v = Vec::new();
+    let mut v: Vec<OutStream> = unlabelled.into_iter().collect();
     for (f, s, off, from_graph) in list {
         if off {
             continue;
         }
         if from_graph {
-            v.push(OutStream {
-                kind: MediaKind::Video,
-                attached_pic: false,
-                disposition: Vec::new(),
-                from_graph: true,
-                ..mk(f, s)
-            });
+            v.push(graph_stream(f, s));
             continue;
         }
         let o = mk(f, s);

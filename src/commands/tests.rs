@@ -82,8 +82,14 @@ fn split_encode_and_final_commands() {
     let first_src = c0.first_pts - shift.offset_ticks;
     let pre = pre_roll(c0, &pk, first_src).expect("chunk 0 starts after -ss, mid-GOP");
     let x = start_trim_us(pre, first_src, shift.offset_ticks, tb, 0);
-    let enc0 = encode(&j, c0, &shift, Some(x), "c0.nut", "e0.mp4", None);
-    let enc1 = encode(&j, &p.chunks[1], &shift, None, "c1.nut", "e1.mp4", None);
+    let files = |input, output| EncodeFiles {
+        input,
+        output,
+        passlog: None,
+        image: None,
+    };
+    let enc0 = encode(&j, c0, &shift, Some(x), files("c0.nut", "e0.mp4"));
+    let enc1 = encode(&j, &p.chunks[1], &shift, None, files("c1.nut", "e1.mp4"));
     let fin = final_mux(
         &j,
         &FinalParts {

@@ -29,6 +29,7 @@ pub const FRAME_LOCAL: &[&str] = &[
     "setdar",
     "unsharp",
     "transpose",
+    "rotate",
     "hflip",
     "vflip",
     "eq",
@@ -280,6 +281,33 @@ pub fn check_chain(chain: &str) -> Result<Window, FilterError> {
         }
     }
     Ok(total)
+}
+
+/// Checks an `overlay` that lays a still image (one frame) over the main chain: every output
+/// frame is its main frame with that image, as in plain ffmpeg, as long as the image stays on
+/// to the end (`eof_action=repeat`, `repeatlast=1`, not `shortest`, the defaults) and no
+/// expression counts frames.
+pub fn check_still_overlay(text: &str) -> Result<(), FilterError> {
+    let filters = chain_filters(text)?;
+    let [(name, args)] = &filters[..] else {
+        return Err(FilterError::NotAChain);
+    };
+    let stateful = |why: String| Err(FilterError::Stateful(name.clone(), why));
+    if let Some(word) = counting_word(args) {
+        return stateful(format!(
+            "'{word}' (frame number, byte position or random state) restarts in each chunk"
+        ));
+    }
+    let other = |opt: &str, pos: usize, ok: &[&str]| {
+        option(args, opt, pos).filter(|v| !ok.contains(&v.as_str()))
+    };
+    let ended = other("eof_action", 2, &["repeat", "0"])
+        .or_else(|| other("shortest", 4, &["0", "false"]))
+        .or_else(|| other("repeatlast", 6, &["1", "true"]));
+    match ended {
+        Some(v) => stateful(format!("the image does not stay on to the end ({v})")),
+        None => Ok(()),
+    }
 }
 
 /// An expression variable or function in a filter's option values that differs per chunk: `n`

@@ -13,13 +13,33 @@ use crate::cli::spec::Spec;
 use crate::probe::{MediaInfo, MediaKind};
 
 /// The job's filter graph, resolved: its output label, the input stream it reads and the chain
-/// the workers run as `-vf`.
+/// the workers run (as `-vf`, or around the overlay of a still image).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GraphOut {
-    pub label: String,
+    /// None: an unlabelled output, which ffmpeg maps itself.
+    pub label: Option<String>,
     pub file: usize,
     pub stream: usize,
+    /// The main chain's filters, the overlay left out.
     pub chain: String,
+    pub overlay: Option<Overlay>,
+}
+
+/// A still image laid over the main chain: `pre` (filters before the overlay), the overlay's
+/// text, and the image's input, stream and chain (`side`, may be empty); the filters after
+/// the overlay are the rest of `chain`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overlay {
+    pub pre: Vec<String>,
+    pub filter: String,
+    pub file: usize,
+    pub stream: usize,
+    pub side: Vec<String>,
+    pub post: Vec<String>,
+    /// The image input's options and local path, and its name in a worker's job dir.
+    pub input_opts: Vec<Opt>,
+    pub path: String,
+    pub remote_name: String,
 }
 
 /// Why a graph is not one chain of one plain video stream: part of the reason to pass through,
@@ -66,10 +86,14 @@ pub fn of_cmd(cmd: &CmdLine, infos: &[MediaInfo]) -> Result<Option<GraphOut>, Pa
         _ => return Err(Passthrough(format!("{} filter graphs", graphs.len()))),
     };
     let why = |e: String| Passthrough(format!("-filter_complex {g}: {e}"));
-    let lin = linear(g).map_err(|e| why(e.0))?;
+    let sh = shape(g).map_err(|e| why(e.0))?;
     // one filter at a time: each text is exactly one filter to libavfilter
-    for f in &lin.filters {
+    let side_filters = sh.side.iter().flat_map(|s| &s.filters);
+    for f in sh.pre.iter().chain(&sh.post).chain(side_filters) {
         super::filters::check_chain(f).map_err(|e| why(e.to_string()))?;
+    }
+    if let Some(s) = &sh.side {
+        super::filters::check_still_overlay(&s.overlay).map_err(|e| why(e.to_string()))?;
     }
     if let Some(o) = cmd.outputs[0]
         .opts
@@ -81,13 +105,42 @@ pub fn of_cmd(cmd: &CmdLine, infos: &[MediaInfo]) -> Result<Option<GraphOut>, Pa
             o.flag
         )));
     }
+    // the open inputs bound in graph order, an unlabelled one to the first unused video
     let disabled = |f: usize| cmd.inputs[f].last("vn").is_some_and(Opt::bool_value);
-    let (file, stream) = source(lin.input.as_deref(), infos, disabled).map_err(|e| why(e.0))?;
+    let mut used: Vec<(usize, usize)> = Vec::new();
+    let (mut main, mut side) = ((0, 0), (0, 0));
+    for (is_side, label) in &sh.open {
+        let at = source(label.as_deref(), infos, disabled, &used).map_err(|e| why(e.0))?;
+        used.push(at);
+        *(if *is_side { &mut side } else { &mut main }) = at;
+    }
+    let chain = sh.pre.iter().chain(&sh.post).cloned().collect::<Vec<_>>();
     Ok(Some(GraphOut {
-        label: lin.output,
-        file,
-        stream,
-        chain: lin.chain,
+        label: sh.output,
+        file: main.0,
+        stream: main.1,
+        chain: chain.join(","),
+        overlay: sh.side.map(|s| {
+            let input = &cmd.inputs[side.0];
+            let path = super::local_path(&input.url)
+                .unwrap_or(&input.url)
+                .to_string();
+            let ext = std::path::Path::new(&path)
+                .extension()
+                .map(|e| e.to_string_lossy().to_ascii_lowercase())
+                .unwrap_or_default();
+            Overlay {
+                pre: sh.pre,
+                filter: s.overlay,
+                file: side.0,
+                stream: side.1,
+                side: s.filters,
+                post: sh.post,
+                input_opts: input.opts.clone(),
+                remote_name: format!("aux-{}.{ext}", side.0),
+                path,
+            }
+        }),
     }))
 }
 
@@ -100,8 +153,8 @@ pub struct Linear {
     pub chain: String,
     /// Each filter's text, split where libavfilter splits them.
     pub filters: Vec<String>,
-    /// The output label the user must `-map`.
-    pub output: String,
+    /// The output label the user must `-map`; None for an unlabelled output.
+    pub output: Option<String>,
 }
 
 const WS: &[char] = &[' ', '\n', '\t', '\r'];
@@ -210,67 +263,218 @@ fn chains(g: &str) -> Result<Vec<Chain>, NotOneChain> {
     }
 }
 
-/// The graph as one linear chain, or why it is not one.
+/// The graph as one linear chain, or why it is not one (a still image laid over it is not).
 pub fn linear(g: &str) -> Result<Linear, NotOneChain> {
-    let chains = chains(g)?;
-    let not_linear = || NotOneChain::from("the graph is not one linear chain");
-    let mut input = None;
-    let mut prev_out: Option<String> = None;
-    let mut filters = Vec::new();
-    for (n, c) in chains.iter().enumerate() {
-        if c.inputs.len() > 1 || c.outputs.len() > 1 {
-            return Err(not_linear());
-        }
-        let inp = c.inputs.first().cloned();
-        if n == 0 {
-            input = inp;
-        } else if inp.is_none() || inp != prev_out {
-            return Err(not_linear());
-        }
-        let out = c.outputs.first().cloned();
-        if out.is_none() && n + 1 < chains.len() {
-            return Err(not_linear());
-        }
-        prev_out = out;
-        filters.extend(c.filters.iter().cloned());
-    }
-    let output = prev_out.ok_or("the graph's output is not labelled")?;
-    // Every label names one link: the source and the output appear once, the others twice.
-    let mut names: Vec<&String> = chains
-        .iter()
-        .flat_map(|c| c.inputs.iter().chain(&c.outputs))
-        .collect();
-    names.sort();
-    let ends = [input.as_ref(), Some(&output)];
-    for w in names.chunk_by(|a, b| a == b) {
-        let expected = if ends.contains(&Some(w[0])) { 1 } else { 2 };
-        if w.len() != expected {
-            return Err(not_linear());
-        }
+    let sh = shape(g)?;
+    if sh.side.is_some() {
+        return Err("the graph is not one linear chain".into());
     }
     Ok(Linear {
-        input,
-        chain: filters.join(","),
+        input: sh.input,
+        chain: sh.pre.join(","),
+        filters: sh.pre,
+        output: sh.output,
+    })
+}
+
+/// A graph's shape: one chain from its source to its output, which may lay a second input
+/// over it with one `overlay` (fed by a chain of its own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shape {
+    /// The source's label; None for an unlabelled pad.
+    pub input: Option<String>,
+    /// The main chain's filters before the overlay (all of them without one).
+    pub pre: Vec<String>,
+    pub side: Option<Side>,
+    /// The main chain's filters after the overlay.
+    pub post: Vec<String>,
+    /// The output label; None for an unlabelled output (ffmpeg maps it itself).
+    pub output: Option<String>,
+    /// The graph's open inputs in the order fftools binds them: (is the side's, label).
+    pub open: Vec<(bool, Option<String>)>,
+}
+
+/// What an `overlay` lays over the main chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Side {
+    /// The overlay filter's text.
+    pub overlay: String,
+    /// The side's source label; None for an unlabelled pad.
+    pub input: Option<String>,
+    /// The side chain's filters, in order.
+    pub filters: Vec<String>,
+}
+
+/// An input pad of a filter in the graph.
+#[derive(Debug, Clone)]
+enum Pad {
+    Label(String),
+    Open,
+    Node(usize),
+}
+
+/// Walks a graph the way libavfilter links it: every filter has one input pad (`overlay` two),
+/// labels name links or streams, a filter's unlinked pads are open inputs; then back from the
+/// one output along each filter's first pad, and along an overlay's second pad to the side's
+/// source. A graph with any other filter or link is not this shape.
+pub fn shape(g: &str) -> Result<Shape, NotOneChain> {
+    let not_linear = || NotOneChain::from("the graph is not one linear chain");
+    let name = |f: &str| {
+        let f = f.trim_matches(WS);
+        f[..token_end(f, 0, &['=', '@'])].trim().to_string()
+    };
+    // (text, pads, output label, last of its chain)
+    let mut nodes: Vec<(String, Vec<Pad>, Option<String>, bool)> = Vec::new();
+    for c in chains(g)? {
+        let n = c.filters.len();
+        for (j, f) in c.filters.iter().enumerate() {
+            let pads = if name(f) == "overlay" { 2 } else { 1 };
+            let mut v: Vec<Pad> = if j == 0 {
+                c.inputs.iter().cloned().map(Pad::Label).collect()
+            } else {
+                vec![Pad::Node(nodes.len() - 1)]
+            };
+            if v.len() > pads {
+                return Err(not_linear());
+            }
+            v.resize(pads, Pad::Open);
+            let last = j + 1 == n;
+            if last && c.outputs.len() > 1 {
+                return Err(not_linear());
+            }
+            let out = if last {
+                c.outputs.first().cloned()
+            } else {
+                None
+            };
+            nodes.push((f.clone(), v, out, last));
+        }
+    }
+    // labels that a filter's output carries are links; the others name input streams
+    let mut produced = std::collections::HashMap::new();
+    for (i, n) in nodes.iter().enumerate() {
+        if let Some(l) = &n.2 {
+            if produced.insert(l.clone(), (i, false)).is_some() {
+                return Err(not_linear());
+            }
+        }
+    }
+    let mut pads: Vec<Vec<Pad>> = Vec::new();
+    for n in &nodes {
+        let mut v = Vec::new();
+        for p in &n.1 {
+            v.push(match p {
+                Pad::Label(l) => match produced.get_mut(l) {
+                    Some((k, used)) if !*used => {
+                        *used = true;
+                        Pad::Node(*k)
+                    }
+                    Some(_) => return Err(not_linear()),
+                    None => Pad::Label(l.clone()),
+                },
+                Pad::Open => Pad::Open,
+                Pad::Node(k) => Pad::Node(*k),
+            });
+        }
+        pads.push(v);
+    }
+    let ends: Vec<usize> = (0..nodes.len())
+        .filter(|&i| nodes[i].3 && nodes[i].2.as_ref().is_none_or(|l| !produced[l].1))
+        .collect();
+    let [end] = ends[..] else {
+        return Err(not_linear());
+    };
+    let mut seen = 0;
+    // back from `k` along first pads: the filters in order and where the source pad is
+    let mut back = |mut k: usize| -> Result<(Vec<usize>, (usize, usize)), NotOneChain> {
+        let mut path = vec![];
+        loop {
+            path.push(k);
+            seen += 1;
+            match pads[k][0] {
+                Pad::Node(p) if path.len() <= nodes.len() => k = p,
+                Pad::Node(_) => return Err(not_linear()),
+                _ => {
+                    path.reverse();
+                    return Ok((path, (k, 0)));
+                }
+            }
+        }
+    };
+    let (main, src) = back(end)?;
+    let overlays: Vec<usize> = main
+        .iter()
+        .copied()
+        .filter(|&k| pads[k].len() == 2)
+        .collect();
+    let text = |ks: &[usize]| ks.iter().map(|&k| nodes[k].0.clone()).collect::<Vec<_>>();
+    let (pre, side, post) = match overlays[..] {
+        [] => (text(&main), None, vec![]),
+        [o] => {
+            let (filters, side_src) = match pads[o][1] {
+                Pad::Node(k) => back(k)?,
+                _ => (vec![], (o, 1)),
+            };
+            if filters.iter().any(|&k| pads[k].len() == 2) {
+                return Err(not_linear());
+            }
+            let at = main.iter().position(|&k| k == o).unwrap_or(0);
+            let side = (nodes[o].0.clone(), side_src, text(&filters));
+            (text(&main[..at]), Some(side), text(&main[at + 1..]))
+        }
+        _ => return Err(not_linear()),
+    };
+    if seen != nodes.len() {
+        return Err(not_linear());
+    }
+    let label = |(k, i): (usize, usize)| match &pads[k][i] {
+        Pad::Label(l) => Some(l.clone()),
+        _ => None,
+    };
+    // the open inputs in graph order, the side's marked
+    let side_at = side.as_ref().map(|s| s.1);
+    let mut open = Vec::new();
+    for (k, v) in pads.iter().enumerate() {
+        for (i, p) in v.iter().enumerate() {
+            if matches!(p, Pad::Label(_) | Pad::Open) {
+                open.push((side_at == Some((k, i)), label((k, i))));
+            }
+        }
+    }
+    let side = side.map(|(overlay, at, filters)| Side {
+        overlay,
+        input: label(at),
         filters,
-        output,
+    });
+    Ok(Shape {
+        input: label(src),
+        pre,
+        side,
+        post,
+        output: nodes[end].2.clone(),
+        open,
     })
 }
 
 /// The input stream (file, stream) a video input pad reads, as fftools 5.1 `init_input_filter`
 /// picks it: for `[N:spec]` the first stream of file N that is video (or subtitle: the
 /// sub2video hack) and matches `spec`; for an unlabelled pad the first video stream of all
-/// inputs that `-vn` did not disable. Errors say why it is not one plain video stream.
+/// inputs that `-vn` did not disable and no earlier pad of the graph took (`used`). Errors say why it is not one plain video stream.
 pub fn source(
     label: Option<&str>,
     infos: &[MediaInfo],
     video_disabled: impl Fn(usize) -> bool,
+    used: &[(usize, usize)],
 ) -> Result<(usize, usize), NotOneChain> {
     let Some(label) = label else {
         for (f, info) in infos.iter().enumerate() {
             if video_disabled(f) {
                 continue;
             }
-            if let Some(s) = info.streams.iter().position(|s| s.kind == MediaKind::Video) {
+            let unused = |&(s, st): &(usize, &crate::probe::StreamInfo)| {
+                st.kind == MediaKind::Video && !used.contains(&(f, s))
+            };
+            if let Some((s, _)) = info.streams.iter().enumerate().find(unused) {
                 return Ok((f, s));
             }
         }
@@ -314,7 +518,7 @@ mod tests {
     use super::*;
 
     fn lin(g: &str) -> Result<(Option<String>, String, String), NotOneChain> {
-        linear(g).map(|l| (l.input, l.chain, l.output))
+        linear(g).map(|l| (l.input, l.chain, l.output.unwrap_or_default()))
     }
 
     #[test]
@@ -360,12 +564,45 @@ mod tests {
     }
 
     #[test]
+    fn a_still_image_laid_over_the_chain() {
+        let sh = shape("[1]format=bgra,colorchannelmixer=aa=0.5[i];[0]scale=240:-2[m];[m][i]overlay=5:5,hflip[o]").unwrap();
+        assert_eq!(sh.input.as_deref(), Some("0"));
+        assert_eq!(sh.pre, ["scale=240:-2"]);
+        assert_eq!(sh.post, ["hflip"]);
+        assert_eq!(sh.output.as_deref(), Some("o"));
+        let side = sh.side.unwrap();
+        assert_eq!(side.overlay, "overlay=5:5");
+        assert_eq!(side.input.as_deref(), Some("1"));
+        assert_eq!(side.filters, ["format=bgra", "colorchannelmixer=aa=0.5"]);
+        // the side's source is bound first: it comes first in the graph
+        assert_eq!(
+            sh.open,
+            [(true, Some("1".into())), (false, Some("0".into()))]
+        );
+        // no labels at all: both pads open, the main first; the output unlabelled
+        let sh = shape("overlay=10:main_h-overlay_h-10").unwrap();
+        assert_eq!(sh.open, [(false, None), (true, None)]);
+        assert_eq!((sh.output, sh.pre.len(), sh.post.len()), (None, 0, 0));
+        // an overlay inside a chain: its second pad is open
+        let sh = shape("[0:v]scale=160:-2,overlay[o]").unwrap();
+        assert_eq!(sh.open, [(false, Some("0:v".into())), (true, None)]);
+        for g in [
+            "[0][1]overlay[a];[a][2]overlay[o]",
+            "[0]split[a][b];[a][b]overlay[o]",
+            "[1]hflip[i];[0][i]overlay[o];[1]vflip[x]",
+            "[0][1][2]overlay[o]",
+            "[0][1]overlay[o][p]",
+        ] {
+            assert!(shape(g).is_err(), "{g}");
+        }
+    }
+
+    #[test]
     fn everything_else_is_not() {
         for g in [
             "[0]split[a][b];[a]hflip[c];[b][c]hstack[o]",
             "[0][1]overlay[o]",
             "[0:v]scale=320:-2[v];[0:a]volume=2[a]",
-            "[0]scale=320:-2",
             "[0]scale=320:-2[a];hflip[o]",
             "[0]scale=320:-2[a];[b]hflip[o]",
             "[0]scale[a],hflip[o]",

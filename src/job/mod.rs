@@ -83,6 +83,29 @@ impl JobSpec {
     }
 }
 
+/// A single image among the inputs is only the still image a graph lays over the video, read
+/// once (no loop, no timing or rate options); that image is one.
+fn still_images(cmd: &CmdLine, overlay: Option<&graph::Overlay>) -> Result<(), Passthrough> {
+    const PLAIN: &[&str] = &["f", "c", "codec", "vcodec"];
+    for (i, inp) in cmd.inputs.iter().enumerate() {
+        let path = local_path(&inp.url).unwrap_or(&inp.url);
+        let image = precheck::is_single_image(path, inp);
+        match overlay.filter(|o| o.file == i) {
+            Some(_) if !image => {
+                return pass("the graph lays a video over the video, not an image")
+            }
+            Some(_) => {
+                if let Some(o) = inp.opts.iter().find(|o| !PLAIN.contains(&o.name())) {
+                    return pass(format!("input option -{} on the laid-over image", o.flag));
+                }
+            }
+            None if image => return pass(format!("input {} is an image", inp.url)),
+            None => {}
+        }
+    }
+    Ok(())
+}
+
 /// Why an encoder's output cannot be distributed, if it cannot: a GPU encoder, one whose
 /// codec the chunk containers do not hold, or one that changes the frame rate it is given
 /// (fftools snaps mpeg1/2 to their standard rates and reduces mpeg4's to terms of at most
@@ -148,6 +171,8 @@ pub struct JobSpec {
     pub filter: Option<String>,
     /// The context frames the chain reads around each frame (temporal filters).
     pub window: filters::Window,
+    /// A still image the `-filter_complex` lays over the video: shipped to each worker once.
+    pub overlay: Option<graph::Overlay>,
     /// Audio streams copied into a finer time base, whose timestamps the final mux must map
     /// back to plain ffmpeg's (`audio_copy`): decided once their packets are read.
     pub audio_copies: Vec<AudioCopy>,
@@ -202,7 +227,9 @@ impl TwoPass {
 pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec, Passthrough> {
     let out = &cmd.outputs[0];
     let graph = graph::of_cmd(cmd, infos)?;
-    let graph_out = graph.as_ref().map(|g| (g.label.as_str(), g.file, g.stream));
+    let graph_out = graph
+        .as_ref()
+        .map(|g| (g.label.as_deref(), g.file, g.stream));
     let outs = mapping::resolve_with_graph(cmd, out, infos, pre.muxer, graph_out)
         .map_err(|e| Passthrough(e.to_string()))?;
     let views = out_views(&outs);
@@ -268,8 +295,10 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
         if filter.is_some() {
             return pass("-vf on the filter graph's output (ffmpeg refuses it)");
         }
-        filter = Some(g.chain.clone());
+        filter = Some(g.chain.clone()).filter(|c| !c.is_empty());
     }
+    let overlay = graph.as_ref().and_then(|g| g.overlay.clone());
+    still_images(cmd, overlay.as_ref())?;
     if let Some(f) = &filter {
         if let Some(why) = hwaccel::gpu_filter(&filters::filter_names(f).unwrap_or_default()) {
             return pass(why);
@@ -403,6 +432,7 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
         encode_opts,
         filter,
         window,
+        overlay,
         audio_copies,
         audio_bsf: Vec::new(),
         keyframes,

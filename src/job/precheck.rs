@@ -24,7 +24,7 @@ pub fn is_image_sequence(path: &str, inp: &crate::cli::argv::FileArgs) -> bool {
 }
 
 /// Whether an input is a single image file (read by the image2 demuxer as one frame).
-fn is_single_image(path: &str, inp: &crate::cli::argv::FileArgs) -> bool {
+pub fn is_single_image(path: &str, inp: &crate::cli::argv::FileArgs) -> bool {
     let ext = std::path::Path::new(path)
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase());
@@ -67,11 +67,16 @@ pub fn precheck(cmd: &CmdLine) -> Result<Pre, Passthrough> {
     }
     let out = &cmd.outputs[0];
     let path = local_path(&out.url).ok_or_else(|| Passthrough("output is a pipe or URL".into()))?;
-    for inp in &cmd.inputs {
+    let graph = cmd
+        .globals
+        .iter()
+        .any(|g| matches!(g.name(), "filter_complex" | "lavfi"));
+    for (i, inp) in cmd.inputs.iter().enumerate() {
         let Some(path) = local_path(&inp.url) else {
             return pass(format!("input {} is a pipe or URL", inp.url));
         };
-        if is_single_image(path, inp) {
+        // a later one may be a still image a graph lays over the video (`graph::Overlay`)
+        if is_single_image(path, inp) && !(graph && i > 0) {
             return pass(format!("input {} is an image", inp.url));
         }
         if is_image_sequence(path, inp) && inp.last("loop").is_some() {

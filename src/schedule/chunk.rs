@@ -108,15 +108,24 @@ impl Scheduler {
             tp.upload(w.as_ref(), k).await?;
         }
         let passlog = w.path(&TwoPass::prefix(k));
-        let args = commands::encode(
-            job,
-            c,
-            &sp.shift,
-            trim,
-            &w.path(&src.name),
-            &w.path(&out_name),
-            Some(&passlog),
-        );
+        let image = match &job.overlay {
+            Some(ov) => {
+                let once = (self.images.lock().expect("images").entry(slot.worker_id))
+                    .or_default()
+                    .clone();
+                let local = std::path::Path::new(&ov.path);
+                (once.get_or_try_init(|| w.upload(local, &ov.remote_name))).await?;
+                Some(w.path(&ov.remote_name))
+            }
+            None => None,
+        };
+        let files = commands::EncodeFiles {
+            input: &w.path(&src.name),
+            output: &w.path(&out_name),
+            passlog: Some(&passlog),
+            image: image.as_deref(),
+        };
+        let args = commands::encode(job, c, &sp.shift, trim, files);
         self.dispatched();
         tracing::debug!(
             "timing: chunk {k} dispatched to {} after {:.3}s",

@@ -95,6 +95,8 @@ pub struct Scheduler {
     job: JobId,
     state: Mutex<Shared>,
     wake: Notify,
+    /// Per worker, the still image the job's graph lays over the video, uploaded once.
+    images: Mutex<HashMap<WorkerId, Arc<tokio::sync::OnceCell<()>>>>,
 }
 
 /// How long a slot with nothing to do waits before it looks again for a chunk worth racing.
@@ -132,6 +134,7 @@ impl Scheduler {
                 cancels: HashMap::new(),
             }),
             wake: Notify::new(),
+            images: Mutex::new(HashMap::new()),
         }
     }
 

@@ -104,7 +104,7 @@ fn a_graph_output_stands_where_it_is_mapped() {
         let cmd = CmdLine::parse(argv).unwrap();
         let out = &cmd.outputs[0];
         let mux = formats::by_filename(&out.url).unwrap();
-        resolve_with_graph(&cmd, out, &i, mux, Some(("s0", 0, 0)))
+        resolve_with_graph(&cmd, out, &i, mux, Some((Some("s0"), 0, 0)))
     };
     let outs = run(&["-i", "a", "-map", "0:a:1", "-map", "[s0]", "-vn", "o.mkv"]).unwrap();
     let got: Vec<_> = outs.iter().map(|o| (o.stream, o.from_graph)).collect();
@@ -128,6 +128,30 @@ fn a_graph_output_stands_where_it_is_mapped() {
         run(&["-i", "a", "-map", "[s1]", "o.mkv"]),
         Err(MapError::Label(_))
     ));
+}
+
+#[test]
+fn an_unlabelled_graph_output_comes_first_and_replaces_the_video() {
+    let i = [sample()];
+    let run = |argv: &[&str]| {
+        let cmd = CmdLine::parse(argv).unwrap();
+        let out = &cmd.outputs[0];
+        let mux = formats::by_filename(&out.url).unwrap();
+        let outs = resolve_with_graph(&cmd, out, &i, mux, Some((None, 0, 0))).unwrap();
+        outs.iter()
+            .map(|o| (o.stream, o.from_graph))
+            .collect::<Vec<_>>()
+    };
+    let default = run(&["-i", "a", "o.mkv"]);
+    assert_eq!(default[0], (0, true));
+    assert!(default[1..]
+        .iter()
+        .all(|&(s, g)| !g && i[0].streams[s].kind != MediaKind::Video));
+    assert_eq!(run(&["-i", "a", "-an", "-sn", "o.mkv"]), [(0, true)]);
+    assert_eq!(
+        run(&["-i", "a", "-map", "0:a:1", "o.mkv"]),
+        [(0, true), (2, false)]
+    );
 }
 
 #[test]

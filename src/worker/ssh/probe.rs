@@ -48,7 +48,7 @@ const UNSAFE_BASE: u32 = 96;
 
 /// The names a job dir on a worker may hold, as sh patterns: chunk sources, encoded chunks,
 /// pass-1 statistics, and the marker. Cleanup and the stale sweep remove nothing else.
-pub const OUR_FILES: &[&str] = &["src-*", "enc-*", "pass-*", MARKER];
+pub const OUR_FILES: &[&str] = &["src-*", "enc-*", "pass-*", "aux-*", MARKER];
 /// The dir beside the job dirs where encodes lease the worker's slots (`slot-<i>.lock`, kept).
 pub const LEASE_DIR: &str = "dfslots";
 /// The file that marks a remote dir as a distrffmpeg job dir.
