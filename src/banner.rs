@@ -130,6 +130,17 @@ fn out_codec(job: &JobSpec, codecs: &Codecs, i: usize) -> Option<(String, String
     Some((codec, encoder))
 }
 
+/// An encoder named for a stream this machine encodes (every one but the distributed video)
+/// that the real ffmpeg here does not have: plain ffmpeg refuses the command at once
+/// ("Unknown encoder"), where a distributed run would fail only in the final mux.
+pub fn unknown_local_encoder(job: &JobSpec, codecs: &Codecs) -> Option<String> {
+    (0..job.out_streams.len())
+        .filter(|&i| i != job.video_out)
+        .filter_map(|i| out_codec(job, codecs, i))
+        .map(|(_, encoder)| encoder)
+        .find(|e| codecs.codec_of(e).is_none())
+}
+
 /// The first and last filter of a chain (`scale` and `format` in `scale=…,format=…`).
 fn chain_ends(chain: &str) -> (String, String) {
     let names: Vec<String> = chain

@@ -10,7 +10,8 @@
 //!
 //! `end_to_end` runs the lines marked `e2e` (a representative third of the distributed ones)
 //! through distrffmpeg with small chunks and through plain ffmpeg, and asserts the outputs are
-//! the same (`common::assert_same`).
+//! the same (`common::assert_same`); with `CORPUS_E2E_ALL=1` it runs every line that
+//! distributes (from the `CORPUS_E2E_FROM`th line on, if set).
 
 mod common;
 use common::*;
@@ -377,16 +378,28 @@ fn decisions() {
 
 #[test]
 fn end_to_end() {
-    let entries: Vec<Entry> = corpus().into_iter().filter(|e| e.e2e).collect();
+    // CORPUS_E2E_ALL=1: every line that distributes, not only the marked third
+    let all = std::env::var_os("CORPUS_E2E_ALL").is_some();
+    let entries: Vec<Entry> = corpus().into_iter().filter(|e| e.e2e || all).collect();
     assert!(!entries.is_empty(), "no line is marked e2e");
     let env = media();
     let mut failures = Vec::new();
     for (i, e) in entries.iter().enumerate() {
         let what = format!("{} | {} | {}", e.category, e.source, e.args.join(" "));
-        eprintln!("e2e {i}: {what}");
         let d = decision(&env, &e.args);
+        let no_file = Path::new(e.args.last().map_or("", String::as_str))
+            .extension()
+            .is_none();
+        let from: usize = std::env::var("CORPUS_E2E_FROM").map_or(0, |v| v.parse().unwrap_or(0));
+        if all && (!d.starts_with("distribute") || no_file || i < from) {
+            continue;
+        }
+        eprintln!("e2e {i}: {what}");
         if !d.starts_with("distribute") {
-            failures.push(format!("{what}\n  marked e2e but does not distribute: {d}"));
+            fail(
+                &mut failures,
+                format!("{what}\n  marked e2e but does not distribute: {d}"),
+            );
             continue;
         }
         let (out, opts) = e.args.split_last().unwrap();
@@ -404,7 +417,10 @@ fn end_to_end() {
         b.push(&ours);
         let run = env.run_distr(&b);
         if !run.status.success() {
-            failures.push(format!("{what}\n  distrffmpeg failed:\n{}", stderr(&run)));
+            fail(
+                &mut failures,
+                format!("{what}\n  distrffmpeg failed:\n{}", stderr(&run)),
+            );
             continue;
         }
         // assert_same panics with the first difference; every line is checked before failing.
@@ -417,9 +433,8 @@ fn end_to_end() {
                 .unwrap_or_default();
             let first = msg.lines().next().unwrap_or("").to_string();
             let detail = first_difference(&p, &o);
-            failures.push(format!(
-                "{what}\n  differs from plain ffmpeg: {first}\n  {detail}"
-            ));
+            let why = format!("{what}\n  differs from plain ffmpeg: {first}\n  {detail}");
+            fail(&mut failures, why);
         }
     }
     assert!(
@@ -429,6 +444,12 @@ fn end_to_end() {
         entries.len(),
         failures.join("\n")
     );
+}
+
+/// Records a failing line, and says so at once (a later panic would lose the list).
+fn fail(failures: &mut Vec<String>, why: String) {
+    eprintln!("FAILED: {why}");
+    failures.push(why);
 }
 
 /// Where two outputs first differ, for the failure message: the first differing line of their

@@ -252,3 +252,38 @@ fn progress_to_stdout_like_ffmpeg() {
     assert_eq!(err.matches("frame=").count(), 1, "-nostats: {err}");
     assert!(err.contains(" Lsize="), "-nostats: {err}");
 }
+
+#[test]
+fn an_encoder_this_ffmpeg_lacks_fails_at_once_as_in_ffmpeg() {
+    // the audio is encoded here: plain ffmpeg refuses the command before it reads a frame,
+    // where a distributed run would encode the whole video and fail in the final mux
+    let e = Env::new();
+    let src = e.av_clip("in.mp4", 2.0, 30, 0);
+    let args = [
+        "-i",
+        src.as_str(),
+        "-c:v",
+        "libx264",
+        "-c:a",
+        "libnosuch_aac",
+        "out.mkv",
+    ];
+    let plain = std::process::Command::new("ffmpeg")
+        .args(args)
+        .current_dir(e.dir.path())
+        .output()
+        .expect("ffmpeg");
+    let o = e.run_distr(&args);
+    assert_eq!(o.status.code(), plain.status.code());
+    let (ours, theirs) = (
+        stderr(&o),
+        String::from_utf8_lossy(&plain.stderr).into_owned(),
+    );
+    assert!(
+        theirs.contains("Unknown encoder 'libnosuch_aac'"),
+        "{theirs}"
+    );
+    assert!(ours.contains("Unknown encoder 'libnosuch_aac'"), "{ours}");
+    assert!(!ours.contains("chunks on"), "nothing was encoded: {ours}");
+    assert!(!e.path("out.mkv").exists());
+}

@@ -60,6 +60,10 @@ pub async fn prepare(session: &Session) -> Result<Prepared, Halt> {
     let spec = spec
         .with_default_encoder(default)
         .map_err(|p| Halt::Passthrough(p.into()))?;
+    if let Some(e) = crate::banner::unknown_local_encoder(&spec, &codecs) {
+        let why = format!("encoder {e} is not in this ffmpeg (it refuses the command itself)");
+        return Err(Halt::Passthrough(job::Passthrough(why).into()));
+    }
     let ffmpeg = spec.hw_check.as_ref().map(|_| tools.ffmpeg.as_str());
     let spec = crate::local_checks::run(ffmpeg, &tools.ffprobe, spec, &infos)
         .await?
