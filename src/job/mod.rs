@@ -9,7 +9,7 @@ pub mod filters;
 pub mod graph;
 mod precheck;
 pub mod preroll;
-pub use precheck::{is_image_sequence, local_path, precheck};
+pub use precheck::{is_image_sequence, local_path, precheck, sequence_rate};
 pub mod hwaccel;
 pub mod rotation;
 mod timing;

@@ -23,6 +23,44 @@ pub fn is_image_sequence(path: &str, inp: &crate::cli::argv::FileArgs) -> bool {
     inp.last("pattern_type").is_some() || (numbered && !std::path::Path::new(path).exists())
 }
 
+/// `cmd` with an image sequence's input `-r N` read as `-framerate N`: fftools then gives the
+/// decoded frames the timestamps 0, 1, 2, … in 1/N, which is what the image2 demuxer gives
+/// them at `-framerate N` (tests/image_sequence.rs). Only without `-framerate`, without
+/// options that seek or shift by the demuxer's timestamps (which differ), and for N up to the
+/// demuxer's own 25 fps: above it the last frame keeps the demuxer's 1/25 s, and a cfr output
+/// repeats it (61 frames of 60 at `-r 50`).
+pub fn sequence_rate(cmd: &CmdLine) -> std::borrow::Cow<'_, CmdLine> {
+    const TIMED: &[&str] = &[
+        "framerate",
+        "ss",
+        "sseof",
+        "t",
+        "to",
+        "itsoffset",
+        "itsscale",
+    ];
+    let rewrite = |inp: &crate::cli::argv::FileArgs| {
+        let path = local_path(&inp.url)?;
+        let r = inp.last("r")?;
+        let rate = crate::job::timing::parse_rate(r.arg.as_deref()?)?;
+        let slow = rate.num > 0 && rate.num <= 25 * rate.den;
+        let plain = is_image_sequence(path, inp) && !TIMED.iter().any(|t| inp.last(t).is_some());
+        (plain && slow).then(|| r.arg.clone())
+    };
+    if cmd.inputs.iter().all(|i| rewrite(i).is_none()) {
+        return std::borrow::Cow::Borrowed(cmd);
+    }
+    let mut out = cmd.clone();
+    for inp in &mut out.inputs {
+        if let Some(rate) = rewrite(inp) {
+            for o in inp.opts.iter_mut().filter(|o| o.is("r")) {
+                *o = crate::cli::argv::Opt::new("framerate", rate.as_deref());
+            }
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Whether an input is a single image file (read by the image2 demuxer as one frame).
 pub fn is_single_image(path: &str, inp: &crate::cli::argv::FileArgs) -> bool {
     let ext = std::path::Path::new(path)

@@ -23,6 +23,7 @@ pub async fn prepare(session: &Session) -> Result<Prepared, Halt> {
         display,
         sink,
     } = session;
+    let cmd = &*job::sequence_rate(cmd);
     let pre = job::precheck(cmd).map_err(|p| Halt::Passthrough(p.into()))?;
     for inp in &cmd.inputs {
         let path = job::local_path(&inp.url).unwrap_or(&inp.url);
