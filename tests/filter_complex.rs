@@ -293,7 +293,7 @@ fn other_graphs_pass_through() {
             ]
             .map(String::from)
             .to_vec(),
-            "a video over the video",
+            "is not a single image",
         ),
         (
             one(

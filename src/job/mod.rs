@@ -92,7 +92,10 @@ fn still_images(cmd: &CmdLine, overlay: Option<&graph::Overlay>) -> Result<(), P
         let image = precheck::is_single_image(path, inp);
         match overlay.filter(|o| o.file == i) {
             Some(_) if !image => {
-                return pass("the graph lays a video over the video, not an image")
+                return pass(format!(
+                    "the overlay's second input {} is not a single image (a video would have to be split alongside)",
+                    inp.url
+                ))
             }
             Some(_) => {
                 if let Some(o) = inp.opts.iter().find(|o| !PLAIN.contains(&o.name())) {
