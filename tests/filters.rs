@@ -118,6 +118,8 @@ const TEMPORAL: &[&str] = &[
     "tmix=frames=5:weights='1 2 3 2 1'",
     "atadenoise",
     "atadenoise=s=5",
+    "deflicker",
+    "deflicker=mode=pm:size=10",
     "scale=120:90,tmix=frames=4,yadif",
     // one frame per field (twice the frames, half the time base)
     "yadif=1",

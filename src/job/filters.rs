@@ -180,6 +180,15 @@ fn temporal_window(name: &str, args: &str) -> Option<Result<Window, FilterError>
         },
         // keeps the previous frame's planes
         "kerndeint" => window(1, 0),
+        // corrects each frame by the luminance of it and the `size - 1` frames after it (the
+        // window shrinks at the end of the stream, which the last chunk reaches as plain does)
+        "deflicker" => match option(args, "size", 0)
+            .or_else(|| option(args, "s", usize::MAX))
+            .map_or(Ok(5), |v| v.parse::<usize>())
+        {
+            Ok(n) if (2..=129).contains(&n) => window(0, n - 1),
+            _ => refused("its window size is not a plain number".into()),
+        },
         // mixes the last `frames` frames (the first one repeated at the start)
         "tmix" => match option(args, "frames", 0).map_or(Ok(3), |v| v.parse::<usize>()) {
             Ok(n) if (1..=1024).contains(&n) => window(n - 1, 0),
