@@ -10,7 +10,7 @@
 #   BENCH_ONLY="overhead transfer" bash bench/run.sh
 #
 # Environment: BENCH_DIR (media and scratch, default /tmp/distrffmpeg-bench), BENCH_ONLY (a
-# subset of: overhead windows scaling hetero links long transfer sim), BENCH_REPEAT (back-to-back plain/ours pairs per
+# subset of: overhead fixed windows scaling hetero links long transfer sim), BENCH_REPEAT (back-to-back plain/ours pairs per
 # overhead figure, median reported, default 5), BENCH_SCALING_REPEAT (T1 runs, each between two
 # T4 runs, median reported, default 2), BENCH_LONG_MIN (length of the long input in minutes,
 # default 60), BENCH_OUT (where the table goes, default BENCHMARKS.md in the repository),
@@ -21,7 +21,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 B=${BENCH_DIR:-/tmp/distrffmpeg-bench}
-ONLY=${BENCH_ONLY:-overhead windows scaling hetero links long transfer sim}
+ONLY=${BENCH_ONLY:-overhead fixed windows scaling hetero links long transfer sim}
 REPEAT=${BENCH_REPEAT:-5}
 SCALING_REPEAT=${BENCH_SCALING_REPEAT:-2}
 LONG_MIN=${BENCH_LONG_MIN:-60}
@@ -39,7 +39,7 @@ if [[ -z "${DISTRFFMPEG:-}" ]]; then
     DISTRFFMPEG=$ROOT/target/release/distrffmpeg
 fi
 log "binary: $DISTRFFMPEG ($("$DISTRFFMPEG" -version 2>/dev/null | tail -1))"
-real_runs() { for s in overhead windows scaling hetero links long transfer; do want "$s" && return 0; done; return 1; }
+real_runs() { for s in overhead fixed windows scaling hetero links long transfer; do want "$s" && return 0; done; return 1; }
 if real_runs; then
     make_media
     # ------------------------------------------------------------ workers
@@ -85,6 +85,32 @@ if want overhead; then
         row "Quality, $name, chunked vs single" "SSIM $(delta "$SSIM_OURS" "$SSIM_PLAIN")" \
             "SSIM $SSIM_OURS vs $SSIM_PLAIN, PSNR $PSNR_OURS vs $PSNR_PLAIN dB" "±0.002 SSIM"
     done
+fi
+
+# ---------------------------------------------------------------- 1b. per-job fixed cost
+# A short job (the bench clip's first 5 s) on 2 SSH workers at a full CPU each against plain
+# ffmpeg on the same 2 cores: what connecting, probing, splitting, checking and joining cost
+# where the encode itself is short. Pairs back to back, order alternating, median reported.
+if want fixed; then
+    ffmpeg -nostdin -v error -y -i "$B/clip720.mp4" -t 5 -c copy "$B/clip5.mp4"
+    write_config w2 "\"local_slots\": 0, \"workers\": [$(worker_json 1), $(worker_json 2)]"
+    for i in 1 2; do set_quota "$i" 100000; done
+    pairs=() plains=() ourss=()
+    plain5() { measure ffmpeg -nostdin -v error -y -i "$B/clip5.mp4" "${X264[@]}" "$B/out/plain5.mkv"; plains+=("$T"); }
+    ours5() {
+        measure env DISTRFFMPEG_CONFIG="$B/w2.json" HOME="$B/home" "$DISTRFFMPEG" -nostdin -v error -y \
+            -i "$B/clip5.mp4" "${X264[@]}" "$B/out/ours5.mkv"
+        ourss+=("$T")
+    }
+    for ((r = 0; r < REPEAT; r++)); do
+        if ((r % 2 == 0)); then plain5; ours5; else ours5; plain5; fi
+        pairs+=("$(ratio "${ourss[-1]}" "${plains[-1]}")")
+    done
+    same_frames "$B/out/plain5.mkv" "$B/out/ours5.mkv"
+    for ((i = 1; i <= NWORK; i++)); do set_quota "$i" "$QUOTA"; done
+    row "Per-job fixed cost, 5 s 720p x264 fast, 2 SSH workers (1 CPU each) vs plain ffmpeg (2 cores), no agent" \
+        "$(median "${pairs[@]}")×" \
+        "median of $REPEAT back-to-back pairs, order alternating (each ours/plain: $(join "${pairs[@]}")); plain $(join "${plains[@]}") s, distrffmpeg $(join "${ourss[@]}") s" "≤ 1.10× (with a warm agent)"
 fi
 
 # ---------------------------------------------------------------- 5b. quality per second
