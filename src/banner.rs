@@ -59,6 +59,12 @@ impl Codecs {
         self.rows.get(codec)?.0.first().map(String::as_str)
     }
 
+    /// Whether `name` is an encoder of this ffmpeg, or a codec it has an encoder for (`-c:a
+    /// mp3` picks the codec's first encoder).
+    pub fn knows_encoder(&self, name: &str) -> bool {
+        self.codec_of(name).is_some() || self.rows.get(name).is_some_and(|r| !r.1.is_empty())
+    }
+
     fn codec_of(&self, encoder: &str) -> Option<&str> {
         self.rows
             .iter()
@@ -138,7 +144,7 @@ pub fn unknown_local_encoder(job: &JobSpec, codecs: &Codecs) -> Option<String> {
         .filter(|&i| i != job.video_out)
         .filter_map(|i| out_codec(job, codecs, i))
         .map(|(_, encoder)| encoder)
-        .find(|e| codecs.codec_of(e).is_none())
+        .find(|e| !codecs.knows_encoder(e))
 }
 
 /// The first and last filter of a chain (`scale` and `format` in `scale=…,format=…`).

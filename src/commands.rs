@@ -218,17 +218,26 @@ pub fn encode(
         .into_iter()
         .chain(explicit_timing(job, c))
         .collect();
+    // where plain ffmpeg's chain input ends (an input -t) before frames this chunk decodes
+    let input_end = c.context.input_end.map(|(last, next)| {
+        let mid = format_us(start_trim_us(last, next, 0, job.sync.in_tb, 0));
+        format!("trim=end={mid}")
+    });
     match (&job.overlay, image) {
+        (Some(_), None) => unreachable!("an overlay job's encode names the worker's image"),
         (Some(ov), Some(image)) => {
             push_opts(&mut v, &ov.input_opts);
             v.extend(["-i".to_string(), image.to_string()]);
-            let graph = overlay_graph(job, ov, &after);
+            let graph = overlay_graph(job, ov, input_end.as_deref(), &after);
             v.extend(["-filter_complex".to_string(), graph]);
             v.extend(s(&["-map", "[dfout]"]));
         }
         _ => {
             v.extend(s(&["-map", "0:v:0"]));
-            let chain: Vec<String> = job.worker_filter().into_iter().chain(after).collect();
+            let chain: Vec<String> = (input_end.into_iter())
+                .chain(job.worker_filter())
+                .chain(after)
+                .collect();
             if !chain.is_empty() {
                 v.push("-vf".into());
                 v.push(chain.join(","));
@@ -285,15 +294,21 @@ pub fn encode(
     v
 }
 
-/// The worker's graph for a still image laid over the video: autorotate's filters and the
-/// user's filters before the overlay on the chunk, the image's own chain on input 1, the
+/// The worker's graph for a still image laid over the video: the input's end, autorotate's
+/// filters and the user's filters before the overlay on the chunk, the image's own chain on input 1, the
 /// overlay, the user's filters after it and the worker's trims (`after`), out as `[dfout]`.
-fn overlay_graph(job: &JobSpec, ov: &crate::job::graph::Overlay, after: &[String]) -> String {
+fn overlay_graph(
+    job: &JobSpec,
+    ov: &crate::job::graph::Overlay,
+    input_end: Option<&str>,
+    after: &[String],
+) -> String {
     let chain = |parts: Vec<&str>| match parts.join(",") {
         c if c.is_empty() => "null".to_string(),
         c => c,
     };
-    let mut main: Vec<&str> = job.rotation.filters.clone();
+    let mut main: Vec<&str> = input_end.into_iter().collect();
+    main.extend(job.rotation.filters.iter().copied());
     main.extend(ov.pre.iter().map(String::as_str));
     let side = ov.side.iter().map(String::as_str).collect();
     let mut tail: Vec<&str> = vec![ov.filter.as_str()];

@@ -128,6 +128,17 @@ pub fn by_filename(path: &str) -> Option<&'static Muxer> {
 }
 
 impl Muxer {
+    /// The default video codec as this build of ffmpeg has it: matroska, mp4 and mov fall back
+    /// to mpeg4 without libx264, webm to vp8 without libvpx-vp9 (libavformat's
+    /// `CONFIG_LIBX264_ENCODER` and `CONFIG_LIBVPX_VP9_ENCODER` choices).
+    pub fn default_video_with(&self, has_encoder: impl Fn(&str) -> bool) -> &'static str {
+        match self.name {
+            "matroska" | "mp4" | "mov" if !has_encoder("libx264") => "mpeg4",
+            "webm" if !has_encoder("libvpx-vp9") => "vp8",
+            _ => self.default_video,
+        }
+    }
+
     /// The time base this muxer gives an audio stream of `sample_rate` (None: the one asked
     /// for, i.e. the source's on a stream copy).
     pub fn audio_time_base(&self, sample_rate: u32) -> Option<Rational> {
@@ -157,37 +168,51 @@ impl Muxer {
     /// the encoder's time base, every packet duration and the global-header layout the final
     /// muxers use (mp4 for the codecs it holds, mov for intermediate codecs such as ffv1);
     /// mpegts and avi outputs need in-band headers (their muxers ask for no global header, so
-    /// the encoder repeats its headers before each keyframe), so their chunks are mpegts.
+    /// the encoder repeats its headers before each keyframe), so their chunks are mpegts; the
+    /// mpegts muxer inserts access unit delimiters into h264/hevc, so avi distributes only
+    /// the encoders whose packets it leaves alone (`avi_keeps`).
     pub fn chunk_format(&self, encoder: Option<&str>) -> (&'static str, &'static str) {
-        const MOV_ONLY: &[&str] = &[
-            "ffv1",
-            "prores",
-            "prores_ks",
-            "prores_aw",
-            "dnxhd",
-            "utvideo",
-            "huffyuv",
-            "ffvhuff",
-            "magicyuv",
-            "rawvideo",
-            "qtrle",
-            "hap",
-            "cfhd",
-            "v210",
-            "r210",
-            "png",
-            "cinepak",
-        ];
         if self.name == "null" {
             ("null", "null")
+        } else if self.name == "mpegts" {
+            ("mpegts", "ts")
         } else if encoder.is_some_and(|e| MOV_ONLY.contains(&e)) {
             ("mov", "mov")
-        } else if matches!(self.name, "mpegts" | "avi") {
+        } else if self.name == "avi" {
             ("mpegts", "ts")
         } else {
             ("mp4", "mp4")
         }
     }
+}
+
+/// Encoders whose chunks are mov files (intermediate codecs mp4 does not hold).
+const MOV_ONLY: &[&str] = &[
+    "ffv1",
+    "prores",
+    "prores_ks",
+    "prores_aw",
+    "dnxhd",
+    "utvideo",
+    "huffyuv",
+    "ffvhuff",
+    "magicyuv",
+    "rawvideo",
+    "qtrle",
+    "hap",
+    "cfhd",
+    "v210",
+    "r210",
+    "png",
+    "cinepak",
+];
+
+/// Whether avi chunks of this encoder's output (mpegts, or mov for `MOV_ONLY`) keep its
+/// packets as plain ffmpeg's avi has them: mpeg4 part 2 and mpeg-2 pass the mpegts muxer
+/// untouched (checked: the same bytes through a .ts and directly), h264 and hevc get access
+/// unit delimiters.
+pub fn avi_keeps(encoder: &str) -> bool {
+    MOV_ONLY.contains(&encoder) || matches!(encoder, "mpeg4" | "libxvid")
 }
 
 /// The kind of a subtitle codec, as libavcodec's descriptor props say; None if unknown.
@@ -241,5 +266,26 @@ mod tests {
         assert!(by_name("mkv").is_none());
         assert_eq!(subtitle_kind("subrip"), Some(SubKind::Text));
         assert_eq!(subtitle_kind("hdmv_pgs_subtitle"), Some(SubKind::Bitmap));
+    }
+
+    #[test]
+    fn default_codecs_follow_the_build_and_avi_keeps_only_untouched_packets() {
+        let all = |_: &str| true;
+        let none = |_: &str| false;
+        let mkv = by_name("matroska").unwrap();
+        assert_eq!(mkv.default_video_with(all), "h264");
+        assert_eq!(mkv.default_video_with(none), "mpeg4");
+        assert_eq!(by_name("webm").unwrap().default_video_with(none), "vp8");
+        assert_eq!(by_name("ipod").unwrap().default_video_with(none), "h264");
+        let avi = by_name("avi").unwrap();
+        assert_eq!(avi.chunk_format(Some("mpeg4")), ("mpegts", "ts"));
+        assert_eq!(avi.chunk_format(Some("ffv1")), ("mov", "mov"));
+        assert!(avi_keeps("mpeg4") && avi_keeps("ffv1"));
+        assert!(!avi_keeps("libx264") && !avi_keeps("libx265"));
+        // mpegts outputs keep mpegts chunks whatever the encoder
+        assert_eq!(
+            by_name("mpegts").unwrap().chunk_format(Some("ffv1")).0,
+            "mpegts"
+        );
     }
 }

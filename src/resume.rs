@@ -65,7 +65,7 @@ pub fn fingerprint(plan: &Plan, job: &JobSpec, input: &str) -> String {
         let first = c.out_pts.first().copied().unwrap_or(0);
         let last = c.out_pts.last().copied().unwrap_or(0);
         let line = format!(
-            "{} {} {} {} {} {} {} {:?} {}",
+            "{} {} {} {} {} {} {} {:?} {} {:?}",
             c.start,
             c.end,
             c.first_packet,
@@ -74,7 +74,8 @@ pub fn fingerprint(plan: &Plan, job: &JobSpec, input: &str) -> String {
             first,
             last,
             c.worker_mode,
-            c.preroll
+            c.preroll,
+            c.context.input_end
         );
         h.write(line.as_bytes());
     }

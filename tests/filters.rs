@@ -469,7 +469,8 @@ fn temporal_filters_match_plain_ffmpeg() {
 }
 
 /// Temporal filters with trims: an input `-ss` (no context before the first frame, as in plain
-/// ffmpeg), an output `-ss` and `-t` (plain ffmpeg's chain sees frames before and after the
+/// ffmpeg), an input `-t` that ends the chain where later frames still decode, an output `-ss`
+/// and `-t` (plain ffmpeg's chain sees frames before and after the
 /// written ones, so the first and last chunks decode them as context).
 #[test]
 fn temporal_filters_with_trims_match_plain_ffmpeg() {
@@ -479,6 +480,7 @@ fn temporal_filters_with_trims_match_plain_ffmpeg() {
         "yadif",
         "tmix=frames=4",
         "atadenoise=s=7",
+        "deflicker=mode=gm:size=10",
         "yadif=1",
         "bwdif",
     ]
@@ -487,6 +489,9 @@ fn temporal_filters_with_trims_match_plain_ffmpeg() {
     .collect();
     for (inp, out) in [
         (&["-ss", "0.55"][..], &[][..]),
+        // an input -t that ends the chain inside a GOP: the last chunk decodes frames after
+        // plain ffmpeg's chain ends, which a filter reading ahead must not see
+        (&["-t", "3.1"], &[]),
         (&[], &["-ss", "0.3", "-t", "3.2"][..]),
         (&["-ss", "0.2", "-t", "3.5"], &["-t", "3.1"]),
     ] {

@@ -180,13 +180,14 @@ fn temporal_window(name: &str, args: &str) -> Option<Result<Window, FilterError>
         },
         // keeps the previous frame's planes
         "kerndeint" => window(1, 0),
-        // corrects each frame by the luminance of it and the `size - 1` frames after it (the
-        // window shrinks at the end of the stream, which the last chunk reaches as plain does)
+        // corrects each frame by the luminance of it and the `size - 1` frames after it; at the
+        // end of the stream the filter pads its window with the last frame's luminance if its
+        // queue was ever full, with zeros if not: `size - 1` frames before each chunk fill it
         "deflicker" => match option(args, "size", 0)
             .or_else(|| option(args, "s", usize::MAX))
             .map_or(Ok(5), |v| v.parse::<usize>())
         {
-            Ok(n) if (2..=129).contains(&n) => window(0, n - 1),
+            Ok(n) if (2..=129).contains(&n) => window(n - 1, n - 1),
             _ => refused("its window size is not a plain number".into()),
         },
         // mixes the last `frames` frames (the first one repeated at the start)
@@ -208,17 +209,19 @@ fn temporal_window(name: &str, args: &str) -> Option<Result<Window, FilterError>
 fn option(args: &str, name: &str, position: usize) -> Option<String> {
     let args = args.trim().trim_matches(['\'', '"']);
     let parts: Vec<&str> = args.split(':').filter(|p| !p.is_empty()).collect();
+    // libavfilter sets the options in order: the last one given wins
+    let mut found = None;
     for (i, p) in parts.iter().enumerate() {
         match p.split_once('=') {
-            Some((k, v)) if k.trim() == name => return Some(v.trim().to_string()),
+            Some((k, v)) if k.trim() == name => found = Some(v.trim().to_string()),
             Some(_) => {}
             None if i == position && parts[..i].iter().all(|q| !q.contains('=')) => {
-                return Some(p.trim().to_string())
+                found = Some(p.trim().to_string())
             }
             None => {}
         }
     }
-    None
+    found
 }
 
 /// libpostproc subfilters proven spatial (tests/filters.rs); `al` (autolevels) keeps a
@@ -271,7 +274,7 @@ pub fn check_chain(chain: &str) -> Result<Window, FilterError> {
             return Err(FilterError::Stateful(
                 name,
                 format!(
-                    "'{word}' (frame number, byte position or random state) restarts in each chunk"
+                    "'{word}' (frame number, byte position, random or stored state) restarts in each chunk"
                 ),
             ));
         }
@@ -304,12 +307,26 @@ pub fn check_still_overlay(text: &str) -> Result<(), FilterError> {
     let stateful = |why: String| Err(FilterError::Stateful(name.clone(), why));
     if let Some(word) = counting_word(args) {
         return stateful(format!(
-            "'{word}' (frame number, byte position or random state) restarts in each chunk"
+            "'{word}' (frame number, byte position, random or stored state) restarts in each chunk"
         ));
     }
     let other = |opt: &str, pos: usize, ok: &[&str]| {
         option(args, opt, pos).filter(|v| !ok.contains(&v.as_str()))
     };
+    // x and y may read their own values of the frame before
+    let own = ["x", "y"].iter().find(|&&v| {
+        [("x", 0), ("y", 1)].iter().any(|&(opt, pos)| {
+            option(args, opt, pos).is_some_and(|e| {
+                e.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .any(|w| w == v)
+            })
+        })
+    });
+    if let Some(v) = own {
+        return stateful(format!(
+            "'{v}' (the position of the frame before) restarts in each chunk"
+        ));
+    }
     let ended = other("eof_action", 2, &["repeat", "0"])
         .or_else(|| other("shortest", 4, &["0", "false"]))
         .or_else(|| other("repeatlast", 6, &["1", "true"]));
@@ -321,8 +338,8 @@ pub fn check_still_overlay(text: &str) -> Result<(), FilterError> {
 
 /// An expression variable or function in a filter's option values that differs per chunk: `n`
 /// (frame number: crop, eq, hue, scale with eval=frame, timeline `enable`), `pos` (byte
-/// position in the input, another file on a worker) or `random` (state carried from frame to
-/// frame). Values are looked at as whole words; option names (`dctdnoiz=n=3`) are not values,
+/// position in the input, another file on a worker), `random` (state carried from frame to
+/// frame) or `st`/`ld` (variables an expression stores for the next frame). Values are looked at as whole words; option names (`dctdnoiz=n=3`) are not values,
 /// and `t` (the timestamp) is kept by chunks.
 fn counting_word(args: &str) -> Option<&str> {
     let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
@@ -333,7 +350,7 @@ fn counting_word(args: &str) -> Option<&str> {
         }
         let word = &args[start..i];
         let is_name = c == '=' && (start == 0 || args[..start].ends_with(':'));
-        if !is_name && matches!(word, "n" | "pos" | "random") {
+        if !is_name && matches!(word, "n" | "pos" | "random" | "st" | "ld") {
             return Some(word);
         }
         start = i + c.len_utf8();
@@ -421,6 +438,24 @@ fn top_level_comma(s: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_still_overlay_keeps_the_image_and_no_state() {
+        assert!(check_still_overlay("overlay=10:main_h-overlay_h-10").is_ok());
+        assert!(check_still_overlay("overlay=x=20*t:y=5:eof_action=repeat").is_ok());
+        for bad in [
+            "overlay=x='if(gt(t,1),x+1,0)'",
+            "overlay=x='st(0,ld(0)+1)'",
+            "overlay=eof_action=repeat:eof_action=pass",
+            "overlay=0:0:endall",
+            "overlay=shortest=1",
+            "overlay=repeatlast=0",
+        ] {
+            assert!(check_still_overlay(bad).is_err(), "{bad}");
+        }
+        // the last value of an option counts, as libavfilter sets them in order
+        assert_eq!(check_chain("deflicker=size=3:size=7").unwrap().after, 6);
+    }
 
     #[test]
     fn chains_split_like_libavfilter() {

@@ -60,14 +60,13 @@ impl JobSpec {
         if self.encoder.is_some() {
             return Ok(self);
         }
-        let codec = self.muxer.default_video;
         let Some(e) = default.filter(|&e| e != "wrapped_avframe") else {
             return Err(Passthrough(format!(
-                "no encoder for {codec}, the default video codec of {}",
+                "no encoder for the default video codec of {}",
                 self.muxer.name
             )));
         };
-        if let Some(why) = encoder_refusal(e, self.frame_rate) {
+        if let Some(why) = encoder_refusal(e, self.frame_rate, self.muxer) {
             return Err(Passthrough(why));
         }
         self.encoder = Some(e.to_string());
@@ -85,11 +84,17 @@ impl JobSpec {
 
 /// A single image among the inputs is only the still image a graph lays over the video, read
 /// once (no loop, no timing or rate options); that image is one.
-fn still_images(cmd: &CmdLine, overlay: Option<&graph::Overlay>) -> Result<(), Passthrough> {
+fn still_images(
+    cmd: &CmdLine,
+    infos: &[MediaInfo],
+    overlay: Option<&graph::Overlay>,
+) -> Result<(), Passthrough> {
     const PLAIN: &[&str] = &["f", "c", "codec", "vcodec"];
     for (i, inp) in cmd.inputs.iter().enumerate() {
         let path = local_path(&inp.url).unwrap_or(&inp.url);
-        let image = precheck::is_single_image(path, inp);
+        // (an animated gif or png is more than one picture)
+        let animated = matches!(infos[i].format.format_name.as_str(), "gif" | "apng");
+        let image = precheck::is_single_image(path, inp) && !animated;
         match overlay.filter(|o| o.file == i) {
             Some(_) if !image => {
                 return pass(format!(
@@ -102,7 +107,7 @@ fn still_images(cmd: &CmdLine, overlay: Option<&graph::Overlay>) -> Result<(), P
                     return pass(format!("input option -{} on the laid-over image", o.flag));
                 }
             }
-            None if image => return pass(format!("input {} is an image", inp.url)),
+            None if image || animated => return pass(format!("input {} is an image", inp.url)),
             None => {}
         }
     }
@@ -113,20 +118,34 @@ fn still_images(cmd: &CmdLine, overlay: Option<&graph::Overlay>) -> Result<(), P
 /// codec the chunk containers do not hold, or one that changes the frame rate it is given
 /// (fftools snaps mpeg1/2 to their standard rates and reduces mpeg4's to terms of at most
 /// 65535), which the planner does not model.
-fn encoder_refusal(e: &str, rate: Rational) -> Option<String> {
+fn encoder_refusal(e: &str, rate: Rational, muxer: &Muxer) -> Option<String> {
     if let Some(why) = hwaccel::gpu_encoder(e) {
         return Some(why);
     }
-    if e == "flv" {
-        return Some("encoder flv: its chunks cannot be stored".into());
+    if matches!(e, "flv" | "flv1") {
+        return Some(format!("encoder {e}: its chunks cannot be stored"));
+    }
+    if muxer.name == "avi" && !crate::formats::avi_keeps(e) {
+        return Some(format!(
+            "encoder {e} into avi: no chunk container keeps its packets as plain ffmpeg's avi has them"
+        ));
     }
     let rate = rate.reduced();
-    if e == "mpeg4" && rate.num.max(rate.den) > 65535 {
-        return Some(format!("encoder mpeg4 reduces the frame rate {rate}"));
+    if matches!(e, "mpeg4" | "libxvid") && rate.num.max(rate.den) > 65535 {
+        return Some(format!("encoder {e} reduces the frame rate {rate}"));
     }
     matches!(
         e,
-        "mpeg1video" | "mpeg2video" | "h261" | "h263" | "msmpeg4" | "msmpeg4v2" | "wmv1" | "wmv2"
+        "mpeg1video"
+            | "mpeg2video"
+            | "h261"
+            | "h263"
+            | "h263p"
+            | "msmpeg4"
+            | "msmpeg4v2"
+            | "msmpeg4v3"
+            | "wmv1"
+            | "wmv2"
     )
     .then(|| format!("encoder {e} adjusts the frame rate itself"))
 }
@@ -301,7 +320,7 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
         filter = Some(g.chain.clone()).filter(|c| !c.is_empty());
     }
     let overlay = graph.as_ref().and_then(|g| g.overlay.clone());
-    still_images(cmd, overlay.as_ref())?;
+    still_images(cmd, infos, overlay.as_ref())?;
     if let Some(f) = &filter {
         if let Some(why) = hwaccel::gpu_filter(&filters::filter_names(f).unwrap_or_default()) {
             return pass(why);
@@ -373,7 +392,7 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
     let encoder = codec(vi)?;
     if let Some(why) = encoder
         .as_deref()
-        .and_then(|e| encoder_refusal(e, frame_rate))
+        .and_then(|e| encoder_refusal(e, frame_rate, pre.muxer))
     {
         return Err(Passthrough(why));
     }

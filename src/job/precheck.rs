@@ -38,10 +38,15 @@ pub fn sequence_rate(cmd: &CmdLine) -> std::borrow::Cow<'_, CmdLine> {
         "to",
         "itsoffset",
         "itsscale",
+        "ts_from_file",
     ];
     let rewrite = |inp: &crate::cli::argv::FileArgs| {
         let path = local_path(&inp.url)?;
-        let r = inp.last("r")?;
+        // `-r` for every stream (a specifier such as `-r:v:1` may match none)
+        let r = inp.last("r").filter(|o| o.flag == "r")?;
+        if inp.opts.iter().any(|o| o.is("r") && o.flag != "r") {
+            return None;
+        }
         let rate = crate::job::timing::parse_rate(r.arg.as_deref()?)?;
         let slow = rate.num > 0 && rate.num <= 25 * rate.den;
         let plain = is_image_sequence(path, inp) && !TIMED.iter().any(|t| inp.last(t).is_some());

@@ -57,7 +57,8 @@ pub async fn prepare(session: &Session) -> Result<Prepared, Halt> {
     }
     let spec = job::analyze(cmd, &pre, &infos).map_err(|p| Halt::Passthrough(p.into()))?;
     let (version, codecs) = codecs.await.map_err(anyhow::Error::from)??;
-    let default = codecs.default_encoder(spec.muxer.default_video);
+    let codec = spec.muxer.default_video_with(|e| codecs.knows_encoder(e));
+    let default = codecs.default_encoder(codec);
     let spec = spec
         .with_default_encoder(default)
         .map_err(|p| Halt::Passthrough(p.into()))?;

@@ -136,6 +136,10 @@ pub struct Context {
     pub before: Option<(i64, i64)>,
     /// The chunk's last output frame, and the chain's next output after it.
     pub after: Option<(i64, i64)>,
+    /// Where plain ffmpeg's chain input ends (an input `-t`/`-to`) before frames this chunk
+    /// decodes: the chain's last frame and the next decoded one, in the chain input's time
+    /// base. A filter that reads frames ahead must see the same end (`trim=end` before it).
+    pub input_end: Option<(i64, i64)>,
 }
 
 impl Chunk {
@@ -216,6 +220,8 @@ struct Ctx<'a> {
     cum: Vec<u64>,
     /// Cumulative cost of packets in decode order: `pcum[i]` for packets `[0, i)`.
     pcum: Vec<u64>,
+    /// The first frame after the chain's last, when an input trim ends the chain early.
+    beyond: Option<i64>,
 }
 
 /// Decoding a frame costs about this fraction of encoding it (x264 `fast` on busy 720p: a fit
@@ -304,6 +310,10 @@ impl Ctx<'_> {
         let context = Context {
             before: (lo < ca).then(|| (self.chain[lo].pts, output(self.out(a) - 1))),
             after: (hi > cb).then(|| (output(self.out(b) - 1), output(self.out(b)))),
+            input_end: self
+                .beyond
+                .filter(|_| hi == self.chain.len() && self.inp.window.after > 0)
+                .map(|next| (self.chain[hi - 1].pts, next)),
         };
         (context, first, last, self.chain[lo].pts)
     }
@@ -483,9 +493,14 @@ pub fn plan(inp: &PlanInput) -> Result<Plan, PlanError> {
             .iter()
             .all(|e| e.count <= 1 && e.dups_of_previous == 0)
         && last_kept.is_some_and(|l| plain[..l].iter().any(|e| e.count == 0));
+    let beyond = chain.last().and_then(|last| {
+        let all = timeline::presentation_order(inp.packets, inp.stream_tb, inp.trims.ts_offset_us);
+        all.iter().map(|f| f.pts).filter(|&p| p > last.pts).min()
+    });
     let ctx = Ctx {
         inp,
         explicit,
+        beyond,
         frames,
         chain,
         outputs,
