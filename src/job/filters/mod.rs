@@ -314,14 +314,10 @@ pub fn check_still_overlay(text: &str) -> Result<(), FilterError> {
         option(args, opt, pos).filter(|v| !ok.contains(&v.as_str()))
     };
     // x and y may read their own values of the frame before
-    let own = ["x", "y"].iter().find(|&&v| {
-        [("x", 0), ("y", 1)].iter().any(|&(opt, pos)| {
-            option(args, opt, pos).is_some_and(|e| {
-                e.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                    .any(|w| w == v)
-            })
-        })
-    });
+    let own = [("x", 0), ("y", 1)]
+        .iter()
+        .filter_map(|&(opt, pos)| option(args, opt, pos))
+        .find_map(|e| value_word(&e, &["x", "y"]).map(str::to_string));
     if let Some(v) = own {
         return stateful(format!(
             "'{v}' (the position of the frame before) restarts in each chunk"
@@ -342,6 +338,11 @@ pub fn check_still_overlay(text: &str) -> Result<(), FilterError> {
 /// frame) or `st`/`ld` (variables an expression stores for the next frame). Values are looked at as whole words; option names (`dctdnoiz=n=3`) are not values,
 /// and `t` (the timestamp) is kept by chunks.
 fn counting_word(args: &str) -> Option<&str> {
+    value_word(args, &["n", "pos", "random", "st", "ld"])
+}
+
+/// The first of `words` that stands as a whole word in option values (not an option's name).
+fn value_word<'a>(args: &'a str, words: &[&str]) -> Option<&'a str> {
     let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
     let mut start = 0;
     for (i, c) in args.char_indices().chain([(args.len(), ' ')]) {
@@ -350,7 +351,7 @@ fn counting_word(args: &str) -> Option<&str> {
         }
         let word = &args[start..i];
         let is_name = c == '=' && (start == 0 || args[..start].ends_with(':'));
-        if !is_name && matches!(word, "n" | "pos" | "random" | "st" | "ld") {
+        if !is_name && words.contains(&word) {
             return Some(word);
         }
         start = i + c.len_utf8();

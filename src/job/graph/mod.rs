@@ -320,15 +320,20 @@ enum Pad {
 pub fn shape(g: &str) -> Result<Shape, NotOneChain> {
     let not_linear = || NotOneChain::from("the graph is not one linear chain");
     let name = |f: &str| {
-        let f = f.trim_matches(WS);
-        f[..token_end(f, 0, &['=', '@'])].trim().to_string()
+        super::filters::filter_names(f)
+            .ok()
+            .and_then(|n| n.first().cloned())
     };
     // (text, pads, output label, last of its chain)
     let mut nodes: Vec<(String, Vec<Pad>, Option<String>, bool)> = Vec::new();
     for c in chains(g)? {
         let n = c.filters.len();
         for (j, f) in c.filters.iter().enumerate() {
-            let pads = if name(f) == "overlay" { 2 } else { 1 };
+            let pads = if name(f).as_deref() == Some("overlay") {
+                2
+            } else {
+                1
+            };
             let mut v: Vec<Pad> = if j == 0 {
                 c.inputs.iter().cloned().map(Pad::Label).collect()
             } else {

@@ -70,6 +70,8 @@ fn a_still_image_laid_over_the_chain() {
     let sh = shape("overlay=10:main_h-overlay_h-10").unwrap();
     assert_eq!(sh.open, [(false, None), (true, None)]);
     assert_eq!((sh.output, sh.pre.len(), sh.post.len()), (None, 0, 0));
+    // a named instance is still the overlay
+    assert!(shape("[0][1]overlay@wm=5:5[o]").unwrap().side.is_some());
     // an overlay inside a chain: its second pad is open
     let sh = shape("[0:v]scale=160:-2,overlay[o]").unwrap();
     assert_eq!(sh.open, [(false, Some("0:v".into())), (true, None)]);
