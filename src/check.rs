@@ -30,7 +30,11 @@ pub async fn rows(
 ) -> Vec<Row> {
     let dir = crate::worker::ssh::probe::job_dir_name("check");
     let mut rows = Vec::new();
-    for p in pool::probe_all(config, &dir, encoder).await {
+    let needs = pool::Needs {
+        encoder: encoder.map(str::to_string),
+        fonts: None,
+    };
+    for p in pool::probe_all(config, &dir, &needs).await {
         let label = p.spec.target.label.clone();
         rows.push(match p.result {
             Ok((w, caps)) => {
@@ -174,7 +178,7 @@ pub async fn transfer_test(config: &Config, file: &Path) -> anyhow::Result<Vec<S
     let size = std::fs::metadata(file)?.len() as f64 / 1e6;
     let dir = format!("transfer-{}", std::process::id());
     let mut lines = Vec::new();
-    for p in pool::probe_all(config, &dir, None).await {
+    for p in pool::probe_all(config, &dir, &pool::Needs::default()).await {
         let label = p.spec.target.label.clone();
         let (w, _) = match p.result {
             Ok(x) => x,

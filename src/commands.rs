@@ -175,6 +175,30 @@ pub struct EncodeFiles<'a> {
     pub output: &'a str,
     pub passlog: Option<&'a str>,
     pub image: Option<&'a str>,
+    /// The worker's copies of the burn-ins' subtitle files (`JobSpec::burn_in`'s order).
+    pub subtitles: &'a [String],
+}
+
+/// The subtitle streams and attachments (fonts) of a matroska file that a burn-in reads,
+/// copied into a file of their own for the workers (`job::burnin::Carry::Extract`): the same
+/// packets at the same times, codec headers and font tags, in the same order.
+pub fn extract_subtitles(src: &str, out: &str) -> Vec<String> {
+    // (-copyts: the events keep their times, which the input's start would otherwise shift)
+    let mut v = s(&[
+        "-nostdin",
+        "-hide_banner",
+        "-v",
+        "error",
+        "-y",
+        "-copyts",
+        "-i",
+    ]);
+    v.push(src.to_string());
+    v.extend(s(&[
+        "-map", "0:s", "-map", "0:t?", "-c", "copy", "-f", "matroska",
+    ]));
+    v.push(out.to_string());
+    v
 }
 
 /// ENCODE: the worker's command, reading the chunk's NUT file and writing the encoded chunk.
@@ -190,6 +214,7 @@ pub fn encode(
         output,
         passlog,
         image,
+        subtitles,
     } = files;
     // verbose level: the output stream's description with every color property, the chroma
     // location included (see `worker::encoder_color`); each line tagged with its level, so
@@ -235,7 +260,7 @@ pub fn encode(
         _ => {
             v.extend(s(&["-map", "0:v:0"]));
             let chain: Vec<String> = (input_end.into_iter())
-                .chain(job.worker_filter())
+                .chain(job.worker_filter(subtitles))
                 .chain(after)
                 .collect();
             if !chain.is_empty() {

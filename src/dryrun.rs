@@ -61,11 +61,15 @@ pub fn render(job: &JobSpec, planned: &Planned, ffmpeg: &str) -> String {
         } else {
             ""
         };
+        let subtitles: Vec<String> = (job.burn_in.iter())
+            .map(|b| b.remote_name.clone())
+            .collect();
         let files = commands::EncodeFiles {
             input: &src,
             output: &enc,
             passlog: Some("pass-NNNNN"),
             image: job.overlay.as_ref().map(|o| o.remote_name.as_str()),
+            subtitles: &subtitles,
         };
         let enc_cmd = commands::encode(job, c, &shift, trim, files);
         let _ = writeln!(s, "  REMOTE {}{note}", display_cmd("ffmpeg", &enc_cmd));

@@ -399,6 +399,35 @@ pub async fn probe_packets(
     parse_packets(&out).with_context(|| format!("{path}: packet index"))
 }
 
+/// The subtitle events of a file (the packets of its `stream`th subtitle stream, or of every
+/// one) as start and end in µs (no end when the packet has no duration), for
+/// `job::burnin::busy_spans`.
+pub async fn subtitle_events(
+    ffprobe: &str,
+    path: &str,
+    stream: Option<i64>,
+) -> Result<Vec<(i64, Option<i64>)>> {
+    let entries = Show::Entries("packet=pts_time,duration_time");
+    let select = stream.map_or("s".to_string(), |i| format!("s:{i}"));
+    let args = ffprobe_args("error", entries, "csv=p=0")
+        .streams(select)
+        .input(path);
+    let out = process::output(ffprobe, &args)
+        .await
+        .with_context(|| format!("{path}: cannot read the subtitle events"))?;
+    let us = |t: &str| crate::rational::parse_duration_us(t.trim());
+    let mut events = Vec::new();
+    for line in String::from_utf8_lossy(&out).lines() {
+        let mut it = line.split(',');
+        let Some(start) = it.next().and_then(us) else {
+            anyhow::bail!("{path}: a subtitle packet without a time ({line})");
+        };
+        let end = it.next().and_then(us).map(|d| start + d);
+        events.push((start, end));
+    }
+    Ok(events)
+}
+
 /// The byte positions of each stream's packets among the file's first packets (the order the
 /// demuxer delivers them in).
 pub async fn first_positions(

@@ -5,6 +5,7 @@
 
 use crate::assemble::verify::{self, EncodedChunk};
 use crate::hash::Fnv;
+use crate::job::burnin::Carry;
 use crate::job::JobSpec;
 use crate::plan::Plan;
 use crate::probe::Packet;
@@ -91,6 +92,14 @@ pub fn fingerprint(plan: &Plan, job: &JobSpec, input: &str) -> String {
         }
         h.write(ov.filter.as_bytes());
         h.write(&std::fs::read(&ov.path).unwrap_or_default());
+    }
+    for b in &job.burn_in {
+        // the subtitles burned in: a shipped file whole, a media file's sampled bytes
+        let content = match b.carry {
+            Carry::Ship => std::fs::read(&b.file).unwrap_or_default(),
+            Carry::Extract => input_fingerprint(&[], Path::new(&b.file)).into_bytes(),
+        };
+        h.write(&content);
     }
     h.write(job.chunk_format().0.as_bytes());
     h.hex()

@@ -4,6 +4,7 @@
 
 pub mod audio_copy;
 pub use audio_copy::AudioCopy;
+pub mod burnin;
 pub mod classify;
 pub mod filters;
 pub mod graph;
@@ -74,10 +75,14 @@ impl JobSpec {
     }
 
     /// The workers' `-vf`: autorotate's filters (their chunk files carry no display matrix),
-    /// then the user's chain.
-    pub fn worker_filter(&self) -> Option<String> {
+    /// then the user's chain, its burn-ins reading the worker's copies (`burn_paths`, in the
+    /// order of `burn_in`).
+    pub fn worker_filter(&self, burn_paths: &[String]) -> Option<String> {
+        let paths: Vec<&str> = burn_paths.iter().map(String::as_str).collect();
+        let chain =
+            (self.filter.as_deref()).map(|f| burnin::worker_chain(f, &self.burn_in, &paths));
         let mut parts: Vec<&str> = self.rotation.filters.clone();
-        parts.extend(self.filter.as_deref());
+        parts.extend(chain.as_deref());
         (!parts.is_empty()).then(|| parts.join(","))
     }
 }
@@ -195,6 +200,11 @@ pub struct JobSpec {
     pub window: filters::Window,
     /// A still image the `-filter_complex` lays over the video: shipped to each worker once.
     pub overlay: Option<graph::Overlay>,
+    /// The chain's subtitle burn-ins: their files are shipped to each worker once.
+    pub burn_in: Vec<burnin::BurnIn>,
+    /// Where no chunk may start because of them (`burnin::busy_spans`, µs of filter time):
+    /// filled once their files are read.
+    pub subtitle_busy_us: Vec<(i64, i64)>,
     /// Audio streams copied into a finer time base, whose timestamps the final mux must map
     /// back to plain ffmpeg's (`audio_copy`): decided once their packets are read.
     pub audio_copies: Vec<AudioCopy>,
@@ -330,6 +340,19 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
         Some(f) => filters::check_chain(f).map_err(|e| Passthrough(e.to_string()))?,
         None => filters::Window::default(),
     };
+    let burn_in = match &filter {
+        Some(f) => burnin::find(f).map_err(|e| Passthrough(e.to_string()))?,
+        None => Vec::new(),
+    };
+    let side_burns = |ov: &graph::Overlay| {
+        (ov.side.iter()).any(|f| burnin::find(f).map_or(true, |b| !b.is_empty()))
+    };
+    if overlay
+        .as_ref()
+        .is_some_and(|ov| !burn_in.is_empty() || side_burns(ov))
+    {
+        return pass("subtitles burned in next to a laid-over image");
+    }
     for o in out
         .opts
         .iter()
@@ -455,6 +478,8 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
         filter,
         window,
         overlay,
+        burn_in,
+        subtitle_busy_us: Vec::new(),
         audio_copies,
         audio_bsf: Vec::new(),
         keyframes,

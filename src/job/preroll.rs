@@ -18,7 +18,8 @@ const ENCODERS: &[&str] = &["libx264"];
 impl JobSpec {
     /// The most pre-roll frames a chunk of this job gets (0: none). Only where the dropping of
     /// the pre-roll packets is proven exact: a listed encoder without an open GOP, one pass, no
-    /// output `-ss`, no temporal filter (its context frames are trimmed before the encoder), and
+    /// output `-ss`, no temporal filter (its context frames are trimmed before the encoder), no subtitles
+    /// burned in (their layout depends on the frames drawn before), and
     /// mp4/mov chunk files (their demuxer seeks to the IDR by its pts).
     pub fn preroll(&self) -> usize {
         let encoder = self.encoder.as_deref().unwrap_or("");
@@ -33,6 +34,7 @@ impl JobSpec {
             && self.two_pass.is_none()
             && self.timing.out_ss_us.is_none()
             && plain_chain
+            && self.burn_in.is_empty()
             && matches!(self.chunk_format().0, "mp4" | "mov");
         if ok {
             MAX_FRAMES

@@ -314,3 +314,44 @@ fn a_video_frame_cap_goes_to_the_planner() {
     let j = decide(&["-i", "a.mp4", "-an", "-frames", "7", "o.mkv"], &one()).unwrap();
     assert_eq!(j.sync.max_frames, Some(7));
 }
+
+#[test]
+fn burn_ins_are_found_and_refused_next_to_a_laid_over_image() {
+    let j = decide(
+        &[
+            "-i",
+            "in.mkv",
+            "-vf",
+            "scale=640:-2,subtitles=s.srt",
+            "o.mkv",
+        ],
+        &one(),
+    )
+    .unwrap();
+    assert_eq!(j.burn_in.len(), 1);
+    assert_eq!(j.burn_in[0].file, "s.srt");
+    assert_eq!(j.preroll(), 0);
+    assert_eq!(
+        j.worker_filter(&["/w/aux-sub0.srt".to_string()]).as_deref(),
+        Some("scale=640:-2,subtitles=filename=\\'/w/aux-sub0.srt\\'")
+    );
+    let infos = vec![one().remove(0), info(vec![video(0, 64, 64)])];
+    for graph in [
+        "[0]subtitles=s.srt[m];[m][1]overlay=5:5[o]",
+        "[1]subtitles=s.srt[l];[0][l]overlay=5:5[o]",
+    ] {
+        let argv = [
+            "-i",
+            "in.mkv",
+            "-i",
+            "logo.png",
+            "-filter_complex",
+            graph,
+            "-map",
+            "[o]",
+            "o.mkv",
+        ];
+        let why = decide(&argv, &infos).unwrap_err().0;
+        assert!(why.contains("laid-over image"), "{graph}: {why}");
+    }
+}

@@ -41,6 +41,8 @@ pub struct Probing {
     rx: mpsc::UnboundedReceiver<(usize, pool::Probed)>,
     /// Cancelled when the job no longer waits for workers still connecting.
     give_up: CancellationToken,
+    /// What the job asks of each worker.
+    needs: pool::Needs,
 }
 
 /// Starts connecting to every configured SSH worker (their per-run dirs are created).
@@ -53,10 +55,14 @@ pub fn start_probing(prepared: &Prepared) -> Probing {
         .map(|s| (s.target.label.clone(), s.slots))
         .collect();
     let give_up = CancellationToken::new();
+    let needs = pool::Needs {
+        encoder: job.encoder.clone(),
+        fonts: env.fonts.clone(),
+    };
     let rx = pool::probe_each(
         specs,
         &crate::worker::ssh::probe::job_dir_name(&id),
-        job.encoder.as_deref(),
+        &needs,
         &give_up,
     );
     Probing {
@@ -64,6 +70,7 @@ pub fn start_probing(prepared: &Prepared) -> Probing {
         workers,
         rx,
         give_up,
+        needs,
     }
 }
 
@@ -131,7 +138,6 @@ pub(super) fn slots_of(m: &pool::PoolMember, worker_id: WorkerId, first_id: usiz
 pub async fn gather(
     mut probing: Probing,
     env: &Env,
-    encoder: Option<&str>,
     local_dir: PathBuf,
     cancel: &CancellationToken,
 ) -> Result<(Start, Crew)> {
@@ -173,7 +179,7 @@ pub async fn gather(
             break;
         };
         answered += 1;
-        if let Some(m) = pool::admit(probed, encoder).await {
+        if let Some(m) = pool::admit(probed, &probing.needs).await {
             first.extend(slots_of(&m, WorkerId(i), offsets[i]));
             joined.lock().unwrap().push(m.worker.clone());
             usable = true;
@@ -186,6 +192,7 @@ pub async fn gather(
         mut rx,
         give_up,
         id,
+        needs,
         ..
     } = probing;
     let (tx, joining) = mpsc::unbounded_channel();
@@ -197,7 +204,7 @@ pub async fn gather(
                 base,
                 every: Duration::from_secs(config.workers_refresh),
                 job_dir: crate::worker::ssh::probe::job_dir_name(&id),
-                encoder: encoder.map(str::to_string),
+                needs: needs.clone(),
                 known: workers.iter().map(|(l, _)| l.clone()).collect(),
                 next_slot: labels.len(),
                 tx: tx.clone(),
@@ -207,10 +214,9 @@ pub async fn gather(
         });
     let forwarder = {
         let joined = joined.clone();
-        let encoder = encoder.map(str::to_string);
         tokio::spawn(async move {
             while let Some((i, probed)) = rx.recv().await {
-                let news = match pool::admit(probed, encoder.as_deref()).await {
+                let news = match pool::admit(probed, &needs).await {
                     Some(m) => {
                         tracing::debug!("worker {} joined the running job", m.worker.label());
                         joined.lock().unwrap().push(m.worker.clone());

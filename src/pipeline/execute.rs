@@ -6,7 +6,8 @@ use super::crew::{self, abandon, cleanup, Probing};
 use super::plan::configured_slots;
 use super::Env;
 use crate::assemble;
-use crate::commands::audio::AudioDone;
+use crate::commands::{self, audio::AudioDone};
+use crate::job::burnin::Carry;
 use crate::job::JobSpec;
 use crate::plan::{Plan, Planned};
 use crate::progress::{self, Event, Events, ReporterOptions};
@@ -65,6 +66,19 @@ pub async fn execute(
     result
 }
 
+/// Copies the subtitle streams and fonts each burn-in reads from a media file into the work
+/// dir (under the name the workers get it by).
+async fn extract_subtitles(job: Arc<JobSpec>, ffmpeg: String, wd: WorkDir) -> Result<()> {
+    for b in job.burn_in.iter().filter(|b| b.carry == Carry::Extract) {
+        let out = wd.file(&b.remote_name);
+        let args = commands::extract_subtitles(&b.file, &out.to_string_lossy());
+        crate::process::output(&ffmpeg, &args)
+            .await
+            .with_context(|| format!("copying the subtitles of {}", b.file))?;
+    }
+    Ok(())
+}
+
 /// A background task that must not outlive its scope.
 struct AbortOnDrop<T = ()>(tokio::task::JoinHandle<T>);
 
@@ -112,14 +126,21 @@ async fn run_in(
             .collect();
         AbortOnDrop(tokio::spawn(splitter.clone().warm_up(first)))
     };
-    let (start, crew) = crew::gather(
-        probing,
-        env,
-        job.encoder.as_deref(),
-        wd.file("local"),
-        &cancel,
-    )
-    .await?;
+    // the subtitle streams a burn-in reads from a media file, copied out while workers connect
+    let mut extracting = AbortOnDrop(tokio::spawn(extract_subtitles(
+        job.clone(),
+        env.tools.ffmpeg.clone(),
+        wd.clone(),
+    )));
+    let (start, crew) = crew::gather(probing, env, wd.file("local"), &cancel).await?;
+    if let Err(e) = (&mut extracting.0)
+        .await
+        .map_err(anyhow::Error::from)
+        .and_then(|r| r)
+    {
+        cleanup(crew.disband().await.into_iter()).await;
+        return Err(e);
+    }
     tracing::debug!(
         "timing: first worker ready after {:.3}s ({} still connecting)",
         env.started.elapsed().as_secs_f64(),

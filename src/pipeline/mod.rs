@@ -48,6 +48,9 @@ pub struct Env {
     /// How many of `config.workers` are the config's own (the rest came from
     /// `workers_command`, which `refresh` reads again while the job runs).
     pub static_workers: usize,
+    /// fontconfig's font listing here when the job burns subtitles in (`worker::fonts`; empty
+    /// when it cannot be made): an SSH worker's must be the same.
+    pub fonts: Option<String>,
 }
 
 /// A job ready to plan.

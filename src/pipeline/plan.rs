@@ -94,6 +94,7 @@ async fn plan_job(
         window: job.window,
         keyframes: job.keyframes.as_ref(),
         preroll: job.preroll(),
+        busy_us: &job.subtitle_busy_us,
     })
     .with_context(|| format!("{src}: cannot plan the video"))?;
     if let Some(n) = job.sync.max_frames {

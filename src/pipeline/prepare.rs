@@ -56,6 +56,7 @@ pub async fn prepare(session: &Session) -> Result<Prepared, Halt> {
         dumps.push(dump);
     }
     let spec = job::analyze(cmd, &pre, &infos).map_err(|p| Halt::Passthrough(p.into()))?;
+    let spec = burn_ins(spec, cmd, &infos, &tools.ffprobe).await?;
     let (version, codecs) = codecs.await.map_err(anyhow::Error::from)??;
     let codec = spec.muxer.default_video_with(|e| codecs.knows_encoder(e));
     let default = codecs.default_encoder(codec);
@@ -74,6 +75,14 @@ pub async fn prepare(session: &Session) -> Result<Prepared, Halt> {
         check_output(&pre, cmd)?;
     }
     let banner = banner_wanted.then(|| talk::banner(&spec, &infos, &dumps, &version, &codecs));
+    let fonts = match spec.burn_in.is_empty() {
+        true => None,
+        false => Some(
+            crate::worker::fonts::local(&tools.ffmpeg)
+                .await
+                .unwrap_or_default(),
+        ),
+    };
     let env = Env {
         tools,
         config,
@@ -84,8 +93,49 @@ pub async fn prepare(session: &Session) -> Result<Prepared, Halt> {
         banner,
         quit: CancellationToken::new(),
         static_workers,
+        fonts,
     };
     Ok(Prepared { spec, env })
+}
+
+/// Finds what each burn-in's subtitle file holds (an input's is probed already) and decides
+/// how it reaches the workers; a file that is not there or not understood passes through
+/// (ffmpeg reports it).
+async fn burn_ins(
+    mut spec: job::JobSpec,
+    cmd: &CmdLine,
+    infos: &[probe::MediaInfo],
+    ffprobe: &str,
+) -> Result<job::JobSpec, Halt> {
+    let passthrough = |why: String| Halt::Passthrough(job::Passthrough(why).into());
+    let canon = |p: &str| std::fs::canonicalize(p).ok();
+    let mut events = Vec::new();
+    for i in 0..spec.burn_in.len() {
+        let (file, filter) = (spec.burn_in[i].file.clone(), spec.burn_in[i].filter.clone());
+        let Some(path) = canon(&file).filter(|p| p.is_file()) else {
+            return Err(passthrough(format!(
+                "{filter} reads {file}, which is not a file here"
+            )));
+        };
+        let input = (cmd.inputs.iter()).position(|inp| {
+            canon(job::local_path(&inp.url).unwrap_or(&inp.url)).as_ref() == Some(&path)
+        });
+        let info = match input {
+            Some(j) => infos[j].clone(),
+            None => match probe::probe_info(ffprobe, &file, &[]).await {
+                Ok((info, _)) => info,
+                Err(e) => return Err(passthrough(format!("{filter} reads {file}: {e:#}"))),
+            },
+        };
+        job::burnin::decide(&mut spec.burn_in[i], &info, i).map_err(passthrough)?;
+        let stream = spec.burn_in[i].stream_index;
+        match probe::subtitle_events(ffprobe, &file, stream).await {
+            Ok(ev) => events.extend(ev),
+            Err(e) => return Err(passthrough(format!("{filter} reads {file}: {e:#}"))),
+        }
+    }
+    spec.subtitle_busy_us = job::burnin::busy_spans(&events);
+    Ok(spec)
 }
 
 /// Checks an input file the way ffmpeg would report it.

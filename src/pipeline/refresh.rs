@@ -21,7 +21,7 @@ pub struct Watch {
     pub every: Duration,
     /// The name of the job's dir on each worker.
     pub job_dir: String,
-    pub encoder: Option<String>,
+    pub needs: pool::Needs,
     /// The workers of the job so far, by `WorkerId` (the local slots are the next id).
     pub known: Vec<String>,
     /// The first free slot id.
@@ -72,10 +72,10 @@ pub fn spawn(w: Watch, give_up: CancellationToken) -> tokio::task::JoinHandle<()
             let ids: Vec<WorkerId> = (next_id..next_id + new.len()).map(WorkerId).collect();
             next_id += new.len();
             let labels: Vec<String> = new.iter().map(|s| s.target.label.clone()).collect();
-            let mut rx = pool::probe_each(new, &w.job_dir, w.encoder.as_deref(), &give_up);
+            let mut rx = pool::probe_each(new, &w.job_dir, &w.needs, &give_up);
             while let Some((i, probed)) = rx.recv().await {
                 // one that cannot be used now is tried again at the next read
-                let Some(m) = pool::admit(probed, w.encoder.as_deref()).await else {
+                let Some(m) = pool::admit(probed, &w.needs).await else {
                     continue;
                 };
                 tracing::info!(

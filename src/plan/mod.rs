@@ -14,7 +14,7 @@ pub mod timeline;
 pub use sizing::Sizing;
 
 use crate::probe::Packet;
-use crate::rational::Rational;
+use crate::rational::{Rational, MICROS};
 use serde::Serialize;
 use sync::{Emitted, SyncMode, SyncParams, SyncState};
 use timeline::{chain_output, decode_starts, filter_input, ChainOut, Frame, Trims, Window};
@@ -38,6 +38,9 @@ pub struct PlanInput<'a> {
     pub keyframes: Option<&'a keyframes::Keyframes>,
     /// The most pre-roll frames a chunk may get (`job::preroll`; 0: none).
     pub preroll: usize,
+    /// Spans of filter time (µs) no chunk's chain may start in: subtitles burned in whose
+    /// layout depends on the frames drawn before (`job::burnin::busy_spans`).
+    pub busy_us: &'a [(i64, i64)],
 }
 
 /// The per-frame part of the encoding cost model, in source bytes: a frame costs
@@ -209,9 +212,9 @@ impl Ctx<'_> {
             return false;
         }
         if self.explicit {
-            return self.context_decodable(b);
+            return self.context_decodable(b) && !self.busy(b);
         }
-        if !self.context_decodable(b) {
+        if !self.context_decodable(b) || self.busy(b) {
             return false;
         }
         let p = SyncParams {
@@ -220,6 +223,14 @@ impl Ctx<'_> {
             ..self.inp.sync
         };
         p.step(&mut SyncState::default(), Some(self.fr(b))) == plain
+    }
+
+    /// Whether the first frame a chunk starting at `b` feeds its chain (the window's context
+    /// included) falls in a busy span (`PlanInput::busy_us`).
+    fn busy(&self, b: usize) -> bool {
+        let lo = self.src(b).saturating_sub(self.inp.window.before);
+        let t = crate::rational::rescale_q(self.chain[lo].pts, self.inp.stream_tb, MICROS);
+        self.inp.busy_us.iter().any(|&(s, e)| s < t && t < e)
     }
 
     /// Index in `outputs` of encoder frame `i`.

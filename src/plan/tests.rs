@@ -120,6 +120,7 @@ fn run(pk: &[Packet], mode: SyncMode, sz: Sizing, trims: Trims) -> Plan {
         window: Default::default(),
         keyframes: None,
         preroll: 0,
+        busy_us: &[],
     })
     .unwrap()
 }
@@ -258,6 +259,7 @@ fn stream_not_starting_with_a_keyframe_is_refused() {
         window: Default::default(),
         keyframes: None,
         preroll: 0,
+        busy_us: &[],
     });
     assert_eq!(e, Err(PlanError::NoLeadingKeyframe));
 }
@@ -297,6 +299,7 @@ fn busy_scenes_get_shorter_chunks_of_about_equal_cost() {
         window: Default::default(),
         keyframes: None,
         preroll: 0,
+        busy_us: &[],
     })
     .unwrap();
     check_cover(&p);
@@ -350,6 +353,7 @@ fn rate_conversion_chunks_carry_plain_ffmpegs_drops() {
         window: Default::default(),
         keyframes: None,
         preroll: 0,
+        busy_us: &[],
     };
     inp.sync.enc_tb = Rational::new(1, 24);
     inp.sync.ost_rate = Rational::new(24, 1);
@@ -390,6 +394,7 @@ fn a_frame_cap_ends_the_plan_where_the_encoder_reaches_it() {
             window: Default::default(),
             keyframes: None,
             preroll: 0,
+            busy_us: &[],
         })
         .unwrap();
         check_cover(&p);
@@ -414,6 +419,7 @@ fn with_preroll(pk: &[Packet], mode: SyncMode, preroll: usize) -> Plan {
         window: Default::default(),
         keyframes: None,
         preroll,
+        busy_us: &[],
     })
     .unwrap()
 }
@@ -454,4 +460,40 @@ fn no_preroll_that_needs_a_whole_gop_more() {
             assert_eq!(c.preroll, 0, "chunk {} at a keyframe", c.index);
         }
     }
+}
+
+#[test]
+fn no_chunk_starts_where_burned_in_subtitles_overlap() {
+    // 20 s at 30 fps, a keyframe every second; events overlap from 3.5 s to 9.2 s
+    let pk = packets(600, 30, 2, false);
+    let busy = [(3_500_000, 9_200_000)];
+    let p = plan(&PlanInput {
+        packets: &pk,
+        stream_tb: TB,
+        trims: Trims::default(),
+        sync: sync(SyncMode::Cfr),
+        sizing: sizing(60, 30, 90),
+        base_cost: 0,
+        cuts: None,
+        window: Default::default(),
+        keyframes: None,
+        preroll: 0,
+        busy_us: &busy,
+    })
+    .unwrap();
+    check_cover(&p);
+    let starts: Vec<i64> = (p.chunks.iter())
+        .map(|c| crate::rational::rescale_q(c.first_pts, TB, MICROS))
+        .collect();
+    assert!(starts.len() >= 5, "{starts:?}");
+    assert!(
+        starts.iter().all(|&t| !(3_500_000 < t && t < 9_200_000)),
+        "{starts:?}"
+    );
+    // one chunk holds the whole overlap
+    assert!(p
+        .chunks
+        .iter()
+        .any(|c| c.first_pts * 1_000_000 / 15360 <= 3_500_000
+            && (c.first_pts + c.out_count() * TICK) * 1_000_000 / 15360 >= 9_200_000));
 }

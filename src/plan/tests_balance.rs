@@ -38,6 +38,7 @@ fn plan_for(pk: &[Packet], sizing: Sizing) -> Plan {
         window: Default::default(),
         keyframes: None,
         preroll: 0,
+        busy_us: &[],
     })
     .unwrap()
 }

@@ -5,6 +5,7 @@
 use super::{Attempt, Scheduler, Slot};
 use crate::assemble::verify::{self, EncodedChunk};
 use crate::commands;
+use crate::job::burnin::Carry;
 use crate::progress::{EncodeProgress, Event};
 use crate::twopass::TwoPass;
 use crate::workdir::WorkDir;
@@ -77,6 +78,40 @@ impl Scheduler {
         }
     }
 
+    /// Sends the files every encode of the job reads besides its chunk (the still image a graph
+    /// lays over the video, the burn-ins' subtitle files) to a worker, once per worker.
+    async fn ship_aux_files(
+        &self,
+        id: crate::schedule::core::WorkerId,
+        w: &dyn Worker,
+    ) -> Result<(), WorkerError> {
+        let job = &self.p.job;
+        let mut files: Vec<(std::path::PathBuf, &str)> = Vec::new();
+        if let Some(ov) = &job.overlay {
+            files.push((ov.path.clone().into(), &ov.remote_name));
+        }
+        for b in &job.burn_in {
+            let local = match b.carry {
+                Carry::Ship => b.file.clone().into(),
+                Carry::Extract => self.p.workdir.file(&b.remote_name),
+            };
+            files.push((local, &b.remote_name));
+        }
+        if files.is_empty() {
+            return Ok(());
+        }
+        let once = (self.images.lock().expect("images").entry(id))
+            .or_default()
+            .clone();
+        let send = || async {
+            for (local, name) in &files {
+                w.upload(local, name).await?;
+            }
+            Ok::<(), WorkerError>(())
+        };
+        once.get_or_try_init(send).await.map(|_| ())
+    }
+
     /// Uploads the chunk (unless it went ahead) and encodes it on the slot's worker.
     pub(super) async fn run_remote(
         &self,
@@ -108,22 +143,17 @@ impl Scheduler {
             tp.upload(w.as_ref(), k).await?;
         }
         let passlog = w.path(&TwoPass::prefix(k));
-        let image = match &job.overlay {
-            Some(ov) => {
-                let once = (self.images.lock().expect("images").entry(slot.worker_id))
-                    .or_default()
-                    .clone();
-                let local = std::path::Path::new(&ov.path);
-                (once.get_or_try_init(|| w.upload(local, &ov.remote_name))).await?;
-                Some(w.path(&ov.remote_name))
-            }
-            None => None,
-        };
+        self.ship_aux_files(slot.worker_id, w.as_ref()).await?;
+        let image = (job.overlay.as_ref()).map(|ov| w.path(&ov.remote_name));
+        let subtitles: Vec<String> = (job.burn_in.iter())
+            .map(|b| w.path(&b.remote_name))
+            .collect();
         let files = commands::EncodeFiles {
             input: &w.path(&src.name),
             output: &w.path(&out_name),
             passlog: Some(&passlog),
             image: image.as_deref(),
+            subtitles: &subtitles,
         };
         let args = commands::encode(job, c, &sp.shift, trim, files);
         self.dispatched();

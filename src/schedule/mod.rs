@@ -95,7 +95,8 @@ pub struct Scheduler {
     job: JobId,
     state: Mutex<Shared>,
     wake: Notify,
-    /// Per worker, the still image the job's graph lays over the video, uploaded once.
+    /// Per worker, the files every encode reads besides its chunk (a still image, subtitle
+    /// files), uploaded once.
     images: Mutex<HashMap<WorkerId, Arc<tokio::sync::OnceCell<()>>>>,
 }
 

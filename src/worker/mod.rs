@@ -2,6 +2,7 @@
 //! (subprocess ffmpeg in the local work dir) and by the SSH worker; the scheduler only talks to
 //! the trait.
 
+pub mod fonts;
 pub mod local;
 pub mod pool;
 pub mod ssh;

@@ -22,6 +22,16 @@ pub struct PoolMember {
     pub reserve: bool,
 }
 
+/// What a job asks of an SSH worker besides running ffmpeg.
+#[derive(Debug, Clone, Default)]
+pub struct Needs {
+    /// The video encoder (None: the muxer's default, which every ffmpeg has).
+    pub encoder: Option<String>,
+    /// Subtitles are burned in: fontconfig's font listing here (`worker::fonts`), which the
+    /// worker's must equal; an empty listing (none could be made here) admits no SSH worker.
+    pub fonts: Option<String>,
+}
+
 /// The outcome of probing one configured SSH worker.
 pub struct Probed {
     pub spec: WorkerSpec,
@@ -41,13 +51,14 @@ pub fn specs(config: &Config) -> Vec<WorkerSpec> {
 pub fn probe_each(
     specs: Vec<WorkerSpec>,
     job_dir: &str,
-    encoder: Option<&str>,
+    needs: &Needs,
     give_up: &CancellationToken,
 ) -> mpsc::UnboundedReceiver<(usize, Probed)> {
     let (tx, rx) = mpsc::unbounded_channel();
     for (i, spec) in specs.into_iter().enumerate() {
         let (tx, job_dir) = (tx.clone(), job_dir.to_string());
-        let encoder = encoder.map(str::to_string);
+        let encoder = needs.encoder.clone();
+        let fonts = needs.fonts.is_some();
         let give_up = give_up.clone();
         tokio::spawn(async move {
             let r = SshWorker::open(
@@ -61,6 +72,13 @@ pub fn probe_each(
             )
             .await
             .map(|(w, caps)| (w.leasing(spec.slots), caps));
+            let r = match r {
+                Ok((w, mut caps)) if fonts => {
+                    caps.fonts = w.fonts().await;
+                    Ok((w, caps))
+                }
+                r => r,
+            };
             if r.is_err() && give_up.is_cancelled() {
                 return;
             }
@@ -77,8 +95,8 @@ pub fn probe_each(
 }
 
 /// Connects to every configured SSH worker at once and waits for all of them.
-pub async fn probe_all(config: &Config, job_dir: &str, encoder: Option<&str>) -> Vec<Probed> {
-    let mut rx = probe_each(specs(config), job_dir, encoder, &CancellationToken::new());
+pub async fn probe_all(config: &Config, job_dir: &str, needs: &Needs) -> Vec<Probed> {
+    let mut rx = probe_each(specs(config), job_dir, needs, &CancellationToken::new());
     let mut out: Vec<(usize, Probed)> = Vec::new();
     while let Some(p) = rx.recv().await {
         out.push(p);
@@ -89,20 +107,32 @@ pub async fn probe_all(config: &Config, job_dir: &str, encoder: Option<&str>) ->
 
 /// The pool member a probed SSH worker makes, or None (with a warning) when it cannot encode
 /// this job.
-pub async fn admit(p: Probed, encoder: Option<&str>) -> Option<PoolMember> {
+pub async fn admit(p: Probed, needs: &Needs) -> Option<PoolMember> {
+    let fonts_differ = |caps: &Capabilities| {
+        (needs.fonts.as_ref())
+            .is_some_and(|here| here.is_empty() || caps.fonts.as_ref() != Some(here))
+    };
     match p.result {
-        Ok((w, caps)) if caps.has_encoder => Some(PoolMember {
+        Ok((w, caps)) if caps.has_encoder && !fonts_differ(&caps) => Some(PoolMember {
             worker: Arc::new(w),
             slots: p.spec.slots,
             caps: Some(caps),
             reserve: false,
         }),
-        Ok((w, _)) => {
-            tracing::warn!(
-                "skipping worker {}: its ffmpeg has no encoder {}",
-                p.spec.target.label,
-                encoder.unwrap_or("?")
-            );
+        Ok((w, caps)) => {
+            let label = &p.spec.target.label;
+            if !caps.has_encoder {
+                let e = needs.encoder.as_deref().unwrap_or("?");
+                tracing::warn!("skipping worker {label}: its ffmpeg has no encoder {e}");
+            } else if needs.fonts.as_ref().is_some_and(String::is_empty) {
+                tracing::warn!(
+                    "skipping worker {label}: subtitles are burned in and fontconfig's fonts cannot be listed here (fc-list)"
+                );
+            } else {
+                tracing::warn!(
+                    "skipping worker {label}: subtitles are burned in and its fonts or text-rendering libraries differ from this machine's (fc-list, ldd)"
+                );
+            }
             let _ = tokio::time::timeout(std::time::Duration::from_secs(5), w.cleanup()).await;
             None
         }

@@ -243,9 +243,7 @@ impl Sshd {
     /// Restarts this server on its port with more host keys (`ecdsa`, `rsa`: ssh-keygen types)
     /// after its ed25519 one; their public halves are `hostkey_<type>.pub` in its dir.
     pub fn restart_with_host_keys(&mut self, types: &[&str]) {
-        self.kill();
-        let cfg_path = self.dir.join("sshd_config");
-        let mut cfg = std::fs::read_to_string(&cfg_path).unwrap();
+        let mut cfg = String::new();
         for t in types {
             let key = self.dir.join(format!("hostkey_{t}"));
             if !key.exists() {
@@ -258,6 +256,15 @@ impl Sshd {
             }
             cfg.push_str(&format!("HostKey {}\n", key.display()));
         }
+        self.restart_with(&cfg);
+    }
+
+    /// Restarts this server on its port with `lines` added to its sshd_config (`SetEnv …`).
+    pub fn restart_with(&mut self, lines: &str) {
+        self.kill();
+        let cfg_path = self.dir.join("sshd_config");
+        let mut cfg = std::fs::read_to_string(&cfg_path).unwrap();
+        cfg.push_str(lines);
         std::fs::write(&cfg_path, cfg).unwrap();
         let t = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()

@@ -129,6 +129,10 @@ pub fn filter_names(chain: &str) -> Result<Vec<String>, FilterError> {
         .collect())
 }
 
+/// Filters that draw subtitles from a file by each frame's timestamp (`job::burnin` sends the
+/// file to the workers; proven by tests/burn_in.rs).
+pub const BURN_IN: &[&str] = &["subtitles", "ass"];
+
 /// Filters known to carry state across frames without a bound, and why (the pass-through
 /// reason).
 const STATEFUL: &[(&str, &str)] = &[
@@ -265,6 +269,9 @@ pub fn check_chain(chain: &str) -> Result<Window, FilterError> {
                 total.fields |= w.fields;
             }
             Some(Err(e)) => return Err(e),
+            // subtitles drawn by each frame's time, from a file the workers get a copy of
+            // (`job::burnin`); their options hold no expression
+            None if BURN_IN.contains(&name.as_str()) => continue,
             None if !FRAME_LOCAL.contains(&name.as_str()) => {
                 return Err(FilterError::NotFrameLocal(name))
             }

@@ -46,12 +46,13 @@ fn timing_filters_are_refused() {
         "setpts=2*PTS",
         "minterpolate",
         "trim=0:1",
-        "subtitles=a.srt",
         "drawtext=text=x",
         "uspp",
     ] {
         assert!(check_chain(bad).is_err(), "{bad}");
     }
+    // subtitles drawn by time from a file workers get (`job::burnin` checks their options)
+    assert!(check_chain("scale=640:-2,subtitles=a.srt,ass=b.ass").is_ok());
 }
 
 #[test]

@@ -15,6 +15,9 @@ pub struct Capabilities {
     pub has_encoder: bool,
     pub cores: Option<u32>,
     pub latency_ms: u64,
+    /// fontconfig's font listing (`worker::fonts`), read only for a job that burns subtitles in.
+    #[serde(skip)]
+    pub fonts: Option<String>,
 }
 
 /// Why the capability probe failed (the caller names the worker).
@@ -232,6 +235,7 @@ fn parse_probe(
         has_encoder,
         cores,
         latency_ms: 0,
+        fonts: None,
     }
 }
 
