@@ -179,11 +179,13 @@ pub struct EncodeFiles<'a> {
     pub subtitles: &'a [String],
 }
 
-/// The subtitle streams and attachments (fonts) of a matroska file that a burn-in reads,
-/// copied into a file of their own for the workers (`job::burnin::Carry::Extract`): the same
-/// packets at the same times, codec headers and font tags, in the same order.
-pub fn extract_subtitles(src: &str, out: &str) -> Vec<String> {
-    // (-copyts: the events keep their times, which the input's start would otherwise shift)
+/// The subtitle stream of a matroska file that a burn-in reads (its `stream`th, or the only
+/// one) and the file's attachments (fonts), copied into a file of their own for the workers
+/// (`job::burnin::Carry::Extract`): the same packets at the same times, codec header and font
+/// tags.
+pub fn extract_subtitles(src: &str, stream: Option<i64>, out: &str) -> Vec<String> {
+    // (-copyts: the events keep their times, which the input's start would otherwise shift;
+    // files with events before zero, which matroska would shift, pass through)
     let mut v = s(&[
         "-nostdin",
         "-hide_banner",
@@ -194,9 +196,8 @@ pub fn extract_subtitles(src: &str, out: &str) -> Vec<String> {
         "-i",
     ]);
     v.push(src.to_string());
-    v.extend(s(&[
-        "-map", "0:s", "-map", "0:t?", "-c", "copy", "-f", "matroska",
-    ]));
+    v.extend(["-map".to_string(), format!("0:s:{}", stream.unwrap_or(0))]);
+    v.extend(s(&["-map", "0:t?", "-c", "copy", "-f", "matroska"]));
     v.push(out.to_string());
     v
 }

@@ -60,6 +60,20 @@ fn media(e: &Env) {
     ]);
 }
 
+/// A file whose events ffmpeg's demuxer and the filter read differently: an ASS script whose
+/// `Format:` puts the layer after the times (libass follows it, the demuxer does not).
+fn odd_media(e: &Env) {
+    let script = RICH.replace(
+        "Format: Layer, Start, End, Style,",
+        "Format: Start, End, Layer, Style,",
+    );
+    let script = script.replace(
+        "Dialogue: 0,0:00:02.00,0:00:03.60,",
+        "Dialogue: 0:00:02.00,0:00:03.60,0,",
+    );
+    std::fs::write(e.path("reordered.ass"), script).unwrap();
+}
+
 /// `-vf CHAIN` into ffv1, or a graph (`[0:v]CHAIN[v]`) mapped by its label.
 fn lossless(vf: &str, out: &str) -> Vec<String> {
     let filter = match vf.starts_with('[') {
@@ -130,6 +144,7 @@ fn burned_in_subtitles_match_plain_ffmpeg() {
 fn burn_ins_that_are_not_proven_pass_through() {
     let e = Env::new();
     media(&e);
+    odd_media(&e);
     let cases = [
         // two subtitle streams and no si: ffmpeg's pick depends on what it probed
         ("subtitles=in.mkv", true),
@@ -137,6 +152,7 @@ fn burn_ins_that_are_not_proven_pass_through() {
         ("ass=in.mkv", false),
         ("subtitles=missing.srt", false),
         ("subtitles@one=cues.srt", true),
+        ("ass=reordered.ass", true),
     ];
     for (i, (vf, plain_ok)) in cases.iter().enumerate() {
         let (plain, ours) = (e.p(&format!("p{i}.mkv")), e.p(&format!("o{i}.mkv")));

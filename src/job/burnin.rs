@@ -211,6 +211,9 @@ pub fn find(chain: &str) -> Result<Vec<BurnIn>, FilterError> {
     Ok(found)
 }
 
+/// Text subtitle codecs that a copy into matroska keeps as they are.
+const EXTRACTABLE: &[&str] = &["subrip", "ass", "ssa", "webvtt"];
+
 /// Decides how a burn-in's file reaches the workers from what ffprobe found in it (`index`
 /// numbers the chain's burn-ins, for the file's name on workers); or why the job passes
 /// through. A file of subtitles only is sent as it is; the subtitle streams and fonts of a
@@ -258,9 +261,51 @@ pub fn decide(b: &mut BurnIn, info: &MediaInfo, index: usize) -> Result<(), Stri
             "{file} has {subs} subtitle streams and no si= picks one (ffmpeg's choice depends on how much of each it probed)"
         ));
     }
+    let n = b.stream_index.unwrap_or(0) as usize;
+    let stream = (info.streams.iter())
+        .filter(|s| s.kind == MediaKind::Subtitle)
+        .nth(n);
+    if let Some(c) = stream.map(|s| s.codec_name.as_str()) {
+        if !EXTRACTABLE.contains(&c) {
+            return Err(format!("subtitles in {c} from {file} are not copied out"));
+        }
+    }
     b.carry = Carry::Extract;
     b.remote_name = format!("aux-sub{index}.mkv");
     Ok(())
+}
+
+/// Why the events ffmpeg's demuxer read from a script for `ass=` (`events` of them) may not
+/// be the ones libass reads itself: libass follows the `[Events]` section's `Format:` line,
+/// the demuxer takes the second and third fields for the start and the end; and a
+/// `Dialogue:` line one of them skips. None when both read the same lines.
+pub fn ass_events_differ(script: &str, events: usize) -> Option<String> {
+    let mut in_events = false;
+    let mut format_ok = None;
+    let mut dialogues = 0;
+    for line in script.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_events = line.eq_ignore_ascii_case("[events]");
+            continue;
+        }
+        if !in_events {
+            continue;
+        }
+        if let Some(f) = line.strip_prefix("Format:") {
+            let fields: Vec<String> = f.split(',').map(|x| x.trim().to_lowercase()).collect();
+            format_ok = Some(fields.get(1..3) == Some(&["start".to_string(), "end".to_string()]));
+        } else if line.starts_with("Dialogue:") {
+            dialogues += 1;
+        }
+    }
+    if format_ok != Some(true) {
+        return Some("its [Events] Format does not put Start and End second and third".into());
+    }
+    (dialogues != events).then(|| {
+        format!(
+            "ffmpeg reads {events} of its {dialogues} Dialogue lines (libass reads them itself)"
+        )
+    })
 }
 
 /// Where no chunk may start (µs, open spans), given the subtitle events the burn-ins draw
@@ -305,7 +350,12 @@ pub fn worker_chain(chain: &str, burn_ins: &[BurnIn], paths: &[&str]) -> String 
         out.push_str(&chain[at..b.span.0]);
         let opts: Vec<String> = (b.opts.iter())
             .map(|(k, v)| {
-                let v = if k == "filename" { path } else { v.as_str() };
+                let v = match k.as_str() {
+                    "filename" => path,
+                    // the copy holds only the stream the filter reads
+                    "stream_index" if b.carry == Carry::Extract => "0",
+                    _ => v.as_str(),
+                };
                 format!("{k}='{}'", v.replace('\'', "'\\''"))
             })
             .collect();
@@ -378,6 +428,21 @@ mod tests {
         let open = [s(0, 100), (50_000, None)];
         assert_eq!(busy_spans(&open), vec![(-1000, i64::MAX)]);
         assert!(busy_spans(&[s(5, 9)]).is_empty());
+    }
+
+    #[test]
+    fn an_ass_script_whose_events_ffmpeg_reads_otherwise_is_refused() {
+        let head = "[Script Info]\nScriptType: v4.00+\n\n[Events]\n";
+        let std =
+            "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n";
+        let d = "Dialogue: 0,0:00:00.50,0:00:06.00,Default,,0,0,0,,a\n";
+        let ok = format!("{head}{std}{d}{d}");
+        assert_eq!(ass_events_differ(&ok, 2), None);
+        assert!(ass_events_differ(&ok, 1).is_some());
+        let other =
+            "Format: Start, End, Layer, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n";
+        assert!(ass_events_differ(&format!("{head}{other}{d}"), 1).is_some());
+        assert!(ass_events_differ(&format!("{head}{d}"), 1).is_some());
     }
 
     #[test]

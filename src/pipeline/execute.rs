@@ -71,7 +71,7 @@ pub async fn execute(
 async fn extract_subtitles(job: Arc<JobSpec>, ffmpeg: String, wd: WorkDir) -> Result<()> {
     for b in job.burn_in.iter().filter(|b| b.carry == Carry::Extract) {
         let out = wd.file(&b.remote_name);
-        let args = commands::extract_subtitles(&b.file, &out.to_string_lossy());
+        let args = commands::extract_subtitles(&b.file, b.stream_index, &out.to_string_lossy());
         crate::process::output(&ffmpeg, &args)
             .await
             .with_context(|| format!("copying the subtitles of {}", b.file))?;

@@ -129,10 +129,24 @@ async fn burn_ins(
         };
         job::burnin::decide(&mut spec.burn_in[i], &info, i).map_err(passthrough)?;
         let stream = spec.burn_in[i].stream_index;
-        match probe::subtitle_events(ffprobe, &file, stream).await {
-            Ok(ev) => events.extend(ev),
+        let ev = match probe::subtitle_events(ffprobe, &file, stream).await {
+            Ok(ev) => ev,
             Err(e) => return Err(passthrough(format!("{filter} reads {file}: {e:#}"))),
+        };
+        if ev.iter().any(|&(start, _)| start < 0) {
+            // (a copy into matroska would shift them)
+            return Err(passthrough(format!(
+                "{file} has subtitle events before zero"
+            )));
         }
+        if filter == "ass" {
+            let script = std::fs::read(&file).unwrap_or_default();
+            let script = String::from_utf8_lossy(&script);
+            if let Some(why) = job::burnin::ass_events_differ(&script, ev.len()) {
+                return Err(passthrough(format!("ass reads {file}: {why}")));
+            }
+        }
+        events.extend(ev);
     }
     spec.subtitle_busy_us = job::burnin::busy_spans(&events);
     Ok(spec)

@@ -6,12 +6,16 @@
 use super::ssh::quote::{self, Platform};
 
 /// Prints every font fontconfig knows (file, family, style, version, index; sorted bytewise),
-/// the file it picks for the generic families and libass's default (Arial), and the real files
+/// the file it picks for the generic families and libass's default (Arial), the config files
+/// in use (their rules pick the fonts for other names) with their checksums, and the real files
 /// of the text-rendering libraries ffmpeg (`$1`) loads (libass and what it draws with: their
 /// versions are in the names); fails where fontconfig's tools are missing.
 const SCRIPT: &str = r#"command -v fc-list >/dev/null 2>&1 && command -v fc-match >/dev/null 2>&1 || exit 3
 fc-list --format '%{file}|%{family}|%{style}|%{fontversion}|%{index}\n' | LC_ALL=C sort || exit 3
 for f in sans-serif serif monospace Arial; do fc-match --format "$f=%{file}\n" "$f" || exit 3; done
+fc-conflist 2>/dev/null | sed -n 's/^+ \([^:]*\):.*/\1/p' | LC_ALL=C sort | while IFS= read -r c; do
+  printf '%s %s\n' "$c" "$(cksum < "$c")"
+done
 p=$(command -v -- "$1") && command -v ldd >/dev/null 2>&1 || exit 0
 ldd "$p" 2>/dev/null | while read -r name arrow path rest; do
   case $name in libass*|libfreetype*|libharfbuzz*|libfribidi*|libfontconfig*|libunibreak*)
