@@ -93,6 +93,44 @@ pub fn rescale_q(a: i64, from: Rational, to: Rational) -> i64 {
     rescale(a, from.num * to.den, to.num * from.den)
 }
 
+/// libavutil's rounding modes (`AVRounding`), for `rescale_q_rnd`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum Round {
+    /// Towards zero.
+    Zero,
+    /// Away from zero.
+    Inf,
+    /// Towards minus infinity.
+    Down,
+    /// Towards plus infinity.
+    Up,
+    /// To the nearest, halves away from zero.
+    #[default]
+    Near,
+}
+
+/// av_rescale_q_rnd(a, from, to, rnd) (exact, in 128 bits).
+pub fn rescale_q_rnd(a: i64, from: Rational, to: Rational, rnd: Round) -> i64 {
+    let mut b = (from.num * to.den) as i128;
+    let mut c = (to.num * from.den) as i128;
+    if c < 0 {
+        (b, c) = (-b, -c);
+    }
+    let p = a as i128 * b;
+    let (q, r) = (p.div_euclid(c), p.rem_euclid(c));
+    let r = match rnd {
+        _ if r == 0 => q,
+        Round::Down => q,
+        Round::Up => q + 1,
+        Round::Zero if p < 0 => q + 1,
+        Round::Zero => q,
+        Round::Inf if p < 0 => q,
+        Round::Inf => q + 1,
+        Round::Near => return rescale_q(a, from, to),
+    };
+    r.clamp(i64::MIN as i128, i64::MAX as i128) as i64
+}
+
 /// av_rescale_q_rnd(a, from, to, AV_ROUND_DOWN) for non-negative and negative a (floor).
 pub fn rescale_q_floor(a: i64, from: Rational, to: Rational) -> i64 {
     let p = a as i128 * (from.num * to.den) as i128;
@@ -187,6 +225,25 @@ pub fn parse_seconds_us(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_rounding_mode_rounds_as_libavutil() {
+        let (from, to) = (Rational::new(1, 24), Rational::new(1, 10));
+        // 5/24 s = 2.083 tenths; -5/24 s = -2.083
+        let modes = [Round::Zero, Round::Inf, Round::Down, Round::Up, Round::Near];
+        let pos: Vec<i64> = modes
+            .iter()
+            .map(|&m| rescale_q_rnd(5, from, to, m))
+            .collect();
+        let neg: Vec<i64> = modes
+            .iter()
+            .map(|&m| rescale_q_rnd(-5, from, to, m))
+            .collect();
+        assert_eq!(pos, [2, 3, 2, 3, 2]);
+        assert_eq!(neg, [-2, -3, -3, -2, -2]);
+        // exact values are not rounded
+        assert_eq!(rescale_q_rnd(12, from, to, Round::Up), 5);
+    }
 
     #[test]
     fn rescale_rounds_half_away_from_zero() {

@@ -102,6 +102,9 @@ const PASS_THROUGH: &[&str] = &[
     "crop=100:80:x='20*random(0)':y=10", // random state restarts per chunk: 76 of 96
     "fade=in:0:30",                      // frame counts restart per chunk
     "fade=t=out:st=2",                   // no duration: it fades over 25 frames from st
+    "fps=30:start_time=0.5",             // a grid from a given time: not modelled
+    "fps=source_fps*2",                  // an expression
+    "fps=30,tmix=frames=3",              // fps with a filter that reads other frames
 ];
 
 /// Temporal filters (`job::filters::window`): each chunk decodes the frames its window reads
@@ -496,6 +499,42 @@ fn temporal_filters_with_trims_match_plain_ffmpeg() {
         (&["-ss", "0.2", "-t", "3.5"], &["-t", "3.1"]),
     ] {
         assert_distributed_and_exact_with(&e, &src, &cases, &[], inp, out);
+    }
+}
+
+/// The `fps` filter: its grid is cut so that each chunk starts at a frame's first grid point,
+/// sees the next frame past its last one, and the last chunk's frame is repeated up to plain
+/// ffmpeg's end. Up- and down-conversion, every rounding, named and decimal rates, the end
+/// passed through, in a chain, and with trims on either side.
+#[test]
+fn fps_filter_matches_plain_ffmpeg() {
+    let e = Env::new();
+    let src = progressive(&e);
+    let cases: Vec<String> = [
+        "fps=30",
+        "fps=25",
+        "fps=18",
+        "fps=30:round=up",
+        "fps=fps=20:round=down",
+        "fps=60:round=inf",
+        "fps=27:round=zero",
+        "fps=ntsc",
+        "fps=29.97:eof_action=pass",
+        "scale=120:90,fps=30000/1001,hflip",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    assert_distributed_and_exact(&e, &src, &cases, &[]);
+    let trimmed: Vec<String> = ["fps=30", "fps=25", "fps=30:round=up", "fps=60:round=inf"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for (inp, out) in [
+        (&["-ss", "0.55"][..], &[][..]),
+        (&[], &["-ss", "0.3", "-t", "3.2"][..]),
+    ] {
+        assert_distributed_and_exact_with(&e, &src, &trimmed, &[], inp, out);
     }
 }
 

@@ -135,36 +135,11 @@ fn options(args: &str, order: &[&str]) -> Result<Vec<(String, String)>, String> 
     Ok(out)
 }
 
-/// The filters of a chain as byte ranges of its text, split at the commas libavfilter's
-/// graph parser splits at (outside quotes and escapes).
-fn spans(chain: &str) -> Result<Vec<(usize, usize)>, FilterError> {
-    let mut out = Vec::new();
-    let (mut start, mut quoted, mut escaped) = (0, false, false);
-    for (i, c) in chain.char_indices() {
-        if escaped {
-            escaped = false;
-            continue;
-        }
-        match c {
-            '\\' if !quoted => escaped = true,
-            '\'' => quoted = !quoted,
-            ',' if !quoted => {
-                out.push((start, i));
-                start = i + 1;
-            }
-            ';' | '[' | ']' if !quoted => return Err(FilterError::NotAChain),
-            _ => {}
-        }
-    }
-    out.push((start, chain.len()));
-    Ok(out)
-}
-
 /// The burn-in filters of a `-vf` chain, with their files and options; or why one of them
 /// cannot run on workers.
 pub fn find(chain: &str) -> Result<Vec<BurnIn>, FilterError> {
     let mut found = Vec::new();
-    for (a, b) in spans(chain)? {
+    for (a, b) in super::filters::spans(chain)? {
         let text = &chain[a..b];
         let lead = text.len() - text.trim_start().len();
         let body = text.trim_start();

@@ -76,11 +76,15 @@ impl JobSpec {
 
     /// The workers' `-vf`: autorotate's filters (their chunk files carry no display matrix),
     /// then the user's chain, its burn-ins reading the worker's copies (`burn_paths`, in the
-    /// order of `burn_in`).
+    /// order of `burn_in`) and its `fps` fed past the chunk's end (`padded_before_fps`).
     pub fn worker_filter(&self, burn_paths: &[String]) -> Option<String> {
         let paths: Vec<&str> = burn_paths.iter().map(String::as_str).collect();
-        let chain =
-            (self.filter.as_deref()).map(|f| burnin::worker_chain(f, &self.burn_in, &paths));
+        let chain = (self.filter.as_deref())
+            .map(|f| burnin::worker_chain(f, &self.burn_in, &paths))
+            .map(|f| match self.window.fps {
+                Some(_) => filters::padded_before_fps(&f),
+                None => f,
+            });
         let mut parts: Vec<&str> = self.rotation.filters.clone();
         parts.extend(chain.as_deref());
         (!parts.is_empty()).then(|| parts.join(","))
@@ -403,10 +407,18 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
     let user_rate = last_matching(&out.opts, &["r"], &views, vi)
         .map_err(|e| Passthrough(e.to_string()))?
         .and_then(|o| o.arg.clone());
-    // a field-rate deinterlacer doubles the rate and halves the time base of what it sends
+    // a field-rate deinterlacer doubles the rate and halves the time base of what it sends;
+    // `fps` sends its rate in its inverse
     let fields = if window.fields { 2 } else { 1 };
     let sink_rate = st.guessed_frame_rate();
-    let sink_rate = Rational::new(sink_rate.num * fields, sink_rate.den);
+    let sink_rate = match window.fps {
+        Some(f) => f.rate,
+        None => Rational::new(sink_rate.num * fields, sink_rate.den),
+    };
+    if window.fps.is_some() && timing.trims(0).input_duration_us.is_some() {
+        // (its end would be where the input trim ends the chain, not the last frame's)
+        return pass("fps with an input -t or -to");
+    }
     let frame_rate = match user_rate {
         Some(r) => timing::parse_rate(&r).ok_or_else(|| Passthrough(format!("-r {r}")))?,
         None if sink_rate.is_valid() => sink_rate,
@@ -421,7 +433,10 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
     }
     let sync = SyncParams {
         mode: sync_mode,
-        filter_tb: Rational::new(st.time_base.num, st.time_base.den * fields),
+        filter_tb: match window.fps {
+            Some(f) => f.rate.inv(),
+            None => Rational::new(st.time_base.num, st.time_base.den * fields),
+        },
         enc_tb: frame_rate.inv(),
         out_start_us: timing.out_ss_us.unwrap_or(0),
         sink_rate,

@@ -84,7 +84,19 @@ fn passthrough_reasons() {
         "o.mkv"
     ])
     .contains("filter_complex"));
-    assert!(reason(&["-i", "a.mp4", "-vf", "fps=24", "o.mkv"]).contains("fps"));
+    assert!(reason(&["-i", "a.mp4", "-vf", "fps=source_fps", "o.mkv"]).contains("fps"));
+    // fps ends where the last frame ends, not where an input -t ends the chain
+    let cut = ["-t", "2", "-i", "a.mp4", "-vf", "fps=24", "o.mkv"];
+    assert!(reason(&cut).contains("fps with an input -t"));
+    let j = decide(&["-i", "a.mp4", "-vf", "fps=24", "o.mkv"], &one()).unwrap();
+    assert_eq!(
+        (j.frame_rate, j.sync.filter_tb),
+        (Rational::new(24, 1), Rational::new(1, 24))
+    );
+    assert_eq!(
+        j.worker_filter(&[]).as_deref(),
+        Some("tpad=stop_mode=clone:stop=-1,fps=24")
+    );
     assert!(reason(&["-i", "a.mp4", "-frames", "10", "o.mkv"]).contains("also limits"));
     assert!(reason(&["-i", "a.mp4", "o.3gp"]).contains("3gp"));
     assert!(reason(&["-i", "a.mp4", "-c:v", "flv", "o.flv"]).contains("flv"));

@@ -280,7 +280,9 @@ impl Ctx<'_> {
         let output = |i: usize| self.outputs[i].frame.pts;
         let context = Context {
             before: (lo < ca).then(|| (self.chain[lo].pts, output(self.out(a) - 1))),
-            after: (hi > cb).then(|| (output(self.out(b) - 1), output(self.out(b)))),
+            // (frames after the last output that make none, as `fps` drops them, need no trim)
+            after: (hi > cb && self.out(b) < self.outputs.len())
+                .then(|| (output(self.out(b) - 1), output(self.out(b)))),
             input_end: self
                 .beyond
                 .filter(|_| hi == self.chain.len() && self.inp.window.after > 0)
@@ -407,7 +409,7 @@ impl Ctx<'_> {
 /// Plans the chunks for one encode.
 pub fn plan(inp: &PlanInput) -> Result<Plan, PlanError> {
     let chain = filter_input(inp.packets, inp.stream_tb, &inp.trims);
-    let outputs = chain_output(&chain, inp.window.fields);
+    let outputs = chain_output(&chain, &inp.window, inp.stream_tb);
     // the output trims come after the chain, in its output time base
     let (t, out_tb) = (&inp.trims, inp.sync.filter_tb);
     let all: Vec<Frame> = outputs.iter().map(|o| o.frame).collect();

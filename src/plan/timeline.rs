@@ -3,7 +3,7 @@
 //! the trims that `-ss`/`-t`/`-to` insert on the input and the output side (fftools 5.1 rules).
 
 use crate::probe::Packet;
-use crate::rational::{rescale_q, Rational, MICROS};
+use crate::rational::{rescale_q, rescale_q_rnd, Rational, Round, MICROS};
 use serde::Serialize;
 
 /// The timing options that shape the frame list, all in microseconds.
@@ -32,6 +32,17 @@ pub struct Window {
     /// A deinterlacer sends one frame per field: two output frames per input frame, in half
     /// the time base (yadif's `mode=1`).
     pub fields: bool,
+    /// The `fps` filter: the chain's output is its frame-rate grid (`fps_output`).
+    pub fps: Option<Fps>,
+}
+
+/// libavfilter's `fps` filter (without `start_time`): its rate, the rounding of input
+/// timestamps onto its grid, and whether the end rounds up (`eof_action=pass`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Fps {
+    pub rate: Rational,
+    pub round: Round,
+    pub eof_up: bool,
 }
 
 /// An output frame of the user's chain, and the index of the chain input frame it came from.
@@ -43,11 +54,15 @@ pub struct ChainOut {
     pub first: bool,
 }
 
-/// The chain's output frames for its input frames: the same frames, or with `fields` two per
-/// frame in half the time base, as yadif's field mode times them: `2·p(i)` and `p(i) + p(i+1)`,
-/// the last frame's next one extrapolated to `2·p(n-1) - p(n-2)`.
-pub fn chain_output(chain: &[Frame], fields: bool) -> Vec<ChainOut> {
-    if !fields {
+/// The chain's output frames for its input frames (in the time base `tb`): the same frames;
+/// with `fps` its grid (`fps_output`); or with `fields` two per frame in half the time base, as
+/// yadif's field mode times them: `2·p(i)` and `p(i) + p(i+1)`, the last frame's next one
+/// extrapolated to `2·p(n-1) - p(n-2)`.
+pub fn chain_output(chain: &[Frame], w: &Window, tb: Rational) -> Vec<ChainOut> {
+    if let Some(f) = w.fps {
+        return fps_output(chain, f, tb);
+    }
+    if !w.fields {
         return (chain.iter().enumerate())
             .map(|(source, &frame)| ChainOut {
                 frame,
@@ -75,6 +90,43 @@ pub fn chain_output(chain: &[Frame], fields: bool) -> Vec<ChainOut> {
             source: i,
             first: false,
         });
+    }
+    out
+}
+
+/// What libavfilter's `fps` makes of the frames (pts in `tb`): each one's pts rounded onto the
+/// grid of `1/rate`; from the first one's grid point on, every grid point gets the last frame
+/// whose point is not after it, up to the end. The end is where fftools 5.1 closes the
+/// chain's input: the last frame's pts plus its duration, each rescaled to microseconds and
+/// the sum back to `tb` (`send_filter_eof`), then onto the grid. The outputs are in `1/rate`,
+/// one tick long.
+pub fn fps_output(chain: &[Frame], f: Fps, tb: Rational) -> Vec<ChainOut> {
+    let (Some(first), Some(last)) = (chain.first(), chain.last()) else {
+        return Vec::new();
+    };
+    let out_tb = f.rate.inv();
+    let grid = |pts: i64| rescale_q_rnd(pts, tb, out_tb, f.round);
+    let end_us = rescale_q(last.pts, tb, MICROS) + rescale_q(last.duration, tb, MICROS);
+    let eof_round = if f.eof_up { Round::Up } else { f.round };
+    let end = rescale_q_rnd(rescale_q(end_us, MICROS, tb), tb, out_tb, eof_round);
+    let points: Vec<i64> = chain.iter().map(|c| grid(c.pts)).collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut g = grid(first.pts);
+    while g < end {
+        while i + 1 < chain.len() && points[i + 1] <= g {
+            i += 1;
+        }
+        out.push(ChainOut {
+            frame: Frame {
+                packet: chain[i].packet,
+                pts: g,
+                duration: 1,
+            },
+            source: i,
+            first: out.last().is_none_or(|o: &ChainOut| o.source != i),
+        });
+        g += 1;
     }
     out
 }
@@ -254,5 +306,45 @@ mod tests {
         // the first GOP, so decoding starts there.
         assert_eq!(d, [Some(0), Some(0), Some(0), Some(3), Some(0)]);
         assert_eq!(leading_pictures(&p), [false, false, false, false, true]);
+    }
+
+    #[test]
+    fn fps_fills_its_grid_with_the_last_frame_not_after_each_point() {
+        // 24 fps in 1/1000 (41 or 42 ms apart, 41 ms long): 4 frames to 10 fps
+        let tb = Rational::new(1, 1000);
+        let f = |i: usize, pts| Frame {
+            packet: i,
+            pts,
+            duration: 41,
+        };
+        let chain = [f(0, 0), f(1, 42), f(2, 83), f(3, 125)];
+        let ten = |round, eof_up| Fps {
+            rate: Rational::new(10, 1),
+            round,
+            eof_up,
+        };
+        let out = |fps| -> Vec<(i64, usize, bool)> {
+            (fps_output(&chain, fps, tb).iter())
+                .map(|o| (o.frame.pts, o.source, o.first))
+                .collect()
+        };
+        // points 0, 0, 1, 1 (near); the end 166 ms is point 2
+        assert_eq!(out(ten(Round::Near, false)), [(0, 1, true), (1, 3, true)]);
+        // rounded up: points 0, 1, 1, 2; the end rounds up to 2
+        assert_eq!(out(ten(Round::Up, false)), [(0, 0, true), (1, 2, true)]);
+        // down: points 0, 0, 0, 1; end 1 (166 ms) keeps one point
+        assert_eq!(out(ten(Round::Down, false)), [(0, 2, true)]);
+        // down with the end passed (rounded up): two points
+        assert_eq!(out(ten(Round::Down, true)), [(0, 2, true), (1, 3, true)]);
+        // up-conversion repeats frames: 48 fps, each frame twice
+        let twice = Fps {
+            rate: Rational::new(48, 1),
+            round: Round::Near,
+            eof_up: false,
+        };
+        let o = fps_output(&chain, twice, tb);
+        let firsts: Vec<bool> = o.iter().map(|c| c.first).collect();
+        assert_eq!(o.len(), 8);
+        assert_eq!(firsts, [true, false, true, false, true, false, true, false]);
     }
 }

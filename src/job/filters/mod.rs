@@ -1,5 +1,6 @@
 //! Which `-vf` chains can run on chunks: a simple chain of filters that map each frame to one
-//! frame at the same timestamp (scale, crop, pad, format, spatial denoisers, …). Filters that
+//! frame at the same timestamp (scale, crop, pad, format, spatial denoisers, …), temporal ones
+//! with the context they read, the `fps` grid, and subtitles burned in. Other filters that
 //! change frame count or timing, read extra files, read other frames or number frames make the
 //! job pass through.
 
@@ -133,6 +134,51 @@ pub fn filter_names(chain: &str) -> Result<Vec<String>, FilterError> {
 /// file to the workers; proven by tests/burn_in.rs).
 pub const BURN_IN: &[&str] = &["subtitles", "ass"];
 
+/// The filters of a chain as byte ranges of its text, split at the commas libavfilter's
+/// graph parser splits at (outside quotes and escapes).
+pub fn spans(chain: &str) -> Result<Vec<(usize, usize)>, FilterError> {
+    let mut out = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (i, c) in chain.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' if !quoted => escaped = true,
+            '\'' => quoted = !quoted,
+            ',' if !quoted => {
+                out.push((start, i));
+                start = i + 1;
+            }
+            ';' | '[' | ']' if !quoted => return Err(FilterError::NotAChain),
+            _ => {}
+        }
+    }
+    out.push((start, chain.len()));
+    Ok(out)
+}
+
+/// The chain with `tpad=stop_mode=clone:stop=-1` before its `fps`: on a worker the last frame
+/// is repeated past the chunk's input, so `fps` fills its grid up to plain ffmpeg's end
+/// whatever end the chunk file gives (the encode stops at the chunk's frame count, and the
+/// copies are the frame `fps` would repeat).
+pub fn padded_before_fps(chain: &str) -> String {
+    for (a, b) in spans(chain).unwrap_or_default() {
+        let text = chain[a..b].trim_start();
+        let name_end = text.find(['=', '@']).unwrap_or(text.len());
+        if text[..name_end].trim() == "fps" {
+            let at = b - chain[a..b].trim_start().len();
+            return format!(
+                "{}tpad=stop_mode=clone:stop=-1,{}",
+                &chain[..at],
+                &chain[at..]
+            );
+        }
+    }
+    chain.to_string()
+}
+
 /// Filters known to carry state across frames without a bound, and why (the pass-through
 /// reason).
 const STATEFUL: &[(&str, &str)] = &[
@@ -140,7 +186,8 @@ const STATEFUL: &[(&str, &str)] = &[
     ("cropdetect", "its result is a log over all frames"),
 ];
 
-pub use crate::plan::timeline::Window;
+pub use crate::plan::timeline::{Fps, Window};
+use crate::rational::{Rational, Round};
 
 /// Temporal filters that keep one output frame per input frame at its timestamp, with the
 /// window each reads in the form its options give it (each proven by tests/filters.rs), or why
@@ -152,6 +199,7 @@ fn temporal_window(name: &str, args: &str) -> Option<Result<Window, FilterError>
             before,
             after,
             fields: false,
+            fps: None,
         })
     };
     // one frame per field: the same window, twice the frames; only where every frame is
@@ -161,6 +209,7 @@ fn temporal_window(name: &str, args: &str) -> Option<Result<Window, FilterError>
             before: 1,
             after: 1,
             fields: true,
+            fps: None,
         }),
         Some(_) => refused(
             "it sends one frame per field of the frames flagged interlaced only (deint=1)"
@@ -204,8 +253,71 @@ fn temporal_window(name: &str, args: &str) -> Option<Result<Window, FilterError>
             Ok(s) if (5..=129).contains(&s) => window((s | 1) / 2, (s | 1) / 2),
             _ => refused("its window size is not a plain number".into()),
         },
+        // its grid: a chunk starts at a frame's first grid point, and its last grid point
+        // needs the next frame to know that it comes later
+        "fps" => fps_filter(args).map(|fps| Window {
+            before: 0,
+            after: 1,
+            fields: false,
+            fps: Some(fps),
+        }),
         _ => return None,
     })
+}
+
+/// The `fps` filter's options (rate, start_time, round, eof_action, in that order), or why
+/// that form does not distribute.
+fn fps_filter(args: &str) -> Result<Fps, FilterError> {
+    let refused = |why: String| Err(FilterError::Stateful("fps".into(), why));
+    if option(args, "start_time", 1).is_some() {
+        return refused("start_time is not modelled".into());
+    }
+    let rate = option(args, "fps", 0).unwrap_or_else(|| "25".into());
+    let Some(rate) = fps_rate(&rate) else {
+        return refused(format!("rate {rate} is not a plain number"));
+    };
+    let round = match option(args, "round", 2).as_deref() {
+        None | Some("near" | "5") => Round::Near,
+        Some("zero" | "0") => Round::Zero,
+        Some("inf" | "1") => Round::Inf,
+        Some("down" | "2") => Round::Down,
+        Some("up" | "3") => Round::Up,
+        Some(r) => return refused(format!("rounding {r} is not understood")),
+    };
+    let eof_up = match option(args, "eof_action", 3).as_deref() {
+        None | Some("round" | "0") => false,
+        Some("pass" | "1") => true,
+        Some(a) => return refused(format!("eof_action {a} is not understood")),
+    };
+    Ok(Fps {
+        rate,
+        round,
+        eof_up,
+    })
+}
+
+/// The `fps` filter's rate as libavfilter makes it (`av_d2q` of the value): an integer, a
+/// fraction, a decimal with up to three places, or one of its names; None for other
+/// expressions.
+fn fps_rate(v: &str) -> Option<Rational> {
+    let v = v.trim().trim_matches(['\'', '"']);
+    let r = match v {
+        "ntsc" => Rational::new(30000, 1001),
+        "pal" => Rational::new(25, 1),
+        "film" => Rational::new(24, 1),
+        "ntsc_film" => Rational::new(24000, 1001),
+        _ => match v.split_once(['/', '.']) {
+            None => Rational::new(v.parse().ok()?, 1),
+            Some((a, b)) if v.contains('/') => Rational::new(a.parse().ok()?, b.parse().ok()?),
+            Some((a, b)) if (1..=3).contains(&b.len()) && b.chars().all(|c| c.is_ascii_digit()) => {
+                let den = 10i64.pow(b.len() as u32);
+                Rational::new(a.parse::<i64>().ok()? * den + b.parse::<i64>().ok()?, den)
+            }
+            Some(_) => return None,
+        },
+    };
+    let r = r.reduced();
+    (r.is_valid() && r.num <= 1_000_000 && r.den <= 1_000_000).then_some(r)
 }
 
 /// A filter option's value, by name or at its position among the leading positional values
@@ -256,6 +368,12 @@ pub fn check_chain(chain: &str) -> Result<Window, FilterError> {
         }
         match temporal_window(&name, &args) {
             Some(Ok(w)) => {
+                if (w.fps.is_some() && total != Window::default()) || total.fps.is_some() {
+                    return Err(FilterError::Stateful(
+                        name,
+                        "fps with another filter that reads other frames".into(),
+                    ));
+                }
                 if w.fields && total.fields {
                     return Err(FilterError::Stateful(
                         name,
@@ -267,6 +385,7 @@ pub fn check_chain(chain: &str) -> Result<Window, FilterError> {
                 total.before += w.before;
                 total.after += w.after;
                 total.fields |= w.fields;
+                total.fps = w.fps;
             }
             Some(Err(e)) => return Err(e),
             // subtitles drawn by each frame's time, from a file the workers get a copy of

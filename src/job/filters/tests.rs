@@ -41,7 +41,10 @@ fn chains_split_like_libavfilter() {
 fn timing_filters_are_refused() {
     assert!(check_chain("scale=640:-2,crop=600:300,pad=640:320,nlmeans,unsharp").is_ok());
     for bad in [
-        "fps=24",
+        "fps=source_fps/2",
+        "fps=24:start_time=1",
+        "fps=30,yadif",
+        "yadif,fps=30",
         "select='eq(n,1)'",
         "setpts=2*PTS",
         "minterpolate",
@@ -61,6 +64,7 @@ fn temporal_filters_declare_their_window() {
         before,
         after,
         fields: false,
+        fps: None,
     };
     for (chain, want) in [
         ("scale=640:-2,unsharp", w(0, 0)),
@@ -188,4 +192,26 @@ fn pp_distributes_only_with_spatial_subfilters() {
         let e = check_chain(bad).unwrap_err().to_string();
         assert!(e.contains("subfilter"), "{bad}: {e}");
     }
+}
+
+#[test]
+fn fps_is_read_as_libavfilter_reads_it() {
+    let fps = |chain: &str| check_chain(chain).unwrap().fps.unwrap();
+    let f = fps("scale=320:-2,fps=30000/1001:round=up,hflip");
+    assert_eq!(
+        (f.rate, f.round, f.eof_up),
+        (Rational::new(30000, 1001), Round::Up, false)
+    );
+    assert_eq!(fps("fps=ntsc_film").rate, Rational::new(24000, 1001));
+    assert_eq!(fps("fps=29.97").rate, Rational::new(2997, 100));
+    assert_eq!(
+        fps("fps=fps=12.5:eof_action=pass").rate,
+        Rational::new(25, 2)
+    );
+    assert!(fps("fps=12.5:eof_action=pass").eof_up);
+    assert_eq!(fps("fps").rate, Rational::new(25, 1));
+    assert_eq!(fps("fps=fps=24:round=down").round, Round::Down);
+    let w = check_chain("fps=30").unwrap();
+    assert_eq!((w.before, w.after, w.fields), (0, 1, false));
+    assert!(check_chain("fps=30:round=odd").is_err());
 }
