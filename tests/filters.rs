@@ -538,6 +538,26 @@ fn fps_filter_matches_plain_ffmpeg() {
     }
 }
 
+/// `setpts` scaling the timestamps (speeding a video up, as tutorials do): each frame at its
+/// new pts, the output rate's drops reproduced per chunk; alone, in a chain, and with an
+/// input `-ss`.
+#[test]
+fn setpts_scaling_matches_plain_ffmpeg() {
+    let e = Env::new();
+    let src = progressive(&e);
+    let cases: Vec<String> = [
+        "setpts=0.5*PTS",
+        "setpts=PTS/1.5",
+        "scale=120:90,setpts=0.8*PTS,hflip",
+        "setpts='PTS*0.75'",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    assert_distributed_and_exact_with(&e, &src, &cases, &[], &[], &["-r", "48"]);
+    assert_distributed_and_exact_with(&e, &src, &cases[..2], &[], &["-ss", "0.55"], &["-r", "60"]);
+}
+
 /// Temporal, recursive and frame-counting forms pass through, on a progressive and on an
 /// interlaced source, and so write exactly what plain ffmpeg writes.
 #[test]

@@ -85,7 +85,14 @@ impl JobSpec {
                 Some(_) => filters::padded_before_fps(&f),
                 None => f,
             });
+        // setpts truncates its product, and the subtitles filter the frame's time in
+        // milliseconds, in the time base they see: the chunk file's (NUT) is finer than the
+        // source's, so the workers go back to the source's first (exact)
+        let tb_sensitive = self.window.setpts.is_some() || !self.burn_in.is_empty();
+        let settb = (tb_sensitive && chain.is_some())
+            .then(|| format!("settb={}/{}", self.sync.in_tb.num, self.sync.in_tb.den));
         let mut parts: Vec<&str> = self.rotation.filters.clone();
+        parts.extend(settb.as_deref());
         parts.extend(chain.as_deref());
         (!parts.is_empty()).then(|| parts.join(","))
     }

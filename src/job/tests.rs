@@ -345,7 +345,7 @@ fn burn_ins_are_found_and_refused_next_to_a_laid_over_image() {
     assert_eq!(j.preroll(), 0);
     assert_eq!(
         j.worker_filter(&["/w/aux-sub0.srt".to_string()]).as_deref(),
-        Some("scale=640:-2,subtitles=filename=\\'/w/aux-sub0.srt\\'")
+        Some("settb=1/15360,scale=640:-2,subtitles=filename=\\'/w/aux-sub0.srt\\'")
     );
     let infos = vec![one().remove(0), info(vec![video(0, 64, 64)])];
     for graph in [

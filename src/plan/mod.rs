@@ -226,11 +226,14 @@ impl Ctx<'_> {
     }
 
     /// Whether the first frame a chunk starting at `b` feeds its chain (the window's context
-    /// included) falls in a busy span (`PlanInput::busy_us`).
+    /// included), or its first output (retimed by `fps` or `setpts`), falls in a busy span
+    /// (`PlanInput::busy_us`).
     fn busy(&self, b: usize) -> bool {
         let lo = self.src(b).saturating_sub(self.inp.window.before);
-        let t = crate::rational::rescale_q(self.chain[lo].pts, self.inp.stream_tb, MICROS);
-        self.inp.busy_us.iter().any(|&(s, e)| s < t && t < e)
+        let t_in = crate::rational::rescale_q(self.chain[lo].pts, self.inp.stream_tb, MICROS);
+        let t_out = crate::rational::rescale_q(self.fr(b).0, self.inp.sync.filter_tb, MICROS);
+        let inside = |t: i64| self.inp.busy_us.iter().any(|&(s, e)| s < t && t < e);
+        inside(t_in) || inside(t_out)
     }
 
     /// Index in `outputs` of encoder frame `i`.

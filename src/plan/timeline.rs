@@ -34,6 +34,32 @@ pub struct Window {
     pub fields: bool,
     /// The `fps` filter: the chain's output is its frame-rate grid (`fps_output`).
     pub fps: Option<Fps>,
+    /// The `setpts` filter scaling the timestamps: the chain's output is each frame at its
+    /// new pts (`SetPts::apply`).
+    pub setpts: Option<SetPts>,
+}
+
+/// `setpts=K*PTS`, `PTS*K` or `PTS/K`: libavfilter evaluates it in doubles and truncates the
+/// result to an integer pts (`D2TS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SetPts {
+    /// Divide by the factor (`PTS/K`) rather than multiply.
+    pub divide: bool,
+    /// The factor's bits (an f64, kept bit-exact).
+    pub factor_bits: u64,
+}
+
+impl SetPts {
+    /// The new pts of a frame at `pts`.
+    pub fn apply(&self, pts: i64) -> i64 {
+        let k = f64::from_bits(self.factor_bits);
+        let d = if self.divide {
+            pts as f64 / k
+        } else {
+            pts as f64 * k
+        };
+        d as i64
+    }
 }
 
 /// libavfilter's `fps` filter (without `start_time`): its rate, the rounding of input
@@ -55,12 +81,24 @@ pub struct ChainOut {
 }
 
 /// The chain's output frames for its input frames (in the time base `tb`): the same frames;
-/// with `fps` its grid (`fps_output`); or with `fields` two per frame in half the time base, as
+/// with `fps` its grid (`fps_output`); with `setpts` the same frames at their new pts; or with `fields` two per frame in half the time base, as
 /// yadif's field mode times them: `2·p(i)` and `p(i) + p(i+1)`, the last frame's next one
 /// extrapolated to `2·p(n-1) - p(n-2)`.
 pub fn chain_output(chain: &[Frame], w: &Window, tb: Rational) -> Vec<ChainOut> {
     if let Some(f) = w.fps {
         return fps_output(chain, f, tb);
+    }
+    if let Some(sp) = w.setpts {
+        return (chain.iter().enumerate())
+            .map(|(source, &f)| ChainOut {
+                frame: Frame {
+                    pts: sp.apply(f.pts),
+                    ..f
+                },
+                source,
+                first: true,
+            })
+            .collect();
     }
     if !w.fields {
         return (chain.iter().enumerate())

@@ -95,39 +95,7 @@ pub enum FilterError {
 /// Splits a filter chain at top-level commas, honouring quotes and backslash escapes, and
 /// returns each filter's name. Labels and `;` (several chains) are not simple chains.
 pub fn filter_names(chain: &str) -> Result<Vec<String>, FilterError> {
-    let mut names = Vec::new();
-    let mut cur = String::new();
-    let (mut quoted, mut escaped) = (false, false);
-    for c in chain.chars() {
-        if escaped {
-            cur.push(c);
-            escaped = false;
-            continue;
-        }
-        match c {
-            // inside quotes a backslash is literal (av_get_token)
-            '\\' if !quoted => {
-                escaped = true;
-                cur.push(c);
-            }
-            '\'' => {
-                quoted = !quoted;
-                cur.push(c);
-            }
-            ',' if !quoted => names.push(std::mem::take(&mut cur)),
-            ';' | '[' if !quoted => return Err(FilterError::NotAChain),
-            _ => cur.push(c),
-        }
-    }
-    names.push(cur);
-    Ok(names
-        .into_iter()
-        .map(|f| {
-            let f = f.trim();
-            let end = f.find(['=', '@']).unwrap_or(f.len());
-            f[..end].trim().to_string()
-        })
-        .collect())
+    Ok(chain_filters(chain)?.into_iter().map(|(n, _)| n).collect())
 }
 
 /// Filters that draw subtitles from a file by each frame's timestamp (`job::burnin` sends the
@@ -186,7 +154,7 @@ const STATEFUL: &[(&str, &str)] = &[
     ("cropdetect", "its result is a log over all frames"),
 ];
 
-pub use crate::plan::timeline::{Fps, Window};
+pub use crate::plan::timeline::{Fps, SetPts, Window};
 use crate::rational::{Rational, Round};
 
 /// Temporal filters that keep one output frame per input frame at its timestamp, with the
@@ -200,6 +168,7 @@ fn temporal_window(name: &str, args: &str) -> Option<Result<Window, FilterError>
             after,
             fields: false,
             fps: None,
+            setpts: None,
         })
     };
     // one frame per field: the same window, twice the frames; only where every frame is
@@ -210,6 +179,7 @@ fn temporal_window(name: &str, args: &str) -> Option<Result<Window, FilterError>
             after: 1,
             fields: true,
             fps: None,
+            setpts: None,
         }),
         Some(_) => refused(
             "it sends one frame per field of the frames flagged interlaced only (deint=1)"
@@ -260,8 +230,43 @@ fn temporal_window(name: &str, args: &str) -> Option<Result<Window, FilterError>
             after: 1,
             fields: false,
             fps: Some(fps),
+            setpts: None,
         }),
+        // each frame at a new pts, a multiple of its own
+        "setpts" => match option(args, "expr", 0).as_deref().and_then(scaled_pts) {
+            Some(sp) => Ok(Window {
+                setpts: Some(sp),
+                ..Window::default()
+            }),
+            None => refused("only K*PTS, PTS*K and PTS/K are modelled".into()),
+        },
         _ => return None,
+    })
+}
+
+/// `setpts`' expression when it scales the timestamps by a plain positive number.
+fn scaled_pts(expr: &str) -> Option<SetPts> {
+    let e: String = expr
+        .trim_matches(['\'', '"'])
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let number = |k: &str| {
+        let plain = !k.is_empty() && k.chars().all(|c| c.is_ascii_digit() || c == '.');
+        k.parse::<f64>()
+            .ok()
+            .filter(|v| plain && *v > 0.0 && v.is_finite())
+    };
+    let (divide, k) = if let Some(k) = e.strip_prefix("PTS/") {
+        (true, number(k)?)
+    } else if let Some(k) = e.strip_prefix("PTS*") {
+        (false, number(k)?)
+    } else {
+        (false, number(e.strip_suffix("*PTS")?)?)
+    };
+    Some(SetPts {
+        divide,
+        factor_bits: k.to_bits(),
     })
 }
 
@@ -368,10 +373,12 @@ pub fn check_chain(chain: &str) -> Result<Window, FilterError> {
         }
         match temporal_window(&name, &args) {
             Some(Ok(w)) => {
-                if (w.fps.is_some() && total != Window::default()) || total.fps.is_some() {
+                let retimes = |w: &Window| w.fps.is_some() || w.setpts.is_some();
+                if (retimes(&w) && total != Window::default()) || retimes(&total) {
                     return Err(FilterError::Stateful(
                         name,
-                        "fps with another filter that reads other frames".into(),
+                        "fps or setpts with another filter that reads other frames or retimes them"
+                            .into(),
                     ));
                 }
                 if w.fields && total.fields {
@@ -386,6 +393,7 @@ pub fn check_chain(chain: &str) -> Result<Window, FilterError> {
                 total.after += w.after;
                 total.fields |= w.fields;
                 total.fps = w.fps;
+                total.setpts = w.setpts;
             }
             Some(Err(e)) => return Err(e),
             // subtitles drawn by each frame's time, from a file the workers get a copy of
@@ -530,36 +538,14 @@ fn pp_unproven(args: &str) -> Option<String> {
 }
 
 fn chain_filters(chain: &str) -> Result<Vec<(String, String)>, FilterError> {
-    let names = filter_names(chain)?;
-    // Re-split to keep the arguments next to each name (same splitting rules).
-    let mut args = Vec::new();
-    let mut rest = chain;
-    for n in &names {
-        let start = rest.find(n.as_str()).unwrap_or(0);
-        let after = &rest[start + n.len()..];
-        let end = top_level_comma(after).unwrap_or(after.len());
-        args.push(after[..end].trim_start_matches(['=', '@']).to_string());
-        rest = &after[end.min(after.len())..];
-        rest = rest.strip_prefix(',').unwrap_or(rest);
-    }
-    Ok(names.into_iter().zip(args).collect())
-}
-
-fn top_level_comma(s: &str) -> Option<usize> {
-    let (mut quoted, mut escaped) = (false, false);
-    for (i, c) in s.char_indices() {
-        if escaped {
-            escaped = false;
-            continue;
-        }
-        match c {
-            '\\' if !quoted => escaped = true,
-            '\'' => quoted = !quoted,
-            ',' if !quoted => return Some(i),
-            _ => {}
-        }
-    }
-    None
+    Ok((spans(chain)?.into_iter())
+        .map(|(a, b)| {
+            let f = chain[a..b].trim();
+            let end = f.find(['=', '@']).unwrap_or(f.len());
+            let args = f[end..].trim_start_matches(['=', '@']);
+            (f[..end].trim().to_string(), args.to_string())
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -46,7 +46,9 @@ fn timing_filters_are_refused() {
         "fps=30,yadif",
         "yadif,fps=30",
         "select='eq(n,1)'",
-        "setpts=2*PTS",
+        "setpts=PTS-STARTPTS",
+        "setpts=N/FRAME_RATE/TB",
+        "setpts=2*PTS,yadif",
         "minterpolate",
         "trim=0:1",
         "drawtext=text=x",
@@ -65,6 +67,7 @@ fn temporal_filters_declare_their_window() {
         after,
         fields: false,
         fps: None,
+        setpts: None,
     };
     for (chain, want) in [
         ("scale=640:-2,unsharp", w(0, 0)),
@@ -214,4 +217,21 @@ fn fps_is_read_as_libavfilter_reads_it() {
     let w = check_chain("fps=30").unwrap();
     assert_eq!((w.before, w.after, w.fields), (0, 1, false));
     assert!(check_chain("fps=30:round=odd").is_err());
+}
+
+#[test]
+fn setpts_scaling_is_read_bit_exact() {
+    let sp = |chain: &str| check_chain(chain).unwrap().setpts.unwrap();
+    let half = sp("setpts=0.5*PTS");
+    assert_eq!(
+        (half.divide, f64::from_bits(half.factor_bits)),
+        (false, 0.5)
+    );
+    assert_eq!(half.apply(41), 20);
+    let quarter = sp("scale=2:2,setpts='PTS / 4',hflip");
+    assert_eq!((quarter.divide, quarter.apply(83)), (true, 20));
+    assert_eq!(sp("setpts=expr=PTS*2").apply(41), 82);
+    assert!(check_chain("setpts=1e2*PTS").is_err());
+    assert!(check_chain("setpts=-1*PTS").is_err());
+    assert!(check_chain("setpts=0.5*PTS,fps=30").is_err());
 }
