@@ -202,6 +202,26 @@ pub fn extract_subtitles(src: &str, stream: Option<i64>, out: &str) -> Vec<Strin
     v
 }
 
+/// The encode options with libx265's own pass and a statistics file of the chunk's
+/// (`<log>-x265.log`, beside which x265 writes its `.cutree`) in its `-x265-params`, escaped
+/// as `av_dict_parse_string` reads the value.
+fn x265_pass_opts(job: &JobSpec, pass: u8, log: &str) -> Vec<Opt> {
+    let mut stats = String::new();
+    for c in format!("{log}-x265.log").chars() {
+        if matches!(c, '\\' | '\'' | ':' | '=') {
+            stats.push('\\');
+        }
+        stats.push(c);
+    }
+    let ours = format!("pass={pass}:stats={stats}");
+    let mut opts = job.encode_opts.clone();
+    match opts.iter_mut().rev().find(|o| o.is("x265-params")) {
+        Some(o) => o.arg = Some(format!("{}:{ours}", o.arg.as_deref().unwrap_or(""))),
+        None => opts.push(Opt::new("x265-params", Some(&ours))),
+    }
+    opts
+}
+
 /// ENCODE: the worker's command, reading the chunk's NUT file and writing the encoded chunk.
 pub fn encode(
     job: &JobSpec,
@@ -274,14 +294,18 @@ pub fn encode(
         // the output muxer's default, which is not the chunk container's
         v.extend(["-c:v".to_string(), e.clone()]);
     }
-    push_opts(&mut v, &job.encode_opts);
-    if let (Some(tp), Some(log)) = (&job.two_pass, passlog) {
-        v.extend([
-            "-pass".to_string(),
-            tp.pass.to_string(),
-            "-passlogfile".into(),
-            log.to_string(),
-        ]);
+    match (&job.two_pass, passlog) {
+        (Some(tp), Some(log)) if tp.x265 => push_opts(&mut v, &x265_pass_opts(job, tp.pass, log)),
+        (Some(tp), Some(log)) => {
+            push_opts(&mut v, &job.encode_opts);
+            v.extend([
+                "-pass".to_string(),
+                tp.pass.to_string(),
+                "-passlogfile".into(),
+                log.to_string(),
+            ]);
+        }
+        _ => push_opts(&mut v, &job.encode_opts),
     }
     if !job.encode_opts.iter().any(|o| o.is("r")) {
         v.push("-r".into());

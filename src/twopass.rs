@@ -1,7 +1,8 @@
-//! Two-pass encodes (`-pass 1` then `-pass 2`): each chunk is a two-pass encode of its own.
-//! Pass 1 brings every chunk's encoder statistics back into a store next to where plain ffmpeg
-//! would write its log (`<passlogfile>-distrffmpeg/`), together with the chunk cuts; pass 2
-//! reuses exactly those cuts and sends each chunk its statistics.
+//! Two-pass encodes (`-pass 1` then `-pass 2`, or libx265's own `pass=1|2`): each chunk is a
+//! two-pass encode of its own. Pass 1 brings every chunk's encoder statistics back into a
+//! store next to where plain ffmpeg would write its log (`<passlogfile>-distrffmpeg/`, or
+//! `<stats>-distrffmpeg/`), together with the chunk cuts; pass 2 reuses exactly those cuts and
+//! sends each chunk its statistics.
 
 use crate::hash::Fnv;
 use crate::job::JobSpec;

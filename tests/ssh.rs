@@ -215,6 +215,53 @@ fn two_pass_encode_keeps_each_chunks_statistics() {
     assert_same(&e.path("plain.mkv"), &e.path("ours2.mkv"));
 }
 
+/// libx265's own two passes (`-x265-params pass=1`, then `pass=2`, as the FFmpeg wiki's H.265
+/// guide writes them): each chunk gets a statistics file of its own, pass 1 brings them home
+/// next to where x265 would write its file, pass 2 sends each chunk its own; the result is
+/// laid out as plain ffmpeg's two passes lay it out.
+#[test]
+fn x265_two_pass_through_its_params_keeps_each_chunks_statistics() {
+    let e = Env::new();
+    let _c = Cluster::configured(&e, 2);
+    let src = e.av_clip("in.mp4", 4.0, 24, 2);
+    let pass = |n: &str, out: &[&str]| {
+        let params = format!("pass={n}:log-level=error");
+        let mut a: Vec<String> = ["-y", "-i", &src, "-c:v", "libx265", "-preset", "ultrafast"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        a.extend(["-b:v", "300k", "-x265-params", &params].map(String::from));
+        a.extend(out.iter().map(|s| s.to_string()));
+        a
+    };
+    let p1 = pass("1", &["-an", "-f", "null", "/dev/null"]);
+    let o = e.distr_ok(&p1);
+    assert!(stderr(&o).contains("chunks"), "{}", stderr(&o));
+    let store = e.path("x265_2pass.log-distrffmpeg");
+    let names: Vec<String> = std::fs::read_dir(&store)
+        .unwrap()
+        .map(|d| d.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let cutree = names
+        .iter()
+        .filter(|n| n.ends_with("-x265.log.cutree"))
+        .count();
+    let stats = names.iter().filter(|n| n.ends_with("-x265.log")).count();
+    assert!(
+        stats >= 3 && cutree == stats,
+        "per-chunk statistics: {names:?}"
+    );
+    let p2 = pass("2", &["-c:a", "aac", "ours.mkv"]);
+    e.distr_ok(&p2);
+    std::fs::remove_dir_all(&store).unwrap();
+    let plain1: Vec<&str> = p1.iter().map(String::as_str).collect();
+    e.ffmpeg(&plain1[1..]);
+    let mut plain2: Vec<&str> = p2.iter().map(String::as_str).collect();
+    *plain2.last_mut().unwrap() = "plain.mkv";
+    e.ffmpeg(&plain2[1..]);
+    assert_same(&e.path("plain.mkv"), &e.path("ours.mkv"));
+}
+
 #[test]
 fn ssh_agent_encrypted_keys_and_ssh_config_aliases() {
     let e = Env::new();

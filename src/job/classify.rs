@@ -152,6 +152,10 @@ const PRIVATE_PASS_KEYS: &[&str] = &["pass", "passes", "stats", "stats-in", "sta
 /// given), where plain ffmpeg's encoder picks a field order the chunks do not reproduce.
 pub fn unsupported_value(o: &Opt, top: bool) -> Option<String> {
     let arg = o.arg.as_deref().unwrap_or("");
+    if o.is("x265-params") && x265_pass(arg).is_some() {
+        // libx265's own two passes map onto the per-chunk statistics (`JobSpec::two_pass`)
+        return None;
+    }
     if PRIVATE_PARAMS.contains(&o.name()) {
         let key = arg
             .split(':')
@@ -170,6 +174,32 @@ pub fn unsupported_value(o: &Opt, top: bool) -> Option<String> {
         ));
     }
     None
+}
+
+/// libx265's own two-pass through `-x265-params …:pass=1|2[:stats=FILE]`: the pass and its
+/// statistics file (x265's default when none is named); None for other values (`pass=3`, no
+/// pass).
+pub fn x265_pass(arg: &str) -> Option<(u8, String)> {
+    let pairs: Vec<(&str, &str)> = (arg.split(':'))
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.trim(), v.trim()))
+        .collect();
+    let last = |key: &str| pairs.iter().rev().find(|(k, _)| *k == key).map(|(_, v)| *v);
+    let pass = match last("pass")? {
+        "1" => 1,
+        "2" => 2,
+        _ => return None,
+    };
+    let stats = last("stats").unwrap_or("x265_2pass.log").to_string();
+    Some((pass, stats))
+}
+
+/// An `-x265-params` value without its `pass` and `stats` keys (the workers get their own).
+pub fn without_pass_keys(arg: &str) -> String {
+    (arg.split(':'))
+        .filter(|kv| !matches!(kv.split('=').next().map(str::trim), Some("pass" | "stats")))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// Options on the output that are timestamps-neutral muxing, metadata or other-stream settings.

@@ -253,15 +253,19 @@ pub struct JobSpec {
 pub struct TwoPass {
     pub pass: u8,
     pub store: std::path::PathBuf,
+    /// Through libx265's own `pass=`/`stats=` (`-x265-params`) rather than `-pass`.
+    pub x265: bool,
 }
 
 impl TwoPass {
-    /// The store for `-passlogfile PREFIX` (default `ffmpeg2pass`), relative to the cwd.
+    /// The store for `-passlogfile PREFIX` (default `ffmpeg2pass`), or for x265's `stats`
+    /// file, relative to the cwd.
     pub fn new(pass: u8, passlogfile: Option<&str>) -> TwoPass {
         let prefix = passlogfile.unwrap_or("ffmpeg2pass");
         TwoPass {
             pass,
             store: std::path::PathBuf::from(format!("{prefix}-distrffmpeg")),
+            x265: false,
         }
     }
 }
@@ -469,13 +473,28 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
                 .ok_or_else(|| Passthrough(format!("-force_key_frames {v}")))?,
         ),
     };
-    let two_pass = match pass_opt("pass")?.as_deref() {
-        None => None,
-        Some(p @ ("1" | "2")) => Some(TwoPass::new(
+    let x265 = (encode_opts.iter().rev().find(|o| o.is("x265-params")))
+        .and_then(|o| classify::x265_pass(o.arg.as_deref().unwrap_or("")));
+    if x265.is_some() {
+        if encoder.as_deref() != Some("libx265") || pass_opt("pass")?.is_some() {
+            return pass("x265's own pass= without libx265, or with -pass");
+        }
+        for o in encode_opts.iter_mut().filter(|o| o.is("x265-params")) {
+            o.arg = Some(classify::without_pass_keys(o.arg.as_deref().unwrap_or("")));
+        }
+        encode_opts.retain(|o| !o.is("x265-params") || o.arg.as_deref() != Some(""));
+    }
+    let two_pass = match (x265, pass_opt("pass")?.as_deref()) {
+        (Some((p, stats)), _) => Some(TwoPass {
+            x265: true,
+            ..TwoPass::new(p, Some(&stats))
+        }),
+        (None, None) => None,
+        (None, Some(p @ ("1" | "2"))) => Some(TwoPass::new(
             p.parse().unwrap_or(1),
             pass_opt("passlogfile")?.as_deref(),
         )),
-        Some(p) => return pass(format!("-pass {p}")),
+        (None, Some(p)) => return pass(format!("-pass {p}")),
     };
     Ok(JobSpec {
         cmd: cmd.clone(),

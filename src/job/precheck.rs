@@ -151,10 +151,11 @@ pub fn precheck(cmd: &CmdLine) -> Result<Pre, Passthrough> {
         Some(name) => formats::by_name(name),
         None => formats::by_filename(path),
     };
-    let pass1 = out
-        .opts
-        .iter()
-        .any(|o| o.is("pass") && o.arg.as_deref() == Some("1"));
+    let pass1 = out.opts.iter().any(|o| {
+        let arg = o.arg.as_deref().unwrap_or("");
+        (o.is("pass") && arg == "1")
+            || (o.is("x265-params") && super::classify::x265_pass(arg).is_some_and(|p| p.0 == 1))
+    });
     let discard_output =
         pass1 && (muxer.is_some_and(|m| m.name == "null") || matches!(path, "/dev/null" | "NUL"));
     let muxer = match muxer {

@@ -134,8 +134,7 @@ fn image_inputs_encoder_multipass_and_interlaced_flags_pass_through() {
         assert!(precheck(&CmdLine::parse(argv).unwrap()).is_ok(), "{argv:?}");
     }
     for (opt, val) in [
-        ("-x265-params", "pass=2:stats=x265.log"),
-        ("-x265-params", "crf=20:pass=1"),
+        ("-x265-params", "pass=3:stats=x265.log"),
         ("-x264-params", "stats=a.log:pass=1"),
         ("-x264opts", "pass=2"),
         ("-svtav1-params", "passes=2"),
@@ -366,4 +365,40 @@ fn burn_ins_are_found_and_refused_next_to_a_laid_over_image() {
         let why = decide(&argv, &infos).unwrap_err().0;
         assert!(why.contains("laid-over image"), "{graph}: {why}");
     }
+}
+
+#[test]
+fn x265s_own_two_pass_maps_onto_the_chunks_statistics() {
+    let argv = |params: &'static str, out: &'static str| {
+        let mut v = vec!["-i", "a.mp4", "-c:v", "libx265", "-b:v", "2600k"];
+        v.extend(["-x265-params", params, "-an"]);
+        v.extend(out.split(' '));
+        v
+    };
+    let j = decide(&argv("pass=1", "-f null /dev/null"), &one()).unwrap();
+    let tp = j.two_pass.clone().unwrap();
+    assert_eq!((tp.pass, tp.x265), (1, true));
+    assert_eq!(
+        tp.store,
+        std::path::PathBuf::from("x265_2pass.log-distrffmpeg")
+    );
+    assert!(j.discard_output);
+    // the pass and the statistics file are the workers' own: not in the options they share
+    assert!(!j.encode_opts.iter().any(|o| o.is("x265-params")));
+    let j = decide(&argv("crf=20:stats=my.log:pass=2", "o.mkv"), &one()).unwrap();
+    assert_eq!(
+        j.two_pass.as_ref().unwrap().store,
+        std::path::PathBuf::from("my.log-distrffmpeg")
+    );
+    let params: Vec<_> = j
+        .encode_opts
+        .iter()
+        .filter(|o| o.is("x265-params"))
+        .collect();
+    assert_eq!(params[0].arg.as_deref(), Some("crf=20"));
+    // not libx265, or together with -pass: through plain ffmpeg
+    let mut other = argv("pass=1", "o.mkv");
+    other[3] = "libx264";
+    assert!(decide(&other, &one()).unwrap_err().0.contains("x265"));
+    assert!(decide(&argv("pass=1", "-pass 1 o.mkv"), &one()).is_err());
 }
