@@ -307,7 +307,7 @@ fn other_graphs_pass_through() {
             one("[0]scale=160:-2[o]", &["-map", "[o]", "-map", "[o]"]),
             "mapped more than once",
         ),
-        (one("[0]fps=10[o]", &["-map", "[o]"]), "fps"),
+        (one("[0]fps=10:start_time=1[o]", &["-map", "[o]"]), "fps"),
         // a backslash inside quotes is literal: the quote closes and hqdn3d is a filter
         (one("[0]null@'a\\',hqdn3d[o]", &["-map", "[o]"]), "hqdn3d"),
         (
