@@ -160,8 +160,8 @@ pub fn unsupported_value(o: &Opt, top: bool) -> Option<String> {
         let key = arg
             .split(':')
             .filter_map(|kv| kv.split('=').next())
-            .map(str::trim)
-            .find(|k| PRIVATE_PASS_KEYS.contains(k))?;
+            .map(param_key)
+            .find(|k| PRIVATE_PASS_KEYS.contains(&k.as_str()))?;
         return Some(format!(
             "-{} {key}=… (the encoder's own multi-pass)",
             o.flag
@@ -180,11 +180,15 @@ pub fn unsupported_value(o: &Opt, top: bool) -> Option<String> {
 /// statistics file (x265's default when none is named); None for other values (`pass=3`, no
 /// pass).
 pub fn x265_pass(arg: &str) -> Option<(u8, String)> {
-    let pairs: Vec<(&str, &str)> = (arg.split(':'))
+    if arg.contains(['\'', '\\']) {
+        // (quoting and escapes: the value is not split at every colon)
+        return None;
+    }
+    let pairs: Vec<(String, &str)> = (arg.split(':'))
         .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.trim(), v.trim()))
+        .map(|(k, v)| (param_key(k), v.trim()))
         .collect();
-    let last = |key: &str| pairs.iter().rev().find(|(k, _)| *k == key).map(|(_, v)| *v);
+    let last = |key: &str| pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| *v);
     let pass = match last("pass")? {
         "1" => 1,
         "2" => 2,
@@ -197,9 +201,19 @@ pub fn x265_pass(arg: &str) -> Option<(u8, String)> {
 /// An `-x265-params` value without its `pass` and `stats` keys (the workers get their own).
 pub fn without_pass_keys(arg: &str) -> String {
     (arg.split(':'))
-        .filter(|kv| !matches!(kv.split('=').next().map(str::trim), Some("pass" | "stats")))
+        .filter(|kv| {
+            let key = param_key(kv.split('=').next().unwrap_or(""));
+            !matches!(key.as_str(), "pass" | "stats")
+        })
         .collect::<Vec<_>>()
         .join(":")
+}
+
+/// A key of an encoder's parameter string as x264's and x265's parsers read it: a leading
+/// `--` dropped, `_` as `-`.
+fn param_key(k: &str) -> String {
+    let k = k.trim();
+    k.strip_prefix("--").unwrap_or(k).replace('_', "-")
 }
 
 /// Options on the output that are timestamps-neutral muxing, metadata or other-stream settings.

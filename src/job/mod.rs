@@ -479,6 +479,13 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
         if encoder.as_deref() != Some("libx265") || pass_opt("pass")?.is_some() {
             return pass("x265's own pass= without libx265, or with -pass");
         }
+        // plain ffmpeg reads only the last -x265-params; the workers get its pass and stats
+        let last = encode_opts.iter().rposition(|o| o.is("x265-params"));
+        let mut i = 0;
+        encode_opts.retain(|o| {
+            i += 1;
+            !o.is("x265-params") || Some(i - 1) == last
+        });
         for o in encode_opts.iter_mut().filter(|o| o.is("x265-params")) {
             o.arg = Some(classify::without_pass_keys(o.arg.as_deref().unwrap_or("")));
         }

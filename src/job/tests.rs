@@ -401,4 +401,23 @@ fn x265s_own_two_pass_maps_onto_the_chunks_statistics() {
     other[3] = "libx264";
     assert!(decide(&other, &one()).unwrap_err().0.contains("x265"));
     assert!(decide(&argv("pass=1", "-pass 1 o.mkv"), &one()).is_err());
+    // only the last -x265-params counts, as in plain ffmpeg; x265's own spellings of the keys
+    let twice = argv("bframes=0", "-x265-params --pass=2 o.mkv");
+    let j = decide(&twice, &one()).unwrap();
+    assert_eq!(j.two_pass.as_ref().map(|t| t.pass), Some(2));
+    assert!(!j.encode_opts.iter().any(|o| o.is("x265-params")));
+    // a quoted or escaped value is not split at every colon: the encoder's own multi-pass
+    for q in ["pass=1:stats='a:b.log'", "pass=1:stats=a\\:b.log"] {
+        assert!(decide(&argv(q, "o.mkv"), &one()).is_err(), "{q}");
+    }
+    let x264 = [
+        "-i",
+        "a.mp4",
+        "-c:v",
+        "libx264",
+        "-x264-params",
+        "--pass=1",
+        "o.mkv",
+    ];
+    assert!(decide(&x264, &one()).unwrap_err().0.contains("multi-pass"));
 }
