@@ -71,14 +71,45 @@ pub fn split(
     tb: Rational,
     out: &str,
 ) -> Vec<String> {
+    split_with(job, src, (c, packets), shift, tb, out, true)
+}
+
+/// SPLIT of a chunk that starts at the source's first packet, reading from the start instead
+/// of seeking there: some demuxers cannot seek to their first keyframe (flv without an index
+/// says "could not seek" and reads on from where probing left off).
+pub fn split_from_start(
+    job: &JobSpec,
+    src: &str,
+    c: &Chunk,
+    packets: &[Packet],
+    shift: &Shift,
+    tb: Rational,
+    out: &str,
+) -> Vec<String> {
+    debug_assert_eq!(c.first_packet, 0);
+    split_with(job, src, (c, packets), shift, tb, out, false)
+}
+
+fn split_with(
+    job: &JobSpec,
+    src: &str,
+    (c, packets): (&Chunk, &[Packet]),
+    shift: &Shift,
+    tb: Rational,
+    out: &str,
+    seek: bool,
+) -> Vec<String> {
     let key_ticks = packets[c.first_packet].pts;
     let shifted = key_ticks + rescale_q(shift.split_us, MICROS, tb);
     // -ss + -itsoffset must land exactly on the keyframe so the copy starts there.
     let ss = us_for_ticks(shifted, tb) - shift.split_us;
     let mut v = s(&["-nostdin", "-hide_banner", "-v", "error", "-y"]);
     push_opts(&mut v, &job.demux_opts);
-    v.extend(s(&["-copyts", "-seek_timestamp", "1", "-ss"]));
-    v.push(format_us(ss));
+    v.push("-copyts".into());
+    if seek {
+        v.extend(s(&["-seek_timestamp", "1", "-ss"]));
+        v.push(format_us(ss));
+    }
     v.push("-itsoffset".into());
     v.push(format_us(shift.split_us));
     v.push("-i".into());

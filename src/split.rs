@@ -172,7 +172,27 @@ impl Splitter {
             .await
             .with_context(|| format!("splitting chunk {k}"))?;
         let t1 = t0.elapsed().as_secs_f64();
-        let start_us = self.check(k, &tmp, ahead).await?;
+        let start_us = match self.check(k, &tmp, ahead).await {
+            Ok(us) => us,
+            // a demuxer that cannot seek to its first keyframe: read the file from its start
+            Err(e) if c.first_packet == 0 => {
+                tracing::debug!("chunk {k}: {e:#}; splitting it from the file's start");
+                let args = commands::split_from_start(
+                    &self.job,
+                    &self.src,
+                    c,
+                    &self.packets,
+                    &self.shift,
+                    self.tb,
+                    &tmp.to_string_lossy(),
+                );
+                process::output_at(&self.ffmpeg, &args, ahead)
+                    .await
+                    .with_context(|| format!("splitting chunk {k}"))?;
+                self.check(k, &tmp, ahead).await?
+            }
+            Err(e) => return Err(e),
+        };
         tokio::fs::rename(&tmp, &path).await?;
         tracing::debug!(
             "timing: chunk {k} split in {t1:.3}s, checked in {:.3}s",

@@ -249,6 +249,29 @@ fn video_features() {
     assert!(framemd5(&p) == framemd5(&o), "ffv1 frames differ");
 }
 
+/// An flv input as ffmpeg writes it (x264 with B-frames stream-copied, no keyframe index):
+/// its demuxer "could not seek" to its first keyframe and read on from where probing left
+/// off, so the first chunk came out empty and the job failed; that chunk is now split from the
+/// file's start, and the output equals plain ffmpeg's frame for frame, on SSH workers.
+#[test]
+fn an_flv_input_whose_first_keyframe_cannot_be_sought() {
+    let e = Env::new();
+    let _c = Cluster::configured(&e, 2);
+    let video = "testsrc2=size=160x120:rate=24";
+    let mkv = e.make(
+        "t.mkv",
+        4.0,
+        video,
+        &with(&[&X264, &["-g", "24", "-bf", "2"]]),
+    );
+    e.ffmpeg(&["-i", &mkv, "-c", "copy", "t.flv"]);
+    let args = ["-i", "t.flv", "-c:v", "ffv1"];
+    let (plain, ours, log) = e.both_log(&args, "mkv");
+    assert_split(&log, &args);
+    assert_same(&plain, &ours);
+    assert_eq!(framemd5(&plain), framemd5(&ours));
+}
+
 #[test]
 fn containers_and_passthrough() {
     let e = Env::new();
