@@ -14,6 +14,8 @@ pub use precheck::{is_image_sequence, local_path, precheck, sequence_rate};
 pub mod hwaccel;
 pub mod rotation;
 mod timing;
+mod two_pass;
+pub use two_pass::TwoPass;
 
 use crate::cli::argv::{CmdLine, Opt};
 use crate::cli::mapping::{self, last_matching, out_views, OutStream};
@@ -245,29 +247,6 @@ pub struct JobSpec {
     /// The user's hardware options must work here first (plain ffmpeg fails otherwise): the
     /// arguments of a one-frame local decode with them (`hwaccel::probe_args`).
     pub hw_check: Option<Vec<String>>,
-}
-
-/// Which pass of a `-pass 1|2` encode and where its statistics live (the store's effects are
-/// `twopass`'s: the job only names it).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TwoPass {
-    pub pass: u8,
-    pub store: std::path::PathBuf,
-    /// Through libx265's own `pass=`/`stats=` (`-x265-params`) rather than `-pass`.
-    pub x265: bool,
-}
-
-impl TwoPass {
-    /// The store for `-passlogfile PREFIX` (default `ffmpeg2pass`), or for x265's `stats`
-    /// file, relative to the cwd.
-    pub fn new(pass: u8, passlogfile: Option<&str>) -> TwoPass {
-        let prefix = passlogfile.unwrap_or("ffmpeg2pass");
-        TwoPass {
-            pass,
-            store: std::path::PathBuf::from(format!("{prefix}-distrffmpeg")),
-            x265: false,
-        }
-    }
 }
 
 /// The full decision, given ffprobe results for every input.

@@ -193,13 +193,6 @@ impl SshWorker {
         Ok((w, caps))
     }
 
-    /// fontconfig's font listing on the worker (`worker::fonts`), None where it cannot be made.
-    pub async fn fonts(&self) -> Option<String> {
-        let cmd = crate::worker::fonts::remote_command(self.platform, &self.ffmpeg)?;
-        let out = self.conn.run(&cmd, Duration::from_secs(20)).await.ok()?;
-        (out.status == Some(0)).then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-    }
-
     /// Each encode leases one of `slots` slots on the worker (POSIX).
     pub fn leasing(mut self, slots: usize) -> SshWorker {
         self.slots = slots;

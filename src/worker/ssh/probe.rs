@@ -175,6 +175,16 @@ pub async fn probe(
     }
 }
 
+impl super::SshWorker {
+    /// fontconfig's font listing on the worker (`worker::fonts`), None where it cannot be made
+    /// (a job that burns subtitles in asks for it once the worker is probed).
+    pub async fn fonts(&self) -> Option<String> {
+        let cmd = crate::worker::fonts::remote_command(self.platform, &self.ffmpeg)?;
+        let out = self.conn.run(&cmd, Duration::from_secs(20)).await.ok()?;
+        (out.status == Some(0)).then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
 /// The job dir the POSIX probe created, from its first stdout line.
 fn job_dir(stdout: &[u8]) -> Option<RemotePath> {
     let text = String::from_utf8_lossy(stdout);
