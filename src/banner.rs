@@ -1,7 +1,7 @@
 //! ffmpeg's banner for a distributed run, for the programs that read ffmpeg's stderr: the
 //! version block (from `ffmpeg -codecs`, which prints it), each input's `Input #N …` block
 //! (ffprobe's `av_dump_format` text from the probe, renumbered), `Stream mapping:` with the
-//! decoder and encoder names fftools prints, `Press [q] to stop`, and an `Output #0 …` block.
+//! decoder and encoder names fftools prints, `Press [q] to stop`, and an `Output #N …` block per output file.
 
 use crate::cli::mapping::{last_matching, out_views};
 use crate::job::JobSpec;
@@ -176,8 +176,20 @@ fn chain_ends(chain: &str) -> (String, String) {
 }
 
 /// `Stream mapping:` and, when ffmpeg reads stdin, `Press [q] to stop, [?] for help`.
-pub fn mapping(job: &JobSpec, infos: &[MediaInfo], codecs: &Codecs, stdin: bool) -> String {
+pub fn mapping(jobs: &[&JobSpec], infos: &[MediaInfo], codecs: &Codecs, stdin: bool) -> String {
     let mut s = String::from("Stream mapping:\n");
+    for (n, job) in jobs.iter().enumerate() {
+        s.push_str(&mapping_of(job, n, infos, codecs));
+    }
+    if stdin {
+        s.push_str("Press [q] to stop, [?] for help\n");
+    }
+    s
+}
+
+/// The mapping lines of output file `n` (`job`: that output's own job).
+fn mapping_of(job: &JobSpec, n: usize, infos: &[MediaInfo], codecs: &Codecs) -> String {
+    let mut s = String::new();
     let src_codec = |f: usize, st: usize| infos[f].streams[st].codec_name.clone();
     let ends = job.filter.as_deref().map(chain_ends);
     let graph = job
@@ -201,10 +213,10 @@ pub fn mapping(job: &JobSpec, infos: &[MediaInfo], codecs: &Codecs, stdin: bool)
         let enc = out_codec(job, codecs, i);
         if let (true, true, Some((_, last))) = (graph, i == job.video_out, &ends) {
             let name = enc.map_or("?".to_string(), |e| e.1);
-            let _ = writeln!(s, "  {last}:default{tag} -> Stream #0:{i} ({name})");
+            let _ = writeln!(s, "  {last}:default{tag} -> Stream #{n}:{i} ({name})");
             continue;
         }
-        let _ = write!(s, "  Stream #{}:{} -> #0:{i}", o.file, o.stream);
+        let _ = write!(s, "  Stream #{}:{} -> #{n}:{i}", o.file, o.stream);
         match enc {
             None => s.push_str(" (copy)\n"),
             Some((codec, encoder)) => {
@@ -219,9 +231,6 @@ pub fn mapping(job: &JobSpec, infos: &[MediaInfo], codecs: &Codecs, stdin: bool)
                 );
             }
         }
-    }
-    if stdin {
-        s.push_str("Press [q] to stop, [?] for help\n");
     }
     s
 }
@@ -323,9 +332,14 @@ fn encoded_description(input: &str, codec: &str, video: bool, exact_picture: boo
 
 /// `Output #0, <muxer>, to '<path>':`, the global metadata ffmpeg copies from the first input
 /// (or none with `-map_metadata -1`) plus its `encoder`, and one line per stream.
-pub fn output_block(job: &JobSpec, dumps: &[String], codecs: &Codecs, version: &str) -> String {
+pub fn output_block(
+    (job, n): (&JobSpec, usize),
+    dumps: &[String],
+    codecs: &Codecs,
+    version: &str,
+) -> String {
     let out = &job.cmd.outputs[0];
-    let mut s = format!("Output #0, {}, to '{}':\n", job.muxer.name, out.url);
+    let mut s = format!("Output #{n}, {}, to '{}':\n", job.muxer.name, out.url);
     let no_meta = out.opts.iter().any(|o| {
         o.name() == "map_metadata" && o.arg.as_deref().is_some_and(|a| a.starts_with('-'))
     });
@@ -380,7 +394,7 @@ pub fn output_block(job: &JobSpec, dumps: &[String], codecs: &Codecs, version: &
         } else {
             desc
         };
-        let _ = writeln!(s, "  Stream #0:{i}{lang}: {desc}");
+        let _ = writeln!(s, "  Stream #{n}:{i}{lang}: {desc}");
         // the source stream's tags (none for a graph output or with -map_metadata -1), and
         // for an encoded stream the encoder's name
         let mut tags = match o.from_graph || job.stream_metadata_off {

@@ -134,6 +134,38 @@ pub fn pre_roll(c: &Chunk, packets: &[Packet], first_src_pts: i64) -> Option<i64
         .max()
 }
 
+/// A chunk's start trim on the worker's input (`start_trim_us`), where frames precede its
+/// first in the chunk file (`pre_roll`); `file_start_us` is the chunk file's start time.
+pub fn chunk_trim(
+    c: &Chunk,
+    packets: &[Packet],
+    shift: &Shift,
+    tb: Rational,
+    file_start_us: i64,
+) -> Option<i64> {
+    let first_src = c.chain_first_pts() - shift.offset_ticks;
+    pre_roll(c, packets, first_src)
+        .map(|prev| start_trim_us(prev, first_src, shift.offset_ticks, tb, file_start_us))
+}
+
+/// REMOTE for a chunk of several outputs (`JobSpec::others`): one worker ffmpeg reads the
+/// chunk once and writes every output; each output's part of its own `encode` follows the
+/// first one's. None when an output's input side (everything up to its `-i`) differs from
+/// the first's.
+pub fn shared_encode(encodes: &[Vec<String>]) -> Option<Vec<String>> {
+    let input_side = |v: &[String]| v.iter().position(|a| a == "-i").map(|i| i + 2);
+    let (first, rest) = encodes.split_first()?;
+    let at = input_side(first)?;
+    let mut v = first.clone();
+    for e in rest {
+        if input_side(e) != Some(at) || e[..at] != first[..at] {
+            return None;
+        }
+        v.extend_from_slice(&e[at..]);
+    }
+    Some(v)
+}
+
 /// The worker's input `-ss` for a start trim: a point strictly between the last pre-roll frame
 /// and the first frame (so both time bases agree), in the worker's filter time, minus the chunk
 /// file's start time (ffmpeg adds it back under -copyts).

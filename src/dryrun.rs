@@ -53,9 +53,7 @@ pub fn render(job: &JobSpec, planned: &Planned, ffmpeg: &str) -> String {
             &src,
         );
         let _ = writeln!(s, "  PRE    {}", display_cmd(ffmpeg, &split));
-        let first_src = c.chain_first_pts() - shift.offset_ticks;
-        let trim = commands::pre_roll(c, &planned.packets, first_src)
-            .map(|prev| commands::start_trim_us(prev, first_src, shift.offset_ticks, tb, 0));
+        let trim = commands::chunk_trim(c, &planned.packets, &shift, tb, 0);
         let note = if trim.is_some() {
             " (-ss is relative to the split file's start time)"
         } else {
@@ -71,7 +69,21 @@ pub fn render(job: &JobSpec, planned: &Planned, ffmpeg: &str) -> String {
             image: job.overlay.as_ref().map(|o| o.remote_name.as_str()),
             subtitles: &subtitles,
         };
-        let enc_cmd = commands::encode(job, c, &shift, trim, files);
+        let mut encodes = vec![commands::encode(job, c, &shift, trim, files)];
+        for (i, (other, plan)) in job.others.iter().zip(&planned.others).enumerate() {
+            let c = &plan.chunks[c.index];
+            let trim = commands::chunk_trim(c, &planned.packets, &shift, tb, 0);
+            let enc = WorkDir::other_encoded_name(c.index, 1, i + 1, other.chunk_format().1);
+            let files = commands::EncodeFiles {
+                input: &src,
+                output: &enc,
+                passlog: None,
+                image: None,
+                subtitles: &[],
+            };
+            encodes.push(commands::encode(other, c, &shift, trim, files));
+        }
+        let enc_cmd = commands::shared_encode(&encodes).expect("the plan checked it");
         let _ = writeln!(s, "  REMOTE {}{note}", display_cmd("ffmpeg", &enc_cmd));
     }
     // The early audio's start, last packets and encoder tags are read after AUDIO runs; the
@@ -82,17 +94,23 @@ pub fn render(job: &JobSpec, planned: &Planned, ffmpeg: &str) -> String {
         let _ = writeln!(s, "AUDIO {}", display_cmd(ffmpeg, &args));
         commands::audio::placeholder(ea, "audio.mka")
     });
-    let fin = commands::final_mux(
-        job,
-        &commands::FinalParts {
-            list: "chunks.ffconcat",
-            itsoffset_us: 0,
-            chunk_tags: &Default::default(),
-            color: &[],
-            audio: done.as_ref(),
-        },
-        &job.output,
-    );
+    let tags = Default::default();
+    let parts = commands::FinalParts {
+        list: "chunks.ffconcat",
+        itsoffset_us: 0,
+        chunk_tags: &tags,
+        color: &[],
+        audio: done.as_ref(),
+    };
+    let fin = commands::final_mux(job, &parts, &job.output);
     let _ = writeln!(s, "FINAL {}", display_cmd(ffmpeg, &fin));
+    for other in &job.others {
+        let parts = commands::FinalParts {
+            audio: None,
+            ..parts
+        };
+        let fin = commands::final_mux(other, &parts, &other.output);
+        let _ = writeln!(s, "FINAL {}", display_cmd(ffmpeg, &fin));
+    }
     s
 }

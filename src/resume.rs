@@ -133,12 +133,16 @@ impl Manifest {
 /// file must still be there and pass the frame check again.
 pub async fn reusable(
     wd: &WorkDir,
-    plan: &Plan,
+    (plan, others): (&Plan, &[std::sync::Arc<Plan>]),
     job: &JobSpec,
     ffprobe: &str,
     input: &str,
 ) -> Manifest {
-    let fp = fingerprint(plan, job, input);
+    let mut fp = fingerprint(plan, job, input);
+    for (other, plan) in job.others.iter().zip(others) {
+        // the command's other outputs, encoded from the same chunks
+        fp.push_str(&fingerprint(plan, other, input));
+    }
     let mut fresh = Manifest::new(fp.clone(), plan.chunks.len());
     let Some(old) = Manifest::load(wd) else {
         return fresh;
@@ -150,17 +154,28 @@ pub async fn reusable(
     let mut kept = 0;
     for (k, done) in old.chunks.into_iter().enumerate() {
         let Some(done) = done else { continue };
-        if !Path::new(&done.file).exists() {
+        let outputs =
+            std::iter::once((job, plan)).chain(job.others.iter().zip(others.iter().map(|p| &**p)));
+        let files = std::iter::once(&done).chain(&done.others);
+        if done.others.len() != job.others.len() {
             continue;
         }
-        if let Ok(v) = verify::verify(
-            ffprobe,
-            Path::new(&done.file),
-            &plan.chunks[k],
-            job.sync.enc_tb,
-        )
-        .await
-        {
+        let mut again = Vec::new();
+        for ((job, plan), was) in outputs.zip(files) {
+            let file = Path::new(&was.file);
+            let checked = match file.exists() {
+                true => verify::verify(ffprobe, file, &plan.chunks[k], job.sync.enc_tb).await,
+                false => continue,
+            };
+            if let Ok(mut v) = checked {
+                // what the worker's log said of its encoder
+                v.color = was.color.clone();
+                again.push(v);
+            }
+        }
+        if again.len() == 1 + job.others.len() {
+            let mut v = again.remove(0);
+            v.others = again;
             fresh.chunks[k] = Some(v);
             kept += 1;
         }
@@ -192,6 +207,7 @@ mod tests {
             tb: crate::rational::Rational::new(1, 1000),
             tags: Default::default(),
             color: Vec::new(),
+            others: Vec::new(),
         });
         m.save(&wd).unwrap();
         assert_eq!(Manifest::load(&wd), Some(m));

@@ -102,7 +102,16 @@ pub fn banner(
         s.push_str(&crate::banner::input_block(n, d));
     }
     let stdin = spec.cmd.global("stdin").is_none_or(|o| o.bool_value());
-    s.push_str(&crate::banner::mapping(spec, infos, codecs, stdin));
-    s.push_str(&crate::banner::output_block(spec, dumps, codecs, version));
+    // several outputs: each one's lines, numbered as ffmpeg numbers its output files
+    let jobs: Vec<&job::JobSpec> = std::iter::once(spec).chain(&spec.others).collect();
+    s.push_str(&crate::banner::mapping(&jobs, infos, codecs, stdin));
+    for (n, job) in jobs.into_iter().enumerate() {
+        s.push_str(&crate::banner::output_block(
+            (job, n),
+            dumps,
+            codecs,
+            version,
+        ));
+    }
     s
 }

@@ -122,6 +122,11 @@ impl WorkDir {
         format!("enc-{k:05}-{attempt}.{ext}")
     }
 
+    /// The encoded chunk of output `i` of several (`JobSpec::others`: 1 and on).
+    pub fn other_encoded_name(k: usize, attempt: u64, i: usize, ext: &str) -> String {
+        format!("enc-{k:05}-{attempt}-o{i}.{ext}")
+    }
+
     pub fn file(&self, name: &str) -> PathBuf {
         self.root.join(name)
     }

@@ -27,6 +27,9 @@ pub struct EncodedChunk {
     /// (`color_range` `tv`, …), where set.
     #[serde(default)]
     pub color: Vec<(String, String)>,
+    /// The same chunk of the job's other outputs (`JobSpec::others`), in their order.
+    #[serde(default)]
+    pub others: Vec<EncodedChunk>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -177,6 +180,7 @@ pub async fn verify(
         tb,
         tags,
         color: Vec::new(),
+        others: Vec::new(),
     })
 }
 

@@ -8,6 +8,7 @@ pub mod burnin;
 pub mod classify;
 pub mod filters;
 pub mod graph;
+pub mod outputs;
 mod precheck;
 pub mod preroll;
 pub use precheck::{is_image_sequence, local_path, precheck, sequence_rate};
@@ -247,6 +248,9 @@ pub struct JobSpec {
     /// The user's hardware options must work here first (plain ffmpeg fails otherwise): the
     /// arguments of a one-frame local decode with them (`hwaccel::probe_args`).
     pub hw_check: Option<Vec<String>>,
+    /// The command's other output files (`outputs`: each one's own job), encoded from this
+    /// job's chunks by the same worker ffmpeg.
+    pub others: Vec<JobSpec>,
 }
 
 /// The full decision, given ffprobe results for every input.
@@ -527,6 +531,7 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
         discard_output: pre.discard_output,
         rotation,
         hw_check: hwaccel::probe_args(cmd, src_file, src_stream),
+        others: Vec::new(),
     })
 }
 

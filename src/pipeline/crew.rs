@@ -28,7 +28,12 @@ fn job_id(job: &JobSpec) -> String {
             std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
         })
         .collect();
-    workdir::job_id(&job.cmd.identity_argv(), &inputs)
+    let mut argv = job.cmd.identity_argv();
+    for other in &job.others {
+        // each output's own command: the whole command is in them
+        argv.extend(other.cmd.identity_argv());
+    }
+    workdir::job_id(&argv, &inputs)
 }
 
 /// SSH workers being connected and probed while the job is planned.
@@ -56,7 +61,10 @@ pub fn start_probing(prepared: &Prepared) -> Probing {
         .collect();
     let give_up = CancellationToken::new();
     let needs = pool::Needs {
-        encoder: job.encoder.clone(),
+        encoder: (job.encoder.iter())
+            .chain(job.others.iter().flat_map(|o| &o.encoder))
+            .cloned()
+            .reduce(|all, e| format!("{all} {e}")),
         fonts: env.fonts.clone(),
     };
     let rx = pool::probe_each(

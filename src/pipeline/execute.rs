@@ -270,7 +270,14 @@ impl Running<'_> {
         });
         let splitter = ctx.splitter.clone();
         let input = resume::input_fingerprint(&planned.packets, Path::new(src));
-        let manifest = resume::reusable(ctx.wd, &plan, job, &tools.ffprobe, &input).await;
+        let manifest = resume::reusable(
+            ctx.wd,
+            (&plan, &planned.others),
+            job,
+            &tools.ffprobe,
+            &input,
+        )
+        .await;
         let reused: Vec<_> = manifest.chunks.iter().flatten().collect();
         if !reused.is_empty() {
             let _ = tx.send(Event::Resumed {
@@ -286,6 +293,7 @@ impl Running<'_> {
         let sched = Arc::new(Scheduler::new(Parts {
             job: job.clone(),
             plan: plan.clone(),
+            others: planned.others.clone(),
             splitter,
             workdir: ctx.wd.clone(),
             ffprobe: tools.ffprobe.clone(),
@@ -341,6 +349,7 @@ impl Running<'_> {
             return Ok(None);
         }
         let _ = tx.send(Event::Muxing);
+        let tools = (tools.ffmpeg.as_str(), tools.ffprobe.as_str());
         let mux = assemble::assemble(
             job,
             &encoded,
@@ -348,11 +357,25 @@ impl Running<'_> {
             audio.as_ref(),
             until_us,
             ctx.wd,
-            (&tools.ffmpeg, &tools.ffprobe),
+            tools,
         );
-        tokio::select! {
-            r = mux => r,
+        let stats = tokio::select! {
+            r = mux => r?,
             _ = cancel.cancelled() => anyhow::bail!("interrupted"),
+        };
+        // the command's other outputs, from the same chunks (their audio encoded in the mux)
+        for (i, (other, plan)) in job.others.iter().zip(&planned.others).enumerate() {
+            let chunks: Vec<_> = encoded.iter().map(|e| e.others[i].clone()).collect();
+            let (plan, until_us) = match quit.is_cancelled() {
+                true => prefix_plan(plan, chunks.len(), other).expect("chunks are done"),
+                false => (plan.clone(), None),
+            };
+            let mux = assemble::assemble(other, &chunks, &plan, None, until_us, ctx.wd, tools);
+            tokio::select! {
+                r = mux => r?,
+                _ = cancel.cancelled() => anyhow::bail!("interrupted"),
+            };
         }
+        Ok(stats)
     }
 }

@@ -2,6 +2,7 @@
 //! reuses pass 1's cuts). A video that cannot be planned passes through.
 
 use super::{Halt, Prepared, Reason};
+use crate::commands::{self, Shift};
 use crate::config::Config;
 use crate::job::JobSpec;
 use crate::plan::{self, PlanInput, Planned, Sizing};
@@ -35,6 +36,9 @@ pub async fn plan(prepared: &Prepared) -> Result<Planned, Halt> {
     )
     .await
     .map_err(|e| Halt::Passthrough(Reason::Plan(format!("{e:#}"))))?;
+    let sizing = sizing(&env.config, slots);
+    let planned =
+        share_chunks(spec, planned, sizing).map_err(|why| Halt::Passthrough(Reason::Plan(why)))?;
     tracing::info!(
         "{} frames in {} chunks on {} slot(s)",
         planned.plan.output_frames,
@@ -70,6 +74,72 @@ fn pass1_cuts(job: &JobSpec) -> Result<Option<Vec<usize>>, Halt> {
     Ok(Some(stored.cuts))
 }
 
+/// Several outputs share one chunking: the first output's cuts, or else the first other
+/// output's own whose cuts fit every output (`Planned::others` then holds their plans); or why
+/// they cannot share chunks: frames cut elsewhere, or a chunk whose packets or worker input
+/// differ between outputs.
+fn share_chunks(job: &JobSpec, mut planned: Planned, sizing: Sizing) -> Result<Planned, String> {
+    if job.others.is_empty() {
+        return Ok(planned);
+    }
+    let cuts = |p: &plan::Plan| p.chunks.iter().map(|c| c.start).collect::<Vec<usize>>();
+    let mut candidates = vec![cuts(&planned.plan)];
+    for other in &job.others {
+        if let Ok(p) = plan_on(other, &planned.packets, sizing, None, 0) {
+            candidates.push(cuts(&p));
+        }
+    }
+    let mut first_why = None;
+    for cuts in &candidates {
+        match plans_on(job, &planned.packets, sizing, cuts) {
+            Ok(mut plans) => {
+                planned.plan = Arc::new(plans.remove(0));
+                planned.others = plans.into_iter().map(Arc::new).collect();
+                return Ok(planned);
+            }
+            Err(why) => {
+                first_why.get_or_insert(why);
+            }
+        }
+    }
+    Err(first_why.unwrap_or_default())
+}
+
+/// Every output's plan on the same cuts, or why one does not fit them.
+fn plans_on(
+    job: &JobSpec,
+    packets: &[probe::Packet],
+    sizing: Sizing,
+    cuts: &[usize],
+) -> Result<Vec<plan::Plan>, String> {
+    let jobs: Vec<&JobSpec> = std::iter::once(job).chain(&job.others).collect();
+    let mut plans: Vec<plan::Plan> = Vec::new();
+    for (i, j) in jobs.iter().enumerate() {
+        let p = plan_on(j, packets, sizing, Some(cuts), 0).map_err(|_| {
+            format!("output #{i} of several cannot be cut where the others are (its frames differ)")
+        })?;
+        if let Some(first) = plans.first() {
+            let same = |a: &plan::Chunk, b: &plan::Chunk| {
+                (a.start, a.first_packet, a.last_packet, a.key_pts)
+                    == (b.start, b.first_packet, b.last_packet, b.key_pts)
+                    && commands::shared_encode(&[
+                        encode_of(job, a, packets),
+                        encode_of(j, b, packets),
+                    ])
+                    .is_some()
+            };
+            let chunks = first.chunks.iter().zip(&p.chunks);
+            if p.chunks.len() != first.chunks.len() || chunks.clone().any(|(a, b)| !same(a, b)) {
+                return Err(format!(
+                    "output #{i} of several needs other chunks than output #0 (other frames or context frames)"
+                ));
+            }
+        }
+        plans.push(p);
+    }
+    Ok(plans)
+}
+
 async fn plan_job(
     job: &JobSpec,
     ffprobe: &str,
@@ -82,21 +152,14 @@ async fn plan_job(
     let t0 = Instant::now();
     let packets = probe::probe_packets(ffprobe, src, job.src_stream, &demux).await?;
     let read = t0.elapsed().as_secs_f64();
-    let sizing = Sizing::new(c.segment_frames, c.keyint_min, c.keyint_max, slots);
-    let plan = plan::plan(&PlanInput {
-        packets: &packets,
-        stream_tb: job.sync.in_tb,
-        trims: job.trims,
-        sync: job.sync,
-        sizing,
-        base_cost: plan::base_cost(job.src_size.0, job.src_size.1),
-        cuts,
-        window: job.window,
-        keyframes: job.keyframes.as_ref(),
-        preroll: job.preroll(),
-        busy_us: &job.subtitle_busy_us,
-    })
-    .with_context(|| format!("{src}: cannot plan the video"))?;
+    // several outputs share the first one's chunks: no pre-roll (it is the encoder's)
+    let preroll = if job.others.is_empty() {
+        job.preroll()
+    } else {
+        0
+    };
+    let plan = plan_on(job, &packets, sizing(c, slots), cuts, preroll)
+        .with_context(|| format!("{src}: cannot plan the video"))?;
     if let Some(n) = job.sync.max_frames {
         // fftools' need_output closes every stream of the file when the video reaches its
         // cap, but only once the streams before the video are finished
@@ -117,5 +180,50 @@ async fn plan_job(
     Ok(Planned {
         packets: Arc::new(packets),
         plan: Arc::new(plan),
+        others: Vec::new(),
+    })
+}
+
+/// A chunk's REMOTE with placeholder file names (what decides whether outputs share it).
+fn encode_of(job: &JobSpec, c: &plan::Chunk, packets: &[probe::Packet]) -> Vec<String> {
+    let (tb, shift) = (
+        job.sync.in_tb,
+        Shift::new(job.sync.in_tb, job.trims.ts_offset_us),
+    );
+    let trim = commands::chunk_trim(c, packets, &shift, tb, 0);
+    let files = commands::EncodeFiles {
+        input: "chunk",
+        output: "out",
+        passlog: None,
+        image: None,
+        subtitles: &[],
+    };
+    commands::encode(job, c, &shift, trim, files)
+}
+
+fn sizing(c: &Config, slots: usize) -> Sizing {
+    Sizing::new(c.segment_frames, c.keyint_min, c.keyint_max, slots)
+}
+
+/// The job's plan from the packet index: sized by the config for `slots`, or on given `cuts`.
+fn plan_on(
+    job: &JobSpec,
+    packets: &[probe::Packet],
+    sizing: Sizing,
+    cuts: Option<&[usize]>,
+    preroll: usize,
+) -> Result<plan::Plan, plan::PlanError> {
+    plan::plan(&PlanInput {
+        packets,
+        stream_tb: job.sync.in_tb,
+        trims: job.trims,
+        sync: job.sync,
+        sizing,
+        base_cost: plan::base_cost(job.src_size.0, job.src_size.1),
+        cuts,
+        window: job.window,
+        keyframes: job.keyframes.as_ref(),
+        preroll,
+        busy_us: &job.subtitle_busy_us,
     })
 }

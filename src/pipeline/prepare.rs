@@ -1,7 +1,7 @@
 //! The first stage: the input files exist, the inputs are probed, the job is decided (or the
 //! command passes through), the output may be written, and the tools and the banner are ready.
 
-use super::{Env, Halt, Prepared, Session};
+use super::{Env, Halt, Prepared, Reason, Session};
 use crate::cli::argv::CmdLine;
 use crate::ffbin::Tools;
 use crate::job::{self, Overwrite, Pre};
@@ -24,7 +24,24 @@ pub async fn prepare(session: &Session) -> Result<Prepared, Halt> {
         sink,
     } = session;
     let cmd = &*job::sequence_rate(cmd);
-    let pre = job::precheck(cmd).map_err(|p| Halt::Passthrough(p.into()))?;
+    let passthrough = |p: job::Passthrough| Halt::Passthrough(p.into());
+    // several outputs: each one is decided as a command of its own, and all of them share
+    // the first one's chunks
+    let cmds: Vec<CmdLine> = match cmd.outputs.len() {
+        0 | 1 => vec![cmd.clone()],
+        n => {
+            job::outputs::several_refusal(cmd).map_err(passthrough)?;
+            (0..n).map(|i| job::outputs::only_output(cmd, i)).collect()
+        }
+    };
+    let several = |i: usize, p: job::Passthrough| match cmds.len() {
+        1 => p,
+        _ => job::Passthrough(format!("output #{i}: {}", p.0)),
+    };
+    let pres = (cmds.iter().enumerate())
+        .map(|(i, c)| job::precheck(c).map_err(|p| several(i, p)))
+        .collect::<Result<Vec<Pre>, _>>()
+        .map_err(passthrough)?;
     for inp in &cmd.inputs {
         let path = job::local_path(&inp.url).unwrap_or(&inp.url);
         if !job::is_image_sequence(path, inp) {
@@ -55,25 +72,31 @@ pub async fn prepare(session: &Session) -> Result<Prepared, Halt> {
         infos.push(info);
         dumps.push(dump);
     }
-    let spec = job::analyze(cmd, &pre, &infos).map_err(|p| Halt::Passthrough(p.into()))?;
-    let spec = burn_ins(spec, cmd, &infos, &tools.ffprobe).await?;
     let (version, codecs) = codecs.await.map_err(anyhow::Error::from)??;
-    let codec = spec.muxer.default_video_with(|e| codecs.knows_encoder(e));
-    let default = codecs.default_encoder(codec);
-    let spec = spec
-        .with_default_encoder(default)
-        .map_err(|p| Halt::Passthrough(p.into()))?;
-    if let Some(e) = crate::banner::unknown_local_encoder(&spec, &codecs) {
-        let why = format!("encoder {e} is not in this ffmpeg (it refuses the command itself)");
-        return Err(Halt::Passthrough(job::Passthrough(why).into()));
+    let mut specs = Vec::new();
+    for (i, (c, pre)) in cmds.iter().zip(&pres).enumerate() {
+        let spec = decide(c, pre, &infos, &tools, &codecs).await;
+        let spec = match spec {
+            Err(Halt::Passthrough(Reason::Unsupported(why))) if cmds.len() > 1 => {
+                return Err(passthrough(several(i, job::Passthrough(why))))
+            }
+            r => r?,
+        };
+        if let Some(why) = specs
+            .first()
+            .and_then(|lead| job::outputs::companion_refusal(lead, &spec, i))
+        {
+            return Err(passthrough(job::Passthrough(why)));
+        }
+        specs.push(spec);
     }
-    let ffmpeg = spec.hw_check.as_ref().map(|_| tools.ffmpeg.as_str());
-    let spec = crate::local_checks::run(ffmpeg, &tools.ffprobe, spec, &infos)
-        .await?
-        .map_err(|p| Halt::Passthrough(p.into()))?;
-    if !dry_run && !pre.discard_output {
-        check_output(&pre, cmd)?;
+    if !dry_run {
+        for (c, pre) in cmds.iter().zip(&pres).filter(|(_, p)| !p.discard_output) {
+            check_output(pre, c)?;
+        }
     }
+    let mut spec = specs.remove(0);
+    spec.others = specs;
     let banner = banner_wanted.then(|| talk::banner(&spec, &infos, &dumps, &version, &codecs));
     let fonts = match spec.burn_in.is_empty() {
         true => None,
@@ -96,6 +119,31 @@ pub async fn prepare(session: &Session) -> Result<Prepared, Halt> {
         fonts,
     };
     Ok(Prepared { spec, env })
+}
+
+/// The decision for a command of one output, its inputs probed: its job, or why it passes
+/// through.
+async fn decide(
+    cmd: &CmdLine,
+    pre: &Pre,
+    infos: &[probe::MediaInfo],
+    tools: &Tools,
+    codecs: &crate::banner::Codecs,
+) -> Result<job::JobSpec, Halt> {
+    let passthrough = |p: job::Passthrough| Halt::Passthrough(p.into());
+    let spec = job::analyze(cmd, pre, infos).map_err(passthrough)?;
+    let spec = burn_ins(spec, cmd, infos, &tools.ffprobe).await?;
+    let codec = spec.muxer.default_video_with(|e| codecs.knows_encoder(e));
+    let default = codecs.default_encoder(codec);
+    let spec = spec.with_default_encoder(default).map_err(passthrough)?;
+    if let Some(e) = crate::banner::unknown_local_encoder(&spec, codecs) {
+        let why = format!("encoder {e} is not in this ffmpeg (it refuses the command itself)");
+        return Err(passthrough(job::Passthrough(why)));
+    }
+    let ffmpeg = spec.hw_check.as_ref().map(|_| tools.ffmpeg.as_str());
+    crate::local_checks::run(ffmpeg, &tools.ffprobe, spec, infos)
+        .await?
+        .map_err(passthrough)
 }
 
 /// Finds what each burn-in's subtitle file holds (an input's is probed already) and decides

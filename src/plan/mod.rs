@@ -127,6 +127,8 @@ impl Chunk {
 pub struct Planned {
     pub packets: std::sync::Arc<Vec<crate::probe::Packet>>,
     pub plan: std::sync::Arc<Plan>,
+    /// The plans of the job's other outputs (`JobSpec::others`), on the same chunks.
+    pub others: Vec<std::sync::Arc<Plan>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -19,6 +19,8 @@ pub(super) struct Ran {
     k: usize,
     src_name: String,
     out_name: String,
+    /// The chunk's files of the job's other outputs, in their order.
+    other_names: Vec<String>,
     /// The encode's last progress report and the start of its stderr.
     done: EncodeProgress,
     log: String,
@@ -133,11 +135,9 @@ impl Scheduler {
         if !uploaded {
             w.upload(&src.path, &src.name).await?;
         }
-        let out_name = WorkDir::encoded_name(k, attempt.task.attempt.0, job.chunk_format().1);
-        let first_src = c.chain_first_pts() - sp.shift.offset_ticks;
-        let trim = commands::pre_roll(c, &sp.packets, first_src).map(|prev| {
-            commands::start_trim_us(prev, first_src, sp.shift.offset_ticks, sp.tb, src.start_us)
-        });
+        let n = attempt.task.attempt.0;
+        let out_name = WorkDir::encoded_name(k, n, job.chunk_format().1);
+        let trim = commands::chunk_trim(c, &sp.packets, &sp.shift, sp.tb, src.start_us);
         let two_pass = job.two_pass.as_ref();
         if let Some(tp) = two_pass.filter(|tp| tp.pass == 2) {
             tp.upload(w.as_ref(), k).await?;
@@ -155,7 +155,31 @@ impl Scheduler {
             image: image.as_deref(),
             subtitles: &subtitles,
         };
-        let args = commands::encode(job, c, &sp.shift, trim, files);
+        let mut args = commands::encode(job, c, &sp.shift, trim, files);
+        // the other outputs of the command: the same worker ffmpeg writes them too
+        let other_names: Vec<String> = (job.others.iter().enumerate())
+            .map(|(i, o)| WorkDir::other_encoded_name(k, n, i + 1, o.chunk_format().1))
+            .collect();
+        if !job.others.is_empty() {
+            let mut encodes = vec![args];
+            for ((o, plan), name) in job.others.iter().zip(&self.p.others).zip(&other_names) {
+                let c = &plan.chunks[k];
+                let trim = commands::chunk_trim(c, &sp.packets, &sp.shift, sp.tb, src.start_us);
+                let files = commands::EncodeFiles {
+                    input: &w.path(&src.name),
+                    output: &w.path(name),
+                    passlog: None,
+                    image: None,
+                    subtitles: &[],
+                };
+                encodes.push(commands::encode(o, c, &sp.shift, trim, files));
+            }
+            args = commands::shared_encode(&encodes).ok_or_else(|| {
+                WorkerError::Local(format!(
+                    "chunk {k}: the outputs' encodes read it differently"
+                ))
+            })?;
+        }
         self.dispatched();
         tracing::debug!(
             "timing: chunk {k} dispatched to {} after {:.3}s",
@@ -226,6 +250,7 @@ impl Scheduler {
             k,
             src_name: src.name,
             out_name,
+            other_names,
             done,
             log,
             encoded_in: t_encode.elapsed().as_secs_f64(),
@@ -243,6 +268,7 @@ impl Scheduler {
             k,
             src_name,
             out_name,
+            other_names,
             done,
             log,
             encoded_in,
@@ -252,6 +278,7 @@ impl Scheduler {
         let c = &self.p.plan.chunks[k];
         let t_collect = Instant::now();
         if job.discard_output {
+            // (several outputs are never thrown away: `job::outputs`)
             let _ = w.remove(&[src_name, out_name]).await;
             if done.frame != c.out_count() {
                 return Err(WorkerError::Ffmpeg {
@@ -272,18 +299,35 @@ impl Scheduler {
                 tb: job.sync.enc_tb,
                 tags: Default::default(),
                 color: Vec::new(),
+                others: Vec::new(),
             });
         }
         let local = self.p.workdir.file(&out_name);
         w.download_rest(&out_name, &local, fetched).await?;
-        let _ = w.remove(&[src_name, out_name]).await;
+        for name in &other_names {
+            w.download_rest(name, &self.p.workdir.file(name), 0).await?;
+        }
+        let mut ours = vec![src_name, out_name];
+        ours.extend(other_names.iter().cloned());
+        let _ = w.remove(&ours).await;
+        let checked = |e: verify::VerifyError| WorkerError::Ffmpeg {
+            tail: format!("{e} (chunk from {})", w.label()),
+            fatal: false,
+        };
         let mut enc = verify::verify(&self.p.ffprobe, &local, c, job.sync.enc_tb)
             .await
-            .map_err(|e| WorkerError::Ffmpeg {
-                tail: format!("{e} (chunk from {})", w.label()),
-                fatal: false,
-            })?;
-        enc.color = crate::worker::encoder_color(&log);
+            .map_err(checked)?;
+        // the worker logs each output's encoder in order
+        let mut colors = crate::worker::encoder_colors(&log).into_iter();
+        enc.color = colors.next().unwrap_or_default();
+        for ((o, plan), name) in job.others.iter().zip(&self.p.others).zip(&other_names) {
+            let (file, c) = (self.p.workdir.file(name), &plan.chunks[k]);
+            let mut other = verify::verify(&self.p.ffprobe, &file, c, o.sync.enc_tb)
+                .await
+                .map_err(checked)?;
+            other.color = colors.next().unwrap_or_default();
+            enc.others.push(other);
+        }
         tracing::debug!(
             "timing: chunk {k} encoded on {} in {encoded_in:.3}s, collected in {:.3}s ({fetched} bytes fetched while it was written)",
             w.label(),

@@ -38,6 +38,8 @@ pub struct Slot {
 pub struct Parts {
     pub job: Arc<JobSpec>,
     pub plan: Arc<Plan>,
+    /// The plans of the job's other outputs, on the same chunks (`Planned::others`).
+    pub others: Vec<Arc<Plan>>,
     pub splitter: Arc<Splitter>,
     pub workdir: WorkDir,
     pub ffprobe: String,

@@ -142,12 +142,25 @@ pub fn encoder_color_range(stderr: &str) -> Option<&'static str> {
 /// primaries, transfer, chroma location. Chunk containers drop some of them; the final mux
 /// sets them all again.
 pub fn encoder_color(stderr: &str) -> Vec<(String, String)> {
-    let Some(out) = stderr.split("Output #0").nth(1) else {
+    output_encoder_color(stderr, 0)
+}
+
+/// `encoder_color` of each output of an encode that writes several (`Output #0`, `#1`, …).
+pub fn encoder_colors(stderr: &str) -> Vec<Vec<(String, String)>> {
+    (0..)
+        .take_while(|i| stderr.contains(&format!("Output #{i}")))
+        .map(|i| output_encoder_color(stderr, i))
+        .collect()
+}
+
+fn output_encoder_color(stderr: &str, i: usize) -> Vec<(String, String)> {
+    let Some(out) = stderr.split(&format!("Output #{i},")).nth(1) else {
         return Vec::new();
     };
+    let stream = format!("Stream #{i}:0");
     let Some(line) = out
         .lines()
-        .find(|l| l.contains("Stream #0:0") && l.contains("Video:"))
+        .find(|l| l.contains(&stream) && l.contains("Video:"))
     else {
         return Vec::new();
     };
@@ -419,6 +432,16 @@ mod tests {
         assert_eq!(
             encoder_color(log),
             pairs(&[("chroma_sample_location", "left")])
+        );
+        // an encode of several outputs describes each one's stream under its own header
+        let log = "[info] Output #0, mp4, to 'a.mp4':\n[info]   Stream #0:0: Video: h264, yuv420p(tv, progressive), 160x120\n\
+            [info] Output #1, mov, to 'b.mov':\n[info]   Stream #1:0: Video: ffv1, yuv420p(pc, progressive, left), 80x60\n";
+        assert_eq!(
+            encoder_colors(log),
+            [
+                pairs(&[("color_range", "tv")]),
+                pairs(&[("color_range", "pc"), ("chroma_sample_location", "left")])
+            ]
         );
         let mut s = StderrLog::default();
         s.push(&vec![b'a'; STDERR_HEAD + 10]);

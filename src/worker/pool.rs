@@ -25,7 +25,8 @@ pub struct PoolMember {
 /// What a job asks of an SSH worker besides running ffmpeg.
 #[derive(Debug, Clone, Default)]
 pub struct Needs {
-    /// The video encoder (None: the muxer's default, which every ffmpeg has).
+    /// The video encoders, separated by spaces (None: the muxer's default, which every ffmpeg
+    /// has).
     pub encoder: Option<String>,
     /// Subtitles are burned in: fontconfig's font listing here (`worker::fonts`), which the
     /// worker's must equal; an empty listing (none could be made here) admits no SSH worker.
@@ -123,7 +124,11 @@ pub async fn admit(p: Probed, needs: &Needs) -> Option<PoolMember> {
             let label = &p.spec.target.label;
             if !caps.has_encoder {
                 let e = needs.encoder.as_deref().unwrap_or("?");
-                tracing::warn!("skipping worker {label}: its ffmpeg has no encoder {e}");
+                let what = match e.contains(' ') {
+                    true => "one of the encoders",
+                    false => "encoder",
+                };
+                tracing::warn!("skipping worker {label}: its ffmpeg has no {what} {e}");
             } else if needs.fonts.as_ref().is_some_and(String::is_empty) {
                 tracing::warn!(
                     "skipping worker {label}: subtitles are burned in and fontconfig's fonts cannot be listed here (fc-list)"

@@ -230,12 +230,12 @@ fn parse_probe(
         .find(|l| l.starts_with("ffmpeg version"))
         .unwrap_or("")
         .to_string();
-    let has_encoder = match encoder {
-        None => true,
-        Some(e) => stdout
+    // (several outputs' encoders are separated by spaces)
+    let has_encoder = (encoder.unwrap_or("").split_whitespace()).all(|e| {
+        stdout
             .lines()
-            .any(|l| l.split_whitespace().nth(1) == Some(e)),
-    };
+            .any(|l| l.split_whitespace().nth(1) == Some(e))
+    });
     let cores = match platform {
         Platform::Posix => stdout.lines().last().and_then(|l| l.trim().parse().ok()),
         Platform::Windows => None,
@@ -262,5 +262,7 @@ mod tests {
         assert_eq!(c.cores, Some(16));
         assert!(c.ffmpeg_version.starts_with("ffmpeg version 6.1.1"));
         assert!(!parse_probe(out, err, Platform::Posix, Some("libx265")).has_encoder);
+        assert!(parse_probe(out, err, Platform::Posix, Some("libx264 aac")).has_encoder);
+        assert!(!parse_probe(out, err, Platform::Posix, Some("libx264 libx265")).has_encoder);
     }
 }
