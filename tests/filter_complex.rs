@@ -244,6 +244,73 @@ fn lossless_chain_is_bit_exact() {
     assert_eq!(fa, fb, "decoded frames differ");
 }
 
+/// Every stream's decoded frames (lossless video, and the audio as the final mux encoded it).
+fn all_frames(path: &std::path::Path) -> Vec<String> {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-map", "0", "-f", "framemd5", "-"])
+        .output()
+        .expect("framemd5");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn audio_chains_beside_the_video_chain_run_in_the_final_mux() {
+    let e = Env::new();
+    let src = tagged_mp4(&e);
+    let i: &[&str] = &["-i", &src];
+    let list = [
+        // ffmpeg-python: ffmpeg.output(in.audio.filter('aecho', …), in.video.hflip(), out)
+        (
+            "mkv",
+            with(&[
+                i,
+                &[
+                    "-filter_complex",
+                    "[0:a]aecho=0.8:0.9:1000:0.3[s0];[0:v]hflip[s1]",
+                ],
+                &["-map", "[s0]", "-map", "[s1]", "-c:v", "ffv1"],
+            ]),
+        ),
+        // twice the speed, both ways (ffmpeg.run's tutorial)
+        (
+            "mov",
+            with(&[
+                i,
+                &[
+                    "-filter_complex",
+                    "[0:v]setpts=0.5*PTS[v];[0:a]atempo=2.0[a]",
+                ],
+                &["-map", "[v]", "-map", "[a]", "-c:v", "ffv1", "-c:a", "aac"],
+            ]),
+        ),
+        // only the audio in the graph, the video through -vf
+        (
+            "mkv",
+            with(&[
+                i,
+                &["-filter_complex", "[0:1]volume=2[x];[x]asplit[a1][a2]"],
+                &[
+                    "-map", "0:v", "-map", "[a2]", "-map", "[a1]", "-vf", "hflip",
+                ],
+                &["-c:v", "ffv1", "-c:a", "libopus"],
+            ]),
+        ),
+    ];
+    cases(&e, &list);
+    for (ext, args) in &list {
+        let (p, o) = e.both(args, ext);
+        let (fa, fb) = (all_frames(&p), all_frames(&o));
+        assert!(fa.len() > 100, "{args:?}");
+        assert_eq!(fa, fb, "{args:?}: decoded frames differ");
+    }
+}
+
 #[test]
 fn other_graphs_pass_through() {
     let e = Env::new();
@@ -298,9 +365,20 @@ fn other_graphs_pass_through() {
         (
             one(
                 "[0:v]scale=160:-2[v];[0:a]volume=2[a]",
-                &["-map", "[v]", "-map", "[a]"],
+                &["-map", "[v]", "-map", "[a]", "-c:a", "copy"],
+            ),
+            "stream copy of a filter graph's output",
+        ),
+        (
+            one(
+                "[0:v]scale=160:120[v];[0:a]showwaves=s=160x120[w];[v][w]vstack[o]",
+                &["-map", "[o]"],
             ),
             "not one linear chain",
+        ),
+        (
+            one("[0:a]volume=2;[0:v]hflip[v]", &["-map", "[v]"]),
+            "unlabelled output",
         ),
         (one("[0]scale=160:-2[o]", &[]), "not mapped"),
         (

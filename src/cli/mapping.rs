@@ -22,7 +22,13 @@ pub struct OutStream {
     /// The output of a `-filter_complex` chain reading `file`/`stream`: fftools opens it with
     /// no source stream, so neither the disposition nor the tags of the input are copied.
     pub from_graph: bool,
+    /// The graph output label it is mapped by (`-map [label]`), for a graph output.
+    pub label: Option<String>,
 }
+
+/// An output of a `-filter_complex`: its label (None: unlabelled, which ffmpeg maps itself; a
+/// video output only), the input stream it reads, and its kind.
+pub type GraphOutput<'a> = (Option<&'a str>, usize, usize, MediaKind);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MapError {
@@ -81,7 +87,7 @@ pub fn resolve(
     infos: &[MediaInfo],
     muxer: &Muxer,
 ) -> Result<Vec<OutStream>, MapError> {
-    resolve_with_graph(cmd, out, infos, muxer, None)
+    resolve_with_graph(cmd, out, infos, muxer, &[])
 }
 
 /// `resolve` when a filter graph has one output, labelled `graph.0`, fed by input stream
@@ -93,7 +99,7 @@ pub fn resolve_with_graph(
     out: &FileArgs,
     infos: &[MediaInfo],
     muxer: &Muxer,
-    graph: Option<(Option<&str>, usize, usize)>,
+    graph: &[GraphOutput],
 ) -> Result<Vec<OutStream>, MapError> {
     let disabled = |k: &str| out.last(k).is_some_and(Opt::bool_value);
     let (vn, an, sn, dn) = (
@@ -119,21 +125,21 @@ pub fn resolve_with_graph(
             time_base: s.time_base,
             sample_rate: s.sample_rate,
             from_graph: false,
+            label: None,
         }
     };
-    let graph_stream = |f: usize, s: usize| OutStream {
-        kind: MediaKind::Video,
+    let graph_stream = |&(label, f, s, kind): &GraphOutput| OutStream {
+        kind,
         attached_pic: false,
         disposition: Vec::new(),
         from_graph: true,
+        label: label.map(str::to_string),
         ..mk(f, s)
     };
     // an unlabelled graph output comes first, and no other video is picked for it
-    let unlabelled = match graph {
-        Some((None, f, s)) => Some(graph_stream(f, s)),
-        _ => None,
-    };
-    if let (Some((Some(label), ..)), true) = (graph, maps.is_empty()) {
+    let unlabelled = graph.iter().find(|g| g.0.is_none()).map(graph_stream);
+    let labelled = || graph.iter().filter_map(|g| g.0);
+    if let (Some(label), true) = (labelled().next(), maps.is_empty()) {
         return Err(MapError::Unmapped(label.into()));
     }
     if maps.is_empty() {
@@ -155,20 +161,23 @@ pub fn resolve_with_graph(
         }
         return Ok(v);
     }
-    // (file, stream, disabled, from the graph)
-    let mut list: Vec<(usize, usize, bool, bool)> = Vec::new();
+    // (file, stream, disabled, the graph output)
+    let mut list: Vec<(usize, usize, bool, Option<usize>)> = Vec::new();
     for m in maps {
         let arg = m.arg.as_deref().unwrap_or("");
         if arg.starts_with('[') {
-            match graph {
-                Some((Some(label), f, s)) if arg == format!("[{label}]") => {
-                    if list.iter().any(|e| e.3) {
-                        return Err(MapError::MappedTwice(label.into()));
+            let at = graph
+                .iter()
+                .position(|g| g.0.is_some_and(|l| arg == format!("[{l}]")));
+            match at {
+                Some(k) => {
+                    if list.iter().any(|e| e.3 == Some(k)) {
+                        return Err(MapError::MappedTwice(arg[1..arg.len() - 1].into()));
                     }
-                    list.push((f, s, false, true));
+                    list.push((graph[k].1, graph[k].2, false, Some(k)));
                     continue;
                 }
-                _ => return Err(MapError::Label(arg.into())),
+                None => return Err(MapError::Label(arg.into())),
             }
         }
         if arg.contains(',') {
@@ -193,7 +202,7 @@ pub fn resolve_with_graph(
         let spec = Spec::parse(spec)?;
         let views: Vec<StreamView> = info.streams.iter().map(view).collect();
         if negative {
-            for e in list.iter_mut().filter(|e| e.0 == file && !e.3) {
+            for e in list.iter_mut().filter(|e| e.0 == file && e.3.is_none()) {
                 if spec.matches(&views, e.1) {
                     e.2 = true;
                 }
@@ -205,23 +214,25 @@ pub fn resolve_with_graph(
             if !spec.matches(&views, i) || discarded(&cmd.inputs[file], info.streams[i].kind) {
                 continue;
             }
-            list.push((file, i, false, false));
+            list.push((file, i, false, None));
             added = true;
         }
         if !added && !optional {
             return Err(MapError::NoMatch(arg.into()));
         }
     }
-    if let (Some((Some(label), ..)), false) = (graph, list.iter().any(|e| e.3)) {
-        return Err(MapError::Unmapped(label.into()));
+    for (k, g) in graph.iter().enumerate() {
+        if let (Some(label), false) = (g.0, list.iter().any(|e| e.3 == Some(k))) {
+            return Err(MapError::Unmapped(label.into()));
+        }
     }
     let mut v: Vec<OutStream> = unlabelled.into_iter().collect();
     for (f, s, off, from_graph) in list {
         if off {
             continue;
         }
-        if from_graph {
-            v.push(graph_stream(f, s));
+        if let Some(k) = from_graph {
+            v.push(graph_stream(&graph[k]));
             continue;
         }
         let o = mk(f, s);

@@ -100,6 +100,10 @@ pub fn early_audio(job: &JobSpec) -> Option<EarlyAudio> {
     if !matches!(job.muxer.name, "matroska" | "webm") || job.two_pass.is_some() {
         return None;
     }
+    if job.audio_graph.is_some() {
+        // (the final mux runs the graph's audio chains)
+        return None;
+    }
     let t = &job.timing;
     if t.out_ss_us.is_some() || t.out_t_us.is_some() || t.out_to_us.is_some() {
         return None;

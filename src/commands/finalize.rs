@@ -46,6 +46,10 @@ pub fn final_mux(job: &JobSpec, parts: &FinalParts, tmp_out: &str) -> Vec<String
     if let Some(done) = audio {
         super::audio::final_input(&mut v, done);
     }
+    if let Some(g) = &job.audio_graph {
+        // the graph's audio chains, over the user's inputs (numbered as in the user's command)
+        v.extend(["-filter_complex".to_string(), g.text.clone()]);
+    }
     let early = |i: usize| audio.and_then(|d| d.streams.iter().find(|st| st.out == i));
     let out = &cmd.outputs[0];
     // Before the user's own -metadata options, which must still win.
@@ -87,6 +91,8 @@ pub fn final_mux(job: &JobSpec, parts: &FinalParts, tmp_out: &str) -> Vec<String
         v.push("-map".into());
         if i == job.video_out {
             v.push(format!("{concat}:0"));
+        } else if let Some(label) = &os.label {
+            v.push(format!("[{label}]"));
         } else if let Some(st) = early(i) {
             v.push(format!("{}:{}", concat + 1, st.index));
         } else {

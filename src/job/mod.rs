@@ -224,6 +224,9 @@ pub struct JobSpec {
     pub audio_copies: Vec<AudioCopy>,
     /// The final mux's `-bsf:N` for those streams (output index, bitstream filter).
     pub audio_bsf: Vec<(usize, String)>,
+    /// The `-filter_complex`'s audio chains, which no video chain touches: the final mux runs
+    /// them as they are (its output streams are `OutStream`s with their `label`).
+    pub audio_graph: Option<graph::AudioChains>,
     /// `-force_key_frames` on the encoded video.
     pub keyframes: Option<crate::plan::keyframes::Keyframes>,
     pub timing: Timing,
@@ -256,11 +259,14 @@ pub struct JobSpec {
 /// The full decision, given ffprobe results for every input.
 pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec, Passthrough> {
     let out = &cmd.outputs[0];
-    let graph = graph::of_cmd(cmd, infos)?;
-    let graph_out = graph
-        .as_ref()
-        .map(|g| (g.label.as_deref(), g.file, g.stream));
-    let outs = mapping::resolve_with_graph(cmd, out, infos, pre.muxer, graph_out)
+    let (graph, audio_graph) = graph::of_cmd(cmd, infos)?;
+    let mut graph_outs: Vec<mapping::GraphOutput> = (graph.iter())
+        .map(|g| (g.label.as_deref(), g.file, g.stream, MediaKind::Video))
+        .collect();
+    for (label, f, s) in audio_graph.iter().flat_map(|a| &a.outputs) {
+        graph_outs.push((Some(label.as_str()), *f, *s, MediaKind::Audio));
+    }
+    let outs = mapping::resolve_with_graph(cmd, out, infos, pre.muxer, &graph_outs)
         .map_err(|e| Passthrough(e.to_string()))?;
     let views = out_views(&outs);
     let codec = |i: usize| -> Result<Option<String>, Passthrough> {
@@ -277,6 +283,9 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
     let copied: Vec<bool> = (0..outs.len())
         .map(|i| Ok(codec(i)?.as_deref() == Some("copy")))
         .collect::<Result<_, Passthrough>>()?;
+    if (0..outs.len()).any(|i| copied[i] && outs[i].from_graph) {
+        return pass("a stream copy of a filter graph's output (ffmpeg refuses it)");
+    }
     let video_file = outs[encoded.first().copied().unwrap_or(0)].file;
     let audio_copies = audio_copy::candidates(cmd, pre.muxer, &outs, infos, &copied, video_file)?;
     let video_out = match encoded[..] {
@@ -513,6 +522,7 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
         subtitle_busy_us: Vec::new(),
         audio_copies,
         audio_bsf: Vec::new(),
+        audio_graph,
         keyframes,
         timing,
         frame_rate,

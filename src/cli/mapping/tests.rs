@@ -104,7 +104,7 @@ fn a_graph_output_stands_where_it_is_mapped() {
         let cmd = CmdLine::parse(argv).unwrap();
         let out = &cmd.outputs[0];
         let mux = formats::by_filename(&out.url).unwrap();
-        resolve_with_graph(&cmd, out, &i, mux, Some((Some("s0"), 0, 0)))
+        resolve_with_graph(&cmd, out, &i, mux, &[(Some("s0"), 0, 0, MediaKind::Video)])
     };
     let outs = run(&["-i", "a", "-map", "0:a:1", "-map", "[s0]", "-vn", "o.mkv"]).unwrap();
     let got: Vec<_> = outs.iter().map(|o| (o.stream, o.from_graph)).collect();
@@ -137,7 +137,8 @@ fn an_unlabelled_graph_output_comes_first_and_replaces_the_video() {
         let cmd = CmdLine::parse(argv).unwrap();
         let out = &cmd.outputs[0];
         let mux = formats::by_filename(&out.url).unwrap();
-        let outs = resolve_with_graph(&cmd, out, &i, mux, Some((None, 0, 0))).unwrap();
+        let outs =
+            resolve_with_graph(&cmd, out, &i, mux, &[(None, 0, 0, MediaKind::Video)]).unwrap();
         outs.iter()
             .map(|o| (o.stream, o.from_graph))
             .collect::<Vec<_>>()
@@ -170,6 +171,7 @@ fn last_matching_option_wins_per_output_stream() {
             time_base: crate::rational::Rational::new(1, 1000),
             sample_rate: 0,
             from_graph: false,
+            label: None,
         },
         OutStream {
             file: 0,
@@ -180,6 +182,7 @@ fn last_matching_option_wins_per_output_stream() {
             time_base: crate::rational::Rational::new(1, 1000),
             sample_rate: 0,
             from_graph: false,
+            label: None,
         },
         OutStream {
             file: 0,
@@ -190,6 +193,7 @@ fn last_matching_option_wins_per_output_stream() {
             time_base: crate::rational::Rational::new(1, 1000),
             sample_rate: 0,
             from_graph: false,
+            label: None,
         },
     ]);
     let opts = &cmd.outputs[0].opts;

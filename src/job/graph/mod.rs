@@ -6,6 +6,9 @@
 //! `init_input_filter`). Anything else — several inputs or outputs, labels in the middle of a
 //! chain, an unlabelled output, `sws_flags=` — is not one chain and passes through.
 
+mod audio;
+pub use audio::AudioChains;
+
 use super::Passthrough;
 use crate::cli::argv::{CmdLine, Opt};
 use crate::cli::mapping;
@@ -72,21 +75,29 @@ const SWS_OPTS: &[&str] = &[
     "gamma",
 ];
 
-/// The `-filter_complex`/`-lavfi` of `cmd` as one linear chain of the `-vf` whitelist, or why
-/// it passes through; None without a graph.
-pub fn of_cmd(cmd: &CmdLine, infos: &[MediaInfo]) -> Result<Option<GraphOut>, Passthrough> {
+/// The `-filter_complex`/`-lavfi` of `cmd`: its video part as one linear chain of the `-vf`
+/// whitelist (None when it has none), and its independent audio chains (`audio`), or why it
+/// passes through; (None, None) without a graph.
+pub fn of_cmd(
+    cmd: &CmdLine,
+    infos: &[MediaInfo],
+) -> Result<(Option<GraphOut>, Option<AudioChains>), Passthrough> {
     let graphs: Vec<&Opt> = cmd
         .globals
         .iter()
         .filter(|g| matches!(g.name(), "filter_complex" | "lavfi"))
         .collect();
-    let g = match graphs[..] {
-        [] => return Ok(None),
+    let whole = match graphs[..] {
+        [] => return Ok((None, None)),
         [g] => g.arg.as_deref().unwrap_or(""),
         _ => return Err(Passthrough(format!("{} filter graphs", graphs.len()))),
     };
-    let why = |e: String| Passthrough(format!("-filter_complex {g}: {e}"));
-    let sh = shape(g).map_err(|e| why(e.0))?;
+    let why = |e: String| Passthrough(format!("-filter_complex {whole}: {e}"));
+    let (video, audio) = audio::split(whole, infos).map_err(|e| why(e.0))?;
+    let Some(g) = video else {
+        return Ok((None, audio));
+    };
+    let sh = shape(&g).map_err(|e| why(e.0))?;
     // one filter at a time: each text is exactly one filter to libavfilter
     let side_filters = sh.side.iter().flat_map(|s| &s.filters);
     for f in sh.pre.iter().chain(&sh.post).chain(side_filters) {
@@ -115,7 +126,7 @@ pub fn of_cmd(cmd: &CmdLine, infos: &[MediaInfo]) -> Result<Option<GraphOut>, Pa
         *(if *is_side { &mut side } else { &mut main }) = at;
     }
     let chain = sh.pre.iter().chain(&sh.post).cloned().collect::<Vec<_>>();
-    Ok(Some(GraphOut {
+    let video = Some(GraphOut {
         label: sh.output,
         file: main.0,
         stream: main.1,
@@ -141,7 +152,8 @@ pub fn of_cmd(cmd: &CmdLine, infos: &[MediaInfo]) -> Result<Option<GraphOut>, Pa
                 path,
             }
         }),
-    }))
+    });
+    Ok((video, audio))
 }
 
 /// One linear chain: `[input]f1,f2;…[output]`.
