@@ -178,8 +178,8 @@ fn chain_ends(chain: &str) -> (String, String) {
 /// `Stream mapping:` and, when ffmpeg reads stdin, `Press [q] to stop, [?] for help`.
 pub fn mapping(jobs: &[&JobSpec], infos: &[MediaInfo], codecs: &Codecs, stdin: bool) -> String {
     let mut s = String::from("Stream mapping:\n");
-    for (n, job) in jobs.iter().enumerate() {
-        s.push_str(&mapping_of(job, n, infos, codecs));
+    for job in jobs {
+        s.push_str(&mapping_of(job, job.output_index, infos, codecs));
     }
     if stdin {
         s.push_str("Press [q] to stop, [?] for help\n");

@@ -112,5 +112,9 @@ pub fn render(job: &JobSpec, planned: &Planned, ffmpeg: &str) -> String {
         let fin = commands::final_mux(other, &parts, &other.output);
         let _ = writeln!(s, "FINAL {}", display_cmd(ffmpeg, &fin));
     }
+    for args in &job.plain_outputs {
+        // an output that passes through on its own, written by plain ffmpeg beside the job
+        let _ = writeln!(s, "PLAIN {}", display_cmd(ffmpeg, args));
+    }
     s
 }

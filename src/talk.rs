@@ -105,7 +105,9 @@ pub fn banner(
     // several outputs: each one's lines, numbered as ffmpeg numbers its output files
     let jobs: Vec<&job::JobSpec> = std::iter::once(spec).chain(&spec.others).collect();
     s.push_str(&crate::banner::mapping(&jobs, infos, codecs, stdin));
-    for (n, job) in jobs.into_iter().enumerate() {
+    // (an output plain ffmpeg writes beside the job prints nothing here)
+    for job in jobs {
+        let n = job.output_index;
         s.push_str(&crate::banner::output_block(
             (job, n),
             dumps,

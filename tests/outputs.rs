@@ -99,14 +99,18 @@ fn what_several_outputs_cannot_share_passes_through() {
             "two-pass encoding in output #0",
         ),
         (&["a.mp4", "a.mp4"], "named twice"),
-        // an output that encodes no video runs as plain ffmpeg, and so does the command
-        (
-            &["a.mp4", "-vn", "b.m4a"],
-            "output #1: no video stream is encoded",
-        ),
         (
             &["a.mp4", "-frames:v", "10", "-c:v", "libx264", "b.mp4"],
             "output #1 of several",
+        ),
+        // plain ffmpeg would have to write an output that is not a file here
+        (
+            &["a.mp4", "-vn", "-f", "wav", "pipe:1"],
+            "output #1: output is a pipe or URL",
+        ),
+        (
+            &["-vn", "a.m4a", "-vn", "b.m4a"],
+            "output #0: no video stream is encoded",
         ),
     ] {
         let line = first(args);
@@ -115,10 +119,17 @@ fn what_several_outputs_cannot_share_passes_through() {
             "{args:?}: {line}"
         );
     }
+    // what passes through on its own, or cannot share the chunks, plain ffmpeg writes beside
+    // the job
     let mut a = vec!["-y", "-i", "src.mp4", "-i", "other.mp4", "a.mp4"];
-    a.extend(["-map", "1:v", "b.mp4"]);
-    let line = dry_stdout(&e, &a).lines().next().unwrap_or("").to_string();
-    assert!(line.contains("encodes another video stream"), "{line}");
+    a.extend(["-map", "1:v", "b.mp4", "-vn", "c.m4a"]);
+    let out = dry_stdout(&e, &a);
+    let plain: Vec<&str> = out.lines().filter(|l| l.starts_with("PLAIN")).collect();
+    assert!(out.starts_with("plan: ") && plain.len() == 2, "{out}");
+    assert!(
+        plain[0].ends_with("-map 1:v b.mp4") && plain[1].ends_with("-vn c.m4a"),
+        "{out}"
+    );
     // a plain ladder distributes, and its dry run shows one REMOTE per chunk for both
     let out = dry_stdout(
         &e,
@@ -135,4 +146,117 @@ fn what_several_outputs_cannot_share_passes_through() {
         2,
         "{out}"
     );
+}
+
+/// The job's resume manifest, once one exists, and how many chunks it records as done (each
+/// with every output's file).
+fn done_chunks(e: &Env) -> Option<(usize, usize)> {
+    let jobs = e.path("cache/distrffmpeg/jobs");
+    let path = std::fs::read_dir(jobs)
+        .ok()?
+        .filter_map(|d| d.ok())
+        .map(|d| d.path().join("manifest.json"))
+        .find(|p| p.exists())?;
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    let done: Vec<&serde_json::Value> = (v["chunks"].as_array()?.iter())
+        .filter(|c| !c.is_null())
+        .collect();
+    let others = done
+        .iter()
+        .map(|c| c["others"].as_array().map_or(0, Vec::len));
+    Some((done.len(), others.min().unwrap_or(0)))
+}
+
+#[test]
+fn an_interrupted_run_of_several_outputs_resumes_with_every_output() {
+    let e = Env::new();
+    let slow = common::sshd::wrapper(&e, "slow.sh", "sleep 1");
+    let config = format!(
+        r#"{{"ffmpeg_bin": "{}", "local_slots": 1, "segment_frames": 24, "keyint_min": 12, "keyint_max": 48}}"#,
+        slow.display()
+    );
+    std::fs::write(e.path("no-config.json"), config).unwrap();
+    e.av_clip("src.mp4", 4.0, 24, 0);
+    let outs = |d: &str| -> Vec<String> {
+        let words = "-c:v ffv1 -c:a copy {d}a.mkv -s 160x120 -c:v ffv1 -an {d}b.mov";
+        words
+            .replace("{d}", d)
+            .split(' ')
+            .map(String::from)
+            .collect()
+    };
+    let mut args = vec!["-y".to_string(), "-i".into(), "src.mp4".into()];
+    args.extend(outs(""));
+    let child = e.distr_process().args(&args).spawn().unwrap();
+    wait_for("a finished chunk", 60, || {
+        done_chunks(&e).is_some_and(|(n, _)| n >= 1)
+    });
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(child.wait_with_output().unwrap().status.code(), Some(255));
+    let (kept, others) = done_chunks(&e).expect("the manifest is kept");
+    assert_eq!(others, 1, "each chunk done is done for both outputs");
+    let o = e.distr_ok(&args);
+    assert!(
+        stderr(&o).contains(&format!("resuming: {kept} of")),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::create_dir_all(e.path("plain")).unwrap();
+    let mut plain = vec!["-i".to_string(), "src.mp4".into()];
+    plain.extend(outs("plain/"));
+    e.ffmpeg(&plain.iter().map(String::as_str).collect::<Vec<_>>());
+    for name in ["a.mkv", "b.mov"] {
+        let (p, q) = (e.path(&format!("plain/{name}")), e.path(name));
+        assert_same(&p, &q);
+        assert_eq!(framemd5(&p), framemd5(&q), "{name}: decoded frames differ");
+    }
+}
+
+#[test]
+fn outputs_that_pass_through_on_their_own_are_written_beside_the_job() {
+    let e = Env::new();
+    e.av_clip("src.mp4", 4.0, 24, 2);
+    // the video distributes; the audio extract and the thumbnail are plain ffmpeg's
+    let outs = |d: &str| -> Vec<String> {
+        let words = "-c:v ffv1 -c:a copy {d}a.mkv -vn -c:a libmp3lame {d}a.mp3 \
+                     -map 0:v -ss 1 -frames:v 1 {d}thumb.png";
+        words
+            .replace("{d}", d)
+            .split_whitespace()
+            .map(String::from)
+            .collect()
+    };
+    std::fs::create_dir_all(e.path("plain")).unwrap();
+    let mut plain = vec!["-i".to_string(), "src.mp4".into()];
+    plain.extend(outs("plain/"));
+    e.ffmpeg(&plain.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut ours = vec!["-y".to_string(), "-i".into(), "src.mp4".into()];
+    ours.extend(outs(""));
+    let refs: Vec<&str> = ours.iter().map(String::as_str).collect();
+    let o = e.run_distr(&refs);
+    assert_ok(&o);
+    assert!(
+        chunks_on(&stderr(&o)).is_some_and(|n| n >= 2),
+        "{}",
+        stderr(&o)
+    );
+    let (p, q) = (e.path("plain/a.mkv"), e.path("a.mkv"));
+    assert_same(&p, &q);
+    assert_eq!(framemd5(&p), framemd5(&q));
+    for name in ["a.mp3", "thumb.png"] {
+        let (p, q) = (e.path(&format!("plain/{name}")), e.path(name));
+        assert_eq!(
+            std::fs::read(p).unwrap(),
+            std::fs::read(q).unwrap(),
+            "{name}"
+        );
+    }
+    // an existing output that may not be overwritten stops everything before anything runs
+    std::fs::remove_file(e.path("a.mkv")).unwrap();
+    let o = e.run_distr(&refs[1..]);
+    assert_fails_with(&o, 1, "File 'a.mp3' already exists");
+    assert!(!e.path("a.mkv").exists());
 }

@@ -11,7 +11,7 @@ pub mod graph;
 pub mod outputs;
 mod precheck;
 pub mod preroll;
-pub use precheck::{is_image_sequence, local_path, precheck, sequence_rate};
+pub use precheck::{is_image_sequence, local_path, overwrite, precheck, sequence_rate};
 pub mod hwaccel;
 pub mod rotation;
 mod timing;
@@ -254,6 +254,11 @@ pub struct JobSpec {
     /// The command's other output files (`outputs`: each one's own job), encoded from this
     /// job's chunks by the same worker ffmpeg.
     pub others: Vec<JobSpec>,
+    /// Which of the command's output files this job writes (0 with one output).
+    pub output_index: usize,
+    /// The command's output files that pass through on their own: plain ffmpeg's argv for
+    /// each (`outputs::plain_argv`), run beside the job.
+    pub plain_outputs: Vec<Vec<String>>,
 }
 
 /// The full decision, given ffprobe results for every input.
@@ -542,6 +547,8 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
         rotation,
         hw_check: hwaccel::probe_args(cmd, src_file, src_stream),
         others: Vec::new(),
+        output_index: 0,
+        plain_outputs: Vec::new(),
     })
 }
 

@@ -5,7 +5,9 @@
 //! fftools opens one encoder, one simple filter graph and one muxer per output stream, all fed
 //! by the same decoded frames; nothing an output writes depends on another output. What the
 //! outputs do share is ruled out: a `-filter_complex` (its outputs are spread over the files)
-//! and two-pass logs (named by the stream's index among all outputs).
+//! and two-pass logs (named by the stream's index among all outputs). An output that does not
+//! distribute on its own, or cannot share the chunks, is written by plain ffmpeg running the
+//! command of that output alone (`plain_argv`) beside the job.
 
 use super::{pass, JobSpec, Passthrough};
 use crate::cli::argv::{CmdLine, Item};
@@ -37,6 +39,17 @@ pub fn only_output(cmd: &CmdLine, i: usize) -> CmdLine {
         }
     }
     CmdLine::parse(&argv).expect("a part of a parsed command line parses")
+}
+
+/// Plain ffmpeg's argv for an output that passes through on its own, run beside the job: the
+/// command of that output alone (`only_output`), quiet and overwriting (ffmpeg's rules for
+/// the output were applied before anything ran).
+pub fn plain_argv(cmd: &CmdLine) -> Vec<String> {
+    let mut v: Vec<String> = ["-nostdin", "-hide_banner", "-nostats", "-v", "error", "-y"]
+        .map(String::from)
+        .to_vec();
+    v.extend(cmd.identity_argv());
+    v
 }
 
 /// What several outputs must not share, checked on the whole command.
@@ -152,6 +165,13 @@ mod tests {
             ]
         );
         assert_eq!(only_output(&c, 1).outputs.len(), 1);
+        let plain = plain_argv(&only_output(&c, 1));
+        assert_eq!(
+            plain[..6],
+            ["-nostdin", "-hide_banner", "-nostats", "-v", "error", "-y"]
+        );
+        assert_eq!(plain[6..9], ["-ss", "1", "-i"]);
+        assert!(!plain[6..].contains(&"-nostats".to_string()));
     }
 
     #[test]

@@ -172,19 +172,23 @@ pub fn precheck(cmd: &CmdLine) -> Result<Pre, Passthrough> {
             return pass(format!("output option {why}"));
         }
     }
-    let overwrite = if cmd.has_global("y") {
+    Ok(Pre {
+        output: path.to_string(),
+        muxer,
+        overwrite: overwrite(cmd),
+        discard_output,
+    })
+}
+
+/// What `-y`/`-n` say about an existing output.
+pub fn overwrite(cmd: &CmdLine) -> Overwrite {
+    if cmd.has_global("y") {
         Overwrite::Yes
     } else if cmd.has_global("n") {
         Overwrite::No
     } else {
         Overwrite::Ask
-    };
-    Ok(Pre {
-        output: path.to_string(),
-        muxer,
-        overwrite,
-        discard_output,
-    })
+    }
 }
 
 /// A local file path from an ffmpeg URL (`file:` prefix allowed), None for pipes and URLs.

@@ -200,6 +200,25 @@ async fn video_and_audio<V>(
     }
 }
 
+/// Plain ffmpeg writing the command's outputs that pass through on their own, one after the
+/// other, while the job runs (killed when dropped).
+fn plain_outputs(job: &JobSpec, ffmpeg: &str) -> Option<AbortOnDrop<Result<()>>> {
+    if job.plain_outputs.is_empty() {
+        return None;
+    }
+    let (ffmpeg, all) = (ffmpeg.to_string(), job.plain_outputs.clone());
+    Some(AbortOnDrop(tokio::spawn(async move {
+        for args in &all {
+            let out = args.last().map_or("", String::as_str);
+            tracing::debug!("PLAIN {}", crate::process::display_cmd(&ffmpeg, args));
+            crate::process::output(&ffmpeg, args)
+                .await
+                .with_context(|| format!("writing {out}"))?;
+        }
+        Ok(())
+    })))
+}
+
 /// The plan cut to its first `done` chunks, and the output time where they end (the other
 /// streams stop there too); None when no chunk is done.
 fn prefix_plan(plan: &Arc<Plan>, done: usize, job: &JobSpec) -> Option<(Arc<Plan>, Option<i64>)> {
@@ -269,6 +288,8 @@ impl Running<'_> {
             slots: labels,
         });
         let splitter = ctx.splitter.clone();
+        // the command's outputs that pass through on their own: plain ffmpeg writes them here
+        let plain = plain_outputs(job, &tools.ffmpeg);
         let input = resume::input_fingerprint(&planned.packets, Path::new(src));
         let manifest = resume::reusable(
             ctx.wd,
@@ -373,6 +394,12 @@ impl Running<'_> {
             let mux = assemble::assemble(other, &chunks, &plan, None, until_us, ctx.wd, tools);
             tokio::select! {
                 r = mux => r?,
+                _ = cancel.cancelled() => anyhow::bail!("interrupted"),
+            };
+        }
+        if let Some(mut task) = plain {
+            tokio::select! {
+                r = &mut task.0 => r.context("writing the other outputs")??,
                 _ = cancel.cancelled() => anyhow::bail!("interrupted"),
             };
         }

@@ -25,8 +25,8 @@ pub async fn prepare(session: &Session) -> Result<Prepared, Halt> {
     } = session;
     let cmd = &*job::sequence_rate(cmd);
     let passthrough = |p: job::Passthrough| Halt::Passthrough(p.into());
-    // several outputs: each one is decided as a command of its own, and all of them share
-    // the first one's chunks
+    // several outputs: each one is decided as a command of its own; those that distribute
+    // share the first one's chunks, the others run as plain ffmpeg beside them
     let cmds: Vec<CmdLine> = match cmd.outputs.len() {
         0 | 1 => vec![cmd.clone()],
         n => {
@@ -38,10 +38,14 @@ pub async fn prepare(session: &Session) -> Result<Prepared, Halt> {
         1 => p,
         _ => job::Passthrough(format!("output #{i}: {}", p.0)),
     };
-    let pres = (cmds.iter().enumerate())
+    let pres: Vec<Result<Pre, job::Passthrough>> = (cmds.iter().enumerate())
         .map(|(i, c)| job::precheck(c).map_err(|p| several(i, p)))
-        .collect::<Result<Vec<Pre>, _>>()
-        .map_err(passthrough)?;
+        .collect();
+    if cmds.len() == 1 || pres.iter().all(Result::is_err) {
+        if let Some(Err(p)) = pres.first() {
+            return Err(passthrough(p.clone()));
+        }
+    }
     for inp in &cmd.inputs {
         let path = job::local_path(&inp.url).unwrap_or(&inp.url);
         if !job::is_image_sequence(path, inp) {
@@ -73,30 +77,58 @@ pub async fn prepare(session: &Session) -> Result<Prepared, Halt> {
         dumps.push(dump);
     }
     let (version, codecs) = codecs.await.map_err(anyhow::Error::from)??;
-    let mut specs = Vec::new();
+    let mut specs: Vec<job::JobSpec> = Vec::new();
+    let mut plain: Vec<(usize, job::Passthrough)> = Vec::new();
     for (i, (c, pre)) in cmds.iter().zip(&pres).enumerate() {
-        let spec = decide(c, pre, &infos, &tools, &codecs).await;
-        let spec = match spec {
+        let pre = match pre {
+            Ok(pre) => pre,
+            Err(p) => {
+                plain.push((i, p.clone()));
+                continue;
+            }
+        };
+        let spec = match decide(c, pre, &infos, &tools, &codecs).await {
             Err(Halt::Passthrough(Reason::Unsupported(why))) if cmds.len() > 1 => {
-                return Err(passthrough(several(i, job::Passthrough(why))))
+                plain.push((i, several(i, job::Passthrough(why))));
+                continue;
             }
             r => r?,
         };
-        if let Some(why) = specs
+        match specs
             .first()
             .and_then(|lead| job::outputs::companion_refusal(lead, &spec, i))
         {
-            return Err(passthrough(job::Passthrough(why)));
+            Some(why) => plain.push((i, job::Passthrough(why))),
+            None => specs.push(job::JobSpec {
+                output_index: i,
+                ..spec
+            }),
         }
-        specs.push(spec);
+    }
+    // an output that passes through on its own is written by plain ffmpeg beside the job,
+    // when it is a file here
+    let local = |i: usize| job::local_path(&cmds[i].outputs[0].url).is_some();
+    if let Some((_, why)) = (plain.iter()).find(|(i, _)| specs.is_empty() || !local(*i)) {
+        return Err(passthrough(why.clone()));
     }
     if !dry_run {
-        for (c, pre) in cmds.iter().zip(&pres).filter(|(_, p)| !p.discard_output) {
-            check_output(pre, c)?;
+        for (i, c) in cmds.iter().enumerate() {
+            match &pres[i] {
+                Ok(pre) if pre.discard_output => {}
+                Ok(pre) => check_output(&pre.output, pre.overwrite, c)?,
+                Err(_) => {
+                    let url = &c.outputs[0].url;
+                    let path = job::local_path(url).unwrap_or(url);
+                    check_output(path, job::overwrite(c), c)?;
+                }
+            }
         }
     }
     let mut spec = specs.remove(0);
     spec.others = specs;
+    spec.plain_outputs = (plain.iter())
+        .map(|(i, _)| job::outputs::plain_argv(&cmds[*i]))
+        .collect();
     let banner = banner_wanted.then(|| talk::banner(&spec, &infos, &dumps, &version, &codecs));
     let fonts = match spec.burn_in.is_empty() {
         true => None,
@@ -214,40 +246,40 @@ fn check_input(url: &str) -> Result<()> {
 }
 
 /// ffmpeg's rules for an existing output without -y, and for an output that is an input.
-fn check_output(pre: &Pre, cmd: &CmdLine) -> Result<()> {
+fn check_output(output: &str, overwrite: Overwrite, cmd: &CmdLine) -> Result<()> {
     if cmd.has_global("y") && cmd.has_global("n") {
         bail!("Error, both -y and -n supplied. Exiting.");
     }
-    let out = Path::new(&pre.output);
+    let out = Path::new(output);
     let canon = |p: &Path| std::fs::canonicalize(p).ok();
     for (i, inp) in cmd.inputs.iter().enumerate() {
         let path = Path::new(job::local_path(&inp.url).unwrap_or(&inp.url));
-        if inp.url == pre.output || (out.exists() && canon(out) == canon(path)) {
+        if inp.url == output || (out.exists() && canon(out) == canon(path)) {
             bail!(
                 "Output {} same as Input #{i} - exiting (ffmpeg cannot edit existing files in-place)",
-                pre.output
+                output
             );
         }
     }
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !dir.is_dir() {
-            bail!("{}: No such file or directory", pre.output);
+            bail!("{}: No such file or directory", output);
         }
     }
     if !out.exists() {
         return Ok(());
     }
     if out.is_dir() {
-        bail!("{}: Is a directory", pre.output);
+        bail!("{}: Is a directory", output);
     }
-    match pre.overwrite {
+    match overwrite {
         Overwrite::Yes => Ok(()),
-        Overwrite::No => bail!("File '{}' already exists. Exiting.", pre.output),
+        Overwrite::No => bail!("File '{}' already exists. Exiting.", output),
         Overwrite::Ask if cmd.global("stdin").is_some_and(|o| !o.bool_value()) => {
-            bail!("File '{}' already exists. Exiting.", pre.output)
+            bail!("File '{}' already exists. Exiting.", output)
         }
         Overwrite::Ask => {
-            eprint!("File '{}' already exists. Overwrite? [y/N] ", pre.output);
+            eprint!("File '{}' already exists. Overwrite? [y/N] ", output);
             let mut line = String::new();
             let _ = std::io::stdin().lock().read_line(&mut line);
             if line.trim_start().starts_with(['y', 'Y']) {
