@@ -110,89 +110,46 @@ pub fn companion_refusal(lead: &JobSpec, other: &JobSpec, i: usize) -> Option<St
 mod tests {
     use super::*;
 
-    fn cmd(args: &[&str]) -> CmdLine {
-        CmdLine::parse(args).unwrap()
+    fn cmd(args: &str) -> CmdLine {
+        CmdLine::parse(&args.split_whitespace().collect::<Vec<_>>()).unwrap()
+    }
+
+    fn words(args: &str) -> Vec<String> {
+        args.split_whitespace().map(String::from).collect()
     }
 
     #[test]
     fn each_output_keeps_its_own_options_and_every_input() {
-        let c = cmd(&[
-            "-y",
-            "-ss",
-            "1",
-            "-i",
-            "a.mkv",
-            "-i",
-            "b.wav",
-            "-c:v",
-            "libx264",
-            "-crf",
-            "20",
-            "o1.mp4",
-            "-nostats",
-            "-s",
-            "640x360",
-            "-c:v",
-            "libvpx-vp9",
-            "o2.webm",
-            "-df_x=1",
-        ]);
+        let c = cmd("-y -ss 1 -i a.mkv -i b.wav -c:v libx264 -crf 20 o1.mp4 \
+                     -nostats -s 640x360 -c:v libvpx-vp9 o2.webm -df_x=1");
         let one = only_output(&c, 0).to_ffmpeg_argv();
         let two = only_output(&c, 1).to_ffmpeg_argv();
         assert_eq!(
             one,
-            [
-                "-y", "-ss", "1", "-i", "a.mkv", "-i", "b.wav", "-c:v", "libx264", "-crf", "20",
-                "o1.mp4", "-nostats"
-            ]
+            words("-y -ss 1 -i a.mkv -i b.wav -c:v libx264 -crf 20 o1.mp4 -nostats")
         );
         assert_eq!(
             two,
-            [
-                "-y",
-                "-ss",
-                "1",
-                "-i",
-                "a.mkv",
-                "-i",
-                "b.wav",
-                "-nostats",
-                "-s",
-                "640x360",
-                "-c:v",
-                "libvpx-vp9",
-                "o2.webm"
-            ]
+            words("-y -ss 1 -i a.mkv -i b.wav -nostats -s 640x360 -c:v libvpx-vp9 o2.webm")
         );
         assert_eq!(only_output(&c, 1).outputs.len(), 1);
         let plain = plain_argv(&only_output(&c, 1));
         assert_eq!(
             plain[..6],
-            ["-nostdin", "-hide_banner", "-nostats", "-v", "error", "-y"]
+            words("-nostdin -hide_banner -nostats -v error -y")
         );
-        assert_eq!(plain[6..9], ["-ss", "1", "-i"]);
+        assert_eq!(plain[6..9], words("-ss 1 -i"));
         assert!(!plain[6..].contains(&"-nostats".to_string()));
     }
 
     #[test]
     fn shared_graphs_two_pass_and_one_file_twice_are_refused() {
-        let why = |a: &[&str]| several_refusal(&cmd(a)).unwrap_err().0;
-        assert!(why(&[
-            "-i",
-            "a",
-            "-filter_complex",
-            "[0]split[x][y]",
-            "-map",
-            "[x]",
-            "o1.mp4",
-            "-map",
-            "[y]",
-            "o2.mp4"
-        ])
-        .contains("-filter_complex"));
-        assert!(why(&["-i", "a", "-pass", "1", "o1.mp4", "o2.mp4"]).contains("two-pass"));
-        assert!(why(&["-i", "a", "o1.mp4", "-x265-params", "pass=2", "o2.mp4"]).contains("#1"));
-        assert!(why(&["-i", "a", "o.mp4", "o.mp4"]).contains("named twice"));
-        assert!(several_refusal(&cmd(&["-i", "a", "o1.mp4", "-s", "hd720", "o2.mp4"])).is_ok());
+        let why = |a: &str| several_refusal(&cmd(a)).unwrap_err().0;
+        let graph = "-i a -filter_complex [0]split[x][y] -map [x] o1.mp4 -map [y] o2.mp4";
+        assert!(why(graph).contains("-filter_complex"));
+        assert!(why("-i a -pass 1 o1.mp4 o2.mp4").contains("two-pass"));
+        assert!(why("-i a o1.mp4 -x265-params pass=2 o2.mp4").contains("#1"));
+        assert!(why("-i a o.mp4 o.mp4").contains("named twice"));
+        assert!(several_refusal(&cmd("-i a o1.mp4 -s hd720 o2.mp4")).is_ok());
     }
 }

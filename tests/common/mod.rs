@@ -250,10 +250,15 @@ pub fn packets(path: &Path, select: &str) -> Vec<(i64, i64)> {
 
 /// Decoded-frame hashes of the first video stream (bit-exact comparison of lossless encodes).
 pub fn framemd5(path: &Path) -> Vec<String> {
+    framemd5_of(path, "0:v:0")
+}
+
+/// Decoded-frame hashes of the streams `-map` selects (`0`: every stream).
+pub fn framemd5_of(path: &Path, map: &str) -> Vec<String> {
     let out = std::process::Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
         .arg(path)
-        .args(["-map", "0:v:0", "-f", "framemd5", "-"])
+        .args(["-map", map, "-f", "framemd5", "-"])
         .output()
         .expect("framemd5");
     String::from_utf8_lossy(&out.stdout)
