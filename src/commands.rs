@@ -238,8 +238,8 @@ pub struct EncodeFiles<'a> {
     pub output: &'a str,
     pub passlog: Option<&'a str>,
     pub image: Option<&'a str>,
-    /// The worker's copies of the burn-ins' subtitle files (`JobSpec::burn_in`'s order).
-    pub subtitles: &'a [String],
+    /// The worker's copies of the files the chain reads (`JobSpec::aux_names`' order).
+    pub aux: &'a [String],
 }
 
 /// The subtitle stream of a matroska file that a burn-in reads (its `stream`th, or the only
@@ -298,7 +298,7 @@ pub fn encode(
         output,
         passlog,
         image,
-        subtitles,
+        aux,
     } = files;
     // verbose level: the output stream's description with every color property, the chroma
     // location included (see `worker::encoder_color`); each line tagged with its level, so
@@ -344,7 +344,7 @@ pub fn encode(
         _ => {
             v.extend(s(&["-map", "0:v:0"]));
             let chain: Vec<String> = (input_end.into_iter())
-                .chain(job.worker_filter(subtitles))
+                .chain(job.worker_filter(aux, c.start - c.preroll))
                 .chain(after)
                 .collect();
             if !chain.is_empty() {

@@ -59,15 +59,13 @@ pub fn render(job: &JobSpec, planned: &Planned, ffmpeg: &str) -> String {
         } else {
             ""
         };
-        let subtitles: Vec<String> = (job.burn_in.iter())
-            .map(|b| b.remote_name.clone())
-            .collect();
+        let aux: Vec<String> = job.aux_names().iter().map(|n| n.to_string()).collect();
         let files = commands::EncodeFiles {
             input: &src,
             output: &enc,
             passlog: Some("pass-NNNNN"),
             image: job.overlay.as_ref().map(|o| o.remote_name.as_str()),
-            subtitles: &subtitles,
+            aux: &aux,
         };
         let mut encodes = vec![commands::encode(job, c, &shift, trim, files)];
         for (i, (other, plan)) in job.others.iter().zip(&planned.others).enumerate() {
@@ -79,7 +77,7 @@ pub fn render(job: &JobSpec, planned: &Planned, ffmpeg: &str) -> String {
                 output: &enc,
                 passlog: None,
                 image: None,
-                subtitles: &[],
+                aux: &[],
             };
             encodes.push(commands::encode(other, c, &shift, trim, files));
         }

@@ -101,6 +101,10 @@ pub fn fingerprint(plan: &Plan, job: &JobSpec, input: &str) -> String {
         };
         h.write(&content);
     }
+    for (_, file, _) in job.drawtext.iter().flat_map(|d| &d.files) {
+        // drawtext's font and text files
+        h.write(&std::fs::read(file).unwrap_or_default());
+    }
     h.write(job.chunk_format().0.as_bytes());
     h.hex()
 }

@@ -88,7 +88,7 @@ fn split_encode_and_final_commands() {
         output,
         passlog: None,
         image: None,
-        subtitles: &[],
+        aux: &[],
     };
     let enc0 = encode(&j, c0, &shift, Some(x), files("c0.nut", "e0.mp4"));
     let enc1 = encode(&j, &p.chunks[1], &shift, None, files("c1.nut", "e1.mp4"));

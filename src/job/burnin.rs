@@ -97,7 +97,7 @@ pub fn get_token<'a>(buf: &'a str, term: &[char]) -> (String, &'a str) {
 /// A filter's option string as `process_options` reads it: `key=value` pairs separated by
 /// `:`, leading values without a key filling the options in `order`. Keys are given their
 /// canonical names (`f` → `filename`, `si` → `stream_index`).
-fn options(args: &str, order: &[&str]) -> Result<Vec<(String, String)>, String> {
+pub fn filter_options(args: &str, order: &[&str]) -> Result<Vec<(String, String)>, String> {
     let is_key = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '/' | '.');
     let mut out = Vec::new();
     let mut positional = Some(0);
@@ -155,7 +155,7 @@ pub fn find(chain: &str) -> Result<Vec<BurnIn>, FilterError> {
             None => return refused("it names no file".into()),
         };
         let (args, _) = get_token(args, &[]);
-        let opts = match options(&args, option_order(name)) {
+        let opts = match filter_options(&args, option_order(name)) {
             Ok(o) => o,
             Err(e) => return refused(e),
         };
@@ -316,14 +316,13 @@ pub fn busy_spans(events: &[(i64, Option<i64>)]) -> Vec<(i64, i64)> {
     spans
 }
 
-/// The chain with each burn-in reading `paths[i]` (its copy on the worker) instead of the
-/// user's file; its other options are kept, written out by name.
-pub fn worker_chain(chain: &str, burn_ins: &[BurnIn], paths: &[&str]) -> String {
-    let mut out = String::new();
-    let mut at = 0;
+/// The burn-ins as a worker runs them, each reading `paths[i]` (its copy on the worker)
+/// instead of the user's file, its other options kept, written out by name: where each one
+/// stands in the chain and its text there (for `splice`).
+pub fn worker_edits(burn_ins: &[BurnIn], paths: &[&str]) -> Vec<(std::ops::Range<usize>, String)> {
+    let mut edits = Vec::new();
     for (b, path) in burn_ins.iter().zip(paths) {
-        out.push_str(&chain[at..b.span.0]);
-        let opts: Vec<String> = (b.opts.iter())
+        let opts: Vec<(String, String)> = (b.opts.iter())
             .map(|(k, v)| {
                 let v = match k.as_str() {
                     "filename" => path,
@@ -331,20 +330,44 @@ pub fn worker_chain(chain: &str, burn_ins: &[BurnIn], paths: &[&str]) -> String 
                     "stream_index" if b.carry == Carry::Extract => "0",
                     _ => v.as_str(),
                 };
-                format!("{k}='{}'", v.replace('\'', "'\\''"))
+                (k.clone(), v.to_string())
             })
             .collect();
-        out.push_str(&b.filter);
-        out.push('=');
-        for c in opts.join(":").chars() {
-            if matches!(c, '\\' | '\'' | '[' | ']' | ',' | ';') {
-                out.push('\\');
-            }
-            out.push(c);
-        }
-        at = b.span.1;
+        edits.push((
+            b.span.0..b.span.1,
+            format!("{}={}", b.filter, quote_options(&opts)),
+        ));
+    }
+    edits
+}
+
+/// The chain with each edited range replaced by its text (ranges apart, in any order).
+pub fn splice(chain: &str, mut edits: Vec<(std::ops::Range<usize>, String)>) -> String {
+    edits.sort_by_key(|(r, _)| r.start);
+    let mut out = String::new();
+    let mut at = 0;
+    for (r, text) in edits {
+        out.push_str(&chain[at..r.start]);
+        out.push_str(&text);
+        at = r.end;
     }
     out.push_str(&chain[at..]);
+    out
+}
+
+/// A filter's options written out by name, quoted for the filter's option parser and escaped
+/// again for the graph's: what `filter_options` and `get_token` read back as `opts`.
+pub fn quote_options(opts: &[(String, String)]) -> String {
+    let opts: Vec<String> = (opts.iter())
+        .map(|(k, v)| format!("{k}='{}'", v.replace('\'', "'\\''")))
+        .collect();
+    let mut out = String::new();
+    for c in opts.join(":").chars() {
+        if matches!(c, '\\' | '\'' | '[' | ']' | ',' | ';') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
     out
 }
 
@@ -424,7 +447,7 @@ mod tests {
     fn the_workers_chain_reads_their_copy_with_every_other_option() {
         let chain = "hflip, subtitles=subs.srt:force_style='FontSize=28,Outline=2',vflip";
         let b = find(chain).unwrap();
-        let w = worker_chain(chain, &b, &["/w/dir:x/aux-sub0.srt"]);
+        let w = splice(chain, worker_edits(&b, &["/w/dir:x/aux-sub0.srt"]));
         assert_eq!(
             w,
             "hflip, subtitles=filename=\\'/w/dir:x/aux-sub0.srt\\':force_style=\\'FontSize=28\\,Outline=2\\',vflip"

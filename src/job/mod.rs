@@ -6,6 +6,7 @@ pub mod audio_copy;
 pub use audio_copy::AudioCopy;
 pub mod burnin;
 pub mod classify;
+pub mod drawtext;
 pub mod filters;
 pub mod graph;
 pub mod outputs;
@@ -16,6 +17,7 @@ pub mod hwaccel;
 pub mod rotation;
 mod timing;
 mod two_pass;
+mod worker_chain;
 pub use two_pass::TwoPass;
 
 use crate::cli::argv::{CmdLine, Opt};
@@ -75,29 +77,6 @@ impl JobSpec {
         }
         self.encoder = Some(e.to_string());
         Ok(self)
-    }
-
-    /// The workers' `-vf`: autorotate's filters (their chunk files carry no display matrix),
-    /// then the user's chain, its burn-ins reading the worker's copies (`burn_paths`, in the
-    /// order of `burn_in`) and its `fps` fed past the chunk's end (`padded_before_fps`).
-    pub fn worker_filter(&self, burn_paths: &[String]) -> Option<String> {
-        let paths: Vec<&str> = burn_paths.iter().map(String::as_str).collect();
-        let chain = (self.filter.as_deref())
-            .map(|f| burnin::worker_chain(f, &self.burn_in, &paths))
-            .map(|f| match self.window.fps {
-                Some(_) => filters::padded_before_fps(&f),
-                None => f,
-            });
-        // setpts truncates its product, and the subtitles filter the frame's time in
-        // milliseconds, in the time base they see: the chunk file's (NUT) is finer than the
-        // source's, so the workers go back to the source's first (exact)
-        let tb_sensitive = self.window.setpts.is_some() || !self.burn_in.is_empty();
-        let settb = (tb_sensitive && chain.is_some())
-            .then(|| format!("settb={}/{}", self.sync.in_tb.num, self.sync.in_tb.den));
-        let mut parts: Vec<&str> = self.rotation.filters.clone();
-        parts.extend(settb.as_deref());
-        parts.extend(chain.as_deref());
-        (!parts.is_empty()).then(|| parts.join(","))
     }
 }
 
@@ -216,6 +195,8 @@ pub struct JobSpec {
     pub overlay: Option<graph::Overlay>,
     /// The chain's subtitle burn-ins: their files are shipped to each worker once.
     pub burn_in: Vec<burnin::BurnIn>,
+    /// The chain's drawtext filters: their files are shipped to each worker once.
+    pub drawtext: Vec<drawtext::DrawText>,
     /// Where no chunk may start because of them (`burnin::busy_spans`, µs of filter time):
     /// filled once their files are read.
     pub subtitle_busy_us: Vec<(i64, i64)>,
@@ -388,6 +369,8 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
         }
     }
     let timing = timing::parse(input, out)?;
+    let drawtext = drawtext::decide(filter.as_deref(), &window, timing.out_ss_us.is_some())
+        .map_err(Passthrough)?;
     if timing.in_ss_us.is_some() && matches!(info.format.format_name.as_str(), "mpegts" | "mpeg") {
         // MPEG-TS/PS seek by byte position; which frames plain ffmpeg decodes after it
         // depends on where the demuxer lands.
@@ -524,6 +507,7 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
         window,
         overlay,
         burn_in,
+        drawtext,
         subtitle_busy_us: Vec::new(),
         audio_copies,
         audio_bsf: Vec::new(),

@@ -96,8 +96,11 @@ pub fn companion_refusal(lead: &JobSpec, other: &JobSpec, i: usize) -> Option<St
         "reads the video with other options than output #0"
     } else if [lead, other].iter().any(|j| j.overlay.is_some()) {
         "lays an image over the video"
-    } else if [lead, other].iter().any(|j| !j.burn_in.is_empty()) {
-        "burns subtitles in"
+    } else if [lead, other]
+        .iter()
+        .any(|j| !j.burn_in.is_empty() || !j.drawtext.is_empty())
+    {
+        "burns subtitles or text in"
     } else if [lead, other].iter().any(|j| j.discard_output) {
         "is thrown away"
     } else {

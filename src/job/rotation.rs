@@ -242,7 +242,7 @@ mod tests {
     #[test]
     fn jobs_carry_the_filters_or_the_kept_matrix() {
         let j = job(&["-i", "r.mp4", "o.mp4"], Some(rotate_matrix(-90))).unwrap();
-        assert_eq!(j.worker_filter(&[]).as_deref(), Some("transpose=clock"));
+        assert_eq!(j.worker_filter(&[], 0).as_deref(), Some("transpose=clock"));
         assert_eq!(decoder(&j), ["-autorotate", "0"]);
         assert!(j.sync.duration_from_packets && j.sync.worker_vf);
         let j = job(
@@ -251,7 +251,7 @@ mod tests {
         );
         let j = j.unwrap();
         assert_eq!(
-            j.worker_filter(&[]).as_deref(),
+            j.worker_filter(&[], 0).as_deref(),
             Some("hflip,vflip,scale=160:-2")
         );
         assert!(
@@ -263,7 +263,7 @@ mod tests {
             Some(rotate_matrix(90)),
         )
         .unwrap();
-        assert_eq!((j.worker_filter(&[]), j.rotation.keep), (None, Some(90)));
+        assert_eq!((j.worker_filter(&[], 0), j.rotation.keep), (None, Some(90)));
         assert_eq!(decoder(&j), ["-autorotate", "0"]);
         // a later, more specific option wins; a value that is not a number is ffmpeg's error
         let argv = [
@@ -282,6 +282,6 @@ mod tests {
         let argv = ["-autorotate", "yes", "-i", "r.mp4", "o.mp4"];
         assert!(job(&argv, Some(rotate_matrix(90))).is_err());
         let j = job(&["-i", "r.mp4", "o.mp4"], None).unwrap();
-        assert!(decoder(&j).is_empty() && j.worker_filter(&[]).is_none());
+        assert!(decoder(&j).is_empty() && j.worker_filter(&[], 0).is_none());
     }
 }

@@ -94,7 +94,7 @@ fn passthrough_reasons() {
         (Rational::new(24, 1), Rational::new(1, 24))
     );
     assert_eq!(
-        j.worker_filter(&[]).as_deref(),
+        j.worker_filter(&[], 0).as_deref(),
         Some("tpad=stop_mode=clone:stop=-1,fps=24")
     );
     assert!(reason(&["-i", "a.mp4", "-frames", "10", "o.mkv"]).contains("also limits"));
@@ -343,7 +343,8 @@ fn burn_ins_are_found_and_refused_next_to_a_laid_over_image() {
     assert_eq!(j.burn_in[0].file, "s.srt");
     assert_eq!(j.preroll(), 0);
     assert_eq!(
-        j.worker_filter(&["/w/aux-sub0.srt".to_string()]).as_deref(),
+        j.worker_filter(&["/w/aux-sub0.srt".to_string()], 0)
+            .as_deref(),
         Some("settb=1/15360,scale=640:-2,subtitles=filename=\\'/w/aux-sub0.srt\\'")
     );
     let infos = vec![one().remove(0), info(vec![video(0, 64, 64)])];

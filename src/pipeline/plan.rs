@@ -196,7 +196,7 @@ fn encode_of(job: &JobSpec, c: &plan::Chunk, packets: &[probe::Packet]) -> Vec<S
         output: "out",
         passlog: None,
         image: None,
-        subtitles: &[],
+        aux: &[],
     };
     commands::encode(job, c, &shift, trim, files)
 }

@@ -130,7 +130,7 @@ pub async fn prepare(session: &Session) -> Result<Prepared, Halt> {
         .map(|(i, _)| job::outputs::plain_argv(&cmds[*i]))
         .collect();
     let banner = banner_wanted.then(|| talk::banner(&spec, &infos, &dumps, &version, &codecs));
-    let fonts = match spec.burn_in.is_empty() {
+    let fonts = match spec.burn_in.is_empty() && spec.drawtext.is_empty() {
         true => None,
         false => Some(
             crate::worker::fonts::local(&tools.ffmpeg)
@@ -171,6 +171,17 @@ async fn decide(
     if let Some(e) = crate::banner::unknown_local_encoder(&spec, codecs) {
         let why = format!("encoder {e} is not in this ffmpeg (it refuses the command itself)");
         return Err(passthrough(job::Passthrough(why)));
+    }
+    for (key, file, _) in spec.drawtext.iter().flat_map(|d| &d.files) {
+        // ffmpeg reports a file it cannot read; a text file's text is expanded like `text`
+        let why = match std::fs::read(file) {
+            Err(e) => Some(format!("drawtext's {key} {file}: {e}")),
+            Ok(t) if key == "textfile" => job::drawtext::text_refusal(&String::from_utf8_lossy(&t)),
+            Ok(_) => None,
+        };
+        if let Some(why) = why {
+            return Err(passthrough(job::Passthrough(why)));
+        }
     }
     let ffmpeg = spec.hw_check.as_ref().map(|_| tools.ffmpeg.as_str());
     crate::local_checks::run(ffmpeg, &tools.ffprobe, spec, infos)

@@ -81,7 +81,8 @@ impl Scheduler {
     }
 
     /// Sends the files every encode of the job reads besides its chunk (the still image a graph
-    /// lays over the video, the burn-ins' subtitle files) to a worker, once per worker.
+    /// lays over the video, the burn-ins' subtitle files, drawtext's font and text files) to a
+    /// worker, once per worker.
     async fn ship_aux_files(
         &self,
         id: crate::schedule::core::WorkerId,
@@ -98,6 +99,9 @@ impl Scheduler {
                 Carry::Extract => self.p.workdir.file(&b.remote_name),
             };
             files.push((local, &b.remote_name));
+        }
+        for (_, path, name) in job.drawtext.iter().flat_map(|d| &d.files) {
+            files.push((path.into(), name));
         }
         if files.is_empty() {
             return Ok(());
@@ -145,15 +149,13 @@ impl Scheduler {
         let passlog = w.path(&TwoPass::prefix(k));
         self.ship_aux_files(slot.worker_id, w.as_ref()).await?;
         let image = (job.overlay.as_ref()).map(|ov| w.path(&ov.remote_name));
-        let subtitles: Vec<String> = (job.burn_in.iter())
-            .map(|b| w.path(&b.remote_name))
-            .collect();
+        let aux: Vec<String> = job.aux_names().iter().map(|n| w.path(n)).collect();
         let files = commands::EncodeFiles {
             input: &w.path(&src.name),
             output: &w.path(&out_name),
             passlog: Some(&passlog),
             image: image.as_deref(),
-            subtitles: &subtitles,
+            aux: &aux,
         };
         let mut args = commands::encode(job, c, &sp.shift, trim, files);
         // the other outputs of the command: the same worker ffmpeg writes them too
@@ -170,7 +172,7 @@ impl Scheduler {
                     output: &w.path(name),
                     passlog: None,
                     image: None,
-                    subtitles: &[],
+                    aux: &[],
                 };
                 encodes.push(commands::encode(o, c, &sp.shift, trim, files));
             }

@@ -131,11 +131,11 @@ pub async fn admit(p: Probed, needs: &Needs) -> Option<PoolMember> {
                 tracing::warn!("skipping worker {label}: its ffmpeg has no {what} {e}");
             } else if needs.fonts.as_ref().is_some_and(String::is_empty) {
                 tracing::warn!(
-                    "skipping worker {label}: subtitles are burned in and fontconfig's fonts cannot be listed here (fc-list)"
+                    "skipping worker {label}: text is drawn (subtitles, drawtext) and fontconfig's fonts cannot be listed here (fc-list)"
                 );
             } else {
                 tracing::warn!(
-                    "skipping worker {label}: subtitles are burned in and its fonts or text-rendering libraries differ from this machine's (fc-list, ldd)"
+                    "skipping worker {label}: text is drawn (subtitles, drawtext) and its fonts or text-rendering libraries differ from this machine's (fc-list, ldd)"
                 );
             }
             let _ = tokio::time::timeout(std::time::Duration::from_secs(5), w.cleanup()).await;

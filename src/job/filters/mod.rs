@@ -399,6 +399,8 @@ pub fn check_chain(chain: &str) -> Result<Window, FilterError> {
             // subtitles drawn by each frame's time, from a file the workers get a copy of
             // (`job::burnin`); their options hold no expression
             None if BURN_IN.contains(&name.as_str()) => continue,
+            // text drawn by each frame's time and number (`job::drawtext` reads its options)
+            None if name == "drawtext" => continue,
             None if !FRAME_LOCAL.contains(&name.as_str()) => {
                 return Err(FilterError::NotFrameLocal(name))
             }

@@ -51,13 +51,14 @@ fn timing_filters_are_refused() {
         "setpts=2*PTS,yadif",
         "minterpolate",
         "trim=0:1",
-        "drawtext=text=x",
         "uspp",
     ] {
         assert!(check_chain(bad).is_err(), "{bad}");
     }
     // subtitles drawn by time from a file workers get (`job::burnin` checks their options)
     assert!(check_chain("scale=640:-2,subtitles=a.srt,ass=b.ass").is_ok());
+    // and text drawn by time and frame number (`job::drawtext` checks its options)
+    assert!(check_chain("drawtext=text='%{n}':x=n").is_ok());
 }
 
 #[test]
