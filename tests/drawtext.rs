@@ -149,3 +149,40 @@ fn text_that_is_not_the_frames_own_passes_through() {
     );
     assert!(first.starts_with("plan: "), "{first}");
 }
+
+#[test]
+fn frame_numbers_count_the_pre_roll_too() {
+    let e = Env::new();
+    // one keyframe every 4 s: chunks start mid-GOP, after a pre-roll of the frames before
+    e.x264_clip("long.mp4", 12.0, "testsrc2=size=320x240:rate=30", 120);
+    let vf = "drawtext=text='n=%{n}':x=mod(n*3\\,w):fontsize=30";
+    let args = |out: &str| -> Vec<String> {
+        let a = [
+            "-i", "long.mp4", "-vf", vf, "-c:v", "libx264", "-qp", "0", "-an", out,
+        ];
+        a.map(String::from).to_vec()
+    };
+    let sizes = [
+        "-df_segment_frames=90",
+        "-df_keyint_min=30",
+        "-df_keyint_max=120",
+    ];
+    let mut dry: Vec<String> = sizes
+        .iter()
+        .chain(&["-df_dry_run", "-y"])
+        .map(|s| s.to_string())
+        .collect();
+    dry.extend(args("o.mp4"));
+    let plan = String::from_utf8_lossy(&e.distr_ok(&dry).stdout).into_owned();
+    assert!(plan.contains("pre-roll"), "{plan}");
+    e.ffmpeg(&args("p.mp4").iter().map(String::as_str).collect::<Vec<_>>());
+    let mut ours: Vec<String> = sizes
+        .iter()
+        .chain(&["-df_local_slots=2", "-y"])
+        .map(|s| s.to_string())
+        .collect();
+    ours.extend(args("o.mp4"));
+    e.distr_ok(&ours);
+    // x264 at -qp 0 is lossless: the decoded frames are the drawn ones
+    assert_eq!(framemd5(&e.path("p.mp4")), framemd5(&e.path("o.mp4")));
+}
