@@ -12,7 +12,9 @@ pub mod graph;
 pub mod outputs;
 mod precheck;
 pub mod preroll;
-pub use precheck::{is_image_sequence, local_path, overwrite, precheck, sequence_rate};
+pub use precheck::{
+    concat_list_refusal, is_image_sequence, local_path, overwrite, precheck, sequence_rate,
+};
 pub mod hwaccel;
 pub mod rotation;
 mod timing;

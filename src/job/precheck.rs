@@ -133,7 +133,6 @@ pub fn precheck(cmd: &CmdLine) -> Result<Pre, Passthrough> {
             if matches!(
                 f,
                 "lavfi"
-                    | "concat"
                     | "v4l2"
                     | "x11grab"
                     | "alsa"
@@ -189,6 +188,20 @@ pub fn overwrite(cmd: &CmdLine) -> Overwrite {
     } else {
         Overwrite::Ask
     }
+}
+
+/// Why a concat demuxer list (`-f concat -i list.txt`) does not distribute, if it does not:
+/// only `file` lines (and the `ffconcat` header, comments, blank lines) are proven; `inpoint`,
+/// `outpoint`, `duration` and the other directives change which packets come out and when.
+pub fn concat_list_refusal(list: &str) -> Option<String> {
+    for line in list.lines().map(str::trim) {
+        let word = line.split_whitespace().next().unwrap_or("");
+        if line.is_empty() || line.starts_with('#') || word == "file" || word == "ffconcat" {
+            continue;
+        }
+        return Some(format!("concat list directive '{word}'"));
+    }
+    None
 }
 
 /// A local file path from an ffmpeg URL (`file:` prefix allowed), None for pipes and URLs.

@@ -422,3 +422,23 @@ fn x265s_own_two_pass_maps_onto_the_chunks_statistics() {
     ];
     assert!(decide(&x264, &one()).unwrap_err().0.contains("multi-pass"));
 }
+
+#[test]
+fn concat_lists_of_files_alone_distribute() {
+    let plain = "ffconcat version 1.0\n# the clips\nfile 'a.mp4'\n\nfile b.mp4\n";
+    assert_eq!(super::concat_list_refusal(plain), None);
+    for directive in [
+        "inpoint 1",
+        "outpoint 2",
+        "duration 3",
+        "option x y",
+        "stream",
+    ] {
+        let list = format!("file 'a.mp4'\n{directive}\n");
+        let why = super::concat_list_refusal(&list).unwrap_or_default();
+        assert!(
+            why.contains(directive.split(' ').next().unwrap()),
+            "{directive}"
+        );
+    }
+}

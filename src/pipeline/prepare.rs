@@ -51,6 +51,13 @@ pub async fn prepare(session: &Session) -> Result<Prepared, Halt> {
         if !job::is_image_sequence(path, inp) {
             check_input(&inp.url)?;
         }
+        if inp.last("f").and_then(|f| f.arg.as_deref()) == Some("concat") {
+            // (ffmpeg reports a list it cannot read)
+            let list = std::fs::read_to_string(path).unwrap_or_default();
+            if let Some(why) = job::concat_list_refusal(&list) {
+                return Err(passthrough(job::Passthrough(why)));
+            }
+        }
     }
     let static_workers = config.workers.len();
     let config = crate::inventory::with_inventory(config).await?;
