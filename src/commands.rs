@@ -401,6 +401,12 @@ pub fn encode(
     v.push("-frames:v".into());
     v.push((c.out_count() + c.preroll as i64).to_string());
     v.extend(mov_chunk_options(job));
+    if job.chunk_format().0 == "mpegts" {
+        // the chunk keeps the encoder's timestamps: with B-frames the first chunk's first dts
+        // comes before zero, and the muxer would shift that chunk alone (mp4 and mov keep
+        // them with an edit list)
+        v.extend(s(&["-avoid_negative_ts", "disabled"]));
+    }
     v.push("-f".into());
     v.push(job.chunk_format().0.to_string());
     v.push(output.to_string());

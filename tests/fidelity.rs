@@ -286,6 +286,13 @@ fn containers_and_passthrough() {
                 with(&[&["-i", &av], &VP9_REALTIME, &["-c:a", "libopus"]]),
             ),
             ("ts", with(&[&["-i", &av, "-c:a", "aac"], &X264])),
+            // B-frames: the first chunk's first dts before zero (a ts chunk keeps it)
+            (
+                "ts",
+                vec![
+                    "-i", &av, "-c:v", "libx264", "-preset", "veryfast", "-c:a", "copy",
+                ],
+            ),
             ("mov", with(&[&["-i", &av, "-c:a", "aac"], &X264])),
             ("nut", with(&[&["-i", &av, "-c:a", "aac"], &X264])),
             // no encoder named: the output muxer's default, which is not the chunk

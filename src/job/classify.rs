@@ -373,6 +373,8 @@ pub fn global_is_neutral(o: &Opt) -> bool {
                 | "dts_delta_threshold"
                 | "dts_error_threshold"
                 | "auto_conversion_filters"
+                | "copyts"
+                | "start_at_zero"
         )
 }
 

@@ -201,7 +201,9 @@ pub fn sync_mode(
         None => {
             let mode = muxer.auto_sync();
             let itsoffset = input.last("itsoffset").is_some();
-            if mode == SyncMode::Cfr && info.streams.len() == 1 && !itsoffset && !from_graph {
+            // (fftools: a single-stream input without an offset, or -copyts)
+            let single = info.streams.len() == 1 && !itsoffset && !from_graph;
+            if mode == SyncMode::Cfr && (single || cmd.has_global("copyts")) {
                 Ok(SyncMode::Vscfr)
             } else {
                 Ok(mode)
