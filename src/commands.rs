@@ -344,7 +344,7 @@ pub fn encode(
         _ => {
             v.extend(s(&["-map", "0:v:0"]));
             let chain: Vec<String> = (input_end.into_iter())
-                .chain(job.worker_filter(aux, c.start - c.preroll))
+                .chain(job.worker_filter(aux, c.start))
                 .chain(after)
                 .collect();
             if !chain.is_empty() {

@@ -371,6 +371,9 @@ pub fn analyze(cmd: &CmdLine, pre: &Pre, infos: &[MediaInfo]) -> Result<JobSpec,
         }
     }
     let timing = timing::parse(input, out)?;
+    if let Some(why) = timing::copyts_refusal(cmd, out, infos) {
+        return pass(why);
+    }
     let drawtext = drawtext::decide(filter.as_deref(), &window, timing.out_ss_us.is_some())
         .map_err(Passthrough)?;
     if timing.in_ss_us.is_some() && matches!(info.format.format_name.as_str(), "mpegts" | "mpeg") {

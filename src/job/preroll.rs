@@ -35,6 +35,8 @@ impl JobSpec {
             && self.timing.out_ss_us.is_none()
             && plain_chain
             && self.burn_in.is_empty()
+            // (drawtext's frame count starts at the chunk's first frame, as the chain sees it)
+            && !self.drawtext.iter().any(|d| d.counts_frames)
             && matches!(self.chunk_format().0, "mp4" | "mov");
         if ok {
             MAX_FRAMES

@@ -167,6 +167,32 @@ pub fn max_frames(
     Ok(Some(n))
 }
 
+/// Why `-copyts` (with or without `-start_at_zero`) does not distribute, if it does not.
+/// fftools then keeps the inputs' timestamps; that writes what the planner models only where
+/// nothing would have moved them: no input or output `-ss` (whose trims and shifts copyts
+/// leaves out) and every input starting at zero, or `-start_at_zero` (which subtracts the
+/// start as usual). Its other effect, cfr turned into vscfr, is `sync_mode`'s.
+pub fn copyts_refusal(cmd: &CmdLine, out: &FileArgs, infos: &[MediaInfo]) -> Option<String> {
+    if !cmd.has_global("copyts") {
+        return None;
+    }
+    if cmd
+        .inputs
+        .iter()
+        .any(|i| i.last("ss").is_some() || i.last("sseof").is_some())
+    {
+        return Some("-copyts with an input -ss (the timestamps keep the seek)".into());
+    }
+    if out.last("ss").is_some() {
+        return Some("-copyts with an output -ss".into());
+    }
+    let at_zero = cmd.has_global("start_at_zero");
+    let late = infos
+        .iter()
+        .any(|i| i.format.start_time_us.is_some_and(|s| s != 0));
+    (late && !at_zero).then(|| "-copyts on an input that does not start at zero".into())
+}
+
 /// Plain ffmpeg's frame-rate mode for the encoded stream. `from_graph`: the stream is a
 /// `-filter_complex` output, which has no source stream when ffmpeg chooses the mode, so the
 /// single-stream input never turns cfr into vscfr.
