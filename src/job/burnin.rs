@@ -135,9 +135,18 @@ pub fn filter_options(args: &str, order: &[&str]) -> Result<Vec<(String, String)
     Ok(out)
 }
 
-/// The burn-in filters of a `-vf` chain, with their files and options; or why one of them
-/// cannot run on workers.
-pub fn find(chain: &str) -> Result<Vec<BurnIn>, FilterError> {
+/// A filter of a chain that `named_filters` picked out.
+pub struct Named<'a> {
+    pub name: &'a str,
+    /// Where it stands in the chain (byte range, leading white space left out).
+    pub span: (usize, usize),
+    /// Its options with the graph's level of quoting and escaping removed; None without `=`.
+    pub args: Option<String>,
+}
+
+/// The filters of a chain named one of `names`, or why one of them cannot run on workers
+/// (an instance name, `name@id`, which the workers' rewritten copy would not keep).
+pub fn named_filters<'a>(chain: &'a str, names: &[&str]) -> Result<Vec<Named<'a>>, FilterError> {
     let mut found = Vec::new();
     for (a, b) in super::filters::spans(chain)? {
         let text = &chain[a..b];
@@ -145,16 +154,32 @@ pub fn find(chain: &str) -> Result<Vec<BurnIn>, FilterError> {
         let body = text.trim_start();
         let name_len = body.find(['=', '@', ',']).unwrap_or(body.len());
         let name = body[..name_len].trim();
-        if name != "subtitles" && name != "ass" {
+        if !names.contains(&name) {
             continue;
         }
-        let refused = |why: String| Err(FilterError::Stateful(name.to_string(), why));
         let args = match body[name_len..].chars().next() {
-            Some('=') => &body[name_len + 1..],
-            Some(_) => return refused("an instance name (@) on it is not kept".into()),
-            None => return refused("it names no file".into()),
+            Some('=') => Some(get_token(&body[name_len + 1..], &[]).0),
+            Some(_) => {
+                let why = "an instance name (@) on it is not kept".to_string();
+                return Err(FilterError::Stateful(name.to_string(), why));
+            }
+            None => None,
         };
-        let (args, _) = get_token(args, &[]);
+        let span = (a + lead, b);
+        found.push(Named { name, span, args });
+    }
+    Ok(found)
+}
+
+/// The burn-in filters of a `-vf` chain, with their files and options; or why one of them
+/// cannot run on workers.
+pub fn find(chain: &str) -> Result<Vec<BurnIn>, FilterError> {
+    let mut found = Vec::new();
+    for Named { name, span, args } in named_filters(chain, &["subtitles", "ass"])? {
+        let refused = |why: String| Err(FilterError::Stateful(name.to_string(), why));
+        let Some(args) = args else {
+            return refused("it names no file".into());
+        };
         let opts = match filter_options(&args, option_order(name)) {
             Ok(o) => o,
             Err(e) => return refused(e),
@@ -179,7 +204,7 @@ pub fn find(chain: &str) -> Result<Vec<BurnIn>, FilterError> {
             stream_index,
             carry: Carry::Ship,
             remote_name: String::new(),
-            span: (a + lead, b),
+            span,
             opts,
         });
     }

@@ -5,7 +5,7 @@
 //! metadata, a timecode counted from the first frame, random numbers, a text file read again
 //! — is refused. Options are read as libavfilter reads them (`burnin::get_token`).
 
-use super::burnin::{filter_options, get_token, quote_options};
+use super::burnin::{filter_options, named_filters, quote_options};
 use super::filters::{FilterError, Window};
 
 /// One `drawtext` filter of the chain.
@@ -88,28 +88,10 @@ const UNREPRODUCIBLE: &[&str] = &[
 /// The `drawtext` filters of a `-vf` chain, or why one of them cannot run on workers.
 pub fn find(chain: &str) -> Result<Vec<DrawText>, FilterError> {
     let mut found = Vec::new();
-    for (a, b) in super::filters::spans(chain)? {
-        let text = &chain[a..b];
-        let lead = text.len() - text.trim_start().len();
-        let body = text.trim_start();
-        let name_len = body.find(['=', '@', ',']).unwrap_or(body.len());
-        if body[..name_len].trim() != "drawtext" {
-            continue;
-        }
-        let refused = |why: String| Err(FilterError::Stateful("drawtext".into(), why));
-        let args = match body[name_len..].chars().next() {
-            Some('=') => &body[name_len + 1..],
-            Some(_) => return refused("an instance name (@) on it is not kept".into()),
-            None => "",
-        };
-        let (args, _) = get_token(args, &[]);
-        let opts = match filter_options(&args, ORDER) {
-            Ok(o) => o,
-            Err(e) => return refused(e),
-        };
-        let d =
-            check(opts, (a + lead, b)).map_err(|e| FilterError::Stateful("drawtext".into(), e))?;
-        found.push(d);
+    for f in named_filters(chain, &["drawtext"])? {
+        let refused = |why: String| FilterError::Stateful("drawtext".into(), why);
+        let opts = filter_options(f.args.as_deref().unwrap_or(""), ORDER).map_err(refused)?;
+        found.push(check(opts, f.span).map_err(refused)?);
     }
     Ok(found)
 }
