@@ -163,6 +163,8 @@ async fn stages(
             return Err(halt);
         }
     };
+    let mut prepared = prepared;
+    plan::demote(&mut prepared.spec, &planned.demoted);
     let Some(probing) = probing else {
         let ffmpeg = &prepared.env.tools.ffmpeg;
         talk::stdout(&crate::dryrun::render(&prepared.spec, &planned, ffmpeg));

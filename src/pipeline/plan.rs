@@ -74,10 +74,10 @@ fn pass1_cuts(job: &JobSpec) -> Result<Option<Vec<usize>>, Halt> {
     Ok(Some(stored.cuts))
 }
 
-/// Several outputs share one chunking: the first output's cuts, or else the first other
-/// output's own whose cuts fit every output (`Planned::others` then holds their plans); or why
-/// they cannot share chunks: frames cut elsewhere, or a chunk whose packets or worker input
-/// differ between outputs.
+/// Several outputs share one chunking: the first output's cuts, or another output's own if
+/// more outputs fit those (`Planned::others` holds their plans). An output that fits none
+/// (other frames, or a chunk whose packets or worker input differ) is left to plain ffmpeg
+/// (`Planned::demoted`, see `demote`).
 fn share_chunks(job: &JobSpec, mut planned: Planned, sizing: Sizing) -> Result<Planned, String> {
     if job.others.is_empty() {
         return Ok(planned);
@@ -89,55 +89,74 @@ fn share_chunks(job: &JobSpec, mut planned: Planned, sizing: Sizing) -> Result<P
             candidates.push(cuts(&p));
         }
     }
-    let mut first_why = None;
+    let mut best: Option<(plan::Plan, Vec<Result<plan::Plan, String>>)> = None;
     for cuts in &candidates {
-        match plans_on(job, &planned.packets, sizing, cuts) {
-            Ok(mut plans) => {
-                planned.plan = Arc::new(plans.remove(0));
-                planned.others = plans.into_iter().map(Arc::new).collect();
-                return Ok(planned);
-            }
+        let Some((lead, others)) = plans_on(job, &planned.packets, sizing, cuts) else {
+            continue;
+        };
+        let fits = |o: &[Result<plan::Plan, String>]| o.iter().filter(|p| p.is_ok()).count();
+        if best.as_ref().is_none_or(|(_, b)| fits(&others) > fits(b)) {
+            best = Some((lead, others));
+        }
+    }
+    let (lead, others) = best.ok_or("output #0 cannot be cut where the other outputs are")?;
+    planned.plan = Arc::new(lead);
+    for (i, p) in others.into_iter().enumerate() {
+        match p {
+            Ok(p) => planned.others.push(Arc::new(p)),
             Err(why) => {
-                first_why.get_or_insert(why);
+                tracing::info!("{why}: plain ffmpeg writes it beside the job");
+                planned.demoted.push(i);
             }
         }
     }
-    Err(first_why.unwrap_or_default())
+    Ok(planned)
 }
 
-/// Every output's plan on the same cuts, or why one does not fit them.
+/// The first output's plan on `cuts` (None when it does not fit them), and each other
+/// output's, or why it cannot share those chunks.
 fn plans_on(
     job: &JobSpec,
     packets: &[probe::Packet],
     sizing: Sizing,
     cuts: &[usize],
-) -> Result<Vec<plan::Plan>, String> {
-    let jobs: Vec<&JobSpec> = std::iter::once(job).chain(&job.others).collect();
-    let mut plans: Vec<plan::Plan> = Vec::new();
-    for (i, j) in jobs.iter().enumerate() {
-        let p = plan_on(j, packets, sizing, Some(cuts), 0).map_err(|_| {
-            format!("output #{i} of several cannot be cut where the others are (its frames differ)")
-        })?;
-        if let Some(first) = plans.first() {
-            let same = |a: &plan::Chunk, b: &plan::Chunk| {
-                (a.start, a.first_packet, a.last_packet, a.key_pts)
-                    == (b.start, b.first_packet, b.last_packet, b.key_pts)
-                    && commands::shared_encode(&[
-                        encode_of(job, a, packets),
-                        encode_of(j, b, packets),
-                    ])
+) -> Option<(plan::Plan, Vec<Result<plan::Plan, String>>)> {
+    let first = plan_on(job, packets, sizing, Some(cuts), 0).ok()?;
+    let mut others = Vec::new();
+    for j in &job.others {
+        let n = j.output_index;
+        let Ok(p) = plan_on(j, packets, sizing, Some(cuts), 0) else {
+            others.push(Err(format!(
+                "output #{n} cannot be cut where output #{} is (its frames differ)",
+                job.output_index
+            )));
+            continue;
+        };
+        let same = |a: &plan::Chunk, b: &plan::Chunk| {
+            (a.start, a.first_packet, a.last_packet, a.key_pts)
+                == (b.start, b.first_packet, b.last_packet, b.key_pts)
+                && commands::shared_encode(&[encode_of(job, a, packets), encode_of(j, b, packets)])
                     .is_some()
-            };
-            let chunks = first.chunks.iter().zip(&p.chunks);
-            if p.chunks.len() != first.chunks.len() || chunks.clone().any(|(a, b)| !same(a, b)) {
-                return Err(format!(
-                    "output #{i} of several needs other chunks than output #0 (other frames or context frames)"
-                ));
-            }
+        };
+        let chunks = first.chunks.iter().zip(&p.chunks);
+        if p.chunks.len() != first.chunks.len() || chunks.clone().any(|(a, b)| !same(a, b)) {
+            others.push(Err(format!(
+                "output #{n} needs other chunks (other frames or context frames)"
+            )));
+            continue;
         }
-        plans.push(p);
+        others.push(Ok(p));
     }
-    Ok(plans)
+    Some((first, others))
+}
+
+/// Moves the outputs that cannot share the chunks (`Planned::demoted`) from the job's others
+/// to the outputs plain ffmpeg writes beside it.
+pub fn demote(job: &mut JobSpec, demoted: &[usize]) {
+    for &i in demoted.iter().rev() {
+        let other = job.others.remove(i);
+        job.plain_outputs.push(crate::job::outputs::plain_argv(&other.cmd));
+    }
 }
 
 async fn plan_job(
@@ -181,6 +200,7 @@ async fn plan_job(
         packets: Arc::new(packets),
         plan: Arc::new(plan),
         others: Vec::new(),
+        demoted: Vec::new(),
     })
 }
 

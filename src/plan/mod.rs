@@ -129,6 +129,9 @@ pub struct Planned {
     pub plan: std::sync::Arc<Plan>,
     /// The plans of the job's other outputs (`JobSpec::others`), on the same chunks.
     pub others: Vec<std::sync::Arc<Plan>>,
+    /// The job's other outputs (indices into `JobSpec::others`) that cannot share the chunks:
+    /// plain ffmpeg writes them (`pipeline::plan::demote`), `others` has no plan for them.
+    pub demoted: Vec<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
