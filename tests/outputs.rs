@@ -99,6 +99,19 @@ fn what_several_outputs_cannot_share_passes_through() {
             "two-pass encoding in output #0",
         ),
         (&["a.mp4", "a.mp4"], "named twice"),
+        // where a frame count closes the other streams depends on the other outputs
+        (
+            &["a.mp4", "-frames:v", "10", "b.mp4"],
+            "output #1 stops its video on a frame count",
+        ),
+        (
+            &["a.mp4", "-c:v", "copy", "-frames:v", "10", "b.mkv"],
+            "output #1 stops on a frame count",
+        ),
+        (
+            &["a.mp4", "-vn", "-shortest", "b.m4a"],
+            "output #1 stops on a frame count, the shortest",
+        ),
         // plain ffmpeg would have to write an output that is not a file here
         (
             &["a.mp4", "-vn", "-f", "wav", "pipe:1"],
@@ -124,6 +137,7 @@ fn what_several_outputs_cannot_share_passes_through() {
         "b.mp4",
         "-vn",
         "c.m4a",
+        "-an",
         "-frames:v",
         "10",
         "d.mp4",
@@ -132,7 +146,7 @@ fn what_several_outputs_cannot_share_passes_through() {
     let plain: Vec<&str> = out.lines().filter(|l| l.starts_with("PLAIN")).collect();
     // (d.mp4 stops after 10 frames: it cannot be cut where the others are)
     assert!(out.starts_with("plan: ") && plain.len() == 3, "{out}");
-    assert!(plain[2].ends_with("-frames:v 10 d.mp4"), "{out}");
+    assert!(plain[2].ends_with("-an -frames:v 10 d.mp4"), "{out}");
     assert!(
         plain[0].ends_with("-map 1:v b.mp4") && plain[1].ends_with("-vn c.m4a"),
         "{out}"

@@ -52,6 +52,27 @@ pub fn plain_argv(cmd: &CmdLine) -> Vec<String> {
     v
 }
 
+/// Why an output cannot be written by plain ffmpeg on its own, beside the others, if it
+/// cannot: one that stops on a frame count (`-frames`), at the shortest stream or at a size
+/// closes all its streams when that happens, and where the other streams then are depends on
+/// how far the whole command has read — on the other outputs. A frame count on a picture file
+/// or an output without audio and subtitles stops only its video.
+pub fn plain_refusal(cmd: &CmdLine, i: usize) -> Option<String> {
+    let out = cmd.outputs.first()?;
+    let has = |n: &str| out.opts.iter().any(|o| o.is(n));
+    let frames = ["frames", "vframes", "aframes", "dframes"]
+        .iter()
+        .any(|n| has(n));
+    let ext = std::path::Path::new(&out.url)
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    let picture = ext.is_some_and(|e| super::precheck::IMAGE_EXTS.contains(&e.as_str()));
+    let video_alone = picture || (has("an") && has("sn"));
+    (has("shortest") || has("fs") || (frames && !video_alone)).then(|| {
+        format!("output #{i} stops on a frame count, the shortest stream or a size, where its other streams are depends on the other outputs")
+    })
+}
+
 /// What several outputs must not share, checked on the whole command.
 pub fn several_refusal(cmd: &CmdLine) -> Result<(), Passthrough> {
     if let Some(g) = (cmd.globals.iter()).find(|g| {

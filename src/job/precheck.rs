@@ -8,7 +8,7 @@ use crate::cli::argv::CmdLine;
 use crate::formats;
 
 /// Extensions the image2 demuxer reads (as one image or a numbered sequence).
-const IMAGE_EXTS: &[&str] = &[
+pub(super) const IMAGE_EXTS: &[&str] = &[
     "png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp", "gif", "dpx", "exr", "tga", "ppm", "pgm",
     "pbm", "pnm", "sgi", "jp2", "j2k", "pcx", "xbm", "xpm", "qoi", "jxl", "dds", "psd", "svg",
 ];

@@ -82,6 +82,15 @@ fn share_chunks(job: &JobSpec, mut planned: Planned, sizing: Sizing) -> Result<P
     if job.others.is_empty() {
         return Ok(planned);
     }
+    for j in &job.others {
+        // (as for the first output, in `plan_job`; nor can plain ffmpeg write it on its own)
+        if j.sync.max_frames.is_some() && j.video_out + 1 < j.out_streams.len() {
+            return Err(format!(
+                "output #{} stops its video on a frame count while other streams are written",
+                j.output_index
+            ));
+        }
+    }
     let cuts = |p: &plan::Plan| p.chunks.iter().map(|c| c.start).collect::<Vec<usize>>();
     let mut candidates = vec![cuts(&planned.plan)];
     for other in &job.others {
@@ -155,7 +164,8 @@ fn plans_on(
 pub fn demote(job: &mut JobSpec, demoted: &[usize]) {
     for &i in demoted.iter().rev() {
         let other = job.others.remove(i);
-        job.plain_outputs.push(crate::job::outputs::plain_argv(&other.cmd));
+        job.plain_outputs
+            .push(crate::job::outputs::plain_argv(&other.cmd));
     }
 }
 

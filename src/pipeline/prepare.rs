@@ -118,6 +118,10 @@ pub async fn prepare(session: &Session) -> Result<Prepared, Halt> {
     if let Some((_, why)) = (plain.iter()).find(|(i, _)| specs.is_empty() || !local(*i)) {
         return Err(passthrough(why.clone()));
     }
+    if let Some(why) = (plain.iter()).find_map(|(i, _)| job::outputs::plain_refusal(&cmds[*i], *i))
+    {
+        return Err(passthrough(job::Passthrough(why)));
+    }
     if !dry_run {
         for (i, c) in cmds.iter().enumerate() {
             match &pres[i] {
