@@ -62,35 +62,11 @@ fn push_opts(v: &mut Vec<String>, opts: &[Opt]) {
 }
 
 /// SPLIT: copies packets `first..=last` (decode order) of the source video into `out` (NUT).
+/// `seek`: the input is opened at the chunk's keyframe; without it, a chunk that starts at the
+/// source's first packet is read from the start (some demuxers cannot seek to their first
+/// keyframe: flv without an index says "could not seek" and reads on from where probing left
+/// off).
 pub fn split(
-    job: &JobSpec,
-    src: &str,
-    c: &Chunk,
-    packets: &[Packet],
-    shift: &Shift,
-    tb: Rational,
-    out: &str,
-) -> Vec<String> {
-    split_with(job, src, (c, packets), shift, tb, out, true)
-}
-
-/// SPLIT of a chunk that starts at the source's first packet, reading from the start instead
-/// of seeking there: some demuxers cannot seek to their first keyframe (flv without an index
-/// says "could not seek" and reads on from where probing left off).
-pub fn split_from_start(
-    job: &JobSpec,
-    src: &str,
-    c: &Chunk,
-    packets: &[Packet],
-    shift: &Shift,
-    tb: Rational,
-    out: &str,
-) -> Vec<String> {
-    debug_assert_eq!(c.first_packet, 0);
-    split_with(job, src, (c, packets), shift, tb, out, false)
-}
-
-fn split_with(
     job: &JobSpec,
     src: &str,
     (c, packets): (&Chunk, &[Packet]),

@@ -46,11 +46,11 @@ pub fn render(job: &JobSpec, planned: &Planned, ffmpeg: &str) -> String {
         let split = commands::split(
             job,
             job.source_path(),
-            c,
-            &planned.packets,
+            (c, &planned.packets[..]),
             &shift,
             tb,
             &src,
+            true,
         );
         let _ = writeln!(s, "  PRE    {}", display_cmd(ffmpeg, &split));
         let trim = commands::chunk_trim(c, &planned.packets, &shift, tb, 0);

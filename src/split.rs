@@ -158,15 +158,12 @@ impl Splitter {
         let name = WorkDir::source_name(k);
         let path = self.workdir.file(&name);
         let tmp = self.workdir.file(&format!("{name}.part"));
-        let args = commands::split(
-            &self.job,
-            &self.src,
-            c,
-            &self.packets,
-            &self.shift,
-            self.tb,
-            &tmp.to_string_lossy(),
-        );
+        let split = |seek| {
+            let at = (c, &self.packets[..]);
+            let out = tmp.to_string_lossy();
+            commands::split(&self.job, &self.src, at, &self.shift, self.tb, &out, seek)
+        };
+        let args = split(true);
         let t0 = std::time::Instant::now();
         process::output_at(&self.ffmpeg, &args, ahead)
             .await
@@ -177,15 +174,7 @@ impl Splitter {
             // a demuxer that cannot seek to its first keyframe: read the file from its start
             Err(e) if c.first_packet == 0 => {
                 tracing::debug!("chunk {k}: {e:#}; splitting it from the file's start");
-                let args = commands::split_from_start(
-                    &self.job,
-                    &self.src,
-                    c,
-                    &self.packets,
-                    &self.shift,
-                    self.tb,
-                    &tmp.to_string_lossy(),
-                );
+                let args = split(false);
                 process::output_at(&self.ffmpeg, &args, ahead)
                     .await
                     .with_context(|| format!("splitting chunk {k}"))?;

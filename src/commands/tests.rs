@@ -79,7 +79,7 @@ fn split_encode_and_final_commands() {
         shift.offset_ticks + shift.bias_ticks
     );
     let c0 = &p.chunks[0];
-    let split0 = split(&j, "in put.mp4", c0, &pk, &shift, tb, "c0.nut");
+    let split0 = split(&j, "in put.mp4", (c0, &pk), &shift, tb, "c0.nut", true);
     let first_src = c0.first_pts - shift.offset_ticks;
     let pre = pre_roll(c0, &pk, first_src).expect("chunk 0 starts after -ss, mid-GOP");
     let x = start_trim_us(pre, first_src, shift.offset_ticks, tb, 0);
