@@ -339,7 +339,9 @@ pub fn output_block(
     version: &str,
 ) -> String {
     let out = &job.cmd.outputs[0];
-    let mut s = format!("Output #{n}, {}, to '{}':\n", job.muxer.name, out.url);
+    // ffmpeg opens `-` as `pipe:` (`-f null -`)
+    let url = if out.url == "-" { "pipe:" } else { &out.url };
+    let mut s = format!("Output #{n}, {}, to '{url}':\n", job.muxer.name);
     let no_meta = out.opts.iter().any(|o| {
         o.name() == "map_metadata" && o.arg.as_deref().is_some_and(|a| a.starts_with('-'))
     });

@@ -184,8 +184,11 @@ fn two_pass_encode_keeps_each_chunks_statistics() {
         a.extend_from_slice(out);
         a.iter().map(|s| s.to_string()).collect::<Vec<_>>()
     };
-    let p1 = pass("1", &["-an", "-f", "null", "/dev/null"]);
-    e.distr_ok(&p1);
+    // pass 1 into `-f null -`, as many guides write it: nothing reaches stdout
+    let p1 = pass("1", &["-an", "-f", "null", "-"]);
+    let o = e.distr_ok(&p1);
+    assert!(o.stdout.is_empty() && stderr(&o).contains("chunks"));
+    assert!(stderr(&o).contains("Output #0, null, to 'pipe:':"));
     let store = e.path("ffmpeg2pass-distrffmpeg");
     let logs = std::fs::read_dir(&store).unwrap().count();
     assert!(

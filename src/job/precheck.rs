@@ -109,7 +109,15 @@ pub fn precheck(cmd: &CmdLine) -> Result<Pre, Passthrough> {
         }
     }
     let out = &cmd.outputs[0];
-    let path = local_path(&out.url).ok_or_else(|| Passthrough("output is a pipe or URL".into()))?;
+    // `-f null -` writes nothing to the pipe: a pass 1's usual output, like /dev/null
+    let null_pipe = out.last("f").and_then(|o| o.arg.as_deref()) == Some("null")
+        && matches!(out.url.as_str(), "-" | "pipe:" | "pipe:1");
+    let path = match null_pipe {
+        true => "-",
+        false => {
+            local_path(&out.url).ok_or_else(|| Passthrough("output is a pipe or URL".into()))?
+        }
+    };
     let graph = cmd
         .globals
         .iter()
@@ -157,6 +165,9 @@ pub fn precheck(cmd: &CmdLine) -> Result<Pre, Passthrough> {
     });
     let discard_output =
         pass1 && (muxer.is_some_and(|m| m.name == "null") || matches!(path, "/dev/null" | "NUL"));
+    if null_pipe && !discard_output {
+        return pass("output is a pipe or URL");
+    }
     let muxer = match muxer {
         Some(m) if m.name == "null" && !discard_output => return pass("output format null"),
         Some(m) if m.distributable => m,

@@ -74,6 +74,16 @@ fn passthrough_reasons() {
     assert!(reason(&["-i", "a.mp4", "-vn", "o.mkv"]).contains("no video"));
     assert!(reason(&["-i", "a.mp4", "o1.mkv", "o2.mkv"]).contains("2 output files"));
     assert!(reason(&["-i", "a.mp4", "-f", "matroska", "-"]).contains("pipe"));
+    // `-f null -` is a pipe only outside a pass 1 (where it discards, as /dev/null does)
+    assert!(reason(&["-i", "a.mp4", "-f", "null", "-"]).contains("pipe"));
+    let p1 = [
+        "-i", "a.mp4", "-c:v", "libx264", "-pass", "1", "-an", "-f", "null",
+    ];
+    for out in ["-", "pipe:", "/dev/null"] {
+        let j = decide(&[&p1[..], &[out]].concat(), &one()).unwrap();
+        assert!(j.discard_output, "{out}");
+    }
+    assert!(reason(&[&p1[..], &["pipe:3"]].concat()).contains("pipe"));
     assert!(reason(&["-i", "pipe:0", "o.mkv"]).contains("pipe or URL"));
     assert!(reason(&["-i", "http://x/a.mp4", "o.mkv"]).contains("pipe or URL"));
     assert!(reason(&[
