@@ -274,6 +274,11 @@ fn sizing_shrinks_for_short_inputs() {
     let s = cfg.adapted(1800);
     assert_eq!(s.target, 225);
     assert!(s.min <= s.target && s.target <= s.max);
+    // too short for two chunks per slot worth their fixed cost: one per slot
+    let two = Sizing { slots: 2, ..cfg };
+    assert_eq!(two.adapted(152).target, 76);
+    assert_eq!(two.adapted(288).target, 72);
+    assert_eq!(two.adapted(60).target, 48);
 }
 
 #[test]
