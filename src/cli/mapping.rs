@@ -195,7 +195,12 @@ pub fn resolve_with_graph(
             Some((f, s)) => (f, s),
             None => (rest, ""),
         };
-        let file: usize = file.parse().map_err(|_| MapError::Syntax(arg.into()))?;
+        // ffmpeg reads the index with strtol: no digits (`-map -:d?`, as Tdarr plugins write
+        // it) is input 0
+        let file: usize = match file {
+            "" => 0,
+            f => f.parse().map_err(|_| MapError::Syntax(arg.into()))?,
+        };
         let Some(info) = infos.get(file) else {
             return Err(MapError::Syntax(arg.into()));
         };

@@ -69,6 +69,15 @@ fn explicit_maps_negative_and_optional() {
         pairs(&["-i", "a", "-map", "0", "-map", "-0:s", "o.mkv"], &i).unwrap(),
         [(0, 0), (0, 1), (0, 2), (0, 5)]
     );
+    // no file index is input 0, as ffmpeg's strtol reads it (Tdarr writes `-map -:d?`)
+    assert_eq!(
+        pairs(&["-i", "a", "-map", "0", "-map", "-:s?", "o.mkv"], &i).unwrap(),
+        [(0, 0), (0, 1), (0, 2), (0, 5)]
+    );
+    assert_eq!(
+        pairs(&["-i", "a", "-map", ":v", "o.mkv"], &i).unwrap(),
+        pairs(&["-i", "a", "-map", "0:v", "o.mkv"], &i).unwrap()
+    );
     assert_eq!(
         pairs(&["-i", "a", "-map", "0:v:0", "-map", "0:a:1", "o.mkv"], &i).unwrap(),
         [(0, 0), (0, 2)]
