@@ -168,6 +168,21 @@ sine=f=330:sample_rate=48000:d=60,aformat=channel_layouts=stereo[au]" \
     fi
 }
 
+# batch_media: 12 clips of 10 to 32 s in 640x360 (c1.mp4 … c12.mp4 under $B/batch), cut from
+# the bench clip at different starts, so that each mixes different scenes.
+batch_media() {
+    mkdir -p "$B/batch"
+    [[ -s $B/batch/c12.mp4 ]] && return
+    log "generating 12 clips of 10 to 32 s in 360p"
+    local c len start
+    for ((c = 1; c <= 12; c++)); do
+        len=$((8 + 2 * c)) start=$(((c * 7) % (60 - 8 - 2 * c)))
+        ffmpeg -nostdin -v error -y -ss "$start" -t "$len" -i "$B/clip720.mp4" -vf scale=640:360 \
+            -c:v libx264 -preset veryfast -crf 20 -g 60 -c:a aac -b:a 128k "$B/batch/c$c.tmp.mp4"
+        mv "$B/batch/c$c.tmp.mp4" "$B/batch/c$c.mp4"
+    done
+}
+
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }

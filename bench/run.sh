@@ -10,7 +10,7 @@
 #   BENCH_ONLY="overhead transfer" bash bench/run.sh
 #
 # Environment: BENCH_DIR (media and scratch, default /tmp/distrffmpeg-bench), BENCH_ONLY (a
-# subset of: overhead fixed windows scaling hetero links long transfer sim), BENCH_REPEAT (back-to-back plain/ours pairs per
+# subset of: overhead fixed batch windows scaling hetero links long transfer sim), BENCH_REPEAT (back-to-back plain/ours pairs per
 # overhead figure, median reported, default 5), BENCH_SCALING_REPEAT (T1 runs, each between two
 # T4 runs, median reported, default 2), BENCH_LONG_MIN (length of the long input in minutes,
 # default 60), BENCH_OUT (where the table goes, default BENCHMARKS.md in the repository),
@@ -21,7 +21,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 B=${BENCH_DIR:-/tmp/distrffmpeg-bench}
-ONLY=${BENCH_ONLY:-overhead fixed windows scaling hetero links long transfer sim}
+ONLY=${BENCH_ONLY:-overhead fixed batch windows scaling hetero links long transfer sim}
 REPEAT=${BENCH_REPEAT:-5}
 SCALING_REPEAT=${BENCH_SCALING_REPEAT:-2}
 LONG_MIN=${BENCH_LONG_MIN:-60}
@@ -39,7 +39,7 @@ if [[ -z "${DISTRFFMPEG:-}" ]]; then
     DISTRFFMPEG=$ROOT/target/release/distrffmpeg
 fi
 log "binary: $DISTRFFMPEG ($("$DISTRFFMPEG" -version 2>/dev/null | tail -1))"
-real_runs() { for s in overhead fixed windows scaling hetero links long transfer; do want "$s" && return 0; done; return 1; }
+real_runs() { for s in overhead fixed batch windows scaling hetero links long transfer; do want "$s" && return 0; done; return 1; }
 if real_runs; then
     make_media
     # ------------------------------------------------------------ workers
@@ -111,6 +111,54 @@ if want fixed; then
     row "Per-job fixed cost, 5 s 720p x264 fast, 2 SSH workers (1 CPU each) vs plain ffmpeg (2 cores), no agent" \
         "$(median "${pairs[@]}")×" \
         "median of $REPEAT back-to-back pairs, order alternating (each ours/plain: $(join "${pairs[@]}")); plain $(join "${plains[@]}") s, distrffmpeg $(join "${ourss[@]}") s" "≤ 1.10× (with a warm agent)"
+fi
+
+# ---------------------------------------------------------------- 1c. batch efficiency
+# 12 clips of 10 to 32 s (640x360, cut from the bench clip at different starts) on the 4
+# workers at 0.5 CPU each. The ideal is the clips' single encodes (each timed in one worker's
+# cgroup, 4 at a time, one per worker) summed over the 4 slots; -df_batch and a shell loop of
+# standalone runs are set against it.
+if want batch; then
+    batch_media
+    write_config w4 "\"local_slots\": 0, \"workers\": [$(worker_json 1), $(worker_json 2), $(worker_json 3), $(worker_json 4)]"
+    X264B=(-c:v libx264 -preset fast -c:a aac)
+    rm -f "$B/batch/single.times"
+    lanes=()
+    for ((lane = 1; lane <= NWORK; lane++)); do
+        (
+            for ((c = lane; c <= 12; c += NWORK)); do
+                t0=$(date +%s.%N)
+                sh -c "echo \$\$ > ${CGROUPS[$((lane - 1))]}/cgroup.procs && exec ffmpeg -nostdin -v error -y \
+                    -i $B/batch/c$c.mp4 ${X264B[*]} $B/out/single$c.mkv"
+                awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f\n", b - a }' >>"$B/batch/single.times"
+            done
+        ) &
+        lanes+=($!)
+    done
+    wait "${lanes[@]}" # not the workers' sshd, which are children too
+    work=$(awk '{ s += $1 } END { printf "%.2f", s }' "$B/batch/single.times")
+    ideal=$(awk -v w="$work" -v n="$NWORK" 'BEGIN { printf "%.2f", w / n }')
+    rm -f "$B/batch/jobs.txt"
+    for ((c = 1; c <= 12; c++)); do
+        echo "-nostdin -v error -y -i $B/batch/c$c.mp4 ${X264B[*]} $B/out/batch$c.mkv" >>"$B/batch/jobs.txt"
+    done
+    loop12() {
+        for ((c = 1; c <= 12; c++)); do
+            DISTRFFMPEG_CONFIG="$B/w4.json" HOME="$B/home" "$DISTRFFMPEG" -nostdin -v error -y \
+                -i "$B/batch/c$c.mp4" "${X264B[@]}" "$B/out/loop$c.mkv" || return 1
+        done
+    }
+    measure loop12
+    T_LOOP=$T
+    measure env DISTRFFMPEG_CONFIG="$B/w4.json" HOME="$B/home" "$DISTRFFMPEG" -df_batch="$B/batch/jobs.txt"
+    T_BATCH=$T
+    for ((c = 1; c <= 12; c++)); do
+        same_frames "$B/out/single$c.mkv" "$B/out/batch$c.mkv"
+        same_frames "$B/out/single$c.mkv" "$B/out/loop$c.mkv"
+    done
+    row "Batch efficiency, 12 clips of 10–32 s (360p, x264 fast + aac) on 4 SSH workers (0.5 CPU each)" \
+        "$(ratio "$ideal" "$T_BATCH") of ideal with -df_batch, $(ratio "$ideal" "$T_LOOP") for a shell loop" \
+        "ideal $ideal s (single encodes, $work s of work over 4 slots); -df_batch $T_BATCH s, loop of standalone runs $T_LOOP s" "≥ 0.90"
 fi
 
 # ---------------------------------------------------------------- 5b. quality per second
