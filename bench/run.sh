@@ -128,8 +128,9 @@ if want batch; then
         (
             for ((c = lane; c <= 12; c += NWORK)); do
                 t0=$(date +%s.%N)
-                sh -c "echo \$\$ > ${CGROUPS[$((lane - 1))]}/cgroup.procs && exec ffmpeg -nostdin -v error -y \
-                    -i $B/batch/c$c.mp4 ${X264B[*]} $B/out/single$c.mkv"
+                # into the worker's cgroup first, then ffmpeg with its argv as it is
+                sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' sh "${CGROUPS[$((lane - 1))]}" \
+                    ffmpeg -nostdin -v error -y -i "$B/batch/c$c.mp4" "${X264B[@]}" "$B/out/single$c.mkv"
                 awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f\n", b - a }' >>"$B/batch/single.times"
             done
         ) &
@@ -140,7 +141,9 @@ if want batch; then
     ideal=$(awk -v w="$work" -v n="$NWORK" 'BEGIN { printf "%.2f", w / n }')
     rm -f "$B/batch/jobs.txt"
     for ((c = 1; c <= 12; c++)); do
-        echo "-nostdin -v error -y -i $B/batch/c$c.mp4 ${X264B[*]} $B/out/batch$c.mkv" >>"$B/batch/jobs.txt"
+        # shell words, as -df_batch reads them
+        printf '%q ' -nostdin -v error -y -i "$B/batch/c$c.mp4" "${X264B[@]}" "$B/out/batch$c.mkv" >>"$B/batch/jobs.txt"
+        echo >>"$B/batch/jobs.txt"
     done
     loop12() {
         for ((c = 1; c <= 12; c++)); do
