@@ -61,7 +61,8 @@ fn push_opts(v: &mut Vec<String>, opts: &[Opt]) {
     }
 }
 
-/// SPLIT: copies packets `first..=last` (decode order) of the source video into `out` (NUT).
+/// SPLIT: copies packets `first..=last` (decode order) of the source video into `out` (NUT),
+/// and lists the first of them on stdout (framecrc: its time base and timestamps).
 /// `seek`: the input is opened at the chunk's keyframe; without it, a chunk that starts at the
 /// source's first packet is read from the start (some demuxers cannot seek to their first
 /// keyframe: flv without an index says "could not seek" and reads on from where probing left
@@ -97,7 +98,24 @@ pub fn split(
     v.push(c.packets().to_string());
     v.extend(s(&["-avoid_negative_ts", "disabled", "-f", "nut"]));
     v.push(out.to_string());
+    // The same first packet, listed on stdout: the split's own check, with no ffprobe.
+    v.push("-map".into());
+    v.push(format!("0:{}", job.src_stream));
+    v.extend(s(&["-c", "copy", "-copypriorss", "0", "-frames:v", "1"]));
+    v.extend(s(&[
+        "-avoid_negative_ts",
+        "disabled",
+        "-f",
+        "framecrc",
+        "pipe:1",
+    ]));
     v
+}
+
+/// Whether a chunk's worker needs its split file's start time: where frames precede the
+/// chunk's first in the file (`chunk_trim`).
+pub fn needs_file_start(c: &Chunk, packets: &[Packet], shift: &Shift) -> bool {
+    pre_roll(c, packets, c.chain_first_pts() - shift.offset_ticks).is_some()
 }
 
 /// Frames a worker decodes before the chunk's first frame (mid-GOP start, open-GOP leading

@@ -1,7 +1,8 @@
 //! Splitting: stream-copies each chunk's source packets into a NUT file in the work dir (local,
-//! no decoding), checks the copy starts on the planned keyframe, and records the file's start
-//! time, which the worker's trim needs. Splits run ahead of dispatch, bounded, in dispatch order,
-//! at background priority unless a slot waits for them.
+//! no decoding), checks the copy starts on the planned keyframe (from the first packet the split
+//! itself lists), and, where the worker's trim needs it, records the file's start time (one
+//! ffprobe). Splits run ahead of dispatch, bounded, in dispatch order, at background priority
+//! unless a slot waits for them.
 
 use crate::commands::{self, Shift};
 use crate::job::JobSpec;
@@ -17,12 +18,16 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::{OnceCell, Semaphore};
 
+pub mod listing;
+use listing::Listed;
+
 /// A chunk's source file, ready to upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SplitChunk {
     pub path: PathBuf,
     pub name: String,
-    /// The file's start time as libavformat reports it (microseconds).
+    /// The file's start time as libavformat reports it (microseconds), where the chunk's trim
+    /// needs it (`commands::needs_file_start`); 0 elsewhere.
     pub start_us: i64,
 }
 
@@ -37,6 +42,8 @@ pub struct Splitter {
     pub ffprobe: String,
     pub workdir: WorkDir,
     cells: Vec<OnceCell<SplitChunk>>,
+    /// Per chunk: whether a worker's trim needs the split file's start time.
+    needs_start: Vec<bool>,
     /// Bounds how far splitting runs ahead of dispatch.
     ahead: Semaphore,
 }
@@ -74,6 +81,17 @@ impl Splitter {
         let shift = Shift::new(tb, job.trims.ts_offset_us);
         let chunks = Arc::new(planned.plan.chunks.clone());
         let cells = (0..chunks.len()).map(|_| OnceCell::new()).collect();
+        let plans: Vec<&crate::plan::Plan> = std::iter::once(&*planned.plan)
+            .chain(planned.others.iter().map(|p| &**p))
+            .collect();
+        let needs_start = (0..chunks.len())
+            .map(|k| {
+                let needs = |p: &&crate::plan::Plan| {
+                    commands::needs_file_start(&p.chunks[k], &planned.packets, &shift)
+                };
+                plans.iter().any(needs)
+            })
+            .collect();
         Splitter {
             src: job.source_path().to_string(),
             job,
@@ -85,6 +103,7 @@ impl Splitter {
             ffprobe: tools.ffprobe.clone(),
             workdir,
             cells,
+            needs_start,
             ahead: Semaphore::new(ahead.max(1)),
         }
     }
@@ -165,26 +184,30 @@ impl Splitter {
         };
         let args = split(true);
         let t0 = std::time::Instant::now();
-        process::output_at(&self.ffmpeg, &args, ahead)
+        let listed = process::output_at(&self.ffmpeg, &args, ahead)
             .await
             .with_context(|| format!("splitting chunk {k}"))?;
-        let t1 = t0.elapsed().as_secs_f64();
-        let start_us = match self.check(k, &tmp, ahead).await {
-            Ok(us) => us,
-            // a demuxer that cannot seek to its first keyframe: read the file from its start
+        match self.check(k, &listed) {
+            Ok(()) => {}
             Err(e) if c.first_packet == 0 => {
+                // a demuxer that cannot seek to its first keyframe: read the file from its start
                 tracing::debug!("chunk {k}: {e:#}; splitting it from the file's start");
                 let args = split(false);
-                process::output_at(&self.ffmpeg, &args, ahead)
+                let listed = process::output_at(&self.ffmpeg, &args, ahead)
                     .await
                     .with_context(|| format!("splitting chunk {k}"))?;
-                self.check(k, &tmp, ahead).await?
+                self.check(k, &listed)?
             }
             Err(e) => return Err(e),
+        }
+        let t1 = t0.elapsed().as_secs_f64();
+        let start_us = match self.needs_start[k] {
+            true => self.start_time(k, &tmp, ahead).await?,
+            false => 0,
         };
         tokio::fs::rename(&tmp, &path).await?;
         tracing::debug!(
-            "timing: chunk {k} split in {t1:.3}s, checked in {:.3}s",
+            "timing: chunk {k} split and checked in {t1:.3}s, start time known in {:.3}s",
             t0.elapsed().as_secs_f64() - t1
         );
         Ok(SplitChunk {
@@ -194,8 +217,26 @@ impl Splitter {
         })
     }
 
-    /// Checks the split file starts with the planned keyframe; returns its start time.
-    async fn check(&self, k: usize, file: &std::path::Path, ahead: bool) -> Result<i64> {
+    /// Checks the split starts with the planned keyframe, from the first packet it listed.
+    fn check(&self, k: usize, listed: &[u8]) -> Result<()> {
+        let listed = Listed::parse(&String::from_utf8_lossy(listed))
+            .ok_or_else(|| anyhow!("chunk {k}: split file has no video stream"))?;
+        let c = &self.chunks[k];
+        let want = rescale_q(
+            self.packets[c.first_packet].pts + self.shift.offset_ticks + self.shift.bias_ticks,
+            self.tb,
+            listed.tb,
+        );
+        if listed.pts != Some(want) {
+            let first = listed.pts;
+            bail!("chunk {k}: split starts at pts {first:?}, expected keyframe at {want}");
+        }
+        Ok(())
+    }
+
+    /// The split file's start time as libavformat reports it (microseconds), checked to start
+    /// with the planned keyframe again.
+    async fn start_time(&self, k: usize, file: &std::path::Path, ahead: bool) -> Result<i64> {
         let entries = Show::Entries("format=start_time:stream=time_base:packet=pts");
         let args = ffprobe_args("error", entries, "json")
             .intervals("%+#1")
@@ -215,7 +256,7 @@ impl Splitter {
             tb,
         );
         if first != Some(want) {
-            bail!("chunk {k}: split starts at pts {first:?}, expected keyframe at {want}");
+            bail!("chunk {k}: split file starts at pts {first:?}, expected keyframe at {want}");
         }
         // A file whose start ffmpeg cannot tell (a single packet) counts as starting at 0,
         // exactly as ffmpeg's -ss handling treats it.
