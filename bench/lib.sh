@@ -209,6 +209,19 @@ make_cgroup() {
 }
 
 # set_quota I QUOTA: worker I's cgroup gets QUOTA µs of CPU per 100 ms.
+# CPU seconds the worker cgroups have used so far (cgroup v2 cpu.stat, or v1 cpuacct.usage).
+workers_cpu() {
+    local d total=0 k v
+    for d in "${CGROUPS[@]}"; do
+        if [[ -f $d/cpu.stat ]] && grep -q '^usage_usec' "$d/cpu.stat"; then
+            while read -r k v; do [[ $k == usage_usec ]] && total=$((total + v)); done <"$d/cpu.stat"
+        elif [[ -f $d/cpuacct.usage ]]; then
+            total=$((total + $(<"$d/cpuacct.usage") / 1000))
+        fi
+    done
+    awk -v u="$total" 'BEGIN { printf "%.2f", u / 1e6 }'
+}
+
 set_quota() {
     local dir=${CGROUPS[$(($1 - 1))]}
     if [[ -f $dir/cpu.cfs_quota_us ]]; then

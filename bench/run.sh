@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # distrffmpeg benchmark: builds release, generates its media, starts loopback sshd workers
-# (each in its own CPU-limited cgroup), measures overhead, scaling, planning / first dispatch,
+# (each in its own CPU-limited cgroup), measures overhead, scaling, the host's share of the CPU,
+# planning / first dispatch,
 # transfer, size and quality (whole clip, and the worst one-second window against a single
 # encode), and host memory, and drives the scheduling core with a simulated
 # clock (sim: makespan against the lower bound, core CPU per chunk, fairness of two jobs);
@@ -10,10 +11,10 @@
 #   BENCH_ONLY="overhead transfer" bash bench/run.sh
 #
 # Environment: BENCH_DIR (media and scratch, default /tmp/distrffmpeg-bench), BENCH_ONLY (a
-# subset of: overhead fixed batch windows scaling hetero links long transfer sim), BENCH_REPEAT (back-to-back plain/ours pairs per
+# subset of: overhead fixed batch windows scaling host hetero links long transfer sim), BENCH_REPEAT (back-to-back plain/ours pairs per
 # overhead figure, median reported, default 5), BENCH_SCALING_REPEAT (T1 runs, each between two
 # T4 runs, median reported, default 2), BENCH_LONG_MIN (length of the long input in minutes,
-# default 60), BENCH_OUT (where the table goes, default BENCHMARKS.md in the repository),
+# default 60), BENCH_HOST_REPEAT (T4 runs of the host CPU row, default 3), BENCH_OUT (where the table goes, default BENCHMARKS.md in the repository),
 # DISTRFFMPEG (a binary to measure instead of building this checkout).
 # Needs root for the cgroup CPU quotas (cgroup v1 cpu.cfs_quota_us, or v2 cpu.max) and, for
 # "links", network namespaces and tc (iproute2).
@@ -21,7 +22,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 B=${BENCH_DIR:-/tmp/distrffmpeg-bench}
-ONLY=${BENCH_ONLY:-overhead fixed batch windows scaling hetero links long transfer sim}
+ONLY=${BENCH_ONLY:-overhead fixed batch windows scaling host hetero links long transfer sim}
 REPEAT=${BENCH_REPEAT:-5}
 SCALING_REPEAT=${BENCH_SCALING_REPEAT:-2}
 LONG_MIN=${BENCH_LONG_MIN:-60}
@@ -194,24 +195,32 @@ if want windows; then
 fi
 
 # ---------------------------------------------------------------- 2. scaling
+# One T4 run (the bench clip on the 4 half-CPU workers): T and the host's CPU (distrffmpeg with
+# its local ffmpeg/ffprobe runs), WCPU the workers' own (their cgroups: encodes and sshd), and
+# HOSTPCT the host's share of all the CPU the job used.
+t4_run() {
+    local w0
+    w0=$(workers_cpu)
+    measure env DISTRFFMPEG_CONFIG="$B/w4.json" HOME="$B/home" "$DISTRFFMPEG" -nostdin -v error -y \
+        -i "$B/clip720.mp4" "${X264[@]}" "$B/out/w4.mkv"
+    WCPU=$(awk -v a="$w0" -v b="$(workers_cpu)" 'BEGIN { printf "%.1f", b - a }')
+    HOSTPCT=$(awk -v h="$CPU" -v w="$WCPU" 'BEGIN { printf "%.2f", 100 * h / (h + w) }')
+}
+
 if want scaling; then
     write_config w1 "\"local_slots\": 0, \"workers\": [$(worker_json 1)]"
     write_config w4 "\"local_slots\": 0, \"workers\": [$(worker_json 1), $(worker_json 2), $(worker_json 3), $(worker_json 4)]"
     # T1 and T4 alternate (T4 T1 T4 T1 T4 ...) and each T1 is set against the mean of the T4
     # runs on either side of it: a drift of the machine's speed during T1 that is linear in
     # time cancels. With SCALING_REPEAT T1 runs the efficiencies are reported with their median.
-    scaled() {
-        measure env DISTRFFMPEG_CONFIG="$B/w4.json" HOME="$B/home" "$DISTRFFMPEG" -nostdin -v error -y \
-            -i "$B/clip720.mp4" "${X264[@]}" "$B/out/w4.mkv"
-    }
-    scaled
+    t4_run
     t4s=("$T") cpus=("$CPU") t1s=() effs=()
     rss_short=$RSS
     for ((r = 0; r < SCALING_REPEAT; r++)); do
         measure env DISTRFFMPEG_CONFIG="$B/w1.json" HOME="$B/home" "$DISTRFFMPEG" -nostdin -v error -y \
             -i "$B/clip720.mp4" "${X264[@]}" "$B/out/w1.mkv"
         t1s+=("$T")
-        scaled
+        t4_run
         t4s+=("$T") cpus+=("$CPU")
         rss_short=$((RSS > rss_short ? RSS : rss_short))
         effs+=("$(awk -v t1="${t1s[-1]}" -v a="${t4s[-2]}" -v b="${t4s[-1]}" 'BEGIN { printf "%.3f", t1 / (2 * (a + b)) }')")
@@ -222,6 +231,21 @@ if want scaling; then
     row "Scaling, 1 → 4 SSH workers (0.5 CPU each), x264 fast 60 s 720p" \
         "efficiency $(median "${effs[@]}")" \
         "median of $SCALING_REPEAT (T1 / 4·T4, each T1 against the T4 runs either side: $(join "${effs[@]}")); T1 $(join "${t1s[@]}") s, T4 $(join "${t4s[@]}") s in run order; host CPU during T4 $(median "${cpus[@]}") s (distrffmpeg with its local ffmpeg/ffprobe runs) on the 2 cores the workers share" "≥ 0.90"
+fi
+
+# ---------------------------------------------------------------- 2b. host CPU
+# The host's share of the CPU a distributed job uses, from BENCH_HOST_REPEAT T4 runs (the bench clip
+# is one minute of output, so its host seconds are per minute of output).
+if want host; then
+    write_config w4 "\"local_slots\": 0, \"workers\": [$(worker_json 1), $(worker_json 2), $(worker_json 3), $(worker_json 4)]"
+    cpus=() wcpus=() pcts=()
+    for ((r = 0; r < ${BENCH_HOST_REPEAT:-3}; r++)); do
+        t4_run
+        cpus+=("$CPU") wcpus+=("$WCPU") pcts+=("$HOSTPCT")
+    done
+    row "Host CPU, 4 SSH workers (0.5 CPU each), x264 fast 60 s 720p" \
+        "$(median "${pcts[@]}") % of all CPU used" \
+        "per T4 run, the host (distrffmpeg and its local ffmpeg/ffprobe) against the workers' cgroups: host $(join "${cpus[@]}") s, workers $(join "${wcpus[@]}") s, host share $(join "${pcts[@]}") %; the clip is 1 min of output, so host seconds are per minute of output" "≤ 2 %"
 fi
 
 # ---------------------------------------------------------------- 2a. unequal workers
