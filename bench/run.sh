@@ -40,7 +40,7 @@ if [[ -z "${DISTRFFMPEG:-}" ]]; then
     DISTRFFMPEG=$ROOT/target/release/distrffmpeg
 fi
 log "binary: $DISTRFFMPEG ($("$DISTRFFMPEG" -version 2>/dev/null | tail -1))"
-real_runs() { for s in overhead fixed batch windows scaling hetero links long transfer; do want "$s" && return 0; done; return 1; }
+real_runs() { for s in overhead fixed batch windows scaling host hetero links long transfer; do want "$s" && return 0; done; return 1; }
 if real_runs; then
     make_media
     # ------------------------------------------------------------ workers
