@@ -217,16 +217,18 @@ impl Splitter {
         })
     }
 
+    /// The pts in `tb` that chunk `k`'s split starts with: its keyframe's, shifted.
+    fn keyframe_pts(&self, k: usize, tb: Rational) -> i64 {
+        let first = &self.packets[self.chunks[k].first_packet];
+        let shift = self.shift.offset_ticks + self.shift.bias_ticks;
+        rescale_q(first.pts + shift, self.tb, tb)
+    }
+
     /// Checks the split starts with the planned keyframe, from the first packet it listed.
     fn check(&self, k: usize, listed: &[u8]) -> Result<()> {
         let listed = Listed::parse(&String::from_utf8_lossy(listed))
             .ok_or_else(|| anyhow!("chunk {k}: split file has no video stream"))?;
-        let c = &self.chunks[k];
-        let want = rescale_q(
-            self.packets[c.first_packet].pts + self.shift.offset_ticks + self.shift.bias_ticks,
-            self.tb,
-            listed.tb,
-        );
+        let want = self.keyframe_pts(k, listed.tb);
         if listed.pts != Some(want) {
             let first = listed.pts;
             bail!("chunk {k}: split starts at pts {first:?}, expected keyframe at {want}");
@@ -249,12 +251,7 @@ impl Splitter {
             .and_then(|s| Rational::parse(&s.time_base))
             .ok_or_else(|| anyhow!("chunk {k}: split file has no video stream"))?;
         let first = p.packets.first().and_then(|x| x.pts);
-        let c = &self.chunks[k];
-        let want = rescale_q(
-            self.packets[c.first_packet].pts + self.shift.offset_ticks + self.shift.bias_ticks,
-            self.tb,
-            tb,
-        );
+        let want = self.keyframe_pts(k, tb);
         if first != Some(want) {
             bail!("chunk {k}: split file starts at pts {first:?}, expected keyframe at {want}");
         }
