@@ -7,6 +7,7 @@ unset SSH_AUTH_SOCK
 PORTS=()
 PIDS=()
 CGROUPS=()
+ACCTS=() # per cgroup, its cpuacct twin where cpuacct is mounted apart (cgroup v1), else empty
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
@@ -191,11 +192,17 @@ free_port() {
 # or v2 (cpu.max).
 make_cgroup() {
     local name=$1 dir
+    ACG=
     if [[ -d /sys/fs/cgroup/cpu && -f /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]]; then
         dir=/sys/fs/cgroup/cpu/$name
         mkdir -p "$dir"
         echo 100000 >"$dir/cpu.cfs_period_us"
         echo "$QUOTA" >"$dir/cpu.cfs_quota_us"
+        # cpuacct mounted apart from cpu: a twin group there counts the CPU used (workers_cpu)
+        if [[ -f /sys/fs/cgroup/cpuacct/cpuacct.usage && ! -f $dir/cpuacct.usage ]]; then
+            ACG=/sys/fs/cgroup/cpuacct/$name
+            mkdir -p "$ACG"
+        fi
     elif [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
         echo +cpu >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || true
         dir=/sys/fs/cgroup/$name
@@ -205,23 +212,27 @@ make_cgroup() {
         die "no cgroup cpu controller found under /sys/fs/cgroup"
     fi
     CGROUPS+=("$dir")
+    ACCTS+=("$ACG")
     CG=$dir
 }
 
-# set_quota I QUOTA: worker I's cgroup gets QUOTA µs of CPU per 100 ms.
-# CPU seconds the worker cgroups have used so far (cgroup v2 cpu.stat, or v1 cpuacct.usage).
+# CPU seconds the worker cgroups have used so far (cgroup v2 cpu.stat, v1 cpuacct.usage).
 workers_cpu() {
-    local d total=0 k v
-    for d in "${CGROUPS[@]}"; do
-        if [[ -f $d/cpu.stat ]] && grep -q '^usage_usec' "$d/cpu.stat"; then
-            while read -r k v; do [[ $k == usage_usec ]] && total=$((total + v)); done <"$d/cpu.stat"
+    local i d total=0 k v
+    for i in "${!CGROUPS[@]}"; do
+        d=${CGROUPS[$i]}
+        if [[ -n ${ACCTS[$i]} ]]; then
+            total=$((total + $(<"${ACCTS[$i]}/cpuacct.usage") / 1000))
         elif [[ -f $d/cpuacct.usage ]]; then
             total=$((total + $(<"$d/cpuacct.usage") / 1000))
+        elif [[ -f $d/cpu.stat ]]; then
+            while read -r k v; do [[ $k == usage_usec ]] && total=$((total + v)); done <"$d/cpu.stat"
         fi
     done
     awk -v u="$total" 'BEGIN { printf "%.2f", u / 1e6 }'
 }
 
+# set_quota I QUOTA: worker I's cgroup gets QUOTA µs of CPU per 100 ms.
 set_quota() {
     local dir=${CGROUPS[$(($1 - 1))]}
     if [[ -f $dir/cpu.cfs_quota_us ]]; then
@@ -279,7 +290,7 @@ start_workers() {
             "$sshd" -D -e -f "$dir/sshd_config" 2>>"$B/sshd.log" &
         else
             make_cgroup "distrffmpeg-bench-w$i"
-            sh -c "echo \$\$ > $CG/cgroup.procs && exec $sshd -D -e -f $dir/sshd_config" 2>>"$B/sshd.log" &
+            sh -c "echo \$\$ > $CG/cgroup.procs && ${ACG:+echo \$\$ > $ACG/cgroup.procs &&} exec $sshd -D -e -f $dir/sshd_config" 2>>"$B/sshd.log" &
         fi
         PIDS+=($!)
         PORTS+=("$port")
@@ -350,7 +361,8 @@ stop_workers() {
         kill "$p" 2>/dev/null || true
     done
     wait 2>/dev/null || true
-    for d in "${CGROUPS[@]}"; do
+    for d in "${CGROUPS[@]}" "${ACCTS[@]}"; do
+        [[ -n $d ]] || continue
         for _ in 1 2 3 4 5; do rmdir "$d" 2>/dev/null && break; sleep 0.2; done
     done
     for d in "${NETNS[@]}"; do
