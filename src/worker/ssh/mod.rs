@@ -274,7 +274,10 @@ impl SshWorker {
             .await
             .map_err(transport("writing the chunk"))?;
         let want = to - from;
-        let mut reader = BufReader::with_capacity(4 << 20, (&mut src).take(want));
+        // no bigger than the range: a growing file is followed in small pieces, and a 4 MiB
+        // buffer for each would cost more CPU (zeroed, faulted in) than the bytes it carries
+        let cap = want.min(4 << 20) as usize;
+        let mut reader = BufReader::with_capacity(cap, (&mut src).take(want));
         let copied = tokio::io::copy_buf(&mut reader, dst)
             .await
             .map_err(transport("SFTP download"))?;
