@@ -7,6 +7,7 @@ pub mod conn;
 pub mod known_hosts;
 pub mod probe;
 pub mod quote;
+mod remote_path;
 pub mod target;
 
 use super::{is_fatal_ffmpeg_error, BoxFut, ProgressFn, StderrLog, Worker, WorkerError};
@@ -16,6 +17,7 @@ use conn::{ChannelError, Conn, ConnectError, Target};
 pub use probe::Capabilities;
 use probe::{probe, ProbeError};
 use quote::Platform;
+pub use remote_path::RemotePath;
 use russh::ChannelMsg;
 use russh_sftp::client::SftpSession;
 use std::io::SeekFrom;
@@ -23,29 +25,6 @@ use std::path::Path;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufReader};
 use tokio_util::sync::CancellationToken;
-
-/// A directory on a worker; names joined to it are plain file names, so nothing escapes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemotePath(String);
-
-impl RemotePath {
-    pub fn new(p: &str) -> RemotePath {
-        RemotePath(p.trim_end_matches('/').to_string())
-    }
-
-    /// A child of this directory; `name` must be a plain file name.
-    pub fn join(&self, name: &str) -> RemotePath {
-        assert!(
-            !name.is_empty() && !name.contains(['/', '\\']) && name != "." && name != "..",
-            "not a plain file name: {name:?}"
-        );
-        RemotePath(format!("{}/{name}", self.0))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
 
 /// How much of a chunk fetched while it was being written is fetched again at the end: the
 /// mp4/mov muxer patches the mdat box size (bytes 40–47) when it finishes.
@@ -585,19 +564,5 @@ impl Worker for SshWorker {
                 .await
                 .map_err(transport("removing the job directory"))
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn remote_paths_stay_inside_the_job_dir() {
-        let d = RemotePath::new("/tmp/distrffmpeg/");
-        assert_eq!(d.join("abc").as_str(), "/tmp/distrffmpeg/abc");
-        for bad in ["..", "../x", "a/b", "", "c\\d"] {
-            assert!(std::panic::catch_unwind(|| d.join(bad)).is_err(), "{bad}");
-        }
     }
 }
