@@ -91,24 +91,16 @@ pub fn split(
     v.push(format_us(shift.split_us));
     v.push("-i".into());
     v.push(src.to_string());
-    v.extend(s(&["-map"]));
-    v.push(format!("0:{}", job.src_stream));
     // -copypriorss 0: drop what precedes the keyframe when the seek lands early.
-    v.extend(s(&["-c", "copy", "-copypriorss", "0", "-frames:v"]));
-    v.push(c.packets().to_string());
-    v.extend(s(&["-avoid_negative_ts", "disabled", "-f", "nut"]));
-    v.push(out.to_string());
+    let copy = |v: &mut Vec<String>, frames: String, muxer: &str, out: &str| {
+        v.extend(["-map".into(), format!("0:{}", job.src_stream)]);
+        v.extend(s(&["-c", "copy", "-copypriorss", "0", "-frames:v"]));
+        v.push(frames);
+        v.extend(s(&["-avoid_negative_ts", "disabled", "-f", muxer, out]));
+    };
+    copy(&mut v, c.packets().to_string(), "nut", out);
     // The same first packet, listed on stdout: the split's own check, with no ffprobe.
-    v.push("-map".into());
-    v.push(format!("0:{}", job.src_stream));
-    v.extend(s(&["-c", "copy", "-copypriorss", "0", "-frames:v", "1"]));
-    v.extend(s(&[
-        "-avoid_negative_ts",
-        "disabled",
-        "-f",
-        "framecrc",
-        "pipe:1",
-    ]));
+    copy(&mut v, "1".into(), "framecrc", "pipe:1");
     v
 }
 
