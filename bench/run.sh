@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
 # distrffmpeg benchmark: builds release, generates its media, starts loopback sshd workers
 # (each in its own CPU-limited cgroup), measures overhead, scaling, the host's share of the CPU,
-# planning / first dispatch,
+# the distribution tax (4 half-CPU workers against plain ffmpeg on the same 2 cores), planning /
+# first dispatch,
 # transfer, size and quality (whole clip, and the worst one-second window against a single
 # encode), and host memory, and drives the scheduling core with a simulated
 # clock (sim: makespan against the lower bound, core CPU per chunk, fairness of two jobs);
 # prints one table and writes BENCHMARKS.md.
 #
-#   bash bench/run.sh                 # everything (about 90 minutes on 2 cores)
+#   bash bench/run.sh                 # everything (about 100 minutes on 2 cores)
 #   BENCH_ONLY="overhead transfer" bash bench/run.sh
 #
 # Environment: BENCH_DIR (media and scratch, default /tmp/distrffmpeg-bench), BENCH_ONLY (a
-# subset of: overhead fixed batch windows scaling host hetero links long transfer sim), BENCH_REPEAT (back-to-back plain/ours pairs per
+# subset of: overhead fixed batch windows scaling host tax hetero links long transfer sim), BENCH_REPEAT (back-to-back plain/ours pairs per
 # overhead figure, median reported, default 5), BENCH_SCALING_REPEAT (T1 runs, each between two
 # T4 runs, median reported, default 2), BENCH_LONG_MIN (length of the long input in minutes,
-# default 60), BENCH_HOST_REPEAT (T4 runs of the host CPU row, default 3), BENCH_OUT (where the table goes, default BENCHMARKS.md in the repository),
+# default 60), BENCH_HOST_REPEAT (T4 runs of the host CPU row, default 3), BENCH_TAX_REPEAT (pairs of the
+# distribution tax row, default 3), BENCH_OUT (where the table goes, default BENCHMARKS.md in the repository),
 # DISTRFFMPEG (a binary to measure instead of building this checkout).
 # Needs root for the cgroup CPU quotas (cgroup v1 cpu.cfs_quota_us, or v2 cpu.max) and, for
 # "links", network namespaces and tc (iproute2).
@@ -22,7 +24,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 B=${BENCH_DIR:-/tmp/distrffmpeg-bench}
-ONLY=${BENCH_ONLY:-overhead fixed batch windows scaling host hetero links long transfer sim}
+ONLY=${BENCH_ONLY:-overhead fixed batch windows scaling host tax hetero links long transfer sim}
 REPEAT=${BENCH_REPEAT:-5}
 SCALING_REPEAT=${BENCH_SCALING_REPEAT:-2}
 LONG_MIN=${BENCH_LONG_MIN:-60}
@@ -40,7 +42,7 @@ if [[ -z "${DISTRFFMPEG:-}" ]]; then
     DISTRFFMPEG=$ROOT/target/release/distrffmpeg
 fi
 log "binary: $DISTRFFMPEG ($("$DISTRFFMPEG" -version 2>/dev/null | tail -1))"
-real_runs() { for s in overhead fixed batch windows scaling host hetero links long transfer; do want "$s" && return 0; done; return 1; }
+real_runs() { for s in overhead fixed batch windows scaling host tax hetero links long transfer; do want "$s" && return 0; done; return 1; }
 if real_runs; then
     make_media
     # ------------------------------------------------------------ workers
@@ -246,6 +248,39 @@ if want host; then
     row "Host CPU, 4 SSH workers (0.5 CPU each), x264 fast 60 s 720p" \
         "$(median "${pcts[@]}") % of all CPU used" \
         "per T4 run, the host (distrffmpeg and its local ffmpeg/ffprobe) against the workers' cgroups: host $(join "${cpus[@]}") s, workers $(join "${wcpus[@]}") s, host share $(join "${pcts[@]}") %; the clip is 1 min of output, so host seconds are per minute of output" "≤ 2 %"
+fi
+
+# ---------------------------------------------------------------- 2c. the distribution tax
+# The same CPU on both sides: the 60 s job with Opus audio on the 4 half-CPU SSH workers (2 CPUs
+# in all) against plain ffmpeg on the machine's 2 cores, pairs back to back, order alternating,
+# median reported. The ratio splits into two factors: the CPU both runs used (distrffmpeg's: the
+# host's and the workers' cgroups) and how busy each kept the 2 CPUs (CPU over 2·wall time).
+if want tax; then
+    write_config w4 "\"local_slots\": 0, \"workers\": [$(worker_json 1), $(worker_json 2), $(worker_json 3), $(worker_json 4)]"
+    TAX=(-c:v libx264 -preset fast -c:a libopus)
+    pairs=() plains=() ourss=() pcpus=() ocpus=() pbusy=() obusy=()
+    plain_tax() {
+        measure ffmpeg -nostdin -v error -y -i "$B/clip720.mp4" "${TAX[@]}" "$B/out/plain-tax.mkv"
+        plains+=("$T") pcpus+=("$CPU")
+        pbusy+=("$(awk -v c="$CPU" -v t="$T" 'BEGIN { printf "%.3f", c / (2 * t) }')")
+    }
+    ours_tax() {
+        local w0 all
+        w0=$(workers_cpu)
+        measure env DISTRFFMPEG_CONFIG="$B/w4.json" HOME="$B/home" "$DISTRFFMPEG" -nostdin -v error -y \
+            -i "$B/clip720.mp4" "${TAX[@]}" "$B/out/ours-tax.mkv"
+        all=$(awk -v a="$w0" -v b="$(workers_cpu)" -v h="$CPU" 'BEGIN { printf "%.1f", b - a + h }')
+        ourss+=("$T") ocpus+=("$all")
+        obusy+=("$(awk -v c="$all" -v t="$T" 'BEGIN { printf "%.3f", c / (2 * t) }')")
+    }
+    for ((r = 0; r < ${BENCH_TAX_REPEAT:-3}; r++)); do
+        if ((r % 2 == 0)); then plain_tax; ours_tax; else ours_tax; plain_tax; fi
+        pairs+=("$(ratio "${ourss[-1]}" "${plains[-1]}")")
+    done
+    same_frames "$B/out/plain-tax.mkv" "$B/out/ours-tax.mkv"
+    row "Distribution tax, x264 fast + libopus 60 s 720p, 4 SSH workers (0.5 CPU each) vs plain ffmpeg (2 cores)" \
+        "$(median "${pairs[@]}")×" \
+        "median of ${BENCH_TAX_REPEAT:-3} back-to-back pairs, order alternating (each ours/plain: $(join "${pairs[@]}")); plain $(join "${plains[@]}") s, distrffmpeg $(join "${ourss[@]}") s; CPU used (host and workers) $(join "${ocpus[@]}") s against plain's $(join "${pcpus[@]}") s; the 2 CPUs busy $(join "${obusy[@]}") against $(join "${pbusy[@]}")" "≤ 1.05×"
 fi
 
 # ---------------------------------------------------------------- 2a. unequal workers
