@@ -452,3 +452,46 @@ fn hints_are_scaled_to_the_measured_rates() {
     assert_eq!(c.rate(B), Some(5.0));
     assert_eq!(c.measured_rates().get("a"), Some(&10.0));
 }
+
+/// The unequal-workers bench's first job: the slow workers took two dear chunks and the fast
+/// one did the rest; once it is idle it races the straggler it beats by most.
+#[test]
+fn a_fast_idle_worker_races_dear_chunks_held_by_slow_ones() {
+    let (fast, mid, slow1, slow2) = (WorkerId(0), WorkerId(1), WorkerId(2), WorkerId(3));
+    let mut c = Core::new(0);
+    c.add_job(vec![8, 47, 257, 63, 16, 194, 254, 160], vec![false; 8], 3);
+    for (w, n) in [(mid, "m"), (fast, "f"), (slow1, "s1"), (slow2, "s2")] {
+        assert!(c.join(w, n, 1, false, false).0);
+    }
+    let now = t0();
+    let on_mid = started(c.pick(mid, now));
+    let on_fast = started(c.pick(fast, now));
+    let on_slow1 = started(c.pick(slow1, now));
+    let on_slow2 = started(c.pick(slow2, now));
+    assert_eq!(
+        [on_mid.chunk, on_fast.chunk, on_slow1.chunk, on_slow2.chunk],
+        [2, 6, 5, 7]
+    );
+    c.progress(on_mid, 0.7);
+    c.progress(on_slow1, 0.3);
+    c.progress(on_slow2, 0.3);
+    // the fast worker: 254 units in 47 s, then the small chunks, 5 s each
+    c.finish(on_fast, fast, Outcome::Encoded, secs(now, 47));
+    let mut t = 47;
+    let race = loop {
+        match c.pick(fast, secs(now, t)) {
+            Pick::Start(x) => {
+                t += 5;
+                c.finish(x, fast, Outcome::Encoded, secs(now, t));
+            }
+            other => break other,
+        }
+    };
+    assert_eq!(t, 67, "the four small chunks first");
+    // both stragglers are 30 % done after 67 s (about 156 s left); a second attempt on the
+    // fast worker takes about 30 s for chunk 7 and 36 s for chunk 5: chunk 7 gains most
+    let Pick::Race(first) = race else {
+        panic!("no race at {t} s: {race:?}")
+    };
+    assert_eq!(first.chunk, 7);
+}
