@@ -202,6 +202,7 @@ mod tests {
             worker_mode: SyncMode::Vfr,
             out_pts: pts,
             cost: 0,
+            cost_at: Vec::new(),
             context: Default::default(),
             decode_pts: 0,
             explicit_drops: None,

@@ -7,6 +7,7 @@
 pub mod balance;
 pub mod keyframes;
 pub mod preroll;
+mod progress;
 mod refine;
 mod sizing;
 pub mod sync;
@@ -72,6 +73,10 @@ pub struct Chunk {
     pub out_pts: Vec<i64>,
     /// Estimated encoding cost (`base_cost` model, bytes): the scheduler starts dear chunks first.
     pub cost: u64,
+    /// The estimated cost of the chunk's frames up to each of `COST_POINTS` even steps through
+    /// them (`[0]` is 0, the last is all of them; lead-in and pre-roll not included): how far
+    /// an encode is, by cost, once it has encoded some of its frames (`done_fraction`).
+    pub cost_at: Vec<u64>,
     /// Frames decoded only as context for temporal filters.
     pub context: Context,
     /// Filter pts, at the chain's input, of the first frame the chain must see.
@@ -559,6 +564,7 @@ pub fn plan(inp: &PlanInput) -> Result<Plan, PlanError> {
                     .map(|i| i - a)
                     .collect()
             }),
+            cost_at: ctx.cost_at(a, b),
             out_pts: want,
             cost,
             context,

@@ -18,6 +18,9 @@ pub struct EncodeProgress {
     pub size: u64,
     /// The encoder's quality (`stream_0_0_q`).
     pub q: f32,
+    /// The end of the last packet muxed (`out_time_us`), in the output's timestamps: `frame`
+    /// counts the frames fed to the encoder, which its look-ahead keeps ahead of this.
+    pub out_time_us: Option<i64>,
 }
 
 /// Accumulates `-progress` lines; returns a snapshot at each `progress=` line.
@@ -34,6 +37,7 @@ impl ProgressParser {
             "frame" => self.cur.frame = v.parse().unwrap_or(self.cur.frame),
             "fps" => self.cur.fps = v.parse().unwrap_or(self.cur.fps),
             "total_size" => self.cur.size = v.parse().unwrap_or(self.cur.size),
+            "out_time_us" => self.cur.out_time_us = v.parse().ok().or(self.cur.out_time_us),
             k if k.starts_with("stream_") && k.ends_with("_q") => {
                 self.cur.q = v.parse().unwrap_or(self.cur.q)
             }
@@ -142,10 +146,16 @@ mod tests {
                 frame: 12,
                 fps: 3.5,
                 size: 4096,
-                q: 28.0
+                q: 28.0,
+                out_time_us: Some(400_000),
             }
         );
         assert_eq!(snaps[1].frame, 20);
+        assert_eq!(p.line("out_time_us=N/A"), None);
+        assert_eq!(
+            p.line("progress=continue").unwrap().out_time_us,
+            Some(400_000)
+        );
         assert_eq!(p.line("fps=N/A"), None);
     }
 }

@@ -306,6 +306,7 @@ mod tests {
                 fps: 10.0,
                 size: 1000,
                 q: 30.0,
+                out_time_us: None,
             },
         });
         assert_eq!(st.frames_now(), 20);
@@ -354,6 +355,7 @@ mod tests {
             fps: 1.0,
             size: 10 * frame as u64,
             q: 30.0,
+            out_time_us: None,
         };
         st.apply(&Event::Progress { slot, chunk, p });
     }

@@ -49,12 +49,21 @@ impl Scheduler {
         let events = self.p.events.clone();
         let seen = last.clone();
         let c = &self.p.plan.chunks[k];
-        let (frames, preroll) = (c.out_count().max(1) as f64, c.preroll as i64);
+        let preroll = c.preroll as i64;
+        let enc_tb = self.p.job.sync.enc_tb;
         let progress = move |mut p: EncodeProgress| {
             // the pre-roll is not the chunk's: counted from its first frame
             p.frame = (p.frame - preroll).max(0);
             *seen.lock().unwrap() = (Instant::now(), p);
-            let f = p.frame as f64 / frames;
+            // how far the encode is, by cost: the frames muxed (those fed to the encoder run
+            // ahead of them by its look-ahead), each weighed by its estimated cost
+            let fed = p.frame.max(0) as usize;
+            let encoded = match p.out_time_us {
+                Some(t) => c.encoded_frames(t, enc_tb, fed).unwrap_or(0),
+                // an ffmpeg that does not report it: the frames fed
+                None => fed,
+            };
+            let f = c.done_fraction(encoded);
             self.progress(attempt, f);
             done.send_replace(f);
             let _ = events.send(Event::Progress { slot, chunk: k, p });

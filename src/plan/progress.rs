@@ -1,0 +1,122 @@
+//! How far a chunk's encode is, by cost: its frames' estimated costs (`Chunk::cost_at`) and the
+//! frames its encoder has written (`-progress`'s `out_time_us`), so that a chunk of cheap frames
+//! followed by dear ones does not look nearly done when most of its frames are.
+
+use super::{Chunk, Ctx};
+use crate::rational::{rescale_q, Rational};
+
+/// How many even steps through a chunk's frames `Chunk::cost_at` records.
+pub const COST_POINTS: usize = 16;
+
+impl Chunk {
+    /// The share of the chunk's estimated cost done once `encoded` of its frames are encoded
+    /// (the lead-in and pre-roll count as done): a chunk of cheap frames followed by dear ones
+    /// is not nearly done when most of its frames are.
+    pub fn done_fraction(&self, encoded: usize) -> f64 {
+        let n = self.out_pts.len().max(1);
+        let total = self.cost.max(1) as f64;
+        let (Some(&all), steps) = (self.cost_at.last(), self.cost_at.len().saturating_sub(1))
+        else {
+            return encoded.min(n) as f64 / n as f64;
+        };
+        let x = encoded.min(n) as f64 / n as f64 * steps as f64;
+        let i = (x.floor() as usize).min(steps.saturating_sub(1));
+        let (lo, hi) = (
+            self.cost_at[i] as f64,
+            self.cost_at[(i + 1).min(steps)] as f64,
+        );
+        let done = lo + (hi - lo) * (x - i as f64);
+        (1.0 - (all as f64 - done) / total).clamp(0.0, 1.0)
+    }
+
+    /// How many of the chunk's frames an encode has written, from its `-progress`
+    /// `out_time_us` (`enc_tb`: the encoder's time base) and the frames it has fed to its
+    /// encoder (`fed`, its pre-roll not counted). Under `-copyts` fftools reports the time muxed since the first packet it saw
+    /// muxed, so this counts the chunk's frames (pre-roll first) within that time of its first;
+    /// never more than were fed. None before anything is muxed.
+    pub fn encoded_frames(&self, out_time_us: i64, enc_tb: Rational, fed: usize) -> Option<usize> {
+        let first = *self.out_pts.first()?;
+        let us = |p: i64| rescale_q(p - first, enc_tb, Rational::new(1, 1_000_000));
+        if out_time_us <= 0 {
+            return None;
+        }
+        let muxed = self.out_pts.partition_point(|&p| us(p) < out_time_us) + 1;
+        Some(muxed.saturating_sub(self.preroll).min(fed))
+    }
+}
+
+impl Ctx<'_> {
+    /// `Chunk::cost_at` of the frames `[a, b)`.
+    pub(super) fn cost_at(&self, a: usize, b: usize) -> Vec<u64> {
+        let steps = COST_POINTS.min(b - a).max(1);
+        (0..=steps)
+            .map(|j| self.cum[a + (b - a) * j / steps] - self.cum[a])
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::sync::SyncMode;
+
+    /// A chunk of 8 frames at 1/30 s from 2 s on, whose last two cost as much as the six before
+    /// them (a cheap scene, then the start of a dear one), after a lead-in of 4.
+    fn chunk() -> Chunk {
+        Chunk {
+            index: 0,
+            start: 60,
+            end: 68,
+            first_packet: 0,
+            last_packet: 0,
+            key_pts: 0,
+            first_pts: 0,
+            prev_pts: None,
+            worker_mode: SyncMode::Vfr,
+            out_pts: (60..68).collect(),
+            cost: 4 + 12,
+            cost_at: vec![0, 1, 2, 3, 4, 5, 6, 9, 12],
+            context: Default::default(),
+            decode_pts: 0,
+            explicit_drops: None,
+            forced_keyframes: Vec::new(),
+            preroll: 0,
+        }
+    }
+
+    #[test]
+    fn progress_is_by_cost() {
+        let c = chunk();
+        assert_eq!(c.done_fraction(0), 0.25, "the lead-in is done");
+        // six of eight frames: half of their cost, the lead-in and all
+        assert_eq!(c.done_fraction(6), 10.0 / 16.0);
+        assert_eq!(c.done_fraction(8), 1.0);
+        assert_eq!(c.done_fraction(20), 1.0);
+        // no costs known: by frames
+        let plain = Chunk {
+            cost_at: Vec::new(),
+            ..chunk()
+        };
+        assert_eq!(plain.done_fraction(6), 0.75);
+    }
+
+    #[test]
+    fn encoded_frames_from_the_muxed_time() {
+        let (c, tb) = (chunk(), Rational::new(1, 30));
+        let us = |f: i64| rescale_q(f, tb, Rational::new(1, 1_000_000));
+        // the time muxed since the first packet's end: 2 frames after the first
+        assert_eq!(c.encoded_frames(us(2), tb, 8), Some(3));
+        assert_eq!(c.encoded_frames(us(2) + 1, tb, 8), Some(4));
+        assert_eq!(c.encoded_frames(us(7), tb, 8), Some(8));
+        // never more than the encoder was fed; nothing before a packet is muxed
+        assert_eq!(c.encoded_frames(us(7), tb, 5), Some(5));
+        assert_eq!(c.encoded_frames(0, tb, 8), None);
+        // two pre-roll frames are muxed first
+        let pre = Chunk {
+            preroll: 2,
+            ..chunk()
+        };
+        assert_eq!(pre.encoded_frames(us(2), tb, 8), Some(1));
+        assert_eq!(pre.encoded_frames(us(1), tb, 8), Some(0));
+    }
+}
