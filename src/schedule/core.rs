@@ -461,10 +461,10 @@ impl Core {
         let job = &mut self.jobs[t.job.0];
         let k = t.chunk;
         let mut others = Vec::new();
-        let mut started = now;
+        let (mut started, mut progress) = (now, 0.0);
         if let Some(runs) = job.running.get_mut(&k) {
             if let Some(r) = runs.iter().find(|r| r.id == t.attempt) {
-                started = r.started;
+                (started, progress) = (r.started, r.progress);
             }
             runs.retain(|r| r.id != t.attempt);
             others = runs.iter().map(|r| r.id).collect();
@@ -474,7 +474,16 @@ impl Core {
         }
         match outcome {
             Outcome::Encoded => self.encoded(t, w, &others, now.saturating_duration_since(started)),
-            Outcome::Cancelled => vec![Command::Lost(t)],
+            Outcome::Cancelled => {
+                // a straggler that lost its race: how far it got still tells its speed
+                let cost = self.jobs[t.job.0].costs[k] as f64 * progress;
+                let secs = now.saturating_duration_since(started).as_secs_f64();
+                if cost > 0.0 && secs > 0.0 {
+                    let speed = self.speed.entry(w).or_default();
+                    (speed.0, speed.1) = (speed.0 + cost, speed.1 + secs);
+                }
+                vec![Command::Lost(t)]
+            }
             Outcome::Busy => {
                 self.backoff.insert(w, now + BUSY_BACKOFF);
                 let job = &mut self.jobs[t.job.0];

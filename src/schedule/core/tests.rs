@@ -287,6 +287,27 @@ fn a_straggler_is_raced_and_the_first_result_wins() {
 }
 
 #[test]
+fn a_cancelled_straggler_still_tells_its_speed() {
+    let (mut c, _) = two_workers(&[10, 10]);
+    let now = t0();
+    let slow = started(c.pick(A, now));
+    let fast = started(c.pick(B, now));
+    c.progress(slow, 0.1);
+    c.finish(fast, B, Outcome::Encoded, secs(now, 20));
+    let Pick::Race(dup) = c.pick(B, secs(now, 30)) else {
+        panic!("no race")
+    };
+    c.progress(slow, 0.25);
+    c.finish(dup, B, Outcome::Encoded, secs(now, 50));
+    assert!(!c.measured_rates().contains_key("a"));
+    c.finish(slow, A, Outcome::Cancelled, secs(now, 50));
+    // a quarter of 10 in 50 s, against 20 in 40 s: the next job knows A is 8 times slower
+    let rates = c.measured_rates();
+    assert!((rates["a"] - 0.05).abs() < 1e-9, "{rates:?}");
+    assert!((rates["b"] - 0.5).abs() < 1e-9, "{rates:?}");
+}
+
+#[test]
 fn no_race_against_an_attempt_about_to_finish_or_being_collected() {
     let (mut c, _) = two_workers(&[10, 10, 10]);
     let now = t0();
