@@ -1,4 +1,4 @@
-//! Builders for probe results used by unit tests.
+//! Builders for probe results and plan chunks used by unit tests.
 
 use crate::probe::{FormatInfo, MediaInfo, MediaKind, StreamInfo};
 use crate::rational::Rational;
@@ -56,5 +56,29 @@ pub fn info(streams: Vec<StreamInfo>) -> MediaInfo {
         },
         streams,
         chapters: vec![],
+    }
+}
+
+/// A chunk of frames `[0, out_pts.len())` with these encoder pts, costing nothing, and nothing
+/// else set.
+pub fn chunk(out_pts: Vec<i64>) -> crate::plan::Chunk {
+    crate::plan::Chunk {
+        index: 0,
+        start: 0,
+        end: out_pts.len(),
+        first_packet: 0,
+        last_packet: 0,
+        key_pts: 0,
+        first_pts: 0,
+        prev_pts: None,
+        worker_mode: crate::plan::sync::SyncMode::Vfr,
+        out_pts,
+        cost: 0,
+        cost_at: Vec::new(),
+        context: Default::default(),
+        decode_pts: 0,
+        explicit_drops: None,
+        forced_keyframes: Vec::new(),
+        preroll: 0,
     }
 }

@@ -187,28 +187,9 @@ pub async fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::sync::SyncMode;
 
     fn chunk(pts: Vec<i64>) -> Chunk {
-        Chunk {
-            index: 0,
-            start: 0,
-            end: pts.len(),
-            first_packet: 0,
-            last_packet: 0,
-            key_pts: 0,
-            first_pts: 0,
-            prev_pts: None,
-            worker_mode: SyncMode::Vfr,
-            out_pts: pts,
-            cost: 0,
-            cost_at: Vec::new(),
-            context: Default::default(),
-            decode_pts: 0,
-            explicit_drops: None,
-            forced_keyframes: Vec::new(),
-            preroll: 0,
-        }
+        crate::testutil::chunk(pts)
     }
 
     #[test]

@@ -58,29 +58,16 @@ impl Ctx<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::sync::SyncMode;
 
     /// A chunk of 8 frames at 1/30 s from 2 s on, whose last two cost as much as the six before
     /// them (a cheap scene, then the start of a dear one), after a lead-in of 4.
     fn chunk() -> Chunk {
         Chunk {
-            index: 0,
             start: 60,
             end: 68,
-            first_packet: 0,
-            last_packet: 0,
-            key_pts: 0,
-            first_pts: 0,
-            prev_pts: None,
-            worker_mode: SyncMode::Vfr,
-            out_pts: (60..68).collect(),
             cost: 4 + 12,
             cost_at: vec![0, 1, 2, 3, 4, 5, 6, 9, 12],
-            context: Default::default(),
-            decode_pts: 0,
-            explicit_drops: None,
-            forced_keyframes: Vec::new(),
-            preroll: 0,
+            ..crate::testutil::chunk((60..68).collect())
         }
     }
 

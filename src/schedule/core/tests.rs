@@ -253,19 +253,25 @@ fn the_reserve_waits_until_every_other_worker_is_gone() {
     assert!(matches!(c.pick(LOCAL, now), Pick::Start(_)));
 }
 
-#[test]
-fn a_straggler_is_raced_and_the_first_result_wins() {
+/// Two chunks of cost 10 on A and B: B finishes its chunk in 20 s (2 s per unit of cost) and,
+/// A's chunk being 10 % done after 30 s (270 s left), races it (a second attempt takes 20 s).
+/// Returns the core, the job, A's attempt, B's duplicate and the start.
+fn raced() -> (Core, JobId, Task, Task, Instant) {
     let (mut c, job) = two_workers(&[10, 10]);
     let now = t0();
     let slow = started(c.pick(A, now));
     let fast = started(c.pick(B, now));
     c.progress(slow, 0.1);
-    // B finishes its chunk in 20 s: 2 s per unit of cost
     c.finish(fast, B, Outcome::Encoded, secs(now, 20));
-    // A's chunk is 10 % done after 30 s (270 s left); a second attempt on B takes 20 s
     let Pick::Race(dup) = c.pick(B, secs(now, 30)) else {
         panic!("no race")
     };
+    (c, job, slow, dup, now)
+}
+
+#[test]
+fn a_straggler_is_raced_and_the_first_result_wins() {
+    let (mut c, job, slow, dup, now) = raced();
     assert_eq!(dup.chunk, slow.chunk);
     assert_ne!(dup.attempt, slow.attempt);
     assert_eq!(
@@ -288,15 +294,7 @@ fn a_straggler_is_raced_and_the_first_result_wins() {
 
 #[test]
 fn a_cancelled_straggler_still_tells_its_speed() {
-    let (mut c, _) = two_workers(&[10, 10]);
-    let now = t0();
-    let slow = started(c.pick(A, now));
-    let fast = started(c.pick(B, now));
-    c.progress(slow, 0.1);
-    c.finish(fast, B, Outcome::Encoded, secs(now, 20));
-    let Pick::Race(dup) = c.pick(B, secs(now, 30)) else {
-        panic!("no race")
-    };
+    let (mut c, _, slow, dup, now) = raced();
     c.progress(slow, 0.25);
     c.finish(dup, B, Outcome::Encoded, secs(now, 50));
     assert!(!c.measured_rates().contains_key("a"));
