@@ -9,31 +9,30 @@ use crate::rational::{rescale_q, Rational};
 pub const COST_POINTS: usize = 16;
 
 impl Chunk {
-    /// The share of the chunk's estimated cost done once `encoded` of its frames are encoded
-    /// (the lead-in and pre-roll count as done): a chunk of cheap frames followed by dear ones
-    /// is not nearly done when most of its frames are.
+    /// The share of the estimated cost of the chunk's frames done once `encoded` of them are
+    /// encoded: a chunk of cheap frames followed by dear ones is not nearly done when most of
+    /// its frames are. (The lead-in and pre-roll are not counted: they are decoded and encoded
+    /// before the first frame is written, but how far they are is not known.)
     pub fn done_fraction(&self, encoded: usize) -> f64 {
         let n = self.out_pts.len().max(1);
-        let total = self.cost.max(1) as f64;
-        let (Some(&all), steps) = (self.cost_at.last(), self.cost_at.len().saturating_sub(1))
-        else {
-            return encoded.min(n) as f64 / n as f64;
-        };
-        let x = encoded.min(n) as f64 / n as f64 * steps as f64;
-        let i = (x.floor() as usize).min(steps.saturating_sub(1));
-        let (lo, hi) = (
-            self.cost_at[i] as f64,
-            self.cost_at[(i + 1).min(steps)] as f64,
-        );
-        let done = lo + (hi - lo) * (x - i as f64);
-        (1.0 - (all as f64 - done) / total).clamp(0.0, 1.0)
+        let by_frames = encoded.min(n) as f64 / n as f64;
+        let steps = self.cost_at.len().saturating_sub(1);
+        let all = self.cost_at.last().copied().unwrap_or(0);
+        if steps == 0 || all == 0 {
+            return by_frames;
+        }
+        let x = by_frames * steps as f64;
+        let i = (x.floor() as usize).min(steps - 1);
+        let (lo, hi) = (self.cost_at[i] as f64, self.cost_at[i + 1] as f64);
+        ((lo + (hi - lo) * (x - i as f64)) / all as f64).clamp(0.0, 1.0)
     }
 
     /// How many of the chunk's frames an encode has written, from its `-progress`
     /// `out_time_us` (`enc_tb`: the encoder's time base) and the frames it has fed to its
-    /// encoder (`fed`, its pre-roll not counted). Under `-copyts` fftools reports the time muxed since the first packet it saw
-    /// muxed, so this counts the chunk's frames (pre-roll first) within that time of its first;
-    /// never more than were fed. None before anything is muxed.
+    /// encoder (`fed`, its pre-roll not counted). Under `-copyts` fftools reports the time
+    /// muxed since the first packet it saw muxed, so this counts the chunk's frames (pre-roll
+    /// first) within that time of its first; never more than were fed. None before anything
+    /// is muxed.
     pub fn encoded_frames(&self, out_time_us: i64, enc_tb: Rational, fed: usize) -> Option<usize> {
         let first = *self.out_pts.first()?;
         let us = |p: i64| rescale_q(p - first, enc_tb, Rational::new(1, 1_000_000));
@@ -60,7 +59,7 @@ mod tests {
     use super::*;
 
     /// A chunk of 8 frames at 1/30 s from 2 s on, whose last two cost as much as the six before
-    /// them (a cheap scene, then the start of a dear one), after a lead-in of 4.
+    /// them (a cheap scene, then the start of a dear one), after a lead-in costing 4.
     fn chunk() -> Chunk {
         Chunk {
             start: 60,
@@ -74,9 +73,10 @@ mod tests {
     #[test]
     fn progress_is_by_cost() {
         let c = chunk();
-        assert_eq!(c.done_fraction(0), 0.25, "the lead-in is done");
-        // six of eight frames: half of their cost, the lead-in and all
-        assert_eq!(c.done_fraction(6), 10.0 / 16.0);
+        assert_eq!(c.done_fraction(0), 0.0);
+        // six of eight frames: half of their cost
+        assert_eq!(c.done_fraction(6), 0.5);
+        assert_eq!(c.done_fraction(7), 0.75);
         assert_eq!(c.done_fraction(8), 1.0);
         assert_eq!(c.done_fraction(20), 1.0);
         // no costs known: by frames
