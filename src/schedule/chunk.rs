@@ -57,7 +57,7 @@ impl Scheduler {
             *seen.lock().unwrap() = (Instant::now(), p);
             // how far the encode is, by cost: the frames muxed (those fed to the encoder run
             // ahead of them by its look-ahead), each weighed by its estimated cost
-            let fed = p.frame.max(0) as usize;
+            let fed = p.frame as usize;
             let encoded = match p.out_time_us {
                 Some(t) => c.encoded_frames(t, enc_tb, fed).unwrap_or(0),
                 // an ffmpeg that does not report it: the frames fed

@@ -477,10 +477,9 @@ impl Core {
             Outcome::Cancelled => {
                 // a straggler that lost its race: how far it got still tells its speed
                 let cost = self.jobs[t.job.0].costs[k] as f64 * progress;
-                let secs = now.saturating_duration_since(started).as_secs_f64();
-                if cost > 0.0 && secs > 0.0 {
-                    let speed = self.speed.entry(w).or_default();
-                    (speed.0, speed.1) = (speed.0 + cost, speed.1 + secs);
+                let took = now.saturating_duration_since(started);
+                if cost > 0.0 && !took.is_zero() {
+                    self.add_speed(w, cost, took);
                 }
                 vec![Command::Lost(t)]
             }
@@ -509,6 +508,13 @@ impl Core {
         }
     }
 
+    /// Worker `w` did `cost` of plan cost in `took`.
+    fn add_speed(&mut self, w: WorkerId, cost: f64, took: std::time::Duration) {
+        let speed = self.speed.entry(w).or_default();
+        speed.0 += cost;
+        speed.1 += took.as_secs_f64();
+    }
+
     fn encoded(
         &mut self,
         t: Task,
@@ -517,10 +523,8 @@ impl Core {
         took: std::time::Duration,
     ) -> Vec<Command> {
         self.strikes.insert(w, 0);
+        self.add_speed(w, self.jobs[t.job.0].costs[t.chunk] as f64, took);
         let job = &mut self.jobs[t.job.0];
-        let speed = self.speed.entry(w).or_default();
-        speed.0 += job.costs[t.chunk] as f64;
-        speed.1 += took.as_secs_f64();
         if job.done[t.chunk] {
             // a duplicate that lost the race
             return vec![Command::Discard(t)];
